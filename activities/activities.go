@@ -1,0 +1,32 @@
+package activities
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infrastructor/infrastructor/internal/sshpool"
+)
+
+// Runner runs one command on a device over SSH (the SSH pool in production).
+type Runner interface {
+	Run(ctx context.Context, t sshpool.Target, cmd string, stdin []byte) (*sshpool.Result, error)
+	Drop(deviceID string)
+}
+
+// Activities is built once per worker and registered as a struct: every exported method is an activity.
+type Activities struct {
+	DB  *pgxpool.Pool
+	SSH Runner
+	Log *slog.Logger
+	Now func() time.Time
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,221 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/temporal"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/infrastructor/infrastructor/internal/collector"
+	"github.com/infrastructor/infrastructor/internal/sshpool"
+	"github.com/infrastructor/infrastructor/internal/store"
+)
+
+// jumpSuffix marks the host-key identity of a device's jump host, kept apart from the device's own key.
+const jumpSuffix = "#jump"
+
+// PollDevice runs the collector script on the device in one SSH session, computes rates against the previous
+// poll's counters and commits samples, counters, status and capabilities in one transaction.
+func (a *Activities) PollDevice(ctx context.Context, in PollDeviceInput) (*PollDeviceResult, error) {
+	id, err := uuid.Parse(in.DeviceID)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("bad device id", ErrTypeInvalidInput, err)
+	}
+	dev, err := store.GetDevice(ctx, a.DB, id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !dev.Enabled {
+		return nil, temporal.NewNonRetryableApplicationError("device deleted or disabled", ErrTypeDeviceNotFound, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load device %s: %w", id, err)
+	}
+	target, err := TargetOf(dev)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
+	}
+
+	start := a.now()
+	res, err := a.SSH.Run(ctx, target, collector.Script, nil)
+	if err != nil {
+		return nil, a.sshFailure(ctx, dev, err)
+	}
+	snap, err := collector.Parse(res.Stdout)
+	if err != nil {
+		return nil, fmt.Errorf("poll %s: parse collector output: %w", dev.Name, err)
+	}
+	prev, err := store.LoadCounters(ctx, a.DB, id)
+	if err != nil {
+		return nil, fmt.Errorf("poll %s: load counters: %w", dev.Name, err)
+	}
+	m := collector.Compute(prev, snap)
+	took := a.now().Sub(start)
+	w := &store.PollWrite{DeviceID: id, PollKey: in.PollKey, Time: start, Metrics: m, Counters: snap.Counters(),
+		Summary: Summarize(&m, took)}
+	if snap.Capabilities != nil && capabilitiesChanged(dev.Capabilities, snap.Capabilities) {
+		w.Capabilities = snap.Capabilities
+	}
+	out, err := store.WritePoll(ctx, a.DB, w)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, temporal.NewNonRetryableApplicationError("device deleted", ErrTypeDeviceNotFound, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("poll %s: write samples: %w", dev.Name, err)
+	}
+	return &PollDeviceResult{Summary: w.Summary, Collected: start, Duplicate: out.Duplicate}, nil
+}
+
+// sshFailure turns an SSH error into the activity's error: host-key and authentication problems are
+// non-retryable (the device is blocked until an administrator acts), everything else is retryable.
+func (a *Activities) sshFailure(ctx context.Context, dev *store.Device, err error) error {
+	kind := sshpool.KindOf(err)
+	var hk *sshpool.HostKeyError
+	if errors.As(err, &hk) {
+		kind = hk.Kind
+	}
+	switch kind {
+	case sshpool.HostKeyUnknown:
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeHostKeyUnknown, nil)
+	case sshpool.HostKeyChanged:
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeHostKeyChanged, nil)
+	case sshpool.AuthFailed:
+		if _, serr := store.SetDeviceStatus(ctx, a.DB, dev.ID, store.StatusBlocked, "authentication failed", nil); serr != nil {
+			return fmt.Errorf("poll %s: %w (and recording it failed: %v)", dev.Name, err, serr)
+		}
+		if dev.Status != store.StatusBlocked {
+			id := dev.ID
+			_ = store.InsertEvent(ctx, a.DB, &store.Event{DeviceID: &id, Kind: store.EventAuthFailed, Severity: "critical",
+				Message: "the device rejected every key for user " + dev.User + "; fix its authorized_keys, then resume polling"})
+		}
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeAuthFailed, nil)
+	case sshpool.Invalid:
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
+	}
+	// Unreachable, refused, timeout, closed: the workflow counts the failure and retries on its schedule.
+	return temporal.NewApplicationError(err.Error(), "SSH "+kind.String())
+}
+
+// MarkOffline records that a device stopped answering. A blocked device stays blocked.
+func (a *Activities) MarkOffline(ctx context.Context, in MarkOfflineInput) error {
+	id, err := uuid.Parse(in.DeviceID)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("bad device id", ErrTypeInvalidInput, err)
+	}
+	dev, err := store.GetDevice(ctx, a.DB, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return temporal.NewNonRetryableApplicationError("device deleted", ErrTypeDeviceNotFound, nil)
+	}
+	if err != nil {
+		return err
+	}
+	if dev.Status == store.StatusBlocked || dev.Status == store.StatusOffline {
+		return nil
+	}
+	reason := fmt.Sprintf("%d polls failed: %s", in.Failures, in.Reason)
+	if _, err := store.SetDeviceStatus(ctx, a.DB, id, store.StatusOffline, reason, nil); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(map[string]any{"failures": in.Failures, "reason": in.Reason})
+	return store.InsertEvent(ctx, a.DB, &store.Event{DeviceID: &id, Kind: store.EventDeviceOffline, Severity: "warning",
+		Message: "device is offline: " + reason, Data: data})
+}
+
+// TargetOf builds the SSH target of a device, with its jump host if any.
+func TargetOf(d *store.Device) (sshpool.Target, error) {
+	t := sshpool.Target{DeviceID: d.ID.String(), Host: d.Host, Port: d.Port, User: d.User}
+	if d.JumpHost != nil && *d.JumpHost != "" {
+		user, hostport, ok := strings.Cut(*d.JumpHost, "@")
+		if !ok {
+			user, hostport = d.User, user
+		}
+		host, port := hostport, 22
+		if h, p, err := net.SplitHostPort(hostport); err == nil {
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				return t, fmt.Errorf("jump host %q: bad port", *d.JumpHost)
+			}
+			host, port = h, n
+		}
+		t.Jump = &sshpool.Target{DeviceID: d.ID.String() + jumpSuffix, Host: host, Port: port, User: user}
+	}
+	return t, nil
+}
+
+func capabilitiesChanged(stored json.RawMessage, cur *collector.Capabilities) bool {
+	if len(stored) == 0 {
+		return true
+	}
+	var old collector.Capabilities
+	if err := json.Unmarshal(stored, &old); err != nil {
+		return true
+	}
+	return !reflect.DeepEqual(&old, cur)
+}
+
+// Summarize is the one line a poll shows in the Temporal UI: key figures, never raw output.
+func Summarize(m *collector.Metrics, took time.Duration) string {
+	var parts []string
+	if m.CPU != nil {
+		parts = append(parts, fmt.Sprintf("cpu %.1f%%", m.CPU.UsagePercent))
+	} else {
+		parts = append(parts, "cpu n/a (first poll)")
+	}
+	if m.Memory != nil {
+		parts = append(parts, fmt.Sprintf("mem %.1f%%", m.Memory.UsedPercent))
+	}
+	if m.Load != nil {
+		parts = append(parts, fmt.Sprintf("load %.2f", m.Load.Load1))
+	}
+	var fullest *collector.FilesystemMetrics
+	for i := range m.Filesystems {
+		if fullest == nil || m.Filesystems[i].UsedPercent > fullest.UsedPercent {
+			fullest = &m.Filesystems[i]
+		}
+	}
+	if fullest != nil {
+		parts = append(parts, fmt.Sprintf("fs max %.0f%% (%s)", fullest.UsedPercent, fullest.Mount))
+	}
+	parts = append(parts, fmt.Sprintf("%d ifaces, %d disks, %d sensors", len(m.Interfaces), len(m.Disks), len(m.Temperatures)))
+	if m.Reset {
+		parts = append(parts, "counters reset")
+	}
+	return strings.Join(parts, ", ") + fmt.Sprintf(" in %dms", took.Milliseconds())
+}
+
+// HostKeys checks SSH host keys against the pins in the database; it is the SSH pool's HostKeyChecker.
+type HostKeys struct {
+	DB store.TxStarter
+}
+
+// CheckHostKey implements sshpool.HostKeyChecker.
+func (h *HostKeys) CheckHostKey(ctx context.Context, deviceID string, key ssh.PublicKey) error {
+	role := store.RoleDevice
+	if strings.HasSuffix(deviceID, jumpSuffix) {
+		role = store.RoleJump
+	}
+	id, err := uuid.Parse(strings.TrimSuffix(deviceID, jumpSuffix))
+	if err != nil {
+		return fmt.Errorf("host key check: bad device id %q", deviceID)
+	}
+	verdict, err := store.CheckHostKey(ctx, h.DB, store.OfferedKey{
+		DeviceID: id, Role: role, Fingerprint: ssh.FingerprintSHA256(key), KeyType: key.Type(),
+		PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))),
+	})
+	if err != nil {
+		return fmt.Errorf("host key check for %s: %w", deviceID, err)
+	}
+	switch verdict {
+	case store.KeyUnknown:
+		return sshpool.NewHostKeyError(sshpool.HostKeyUnknown, deviceID, key)
+	case store.KeyChanged:
+		return sshpool.NewHostKeyError(sshpool.HostKeyChanged, deviceID, key)
+	}
+	return nil
+}

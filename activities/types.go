@@ -1,0 +1,37 @@
+// Package activities does all of Infrastructor's I/O on behalf of workflows: SSH to devices, SQL, HTTP.
+// Activities take IDs and small inputs, write bulk data to PostgreSQL themselves, and return compact summaries,
+// so workflow histories stay small and the Temporal UI shows one readable line per poll.
+package activities
+
+import "time"
+
+// Application error types, set on non-retryable errors so workflows can branch on them with errors.As and
+// temporal.ApplicationError.Type().
+const (
+	ErrTypeDeviceNotFound = "DeviceNotFound"
+	ErrTypeHostKeyUnknown = "HostKeyUnknown"
+	ErrTypeHostKeyChanged = "HostKeyChanged"
+	ErrTypeAuthFailed     = "AuthFailed"
+	ErrTypeInvalidInput   = "InvalidInput"
+)
+
+// PollDeviceInput asks for one poll of a device. PollKey identifies the poll across activity retries: a retry
+// whose samples were already committed under the same key writes nothing again.
+type PollDeviceInput struct {
+	DeviceID string
+	PollKey  string
+}
+
+// PollDeviceResult is the compact outcome of one poll, shown in the Temporal UI.
+type PollDeviceResult struct {
+	Summary   string
+	Collected time.Time
+	Duplicate bool `json:",omitempty"`
+}
+
+// MarkOfflineInput sets a device offline after consecutive failed polls.
+type MarkOfflineInput struct {
+	DeviceID string
+	Failures int
+	Reason   string
+}

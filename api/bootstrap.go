@@ -1,0 +1,57 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infrastructor/infrastructor/internal/config"
+	"github.com/infrastructor/infrastructor/internal/store"
+)
+
+// AdminTokenFile is where a generated bootstrap token is written, relative to the data directory.
+const AdminTokenFile = "admin.token"
+
+// BootstrapAdminToken makes sure an administrator can log in. With INFRA_ADMIN_TOKEN set, that secret is stored
+// as an admin token. Otherwise, when no token exists at all, one admin token is generated and written to
+// $INFRA_DATA_DIR/admin.token (mode 0600); the log names the file, never the secret. Several processes may
+// start at once: a transaction-scoped advisory lock makes exactly one of them generate it.
+func BootstrapAdminToken(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger) error {
+	if cfg.AdminToken != "" {
+		if err := store.EnsureTokenSecret(ctx, pool, "bootstrap (INFRA_ADMIN_TOKEN)", cfg.AdminToken); err != nil {
+			return fmt.Errorf("store INFRA_ADMIN_TOKEN: %w", err)
+		}
+		return nil
+	}
+	path := filepath.Join(cfg.DataDir, AdminTokenFile)
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('infra_bootstrap_token'))"); err != nil {
+			return err
+		}
+		n, err := store.CountTokens(ctx, tx)
+		if err != nil || n > 0 {
+			return err
+		}
+		secret, err := store.NewSecret()
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+		}
+		// Write the file before committing the token, so a token never exists that nobody can read.
+		if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		if _, err := store.CreateToken(ctx, tx, "bootstrap admin", []string{store.ScopeAdmin}, nil, secret); err != nil {
+			return err
+		}
+		log.Info("generated the first admin API token", "file", path)
+		return nil
+	})
+}

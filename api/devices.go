@@ -1,0 +1,306 @@
+package api
+
+import (
+	"encoding/base64"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/infrastructor/infrastructor/internal/store"
+)
+
+// deviceFields decodes a create (create=true) or PATCH body onto d, validating every field it names.
+func deviceFields(fd *fieldDecoder, d *store.Device, create bool) {
+	var s string
+	if fd.get("name", &s, "a string") {
+		if msg := validateName(s); msg != "" {
+			fd.fail("name", msg)
+		}
+		d.Name = s
+	} else if create || fd.isNull["name"] {
+		fd.fail("name", "is required")
+	}
+	if fd.get("host", &s, "a string") {
+		if msg := validateHost(s); msg != "" {
+			fd.fail("host", msg)
+		}
+		d.Host = strings.Trim(s, "[]")
+	} else if create || fd.isNull["host"] {
+		fd.fail("host", "is required")
+	}
+	var port int
+	if fd.get("port", &port, "an integer") {
+		if msg := validatePort(port); msg != "" {
+			fd.fail("port", msg)
+		}
+		d.Port = port
+	} else if fd.isNull["port"] {
+		d.Port = 22
+	}
+	if fd.get("user", &s, "a string") {
+		if msg := validateUser(s); msg != "" {
+			fd.fail("user", msg)
+		}
+		d.User = s
+	} else if create || fd.isNull["user"] {
+		fd.fail("user", "is required")
+	}
+	if fd.get("description", &s, "a string") {
+		if msg := validateDescription(s); msg != "" {
+			fd.fail("description", msg)
+		}
+		d.Description = s
+	} else if fd.isNull["description"] {
+		d.Description = ""
+	}
+	if fd.get("device_type", &s, "a string") {
+		if !reDeviceType.MatchString(s) {
+			fd.fail("device_type", "must be 1-32 lowercase letters, digits, '_' or '-' (e.g. linux, unraid, raspberrypi)")
+		}
+		d.DeviceType = s
+	} else if fd.isNull["device_type"] {
+		d.DeviceType = "linux"
+	}
+	var tags []string
+	if fd.get("tags", &tags, "an array of strings") {
+		clean, msg := validateTags(tags)
+		if msg != "" {
+			fd.fail("tags", msg)
+		}
+		d.Tags = clean
+	} else if fd.isNull["tags"] {
+		d.Tags = []string{}
+	}
+	if fd.get("poll_interval", &s, `a duration string such as "30s"`) {
+		iv, msg := parsePollInterval(s)
+		if msg != "" {
+			fd.fail("poll_interval", msg)
+		}
+		d.PollInterval = iv
+	} else if fd.isNull["poll_interval"] {
+		d.PollInterval = DefaultPollInterval
+	}
+	var b bool
+	if fd.get("enabled", &b, "true or false") {
+		d.Enabled = b
+	} else if fd.isNull["enabled"] {
+		fd.fail("enabled", "must be true or false")
+	}
+	if fd.get("jump_host", &s, "a string or null") {
+		if s == "" {
+			d.JumpHost = nil
+		} else {
+			if msg := validateJumpHost(s); msg != "" {
+				fd.fail("jump_host", msg)
+			}
+			d.JumpHost = &s
+		}
+	} else if fd.isNull["jump_host"] {
+		d.JumpHost = nil
+	}
+	if fd.get("host_key_policy", &s, "a string") {
+		if s != store.PolicyRequireApproval && s != store.PolicyTrustFirstUse {
+			fd.fail("host_key_policy", "must be require_approval or trust_first_use")
+		}
+		d.HostKeyPolicy = s
+	} else if fd.isNull["host_key_policy"] {
+		d.HostKeyPolicy = store.PolicyRequireApproval
+	}
+	// Read-only fields are accepted when they echo a GET response, but never written.
+	for _, ro := range []string{"id", "status", "status_reason", "last_seen", "created_at", "updated_at", "capabilities"} {
+		if _, ok := fd.raw[ro]; ok {
+			fd.seen[ro] = true
+		}
+	}
+}
+
+func newDeviceDefaults() *store.Device {
+	return &store.Device{Port: 22, DeviceType: "linux", Tags: []string{}, PollInterval: DefaultPollInterval,
+		Enabled: true, HostKeyPolicy: store.PolicyRequireApproval}
+}
+
+func (s *Server) createDevice(c *fiber.Ctx) error {
+	raw, err := decodeObject(c)
+	if err != nil {
+		return err
+	}
+	d := newDeviceDefaults()
+	fd := newFieldDecoder(raw)
+	deviceFields(fd, d, true)
+	if err := fd.finish(); err != nil {
+		return err
+	}
+	created, err := store.CreateDevice(c.UserContext(), s.pool, d)
+	if err == store.ErrConflict {
+		return &Error{Status: http.StatusConflict, Code: "conflict", Message: "a device named " + d.Name + " already exists",
+			Fields: map[string]string{"name": "is already taken"}}
+	}
+	if err != nil {
+		return err
+	}
+	setAudit(c, "device.create", "device/"+created.ID.String(), map[string]any{"name": created.Name})
+	if err := s.syncPolling(c, created); err != nil {
+		return err
+	}
+	c.Location("/api/v1/devices/" + created.ID.String())
+	return c.Status(http.StatusCreated).JSON(created)
+}
+
+func (s *Server) getDevice(c *fiber.Ctx) error {
+	id, err := parseID(c, "device")
+	if err != nil {
+		return err
+	}
+	d, err := store.GetDevice(c.UserContext(), s.pool, id)
+	if err == store.ErrNotFound {
+		return notFound("device")
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(d)
+}
+
+func (s *Server) listDevices(c *fiber.Ctx) error {
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	f := store.DeviceFilter{Tag: c.Query("tag"), Status: c.Query("status"), Text: c.Query("q"), Limit: limit}
+	fields := map[string]string{}
+	switch f.Status {
+	case "", store.StatusUnknown, store.StatusOnline, store.StatusOffline, store.StatusBlocked:
+	default:
+		fields["status"] = "must be unknown, online, offline or blocked"
+	}
+	if v := c.Query("enabled"); v != "" {
+		b := v == "true"
+		if v != "true" && v != "false" {
+			fields["enabled"] = "must be true or false"
+		}
+		f.Enabled = &b
+	}
+	if cursor != "" {
+		after, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || len(after) == 0 {
+			fields["cursor"] = "is not a cursor this API returned"
+		}
+		f.After = string(after)
+	}
+	if len(fields) > 0 {
+		return invalid(fields)
+	}
+	items, next, err := store.ListDevices(c.UserContext(), s.pool, f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(page(items, cursorOf(next)))
+}
+
+func cursorOf(name string) *string {
+	if name == "" {
+		return nil
+	}
+	s := base64.RawURLEncoding.EncodeToString([]byte(name))
+	return &s
+}
+
+// page is the list envelope of every collection: {"items":[...],"next_cursor":...}.
+func page[T any](items []T, next *string) fiber.Map {
+	if items == nil {
+		items = []T{}
+	}
+	return fiber.Map{"items": items, "next_cursor": next}
+}
+
+func (s *Server) updateDevice(c *fiber.Ctx) error {
+	id, err := parseID(c, "device")
+	if err != nil {
+		return err
+	}
+	raw, err := decodeObject(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	d, err := store.GetDevice(ctx, s.pool, id)
+	if err == store.ErrNotFound {
+		return notFound("device")
+	}
+	if err != nil {
+		return err
+	}
+	before := *d
+	fd := newFieldDecoder(raw)
+	deviceFields(fd, d, false)
+	if err := fd.finish(); err != nil {
+		return err
+	}
+	setAudit(c, "device.update", "device/"+id.String(), map[string]any{"fields": keys(raw)})
+	updated, err := store.UpdateDevice(ctx, s.pool, d)
+	if err == store.ErrConflict {
+		return &Error{Status: http.StatusConflict, Code: "conflict", Message: "a device named " + d.Name + " already exists",
+			Fields: map[string]string{"name": "is already taken"}}
+	}
+	if err != nil {
+		return err
+	}
+	if before.Enabled != updated.Enabled || before.PollInterval != updated.PollInterval ||
+		before.Host != updated.Host || before.Port != updated.Port || before.User != updated.User ||
+		!equalPtr(before.JumpHost, updated.JumpHost) {
+		if err := s.syncPolling(c, updated); err != nil {
+			return err
+		}
+	}
+	return c.JSON(updated)
+}
+
+func (s *Server) deleteDevice(c *fiber.Ctx) error {
+	id, err := parseID(c, "device")
+	if err != nil {
+		return err
+	}
+	setAudit(c, "device.delete", "device/"+id.String(), nil)
+	if err := store.DeleteDevice(c.UserContext(), s.pool, id); err == store.ErrNotFound {
+		return notFound("device")
+	} else if err != nil {
+		return err
+	}
+	if err := s.poller.StopPolling(c.UserContext(), id); err != nil {
+		return err
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
+// syncPolling starts or stops the device's poll workflow to match its enabled flag and settings.
+func (s *Server) syncPolling(c *fiber.Ctx, d *store.Device) error {
+	if !d.Enabled {
+		return s.poller.StopPolling(c.UserContext(), d.ID)
+	}
+	wf, err := s.poller.StartPolling(c.UserContext(), d.ID, d.PollInterval)
+	if err != nil {
+		return err
+	}
+	if wf != "" {
+		setAuditWorkflow(c, wf)
+	}
+	return nil
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func equalPtr(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}

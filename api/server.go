@@ -1,0 +1,138 @@
+// Package api serves Infrastructor's HTTP interfaces: REST under /api/v1, health checks and metrics.
+// It never talks SSH: anything that touches a device goes through a Temporal workflow.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infrastructor/infrastructor/internal/config"
+	"github.com/infrastructor/infrastructor/internal/store"
+)
+
+// Poller starts and stops the durable poll loop of a device. StartPolling is idempotent and returns the
+// workflow ID; StopPolling of a device that is not polled is not an error.
+type Poller interface {
+	StartPolling(ctx context.Context, id uuid.UUID, interval time.Duration) (string, error)
+	StopPolling(ctx context.Context, id uuid.UUID) error
+}
+
+// HealthChecker reports whether a dependency (Temporal) answers.
+type HealthChecker interface {
+	CheckHealth(ctx context.Context) error
+}
+
+// Deps is what the server needs from the process that runs it.
+type Deps struct {
+	Config   *config.Config
+	Pool     *pgxpool.Pool
+	Poller   Poller
+	Temporal HealthChecker
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	cfg      *config.Config
+	pool     *pgxpool.Pool
+	poller   Poller
+	temporal HealthChecker
+	log      *slog.Logger
+	now      func() time.Time
+	app      *fiber.App
+}
+
+// New builds the server and its routes.
+func New(d Deps) *Server {
+	s := &Server{cfg: d.Config, pool: d.Pool, poller: d.Poller, temporal: d.Temporal, log: d.Log, now: d.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "infrastructor",
+		ErrorHandler:          errorHandler(d.Log),
+		BodyLimit:             d.Config.MaxBodyBytes,
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+		StrictRouting:         false,
+	})
+	s.routes()
+	return s
+}
+
+// App exposes the Fiber app, for tests (app.Test) and for mounting more interfaces.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Listen serves on addr until Shutdown.
+func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
+
+// Shutdown stops accepting requests and waits for those in flight, up to ctx's deadline.
+func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+
+func (s *Server) routes() {
+	s.app.Get("/healthz", s.healthz)
+	s.app.Get("/readyz", s.readyz)
+
+	v1 := s.app.Group("/api/v1", s.authenticate, s.audited)
+	read, operate, admin := require(store.ScopeRead), require(store.ScopeOperate), require(store.ScopeAdmin)
+	_ = operate
+
+	v1.Get("/openapi.json", read, s.openapi)
+
+	v1.Get("/devices", read, s.listDevices)
+	v1.Post("/devices", admin, s.createDevice)
+	v1.Post("/devices/import", admin, s.importDevices)
+	v1.Get("/devices/:id", read, s.getDevice)
+	v1.Patch("/devices/:id", admin, s.updateDevice)
+	v1.Delete("/devices/:id", admin, s.deleteDevice)
+
+	v1.Get("/tokens", admin, s.listTokens)
+	v1.Post("/tokens", admin, s.createToken)
+	v1.Delete("/tokens/:id", admin, s.revokeToken)
+
+	v1.Get("/audit", admin, s.listAudit)
+
+	// Unknown /api/v1 paths answer with the envelope, after authentication (so they reveal nothing).
+	v1.Use(func(c *fiber.Ctx) error { return notFound("route") })
+}
+
+func (s *Server) healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+// readyz answers 200 only when PostgreSQL and Temporal both answer, else 503 naming what is down.
+func (s *Server) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
+	defer cancel()
+	checks := fiber.Map{}
+	ok := true
+	if err := s.pool.Ping(ctx); err != nil {
+		checks["postgres"] = "down"
+		ok = false
+		s.log.Warn("readiness: PostgreSQL unreachable", "err", err)
+	} else {
+		checks["postgres"] = "ok"
+	}
+	if s.temporal == nil {
+		checks["temporal"] = "not configured"
+		ok = false
+	} else if err := s.temporal.CheckHealth(ctx); err != nil {
+		checks["temporal"] = "down"
+		ok = false
+		s.log.Warn("readiness: Temporal unreachable", "err", err)
+	} else {
+		checks["temporal"] = "ok"
+	}
+	if !ok {
+		return c.Status(http.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "checks": checks})
+	}
+	return c.JSON(fiber.Map{"status": "ok", "checks": checks})
+}

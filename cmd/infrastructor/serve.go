@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/infrastructor/infrastructor/activities"
+	"github.com/infrastructor/infrastructor/api"
+	"github.com/infrastructor/infrastructor/internal/config"
+	"github.com/infrastructor/infrastructor/internal/logging"
+	"github.com/infrastructor/infrastructor/internal/sshpool"
+	"github.com/infrastructor/infrastructor/migrations"
+	"github.com/infrastructor/infrastructor/worker"
+	"github.com/infrastructor/infrastructor/workflows"
+)
+
+type role int
+
+const (
+	roleAPI role = 1 << iota
+	roleWorker
+	roleMigrate
+)
+
+// setup loads the configuration and builds the logger; a bad setting is one line naming the variable.
+func setup(stderr io.Writer) (*config.Config, *slog.Logger, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, logging.New(stderr, cfg.LogLevel, cfg.LogFormat), nil
+}
+
+func openDB(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("INFRA_DATABASE_URL: %w", err)
+	}
+	pcfg.ConnConfig.RuntimeParams["application_name"] = "infrastructor"
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, err
+	}
+	// Wait a bounded time for the database, so services started together (compose, make run) come up in any order.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err = pool.Ping(pctx)
+		cancel()
+		if err == nil {
+			return pool, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			pool.Close()
+			return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", cfg.Redacted(), err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func migrateUp(ctx context.Context, stderr io.Writer) error {
+	cfg, log, err := setup(stderr)
+	if err != nil {
+		return err
+	}
+	pool, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	n, err := migrations.Up(ctx, pool, log)
+	if err != nil {
+		return err
+	}
+	log.Info("migrations up to date", "applied", n)
+	return nil
+}
+
+func migrateStatus(ctx context.Context, stdout, stderr io.Writer) error {
+	cfg, _, err := setup(stderr)
+	if err != nil {
+		return err
+	}
+	pool, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	list, err := migrations.Status(ctx, pool)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED")
+	for _, m := range list {
+		at := "pending"
+		if m.AppliedAt != nil {
+			at = m.AppliedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%04d\t%s\t%s\n", m.Version, m.Name, at)
+	}
+	return tw.Flush()
+}
+
+func dialTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) (client.Client, error) {
+	opts := client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    tlog.NewStructuredLogger(log.With("component", "temporal")),
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := client.DialContext(ctx, opts)
+		if err == nil {
+			return c, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+		}
+		log.Warn("Temporal not reachable yet; retrying", "address", cfg.TemporalAddress, "err", err)
+		time.Sleep(2 * time.Second)
+	}
+}
+
+type temporalHealth struct{ c client.Client }
+
+func (t temporalHealth) CheckHealth(ctx context.Context) error {
+	_, err := t.c.CheckHealth(ctx, &client.CheckHealthRequest{})
+	return err
+}
+
+// serve runs the API, the worker, or both until ctx is cancelled, then shuts down in order.
+func serve(ctx context.Context, stderr io.Writer, roles role) error {
+	cfg, log, err := setup(stderr)
+	if err != nil {
+		return err
+	}
+	log.Info("starting infrastructor", "version", version, "database", cfg.Redacted(), "temporal", cfg.TemporalAddress)
+	pool, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if roles&roleMigrate != 0 {
+		if _, err := migrations.Up(ctx, pool, log); err != nil {
+			return err
+		}
+	}
+	tc, err := dialTemporal(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	poller := &workflows.Poller{Client: tc, TaskQueue: cfg.TaskQueue}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if roles&roleWorker != 0 {
+		signers, err := sshpool.LoadSigners(cfg.SSHKeys...)
+		if err != nil {
+			return fmt.Errorf("INFRA_SSH_KEY: %w", err)
+		}
+		if len(signers) == 0 && !cfg.SSHAgent {
+			log.Warn("no SSH key configured (INFRA_SSH_KEY) and no ssh-agent: devices cannot be polled")
+		}
+		ssh, err := sshpool.New(sshpool.Config{Signers: signers, UseAgent: cfg.SSHAgent, HostKeys: &activities.HostKeys{DB: pool}})
+		if err != nil {
+			return err
+		}
+		defer ssh.Close()
+		w := worker.New(tc, cfg.TaskQueue, &activities.Activities{DB: pool, SSH: ssh, Log: log})
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		defer w.Stop()
+		if err := worker.StartPollingAll(ctx, pool, poller, log); err != nil {
+			return err
+		}
+		log.Info("worker running", "task_queue", cfg.TaskQueue)
+	}
+
+	if roles&roleAPI != 0 {
+		if err := api.BootstrapAdminToken(ctx, pool, cfg, log); err != nil {
+			return err
+		}
+		srv := api.New(api.Deps{Config: cfg, Pool: pool, Poller: poller, Temporal: temporalHealth{tc}, Log: log})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			log.Info("HTTP server listening", "address", "http://"+cfg.Listen)
+			if err := srv.Listen(cfg.Listen); err != nil {
+				errs <- fmt.Errorf("HTTP server on %s: %w", cfg.Listen, err)
+			}
+		}()
+		defer func() {
+			sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer scancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				log.Warn("HTTP shutdown", "err", err)
+			}
+			wg.Wait()
+		}()
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+		return nil
+	case err := <-errs:
+		return err
+	}
+}
+

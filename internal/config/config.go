@@ -1,0 +1,201 @@
+// Package config loads Infrastructor's settings from INFRA_* environment variables into one validated struct.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config holds every setting of the binary. Each field is read from the environment variable in its `env` tag.
+type Config struct {
+	DatabaseURL       string        `env:"INFRA_DATABASE_URL"`
+	TemporalAddress   string        `env:"INFRA_TEMPORAL_ADDRESS"`
+	TemporalNamespace string        `env:"INFRA_TEMPORAL_NAMESPACE"`
+	TemporalUIURL     string        `env:"INFRA_TEMPORAL_UI_URL"`
+	TaskQueue         string        `env:"INFRA_TASK_QUEUE"`
+	Listen            string        `env:"INFRA_LISTEN"`
+	DataDir           string        `env:"INFRA_DATA_DIR"`
+	AdminToken        string        `env:"INFRA_ADMIN_TOKEN"`
+	SSHKeys           []string      `env:"INFRA_SSH_KEY"`
+	SSHAgent          bool          `env:"INFRA_SSH_AGENT"`
+	LogLevel          slog.Level    `env:"INFRA_LOG_LEVEL"`
+	LogFormat         string        `env:"INFRA_LOG_FORMAT"`
+	MaxBodyBytes      int           `env:"INFRA_MAX_BODY_BYTES"`
+	ShutdownTimeout   time.Duration `env:"INFRA_SHUTDOWN_TIMEOUT"`
+}
+
+// Setting documents one environment variable: its name, default and meaning. The README table is generated from
+// the same list (see TestREADMEDocumentsEverySetting), so code and documentation cannot drift apart.
+type Setting struct {
+	Name    string
+	Default string
+	Meaning string
+}
+
+// Settings lists every variable Load reads, in the order the README shows them.
+var Settings = []Setting{
+	{"INFRA_DATABASE_URL", "postgres://infrastructor@127.0.0.1:9100/infrastructor?sslmode=disable", "PostgreSQL connection URL (TimescaleDB is used when the extension is available)."},
+	{"INFRA_TEMPORAL_ADDRESS", "127.0.0.1:7233", "Temporal frontend host:port."},
+	{"INFRA_TEMPORAL_NAMESPACE", "default", "Temporal namespace for all workflows."},
+	{"INFRA_TEMPORAL_UI_URL", "http://127.0.0.1:8233", "Base URL of the Temporal UI, used for links to workflow histories."},
+	{"INFRA_TASK_QUEUE", "infrastructor", "Temporal task queue shared by workers and the API."},
+	{"INFRA_LISTEN", "127.0.0.1:9101", "Address of the HTTP server (REST, WebSocket, MCP, dashboard, metrics)."},
+	{"INFRA_DATA_DIR", ".data", "Directory for local state: the generated admin token, `make run`'s PostgreSQL and Temporal data."},
+	{"INFRA_ADMIN_TOKEN", "(unset)", "Bootstrap admin API token (at least 32 characters). When unset and no token exists, one is generated into `$INFRA_DATA_DIR/admin.token`."},
+	{"INFRA_SSH_KEY", "(unset)", "Private key file(s) for device logins, separated by commas or colons."},
+	{"INFRA_SSH_AGENT", "true when SSH_AUTH_SOCK is set", "Also authenticate with the keys of the running ssh-agent."},
+	{"INFRA_LOG_LEVEL", "info", "Log level: debug, info, warn or error."},
+	{"INFRA_LOG_FORMAT", "auto", "Log format: text, json, or auto (text on a terminal, JSON otherwise)."},
+	{"INFRA_MAX_BODY_BYTES", "1048576", "Largest accepted request body in bytes (larger bodies get 413)."},
+	{"INFRA_SHUTDOWN_TIMEOUT", "15s", "How long a stopping process waits for requests and activities in flight."},
+}
+
+// Error is a configuration error that names the variable at fault.
+type Error struct {
+	Name   string
+	Value  string
+	Reason string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("invalid %s=%q: %s", e.Name, e.Value, e.Reason)
+}
+
+// Load reads the configuration from the process environment.
+func Load() (*Config, error) { return LoadFrom(os.LookupEnv) }
+
+// LoadFrom reads the configuration through lookup (os.LookupEnv in production, a map in tests).
+func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
+	get := func(name, def string) string {
+		if v, ok := lookup(name); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		return def
+	}
+	c := &Config{
+		DatabaseURL:       get("INFRA_DATABASE_URL", "postgres://infrastructor@127.0.0.1:9100/infrastructor?sslmode=disable"),
+		TemporalAddress:   get("INFRA_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+		TemporalNamespace: get("INFRA_TEMPORAL_NAMESPACE", "default"),
+		TemporalUIURL:     strings.TrimRight(get("INFRA_TEMPORAL_UI_URL", "http://127.0.0.1:8233"), "/"),
+		TaskQueue:         get("INFRA_TASK_QUEUE", "infrastructor"),
+		Listen:            get("INFRA_LISTEN", "127.0.0.1:9101"),
+		DataDir:           get("INFRA_DATA_DIR", ".data"),
+		AdminToken:        get("INFRA_ADMIN_TOKEN", ""),
+		LogFormat:         strings.ToLower(get("INFRA_LOG_FORMAT", "auto")),
+	}
+
+	u, err := url.Parse(c.DatabaseURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && u.Query().Get("host") == "" {
+		return nil, &Error{"INFRA_DATABASE_URL", redactURL(c.DatabaseURL), "want postgres://user@host:port/dbname"}
+	}
+	if err := hostPort(c.TemporalAddress); err != nil {
+		return nil, &Error{"INFRA_TEMPORAL_ADDRESS", c.TemporalAddress, err.Error()}
+	}
+	if err := hostPort(c.Listen); err != nil {
+		return nil, &Error{"INFRA_LISTEN", c.Listen, err.Error()}
+	}
+	if u, err := url.Parse(c.TemporalUIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, &Error{"INFRA_TEMPORAL_UI_URL", c.TemporalUIURL, "want an http(s) URL"}
+	}
+	if !validName(c.TemporalNamespace) {
+		return nil, &Error{"INFRA_TEMPORAL_NAMESPACE", c.TemporalNamespace, "want letters, digits, '.', '_' or '-'"}
+	}
+	if !validName(c.TaskQueue) {
+		return nil, &Error{"INFRA_TASK_QUEUE", c.TaskQueue, "want letters, digits, '.', '_' or '-'"}
+	}
+	if c.AdminToken != "" && (len(c.AdminToken) < 32 || strings.ContainsAny(c.AdminToken, " \t\r\n")) {
+		return nil, &Error{"INFRA_ADMIN_TOKEN", "(hidden)", "want at least 32 characters without spaces"}
+	}
+	if v := get("INFRA_SSH_KEY", ""); v != "" {
+		for _, p := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ':' }) {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			if strings.HasPrefix(p, "~/") {
+				if home, err := os.UserHomeDir(); err == nil {
+					p = filepath.Join(home, p[2:])
+				}
+			}
+			st, err := os.Stat(p)
+			if err != nil {
+				return nil, &Error{"INFRA_SSH_KEY", v, fmt.Sprintf("cannot read key file %s", p)}
+			}
+			if st.IsDir() {
+				return nil, &Error{"INFRA_SSH_KEY", v, fmt.Sprintf("%s is a directory, want a private key file", p)}
+			}
+			c.SSHKeys = append(c.SSHKeys, p)
+		}
+	}
+	_, hasAgent := lookup("SSH_AUTH_SOCK")
+	if c.SSHAgent, err = parseBool(get("INFRA_SSH_AGENT", strconv.FormatBool(hasAgent))); err != nil {
+		return nil, &Error{"INFRA_SSH_AGENT", get("INFRA_SSH_AGENT", ""), err.Error()}
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("INFRA_LOG_LEVEL", "info"))); err != nil {
+		return nil, &Error{"INFRA_LOG_LEVEL", get("INFRA_LOG_LEVEL", ""), "want debug, info, warn or error"}
+	}
+	switch c.LogFormat {
+	case "auto", "text", "json":
+	default:
+		return nil, &Error{"INFRA_LOG_FORMAT", c.LogFormat, "want text, json or auto"}
+	}
+	if c.MaxBodyBytes, err = strconv.Atoi(get("INFRA_MAX_BODY_BYTES", "1048576")); err != nil || c.MaxBodyBytes < 4096 || c.MaxBodyBytes > 64<<20 {
+		return nil, &Error{"INFRA_MAX_BODY_BYTES", get("INFRA_MAX_BODY_BYTES", ""), "want a byte count between 4096 and 67108864"}
+	}
+	if c.ShutdownTimeout, err = time.ParseDuration(get("INFRA_SHUTDOWN_TIMEOUT", "15s")); err != nil || c.ShutdownTimeout <= 0 || c.ShutdownTimeout > 10*time.Minute {
+		return nil, &Error{"INFRA_SHUTDOWN_TIMEOUT", get("INFRA_SHUTDOWN_TIMEOUT", ""), "want a duration such as 15s, at most 10m"}
+	}
+	return c, nil
+}
+
+func hostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("want host:port")
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("port %q is not a number between 0 and 65535", port)
+	}
+	_ = host // an empty host means all interfaces, which net.Listen accepts
+	return nil
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func parseBool(s string) (bool, error) {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, fmt.Errorf("want true or false")
+	}
+	return b, nil
+}
+
+// redactURL hides a password in a connection URL so it never reaches a log line or an error.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
+
+// Redacted returns the database URL without its password, for logs.
+func (c *Config) Redacted() string { return redactURL(c.DatabaseURL) }

@@ -1,0 +1,219 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Device statuses.
+const (
+	StatusUnknown = "unknown"
+	StatusOnline  = "online"
+	StatusOffline = "offline"
+	StatusBlocked = "blocked"
+)
+
+// Host-key policies.
+const (
+	PolicyRequireApproval = "require_approval"
+	PolicyTrustFirstUse   = "trust_first_use"
+)
+
+// Device is one managed machine.
+type Device struct {
+	ID            uuid.UUID       `json:"id"`
+	Name          string          `json:"name"`
+	Host          string          `json:"host"`
+	Port          int             `json:"port"`
+	User          string          `json:"user"`
+	Description   string          `json:"description"`
+	DeviceType    string          `json:"device_type"`
+	Tags          []string        `json:"tags"`
+	PollInterval  time.Duration   `json:"-"`
+	Enabled       bool            `json:"enabled"`
+	JumpHost      *string         `json:"jump_host"`
+	HostKeyPolicy string          `json:"host_key_policy"`
+	Status        string          `json:"status"`
+	StatusReason  string          `json:"status_reason"`
+	LastSeen      *time.Time      `json:"last_seen"`
+	Capabilities  json.RawMessage `json:"capabilities,omitempty"`
+	CreatedAt     time.Time       `json:"created_at"`
+	UpdatedAt     time.Time       `json:"updated_at"`
+}
+
+// MarshalJSON writes poll_interval as a duration string ("30s"), the wire form clients send.
+func (d Device) MarshalJSON() ([]byte, error) {
+	type plain Device
+	if d.Tags == nil {
+		d.Tags = []string{}
+	}
+	return json.Marshal(struct {
+		plain
+		PollInterval string `json:"poll_interval"`
+	}{plain(d), d.PollInterval.String()})
+}
+
+const deviceColumns = `id, name, host, port, ssh_user, description, device_type, tags, poll_interval_ms, enabled,
+	jump_host, host_key_policy, status, status_reason, last_seen, capabilities, created_at, updated_at`
+
+func scanDevice(row pgx.Row) (*Device, error) {
+	var d Device
+	var ms int64
+	var caps []byte
+	err := row.Scan(&d.ID, &d.Name, &d.Host, &d.Port, &d.User, &d.Description, &d.DeviceType, &d.Tags, &ms,
+		&d.Enabled, &d.JumpHost, &d.HostKeyPolicy, &d.Status, &d.StatusReason, &d.LastSeen, &caps,
+		&d.CreatedAt, &d.UpdatedAt)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	d.PollInterval = time.Duration(ms) * time.Millisecond
+	if len(caps) > 0 {
+		d.Capabilities = caps
+	}
+	return &d, nil
+}
+
+// CreateDevice inserts d, filling ID, status and timestamps.
+func CreateDevice(ctx context.Context, db DBTX, d *Device) (*Device, error) {
+	if d.ID == uuid.Nil {
+		d.ID = uuid.New()
+	}
+	if d.Tags == nil {
+		d.Tags = []string{}
+	}
+	row := db.QueryRow(ctx, `INSERT INTO devices (id, name, host, port, ssh_user, description, device_type, tags,
+		poll_interval_ms, enabled, jump_host, host_key_policy)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING `+deviceColumns,
+		d.ID, d.Name, d.Host, d.Port, d.User, d.Description, d.DeviceType, d.Tags, d.PollInterval.Milliseconds(),
+		d.Enabled, d.JumpHost, d.HostKeyPolicy)
+	return scanDevice(row)
+}
+
+// GetDevice returns the device with id.
+func GetDevice(ctx context.Context, db DBTX, id uuid.UUID) (*Device, error) {
+	return scanDevice(db.QueryRow(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = $1`, id))
+}
+
+// GetDeviceByName returns the device named name (case-insensitive).
+func GetDeviceByName(ctx context.Context, db DBTX, name string) (*Device, error) {
+	return scanDevice(db.QueryRow(ctx, `SELECT `+deviceColumns+` FROM devices WHERE lower(name) = lower($1)`, name))
+}
+
+// UpdateDevice writes every editable field of d and returns the stored row.
+func UpdateDevice(ctx context.Context, db DBTX, d *Device) (*Device, error) {
+	row := db.QueryRow(ctx, `UPDATE devices SET name=$2, host=$3, port=$4, ssh_user=$5, description=$6,
+		device_type=$7, tags=$8, poll_interval_ms=$9, enabled=$10, jump_host=$11, host_key_policy=$12,
+		updated_at=now() WHERE id=$1 RETURNING `+deviceColumns,
+		d.ID, d.Name, d.Host, d.Port, d.User, d.Description, d.DeviceType, d.Tags, d.PollInterval.Milliseconds(),
+		d.Enabled, d.JumpHost, d.HostKeyPolicy)
+	return scanDevice(row)
+}
+
+// DeleteDevice removes the device and, by cascade, its keys, state and events.
+func DeleteDevice(ctx context.Context, db DBTX, id uuid.UUID) error {
+	tag, err := db.Exec(ctx, `DELETE FROM devices WHERE id = $1`, id)
+	if err != nil {
+		return mapErr(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// DeviceFilter selects devices for ListDevices. Empty fields do not filter.
+type DeviceFilter struct {
+	Tag     string
+	Status  string
+	Text    string // matched against name, host and description
+	Enabled *bool
+	After   string // cursor: the name of the last device of the previous page
+	Limit   int
+}
+
+// ListDevices returns devices ordered by name, and the cursor of the next page ("" on the last page).
+func ListDevices(ctx context.Context, db DBTX, f DeviceFilter) ([]*Device, string, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.Tag != "" {
+		add("$%d = ANY(tags)", f.Tag)
+	}
+	if f.Status != "" {
+		add("status = $%d", f.Status)
+	}
+	if f.Text != "" {
+		add("(name || ' ' || host || ' ' || description) ILIKE '%%' || $%d || '%%'", escapeLike(f.Text))
+	}
+	if f.Enabled != nil {
+		add("enabled = $%d", *f.Enabled)
+	}
+	if f.After != "" {
+		add("lower(name) > lower($%d)", f.After)
+	}
+	if f.Limit <= 0 {
+		f.Limit = 1 << 30
+	}
+	q := `SELECT ` + deviceColumns + ` FROM devices`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, f.Limit+1)
+	q += fmt.Sprintf(" ORDER BY lower(name) LIMIT $%d", len(args))
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	var out []*Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		next = out[len(out)-1].Name
+	}
+	return out, next, nil
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// SetDeviceStatus sets status and reason; when seen is non-nil it also moves last_seen forward.
+// It returns the previous status so callers can record a transition once.
+func SetDeviceStatus(ctx context.Context, db DBTX, id uuid.UUID, status, reason string, seen *time.Time) (string, error) {
+	var prev string
+	err := db.QueryRow(ctx, `UPDATE devices d SET status = $2, status_reason = $3,
+		last_seen = CASE WHEN $4::timestamptz IS NULL THEN d.last_seen ELSE greatest(d.last_seen, $4::timestamptz) END
+		FROM (SELECT status FROM devices WHERE id = $1 FOR UPDATE) old
+		WHERE d.id = $1 RETURNING old.status`, id, status, reason, seen).Scan(&prev)
+	return prev, mapErr(err)
+}
+
+// SetCapabilities stores the capability document detected on the device.
+func SetCapabilities(ctx context.Context, db DBTX, id uuid.UUID, caps any) error {
+	b, err := json.Marshal(caps)
+	if err != nil {
+		return err
+	}
+	_, err = db.Exec(ctx, `UPDATE devices SET capabilities = $2 WHERE id = $1`, id, b)
+	return mapErr(err)
+}

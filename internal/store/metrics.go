@@ -1,0 +1,232 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/infrastructor/infrastructor/internal/collector"
+)
+
+// PollWrite is everything one poll stores, in one transaction.
+type PollWrite struct {
+	DeviceID uuid.UUID
+	PollKey  string
+	// Time is when the samples were taken (the worker's clock at collection; device clocks drift).
+	Time     time.Time
+	Metrics  collector.Metrics
+	Counters *collector.Counters
+	// Capabilities, when non-nil, replace the device's stored capabilities.
+	Capabilities any
+	Summary      string
+}
+
+// PollOutcome tells what WritePoll did.
+type PollOutcome struct {
+	// Duplicate is true when a poll with the same key was already committed (a retried activity): nothing was
+	// written again.
+	Duplicate bool
+	// PreviousStatus is the device status before this poll set it online.
+	PreviousStatus string
+	// Rows is the number of sample rows written.
+	Rows int64
+}
+
+// LoadCounters returns the counters of the device's last committed poll, or nil.
+func LoadCounters(ctx context.Context, db DBTX, id uuid.UUID) (*collector.Counters, error) {
+	var raw []byte
+	err := db.QueryRow(ctx, `SELECT counters FROM device_poll_state WHERE device_id = $1`, id).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) || len(raw) == 0 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var c collector.Counters
+	if err := json.Unmarshal(raw, &c); err != nil {
+		// Counters in an old shape only cost one poll's rates.
+		return nil, nil
+	}
+	return &c, nil
+}
+
+// WritePoll commits one poll: its samples (COPY), the counters for the next poll, the device's last_seen and
+// online status, and the capabilities. A poll whose key was already committed writes nothing (idempotent
+// under activity retries). The device row is locked for the transaction so two writers of one device queue.
+func WritePoll(ctx context.Context, db TxStarter, w *PollWrite) (*PollOutcome, error) {
+	out := &PollOutcome{}
+	// Partitions are created outside the poll's transaction: DDL there would hold locks that every other
+	// device's write waits for.
+	if err := ensurePartition(ctx, db, w.Time); err != nil {
+		return nil, err
+	}
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		var lastKey *string
+		err := tx.QueryRow(ctx, `SELECT d.status, s.last_poll_key FROM devices d
+			LEFT JOIN device_poll_state s ON s.device_id = d.id WHERE d.id = $1 FOR UPDATE OF d`, w.DeviceID).
+			Scan(&out.PreviousStatus, &lastKey)
+		if err != nil {
+			return mapErr(err)
+		}
+		if lastKey != nil && *lastKey == w.PollKey {
+			out.Duplicate = true
+			return nil
+		}
+		n, err := copySamples(ctx, tx, w)
+		if err != nil {
+			return err
+		}
+		out.Rows = n
+		counters, err := json.Marshal(w.Counters)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO device_poll_state (device_id, last_poll_key, counters, summary, updated_at)
+			VALUES ($1,$2,$3,$4,$5) ON CONFLICT (device_id) DO UPDATE SET last_poll_key = excluded.last_poll_key,
+			counters = excluded.counters, summary = excluded.summary, updated_at = excluded.updated_at`,
+			w.DeviceID, w.PollKey, counters, w.Summary, w.Time); err != nil {
+			return err
+		}
+		var caps []byte
+		if w.Capabilities != nil {
+			if caps, err = json.Marshal(w.Capabilities); err != nil {
+				return err
+			}
+		}
+		if _, err = tx.Exec(ctx, `UPDATE devices SET status = 'online', status_reason = '',
+			last_seen = greatest(last_seen, $2), capabilities = coalesce($3, capabilities) WHERE id = $1`,
+			w.DeviceID, w.Time, caps); err != nil {
+			return err
+		}
+		if out.PreviousStatus == StatusOnline {
+			return nil
+		}
+		id := w.DeviceID
+		data, _ := json.Marshal(map[string]string{"previous_status": out.PreviousStatus})
+		return InsertEvent(ctx, tx, &Event{DeviceID: &id, Kind: EventDeviceOnline, Data: data,
+			Message: "device is online (was " + out.PreviousStatus + ")"})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func copySamples(ctx context.Context, tx pgx.Tx, w *PollWrite) (int64, error) {
+	m, id, t := &w.Metrics, w.DeviceID, w.Time
+	var total int64
+	do := func(table string, cols []string, rows [][]any) error {
+		if len(rows) == 0 {
+			return nil
+		}
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", table, err)
+		}
+		total += n
+		return nil
+	}
+
+	sys := []any{id, t, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil}
+	if c := m.CPU; c != nil {
+		cores := make([]float32, len(c.Cores))
+		for i, core := range c.Cores {
+			cores[i] = float32(core.UsagePercent)
+		}
+		sys[2], sys[3], sys[4], sys[5] = float32(c.UsagePercent), float32(c.IOWaitPercent), float32(c.StealPercent), cores
+	}
+	if mem := m.Memory; mem != nil {
+		sys[6], sys[7], sys[8] = int64(mem.TotalBytes), int64(mem.UsedBytes), int64(mem.AvailableBytes)
+		sys[9], sys[10] = int64(mem.SwapTotalBytes), int64(mem.SwapUsedBytes)
+	}
+	if l := m.Load; l != nil {
+		sys[11], sys[12], sys[13] = float32(l.Load1), float32(l.Load5), float32(l.Load15)
+	}
+	if m.UptimeSeconds != nil {
+		sys[14] = *m.UptimeSeconds
+	}
+	if m.Processes != nil {
+		sys[15] = int32(*m.Processes)
+	}
+	if err := do("system_metrics", []string{"device_id", "time", "cpu_pct", "cpu_iowait_pct", "cpu_steal_pct",
+		"cpu_cores", "mem_total", "mem_used", "mem_available", "swap_total", "swap_used", "load1", "load5", "load15",
+		"uptime_s", "procs"}, [][]any{sys}); err != nil {
+		return 0, err
+	}
+
+	var rows [][]any
+	for _, f := range m.Filesystems {
+		rows = append(rows, []any{id, t, f.Mount, f.Source, f.FSType, int64(f.SizeBytes), int64(f.UsedBytes),
+			int64(f.AvailBytes), int64(f.InodesTotal), int64(f.InodesUsed)})
+	}
+	if err := do("filesystem_metrics", []string{"device_id", "time", "mountpoint", "source", "fstype", "size_bytes",
+		"used_bytes", "avail_bytes", "inodes_total", "inodes_used"}, rows); err != nil {
+		return 0, err
+	}
+
+	rows = rows[:0]
+	for _, d := range m.Disks {
+		rows = append(rows, []any{id, t, d.Name, d.ReadBytesPerSec, d.WriteBytesPerSec, d.ReadIOPS, d.WriteIOPS,
+			float32(d.UtilPercent)})
+	}
+	if err := do("diskio_metrics", []string{"device_id", "time", "disk", "read_bps", "write_bps", "read_iops",
+		"write_iops", "util_pct"}, rows); err != nil {
+		return 0, err
+	}
+
+	rows = rows[:0]
+	for _, n := range m.Interfaces {
+		rows = append(rows, []any{id, t, n.Name, n.RxBytesPerSec, n.TxBytesPerSec, n.RxPacketsPerSec,
+			n.TxPacketsPerSec, n.RxErrorsPerSec, n.TxErrorsPerSec, n.RxDropsPerSec, n.TxDropsPerSec})
+	}
+	if err := do("network_metrics", []string{"device_id", "time", "iface", "rx_bps", "tx_bps", "rx_pps", "tx_pps",
+		"rx_errs_ps", "tx_errs_ps", "rx_drop_ps", "tx_drop_ps"}, rows); err != nil {
+		return 0, err
+	}
+
+	rows = rows[:0]
+	for _, s := range m.Temperatures {
+		rows = append(rows, []any{id, t, s.Sensor, float32(s.Celsius)})
+	}
+	if err := do("temperature_metrics", []string{"device_id", "time", "sensor", "celsius"}, rows); err != nil {
+		return 0, err
+	}
+	return total, nil
+}
+
+// knownPartitions remembers the days whose partitions this process has ensured, so the common case costs
+// no query.
+var knownPartitions sync.Map
+
+// ensurePartition makes sure the daily partitions for t's day (and the next) exist. Housekeeping creates
+// them ahead; this covers a worker that runs past the prepared range.
+func ensurePartition(ctx context.Context, db DBTX, t time.Time) error {
+	day := t.UTC().Format("2006-01-02")
+	if _, ok := knownPartitions.Load(day); ok {
+		return nil
+	}
+	if _, err := EnsurePartitions(ctx, db, t.UTC().AddDate(0, 0, -1), 2); err != nil {
+		return err
+	}
+	knownPartitions.Store(day, true)
+	return nil
+}
+
+// EnsurePartitions creates the daily partitions of every time-series table from `from` for `days` days.
+// On TimescaleDB (no partitioned tables) it does nothing.
+func EnsurePartitions(ctx context.Context, db DBTX, from time.Time, days int) (int, error) {
+	var n int
+	err := db.QueryRow(ctx, `SELECT infra_ensure_partitions($1::date, $2)`, from.UTC().Format("2006-01-02"), days).Scan(&n)
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return 0, fmt.Errorf("ensure partitions: %s", pg.Message)
+	}
+	return n, err
+}

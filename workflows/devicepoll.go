@@ -1,0 +1,314 @@
+// Package workflows holds Infrastructor's Temporal workflows. Everything here is deterministic: time, sleeps,
+// concurrency and randomness come from the workflow package, and all I/O happens in activities.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/infrastructor/infrastructor/activities"
+)
+
+// DevicePoll message names.
+const (
+	DevicePollWorkflowName = "DevicePoll"
+	QueryStatus            = "status"
+	SignalPause            = "pause"
+	SignalResume           = "resume"
+	SignalSetInterval      = "set-interval"
+	UpdatePollNow          = "poll-now"
+)
+
+// Tunables of the poll loop.
+const (
+	// OfflineAfter consecutive failed polls the device is marked offline and polls back off.
+	OfflineAfter = 3
+	// MaxBackoff caps the poll interval of an offline device.
+	MaxBackoff = 5 * time.Minute
+	// pollsPerRun bounds one run's history; the loop continues as new after this many polls even when the
+	// server does not suggest it yet, so each run's history stays small enough to read in the UI.
+	pollsPerRun = 500
+)
+
+// DevicePollWorkflowID is the workflow ID of a device's poll loop.
+func DevicePollWorkflowID(deviceID string) string { return "device-poll/" + deviceID }
+
+// DevicePollInput starts (or continues) a device's poll loop.
+type DevicePollInput struct {
+	DeviceID string
+	Interval time.Duration
+	// State is carried over continue-as-new; nil on the first run.
+	State *DevicePollState `json:",omitempty"`
+}
+
+// DevicePollState is the whole state of the loop, answered by the status query and carried over
+// continue-as-new.
+type DevicePollState struct {
+	Interval            time.Duration
+	Paused              bool
+	Blocked             bool
+	BlockReason         string `json:",omitempty"`
+	Offline             bool
+	ConsecutiveFailures int
+	LastPollAt          time.Time
+	LastSummary         string `json:",omitempty"`
+	LastError           string `json:",omitempty"`
+	Polls               int64
+	// NextPollAt is when the loop will poll next (zero while paused or blocked).
+	NextPollAt time.Time
+}
+
+// EffectiveInterval is the wait before the next poll: the configured interval, doubled for every failure past
+// OfflineAfter while the device is offline, up to MaxBackoff (or the interval itself when that is longer).
+func (s *DevicePollState) EffectiveInterval() time.Duration {
+	iv := s.Interval
+	if !s.Offline {
+		return iv
+	}
+	ceiling := MaxBackoff
+	if iv > ceiling {
+		return iv
+	}
+	for i := OfflineAfter; i < s.ConsecutiveFailures && iv < ceiling; i++ {
+		iv *= 2
+	}
+	return min(iv, ceiling)
+}
+
+// PollNowResult is the answer of the poll-now update.
+type PollNowResult struct {
+	Summary string
+	Error   string `json:",omitempty"`
+}
+
+type devicePoll struct {
+	deviceID string
+	firstRun string
+	state    DevicePollState
+	wake     bool // set by handlers to end the current wait early
+	mu       workflow.Mutex
+	log      log.Logger
+}
+
+// DevicePollWorkflow is the entity loop of one device: poll, wait for the interval on a durable timer, repeat.
+// Updates pause, resume, set the interval or poll at once; the status query answers the state. Consecutive
+// failures mark the device offline and back off; host-key and authentication failures block the loop until
+// an administrator resumes it.
+func DevicePollWorkflow(ctx workflow.Context, in DevicePollInput) error {
+	w := &devicePoll{
+		deviceID: in.DeviceID,
+		firstRun: workflow.GetInfo(ctx).FirstRunID,
+		mu:       workflow.NewMutex(ctx),
+		log:      log.With(workflow.GetLogger(ctx), "device", in.DeviceID),
+	}
+	if in.State != nil {
+		w.state = *in.State
+	}
+	if in.Interval > 0 {
+		w.state.Interval = in.Interval
+	}
+	if w.state.Interval <= 0 {
+		return temporal.NewNonRetryableApplicationError("interval must be positive", activities.ErrTypeInvalidInput, nil)
+	}
+	if err := w.registerHandlers(ctx); err != nil {
+		return err
+	}
+	return w.run(ctx)
+}
+
+func (w *devicePoll) registerHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (DevicePollState, error) { return w.state, nil }); err != nil {
+		return err
+	}
+	// Pause, resume and interval changes are signals: they need no running worker to be accepted, so the API
+	// answers at once and the loop applies them when it runs.
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			sel := workflow.NewSelector(ctx)
+			w.addSignals(ctx, sel)
+			sel.Select(ctx)
+		}
+	})
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdatePollNow,
+		func(ctx workflow.Context) (PollNowResult, error) {
+			res, err := w.poll(ctx)
+			if err != nil {
+				return PollNowResult{Error: err.Error()}, nil
+			}
+			w.wake = true // restart the interval from this poll
+			return PollNowResult{Summary: res.Summary}, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context) error {
+			if w.state.Blocked {
+				return fmt.Errorf("device is blocked: %s", w.state.BlockReason)
+			}
+			return nil
+		}},
+	)
+}
+
+func (w *devicePoll) addSignals(ctx workflow.Context, sel workflow.Selector) {
+	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalPause), func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(ctx, nil)
+		w.state.Paused, w.wake = true, true
+	})
+	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalResume), func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(ctx, nil)
+		w.state.Paused, w.state.Blocked, w.state.BlockReason, w.wake = false, false, "", true
+	})
+	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalSetInterval), func(c workflow.ReceiveChannel, _ bool) {
+		var iv time.Duration
+		c.Receive(ctx, &iv)
+		if iv >= time.Second && iv <= 24*time.Hour && iv != w.state.Interval {
+			w.state.Interval, w.wake = iv, true
+		}
+	})
+}
+
+// drainSignals applies every signal already delivered, so none is lost across continue-as-new.
+func (w *devicePoll) drainSignals(ctx workflow.Context) {
+	for {
+		sel := workflow.NewSelector(ctx)
+		w.addSignals(ctx, sel)
+		if !sel.HasPending() {
+			return
+		}
+		sel.Select(ctx)
+	}
+}
+
+func (w *devicePoll) run(ctx workflow.Context) error {
+	for {
+		if !w.state.Paused && !w.state.Blocked {
+			if _, err := w.poll(ctx); err != nil && isDeviceGone(err) {
+				w.log.Info("device no longer exists; poll loop ends")
+				return nil
+			}
+		}
+		w.wake = false
+		if w.state.Paused || w.state.Blocked {
+			w.state.NextPollAt = time.Time{}
+			if err := workflow.Await(ctx, func() bool { return w.wake }); err != nil {
+				return err
+			}
+		} else {
+			wait := w.state.EffectiveInterval()
+			w.state.NextPollAt = workflow.Now(ctx).Add(wait)
+			if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return w.wake }); err != nil {
+				return err
+			}
+		}
+		if w.state.Polls > 0 && (workflow.GetInfo(ctx).GetContinueAsNewSuggested() || w.state.Polls%pollsPerRun == 0) {
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+				return err
+			}
+			w.drainSignals(ctx)
+			st := w.state
+			return workflow.NewContinueAsNewError(ctx, DevicePollWorkflow, DevicePollInput{DeviceID: w.deviceID, State: &st})
+		}
+	}
+}
+
+// poll runs one poll activity and folds its outcome into the state. The mutex keeps a poll-now update and the
+// loop from polling the same device at once.
+func (w *devicePoll) poll(ctx workflow.Context) (*activities.PollDeviceResult, error) {
+	if err := w.mu.Lock(ctx); err != nil {
+		return nil, err
+	}
+	defer w.mu.Unlock()
+
+	w.state.Polls++
+	in := activities.PollDeviceInput{DeviceID: w.deviceID, PollKey: fmt.Sprintf("%s/%d", w.firstRun, w.state.Polls)}
+	actx := workflow.WithActivityOptions(ctx, pollActivityOptions(w.state.Interval))
+	var a *activities.Activities
+	var res activities.PollDeviceResult
+	err := workflow.ExecuteActivity(actx, a.PollDevice, in).Get(ctx, &res)
+	w.state.LastPollAt = workflow.Now(ctx)
+	if err == nil {
+		w.state.LastSummary, w.state.LastError = res.Summary, ""
+		w.state.ConsecutiveFailures, w.state.Offline = 0, false
+		return &res, nil
+	}
+
+	w.state.LastError = rootMessage(err)
+	w.state.ConsecutiveFailures++
+	switch errorType(err) {
+	case activities.ErrTypeDeviceNotFound:
+		return nil, err
+	case activities.ErrTypeHostKeyUnknown, activities.ErrTypeHostKeyChanged, activities.ErrTypeAuthFailed:
+		// The activity already stored the offered key, set the device blocked and recorded the event.
+		w.state.Blocked, w.state.BlockReason = true, w.state.LastError
+		w.log.Warn("device blocked", "reason", w.state.LastError)
+		return nil, err
+	}
+	if w.state.ConsecutiveFailures >= OfflineAfter && !w.state.Offline {
+		w.state.Offline = true
+		mctx := workflow.WithActivityOptions(ctx, shortActivityOptions)
+		if merr := workflow.ExecuteActivity(mctx, a.MarkOffline, activities.MarkOfflineInput{
+			DeviceID: w.deviceID, Failures: w.state.ConsecutiveFailures, Reason: w.state.LastError,
+		}).Get(ctx, nil); merr != nil {
+			w.log.Error("could not mark device offline", "err", merr)
+		}
+	}
+	return nil, err
+}
+
+// pollActivityOptions bounds one poll by the interval: a poll that cannot finish before the next one is due
+// has failed. A second attempt covers a connection that died between polls.
+func pollActivityOptions(interval time.Duration) workflow.ActivityOptions {
+	timeout := min(max(interval, 10*time.Second), 2*time.Minute)
+	return workflow.ActivityOptions{
+		StartToCloseTimeout:    timeout,
+		ScheduleToCloseTimeout: timeout + 5*time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    5 * time.Second,
+			MaximumAttempts:    2,
+			NonRetryableErrorTypes: []string{activities.ErrTypeDeviceNotFound, activities.ErrTypeHostKeyUnknown,
+				activities.ErrTypeHostKeyChanged, activities.ErrTypeAuthFailed, activities.ErrTypeInvalidInput},
+		},
+	}
+}
+
+// shortActivityOptions suit small database writes.
+var shortActivityOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 15 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        30 * time.Second,
+		MaximumAttempts:        10,
+		NonRetryableErrorTypes: []string{activities.ErrTypeDeviceNotFound, activities.ErrTypeInvalidInput},
+	},
+}
+
+func errorType(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Type()
+	}
+	return ""
+}
+
+func isDeviceGone(err error) bool { return errorType(err) == activities.ErrTypeDeviceNotFound }
+
+// rootMessage is the innermost error message: the activity's own words, without Temporal's wrapping.
+func rootMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
