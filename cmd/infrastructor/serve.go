@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -168,12 +169,19 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 	defer cancel()
 
 	if roles&roleWorker != 0 {
-		signers, err := sshpool.LoadSigners(cfg.SSHKeys...)
+		keys := cfg.SSHKeys
+		if len(keys) == 0 {
+			path, pub, err := config.EnsureDefaultSSHKey(cfg.DataDir)
+			if err != nil {
+				return fmt.Errorf("INFRA_SSH_KEY is unset and the default key cannot be prepared: %w", err)
+			}
+			log.Info("INFRA_SSH_KEY is unset: using the worker's own key; add its public key to each device's authorized_keys",
+				"key", path, "public_key", strings.TrimSpace(pub))
+			keys = []string{path}
+		}
+		signers, err := sshpool.LoadSigners(keys...)
 		if err != nil {
 			return fmt.Errorf("INFRA_SSH_KEY: %w", err)
-		}
-		if len(signers) == 0 && !cfg.SSHAgent {
-			log.Warn("no SSH key configured (INFRA_SSH_KEY) and no ssh-agent: devices cannot be polled")
 		}
 		ssh, err := sshpool.New(sshpool.Config{Signers: signers, UseAgent: cfg.SSHAgent, HostKeys: &activities.HostKeys{DB: pool}})
 		if err != nil {
