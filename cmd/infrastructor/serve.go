@@ -230,4 +230,3 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 		return err
 	}
 }
-
