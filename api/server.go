@@ -14,13 +14,18 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/workflows"
 )
 
-// Poller starts and stops the durable poll loop of a device. StartPolling is idempotent and returns the
-// workflow ID; StopPolling of a device that is not polled is not an error.
+// Poller starts, stops and steers the durable poll loop of a device (workflows.Poller in production).
+// StartPolling is idempotent and returns the workflow ID; StopPolling of a device that is not polled is not an
+// error; the others return workflows.ErrNotPolling when the device has no running loop.
 type Poller interface {
 	StartPolling(ctx context.Context, id uuid.UUID, interval time.Duration) (string, error)
 	StopPolling(ctx context.Context, id uuid.UUID) error
+	Signal(ctx context.Context, id uuid.UUID, name string, arg any) error
+	PollNow(ctx context.Context, id uuid.UUID) (*workflows.PollNowResult, error)
+	Status(ctx context.Context, id uuid.UUID) (*workflows.DevicePollState, error)
 }
 
 // HealthChecker reports whether a dependency (Temporal) answers.
@@ -83,7 +88,6 @@ func (s *Server) routes() {
 
 	v1 := s.app.Group("/api/v1", s.authenticate, s.audited)
 	read, operate, admin := require(store.ScopeRead), require(store.ScopeOperate), require(store.ScopeAdmin)
-	_ = operate
 
 	v1.Get("/openapi.json", read, s.openapi)
 
@@ -93,6 +97,16 @@ func (s *Server) routes() {
 	v1.Get("/devices/:id", read, s.getDevice)
 	v1.Patch("/devices/:id", admin, s.updateDevice)
 	v1.Delete("/devices/:id", admin, s.deleteDevice)
+
+	v1.Get("/devices/:id/status", read, s.deviceStatus)
+	v1.Get("/devices/:id/metrics", read, s.deviceMetrics)
+	v1.Post("/devices/:id/poll", operate, s.pollNow)
+	v1.Post("/devices/:id/pause", operate, s.pausePolling)
+	v1.Post("/devices/:id/resume", operate, s.resumePolling)
+	v1.Get("/devices/:id/host-keys", read, s.listHostKeys)
+	v1.Post("/devices/:id/host-key/approve", admin, s.approveHostKey)
+	v1.Get("/fleet/summary", read, s.fleetSummary)
+	v1.Get("/events", read, s.listEvents)
 
 	v1.Get("/tokens", admin, s.listTokens)
 	v1.Post("/tokens", admin, s.createToken)

@@ -94,3 +94,16 @@ func (p *Poller) Status(ctx context.Context, id uuid.UUID) (*DevicePollState, er
 	}
 	return &st, nil
 }
+
+// PollNow asks the poll loop to poll at once and waits for the poll's summary.
+func (p *Poller) PollNow(ctx context.Context, id uuid.UUID) (*PollNowResult, error) {
+	h, err := p.Update(ctx, id, UpdatePollNow)
+	if err != nil {
+		return nil, err
+	}
+	var res PollNowResult
+	if err := h.Get(ctx, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}

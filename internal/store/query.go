@@ -1,0 +1,180 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// seriesDef is one value a metric query returns per bucket.
+type seriesDef struct {
+	name, expr, unit string
+}
+
+// metricDef says where a metric lives and which values it has. label is the column that splits it into one
+// series per mount, interface, disk or sensor ("" for device-wide metrics).
+type metricDef struct {
+	table, label string
+	series       []seriesDef
+}
+
+// Metrics lists every metric the query API serves, by name.
+var metricDefs = map[string]metricDef{
+	"cpu": {table: "system_metrics", series: []seriesDef{
+		{"usage_percent", "cpu_pct", "percent"}, {"iowait_percent", "cpu_iowait_pct", "percent"},
+		{"steal_percent", "cpu_steal_pct", "percent"}}},
+	"memory": {table: "system_metrics", series: []seriesDef{
+		{"used_percent", "100.0 * mem_used / nullif(mem_total, 0)", "percent"}, {"used_bytes", "mem_used", "bytes"},
+		{"available_bytes", "mem_available", "bytes"}, {"total_bytes", "mem_total", "bytes"},
+		{"swap_used_bytes", "swap_used", "bytes"}, {"swap_used_percent", "100.0 * swap_used / nullif(swap_total, 0)", "percent"}}},
+	"load": {table: "system_metrics", series: []seriesDef{
+		{"load1", "load1", "load"}, {"load5", "load5", "load"}, {"load15", "load15", "load"},
+		{"processes", "procs", "count"}, {"uptime_seconds", "uptime_s", "seconds"}}},
+	"disk": {table: "filesystem_metrics", label: "mountpoint", series: []seriesDef{
+		{"used_percent", "100.0 * used_bytes / nullif(used_bytes + avail_bytes, 0)", "percent"},
+		{"used_bytes", "used_bytes", "bytes"}, {"size_bytes", "size_bytes", "bytes"},
+		{"inodes_used_percent", "100.0 * inodes_used / nullif(inodes_total, 0)", "percent"}}},
+	"network": {table: "network_metrics", label: "iface", series: []seriesDef{
+		{"rx_bytes_per_sec", "rx_bps", "bytes/s"}, {"tx_bytes_per_sec", "tx_bps", "bytes/s"},
+		{"rx_packets_per_sec", "rx_pps", "packets/s"}, {"tx_packets_per_sec", "tx_pps", "packets/s"},
+		{"rx_errors_per_sec", "rx_errs_ps", "errors/s"}, {"tx_errors_per_sec", "tx_errs_ps", "errors/s"},
+		{"rx_drops_per_sec", "rx_drop_ps", "drops/s"}, {"tx_drops_per_sec", "tx_drop_ps", "drops/s"}}},
+	"diskio": {table: "diskio_metrics", label: "disk", series: []seriesDef{
+		{"read_bytes_per_sec", "read_bps", "bytes/s"}, {"write_bytes_per_sec", "write_bps", "bytes/s"},
+		{"read_iops", "read_iops", "ops/s"}, {"write_iops", "write_iops", "ops/s"}, {"util_percent", "util_pct", "percent"}}},
+	"temperature": {table: "temperature_metrics", label: "sensor", series: []seriesDef{
+		{"celsius", "celsius", "celsius"}}},
+}
+
+// MetricNames lists the metric names QueryMetrics accepts.
+func MetricNames() []string {
+	return []string{"cpu", "memory", "load", "disk", "network", "diskio", "temperature"}
+}
+
+// Point is one step-aggregated value.
+type Point struct {
+	Time time.Time `json:"time"`
+	Avg  *float64  `json:"avg"`
+	Min  *float64  `json:"min"`
+	Max  *float64  `json:"max"`
+}
+
+// Series is one value over time, for one label (mount, interface, disk, sensor) when the metric has labels.
+type Series struct {
+	Name   string  `json:"name"`
+	Label  string  `json:"label,omitempty"`
+	Unit   string  `json:"unit"`
+	Points []Point `json:"points"`
+}
+
+// MetricQuery asks for one metric of one device over [From, To) in buckets of Step.
+type MetricQuery struct {
+	DeviceID uuid.UUID
+	Metric   string
+	From, To time.Time
+	Step     time.Duration
+}
+
+// QueryMetrics returns the metric's series, aggregated per step (avg, min, max per bucket).
+func QueryMetrics(ctx context.Context, db DBTX, q MetricQuery) ([]Series, error) {
+	def, ok := metricDefs[q.Metric]
+	if !ok {
+		return nil, fmt.Errorf("unknown metric %q", q.Metric)
+	}
+	label := "''"
+	if def.label != "" {
+		label = def.label
+	}
+	cols := make([]string, 0, 3*len(def.series))
+	for _, s := range def.series {
+		e := "(" + s.expr + ")::float8"
+		cols = append(cols, "avg("+e+")", "min("+e+")", "max("+e+")")
+	}
+	sql := fmt.Sprintf(`SELECT date_bin($2::interval, time, $3::timestamptz) AS bucket, %s AS label, %s
+		FROM %s WHERE device_id = $1 AND time >= $3 AND time < $4 GROUP BY 1, 2 ORDER BY 2, 1`,
+		label, strings.Join(cols, ", "), def.table)
+	rows, err := db.Query(ctx, sql, q.DeviceID, q.Step, q.From, q.To)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", q.Metric, err)
+	}
+	defer rows.Close()
+	var out []Series
+	index := map[string]int{} // label/name -> position in out
+	for rows.Next() {
+		var bucket time.Time
+		var lbl string
+		vals := make([]*float64, 3*len(def.series))
+		dest := []any{&bucket, &lbl}
+		for i := range vals {
+			dest = append(dest, &vals[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		for i, s := range def.series {
+			if vals[3*i] == nil {
+				continue
+			}
+			key := lbl + "\x00" + s.name
+			pos, ok := index[key]
+			if !ok {
+				pos = len(out)
+				index[key] = pos
+				out = append(out, Series{Name: s.name, Label: lbl, Unit: s.unit})
+			}
+			out[pos].Points = append(out[pos].Points, Point{Time: bucket, Avg: vals[3*i], Min: vals[3*i+1], Max: vals[3*i+2]})
+		}
+	}
+	if out == nil {
+		out = []Series{}
+	}
+	return out, rows.Err()
+}
+
+// LatestFigures are a device's most recent key figures, for the fleet summary.
+type LatestFigures struct {
+	DeviceID          uuid.UUID  `json:"device_id"`
+	Name              string     `json:"name"`
+	Status            string     `json:"status"`
+	StatusReason      string     `json:"status_reason,omitempty"`
+	LastSeen          *time.Time `json:"last_seen"`
+	CPUPercent        *float64   `json:"cpu_percent"`
+	MemoryUsedPercent *float64   `json:"memory_used_percent"`
+	Load1             *float64   `json:"load1"`
+	DiskMaxPercent    *float64   `json:"disk_max_used_percent"`
+	DiskMaxMount      *string    `json:"disk_max_mount"`
+	TempMaxCelsius    *float64   `json:"temperature_max_celsius"`
+}
+
+// FleetFigures returns every device with its latest system sample, fullest filesystem and hottest sensor
+// (looked back at most `within`).
+func FleetFigures(ctx context.Context, db DBTX, within time.Duration) ([]*LatestFigures, error) {
+	rows, err := db.Query(ctx, `SELECT d.id, d.name, d.status, d.status_reason, d.last_seen,
+		s.cpu_pct::float8, (100.0 * s.mem_used / nullif(s.mem_total, 0))::float8, s.load1::float8,
+		f.pct, f.mountpoint, t.celsius
+		FROM devices d
+		LEFT JOIN LATERAL (SELECT * FROM system_metrics m WHERE m.device_id = d.id AND m.time > now() - $1::interval
+			ORDER BY time DESC LIMIT 1) s ON true
+		LEFT JOIN LATERAL (SELECT (100.0 * used_bytes / nullif(used_bytes + avail_bytes, 0))::float8 AS pct, mountpoint
+			FROM filesystem_metrics m WHERE m.device_id = d.id AND m.time = s.time ORDER BY 1 DESC NULLS LAST LIMIT 1) f ON true
+		LEFT JOIN LATERAL (SELECT max(celsius)::float8 AS celsius FROM temperature_metrics m
+			WHERE m.device_id = d.id AND m.time = s.time) t ON true
+		ORDER BY lower(d.name)`, within)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*LatestFigures
+	for rows.Next() {
+		var f LatestFigures
+		if err := rows.Scan(&f.DeviceID, &f.Name, &f.Status, &f.StatusReason, &f.LastSeen, &f.CPUPercent,
+			&f.MemoryUsedPercent, &f.Load1, &f.DiskMaxPercent, &f.DiskMaxMount, &f.TempMaxCelsius); err != nil {
+			return nil, err
+		}
+		out = append(out, &f)
+	}
+	return out, rows.Err()
+}
