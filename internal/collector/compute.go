@@ -58,17 +58,17 @@ type MemoryMetrics struct {
 // used / (used + avail), as df computes it, so blocks reserved for root
 // count neither way and a full disk reads 100 %.
 type FilesystemMetrics struct {
-	Mount         string   `json:"mount"`
-	Source        string   `json:"source"`
-	FSType        string   `json:"fstype,omitempty"`
-	SizeBytes     uint64   `json:"size_bytes"`
-	UsedBytes     uint64   `json:"used_bytes"`
-	AvailBytes    uint64   `json:"avail_bytes"`
-	UsedPercent   float64  `json:"used_percent"`
-	InodesTotal   uint64   `json:"inodes_total"`
-	InodesUsed    uint64   `json:"inodes_used"`
-	InodesFree    uint64   `json:"inodes_free"`
-	InodesPercent *float64 `json:"inodes_used_percent,omitempty"`
+	Mount             string   `json:"mount"`
+	Source            string   `json:"source"`
+	FSType            string   `json:"fstype,omitempty"`
+	SizeBytes         uint64   `json:"size_bytes"`
+	UsedBytes         uint64   `json:"used_bytes"`
+	AvailBytes        uint64   `json:"avail_bytes"`
+	UsedPercent       float64  `json:"used_percent"`
+	InodesTotal       uint64   `json:"inodes_total"`
+	InodesUsed        uint64   `json:"inodes_used"`
+	InodesFree        uint64   `json:"inodes_free"`
+	InodesUsedPercent *float64 `json:"inodes_used_percent,omitempty"`
 }
 
 // InterfaceMetrics are one interface's rates per second.
@@ -287,7 +287,7 @@ func filesystemMetrics(fss []Filesystem) []FilesystemMetrics {
 		}
 		if f.InodesTotal > 0 {
 			p := percent(f.InodesUsed, f.InodesTotal)
-			fm.InodesPercent = &p
+			fm.InodesUsedPercent = &p
 		}
 		out = append(out, fm)
 	}

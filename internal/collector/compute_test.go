@@ -279,9 +279,9 @@ func TestComputeFilesystems(t *testing.T) {
 	require.Len(t, m.Filesystems, 2)
 	// df semantics: reserved blocks (100 - 45 - 45) count neither way.
 	require.InDelta(t, 50, m.Filesystems[0].UsedPercent, 1e-9)
-	require.NotNil(t, m.Filesystems[0].InodesPercent)
-	require.InDelta(t, 50, *m.Filesystems[0].InodesPercent, 1e-9)
-	require.Nil(t, m.Filesystems[1].InodesPercent, "vfat has no inode count")
+	require.NotNil(t, m.Filesystems[0].InodesUsedPercent)
+	require.InDelta(t, 50, *m.Filesystems[0].InodesUsedPercent, 1e-9)
+	require.Nil(t, m.Filesystems[1].InodesUsedPercent, "vfat has no inode count")
 }
 
 // TestCountersRoundTrip checks that Counters survive the JSON round trip
