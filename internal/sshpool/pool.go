@@ -1,0 +1,673 @@
+// Package sshpool runs commands on devices over SSH through one persistent
+// connection per device.
+//
+// Each device gets one *ssh.Client, dialled on first use and shared by many
+// short sessions, with a per-device session limit below sshd's MaxSessions.
+// Every step has a deadline: connecting (dial, handshake and authentication
+// together) is bounded by Config.ConnectTimeout and every command by its
+// context or Config.CommandTimeout. When a command's deadline expires the
+// whole connection is closed, because a link that hung once cannot be
+// trusted for the next poll (a half-open connection otherwise keeps a device
+// looking "up" with stale data). Keep-alive requests find dead links
+// between commands. Host keys are checked on every handshake by a
+// HostKeyChecker; nothing is ever accepted silently.
+package sshpool
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultConnectTimeout       = 10 * time.Second
+	DefaultCommandTimeout       = 60 * time.Second
+	DefaultKeepAliveInterval    = 15 * time.Second
+	DefaultKeepAliveMaxMissed   = 2
+	DefaultMaxSessionsPerDevice = 8
+	DefaultMaxOutputBytes       = 8 << 20
+)
+
+// Config configures a Pool. HostKeys and at least one key source (Signers,
+// KeyFiles or UseAgent) are required.
+type Config struct {
+	// Signers are private keys offered to every device.
+	Signers []ssh.Signer
+	// KeyFiles are private key files loaded with LoadSigners by New and
+	// offered after Signers.
+	KeyFiles []string
+	// UseAgent also offers the keys of the ssh-agent at $SSH_AUTH_SOCK.
+	UseAgent bool
+	// HostKeys decides on every host key; required.
+	HostKeys HostKeyChecker
+
+	// ConnectTimeout bounds dial, handshake and authentication together
+	// (x/crypto/ssh's own Timeout covers only the TCP dial).
+	ConnectTimeout time.Duration
+	// CommandTimeout bounds each command (from opening its session to its
+	// exit) when the Run's context has no earlier deadline.
+	CommandTimeout time.Duration
+	// KeepAliveInterval is how often an idle or busy connection is probed
+	// with a keepalive@openssh.com request; negative disables probing.
+	KeepAliveInterval time.Duration
+	// KeepAliveMaxMissed is how many consecutive intervals a probe may stay
+	// unanswered before the connection is closed and dropped, so a dead link
+	// is found within about KeepAliveMaxMissed+1 intervals.
+	KeepAliveMaxMissed int
+	// MaxSessionsPerDevice caps concurrent sessions on one device; keep it
+	// below the devices' sshd MaxSessions (10 by default) or extra session
+	// requests fail.
+	MaxSessionsPerDevice int
+	// MaxOutputBytes caps the stdout and the stderr kept per command; the
+	// rest is read and discarded, and Result.Truncated is set.
+	MaxOutputBytes int
+
+	// Dialer opens the TCP connection to the first hop; nil uses net.Dialer.
+	// Tests use it to count dials or to inject faulty links.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Clock returns the current time for Result.Duration; nil is time.Now.
+	Clock func() time.Time
+}
+
+// Result is the outcome of a command that was started.
+type Result struct {
+	// Stdout and Stderr hold at most Config.MaxOutputBytes each.
+	Stdout, Stderr []byte
+	// ExitCode is the exit status (128+signal number if killed by a signal,
+	// -1 if none was received).
+	ExitCode int
+	// Truncated is set when stdout or stderr exceeded MaxOutputBytes.
+	Truncated bool
+	// Duration is the wall time of the Run call, including any wait for a
+	// session slot or a connection.
+	Duration time.Duration
+}
+
+// Pool holds one SSH connection per device. It is safe for concurrent use.
+type Pool struct {
+	cfg     Config
+	signers []ssh.Signer
+
+	baseCtx context.Context // cancelled by Close to abort dials
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // background goroutines, awaited by Close
+
+	mu      sync.Mutex
+	closed  bool
+	devices map[string]*device
+}
+
+// device is the pool's state for one device ID.
+type device struct {
+	id   string
+	sem  chan struct{} // session slots
+	cur  *conn         // established connection, if any
+	dial *dialCall     // connection being made, shared by all waiting Runs
+}
+
+// dialCall is one in-flight connect that concurrent Runs wait on together.
+type dialCall struct {
+	key    string
+	done   chan struct{}
+	cancel context.CancelFunc
+	conn   *conn
+	err    error
+}
+
+// conn is one established connection, possibly through jump hosts.
+type conn struct {
+	key    string
+	client *ssh.Client
+	hops   []*ssh.Client // jump host clients, outermost first
+
+	once  sync.Once
+	done  chan struct{}
+	cause error // why it was closed; written once before done closes
+}
+
+func (c *conn) close(cause error) {
+	c.once.Do(func() {
+		c.cause = cause
+		// Outermost first: closing the jump host's TCP connection first
+		// unblocks anything stuck writing to the tunnelled connections.
+		for _, h := range c.hops {
+			_ = h.Close()
+		}
+		_ = c.client.Close()
+		close(c.done)
+	})
+}
+
+func (c *conn) isClosed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// New validates cfg, fills in defaults and loads key files.
+func New(cfg Config) (*Pool, error) {
+	if cfg.HostKeys == nil {
+		return nil, errors.New("sshpool: Config.HostKeys is required (host keys are never accepted unchecked)")
+	}
+	signers := append([]ssh.Signer(nil), cfg.Signers...)
+	if len(cfg.KeyFiles) > 0 {
+		fromFiles, err := LoadSigners(cfg.KeyFiles...)
+		if err != nil {
+			return nil, fmt.Errorf("sshpool: %w", err)
+		}
+		signers = append(signers, fromFiles...)
+	}
+	if len(signers) == 0 && !cfg.UseAgent {
+		return nil, errors.New("sshpool: no private keys configured (Signers, KeyFiles or UseAgent)")
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = DefaultCommandTimeout
+	}
+	if cfg.KeepAliveInterval == 0 {
+		cfg.KeepAliveInterval = DefaultKeepAliveInterval
+	}
+	if cfg.KeepAliveMaxMissed <= 0 {
+		cfg.KeepAliveMaxMissed = DefaultKeepAliveMaxMissed
+	}
+	if cfg.MaxSessionsPerDevice <= 0 {
+		cfg.MaxSessionsPerDevice = DefaultMaxSessionsPerDevice
+	}
+	if cfg.MaxOutputBytes <= 0 {
+		cfg.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Pool{
+		cfg:     cfg,
+		signers: signers,
+		baseCtx: ctx,
+		cancel:  cancel,
+		devices: map[string]*device{},
+	}, nil
+}
+
+// Run runs cmd on the target device in a new session of the device's pooled
+// connection, dialling it first if needed, with stdin as the command's
+// standard input (nil for none).
+//
+// Waiting for a session slot and for the connection are bounded by ctx
+// (connecting also by ConnectTimeout). The command itself runs until ctx's
+// deadline or CommandTimeout after it started, whichever is earlier; when
+// that expires (or ctx is cancelled) the device's connection is closed and a
+// Timeout (or Closed) error is returned. A command that exits
+// non-zero returns its Result together with a CommandFailed *Error. The
+// Result is non-nil whenever the command was started, also with a partial
+// output on timeout. All errors are *Error.
+func (p *Pool) Run(ctx context.Context, t Target, cmd string, stdin []byte) (*Result, error) {
+	start := p.cfg.Clock()
+	if err := t.validate(); err != nil {
+		return nil, &Error{Kind: Invalid, DeviceID: t.DeviceID, Op: "run", Err: err}
+	}
+	d, err := p.device(t.DeviceID)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case d.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctxError(ctx, t.DeviceID, "wait for session slot")
+	}
+	defer func() { <-d.sem }()
+
+	c, err := p.connect(ctx, d, t)
+	if err != nil {
+		return nil, err
+	}
+	// The command's own budget starts now, so a slow (re)connect, bounded
+	// by ConnectTimeout, does not eat into it.
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.CommandTimeout)
+	defer cancel()
+	res, err := p.run(ctx, c, t.DeviceID, cmd, stdin)
+	if res != nil {
+		res.Duration = p.cfg.Clock().Sub(start)
+	}
+	return res, err
+}
+
+// Connected reports whether the pool holds a live connection to the device.
+func (p *Pool) Connected(deviceID string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.devices[deviceID]
+	return d != nil && d.cur != nil && !d.cur.isClosed()
+}
+
+// Drop closes and forgets the device's connection, aborting a connect in
+// progress and the commands running on it (they return Closed). Use it after
+// a host key change, a change of credentials, or when the device is deleted.
+func (p *Pool) Drop(deviceID string) {
+	p.mu.Lock()
+	d := p.devices[deviceID]
+	delete(p.devices, deviceID)
+	var c *conn
+	if d != nil {
+		c = d.cur
+		d.cur = nil
+		if d.dial != nil {
+			d.dial.cancel()
+			d.dial = nil
+		}
+	}
+	p.mu.Unlock()
+	if c != nil {
+		c.close(errDropped)
+	}
+}
+
+// Close closes every connection, aborts connects in progress and waits for
+// the pool's background goroutines. Later Runs return Closed.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	var conns []*conn
+	for _, d := range p.devices {
+		if d.cur != nil {
+			conns = append(conns, d.cur)
+		}
+		if d.dial != nil {
+			d.dial.cancel()
+		}
+	}
+	p.devices = map[string]*device{}
+	p.mu.Unlock()
+
+	p.cancel()
+	for _, c := range conns {
+		c.close(errPoolClosed)
+	}
+	p.wg.Wait()
+	return nil
+}
+
+func (p *Pool) device(id string) (*device, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, &Error{Kind: Closed, DeviceID: id, Op: "run", Err: errPoolClosed}
+	}
+	d := p.devices[id]
+	if d == nil {
+		d = &device{id: id, sem: make(chan struct{}, p.cfg.MaxSessionsPerDevice)}
+		p.devices[id] = d
+	}
+	return d, nil
+}
+
+// connect returns the device's live connection, joining or starting a dial.
+// The dial runs on the pool's context with ConnectTimeout, not on the
+// caller's, so one impatient caller does not fail the others waiting on it.
+func (p *Pool) connect(ctx context.Context, d *device, t Target) (*conn, error) {
+	key := t.key()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, &Error{Kind: Closed, DeviceID: t.DeviceID, Op: "dial", Err: errPoolClosed}
+	}
+	var stale *conn
+	if c := d.cur; c != nil {
+		if c.key == key && !c.isClosed() {
+			p.mu.Unlock()
+			return c, nil
+		}
+		// Closed, or the device's address, user or jump host changed.
+		stale, d.cur = c, nil
+	}
+	call := d.dial
+	if call == nil || call.key != key {
+		if call != nil {
+			call.cancel()
+		}
+		dctx, cancel := context.WithTimeout(p.baseCtx, p.cfg.ConnectTimeout)
+		call = &dialCall{key: key, done: make(chan struct{}), cancel: cancel}
+		d.dial = call
+		p.wg.Add(1)
+		go p.dialDevice(dctx, d, call, t)
+	}
+	p.mu.Unlock()
+	if stale != nil {
+		stale.close(errDropped)
+	}
+
+	select {
+	case <-call.done:
+		return call.conn, call.err
+	case <-ctx.Done():
+		return nil, ctxError(ctx, t.DeviceID, "dial")
+	}
+}
+
+func (p *Pool) dialDevice(ctx context.Context, d *device, call *dialCall, t Target) {
+	defer p.wg.Done()
+	defer call.cancel()
+	c, err := p.dialChain(ctx, t)
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d.dial == call {
+		d.dial = nil
+		if err == nil {
+			d.cur = c
+			p.watch(d, c)
+		}
+	} else {
+		// Superseded by Drop, Close or a new target while dialling.
+		cause := errDropped
+		if p.closed {
+			cause = errPoolClosed
+		}
+		if c != nil {
+			c.close(cause)
+		}
+		c, err = nil, &Error{Kind: Closed, DeviceID: t.DeviceID, Op: "dial", Err: cause}
+	}
+	call.conn, call.err = c, err
+	close(call.done)
+}
+
+// watch starts the goroutines that forget c when it dies and probe it with
+// keep-alives. Called with p.mu held.
+func (p *Pool) watch(d *device, c *conn) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		_ = c.client.Wait()
+		c.close(errors.New("connection lost"))
+		p.mu.Lock()
+		if d.cur == c {
+			d.cur = nil
+		}
+		p.mu.Unlock()
+	}()
+	if p.cfg.KeepAliveInterval > 0 {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.keepAlive(c)
+		}()
+	}
+}
+
+// keepAlive sends one keepalive@openssh.com request per interval (OpenSSH
+// answers it with a failure reply, which is all we need) and closes c when a
+// request stays unanswered for KeepAliveMaxMissed intervals.
+func (p *Pool) keepAlive(c *conn) {
+	ticker := time.NewTicker(p.cfg.KeepAliveInterval)
+	defer ticker.Stop()
+	replies := make(chan error, 1)
+	inFlight, missed := false, 0
+	for {
+		select {
+		case <-c.done:
+			return
+		case err := <-replies:
+			inFlight, missed = false, 0
+			if err != nil {
+				c.close(fmt.Errorf("%w: %v", errKeepAlive, err))
+				return
+			}
+		case <-ticker.C:
+			if inFlight {
+				if missed++; missed >= p.cfg.KeepAliveMaxMissed {
+					c.close(errKeepAlive)
+					return
+				}
+				continue
+			}
+			inFlight = true
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				// Returns once answered or once c is closed.
+				_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
+				replies <- err
+			}()
+		}
+	}
+}
+
+// dialChain connects through t's jump hosts (outermost first) to t.
+func (p *Pool) dialChain(ctx context.Context, t Target) (*conn, error) {
+	hops := t.chain()
+	var clients []*ssh.Client
+	fail := func(kind Kind, op string, hop Target, err error) (*conn, error) {
+		for i := len(clients) - 1; i >= 0; i-- {
+			_ = clients[i].Close()
+		}
+		return nil, &Error{Kind: kind, DeviceID: t.DeviceID, Op: op, Err: fmt.Errorf("%s: %w", hop, err)}
+	}
+	for i, hop := range hops {
+		prefix := ""
+		if i < len(hops)-1 {
+			prefix = "jump " + hop.DeviceID + " "
+		}
+		var nc net.Conn
+		var err error
+		if len(clients) == 0 {
+			nc, err = p.dialTCP(ctx, hop.Addr())
+		} else {
+			nc, err = clients[len(clients)-1].DialContext(ctx, "tcp", hop.Addr())
+		}
+		if err != nil {
+			return fail(classifyConnect(ctx, err, false), prefix+"dial", hop, err)
+		}
+		client, kind, err := p.handshake(ctx, nc, hop)
+		if err != nil {
+			return fail(kind, prefix+"handshake", hop, err)
+		}
+		clients = append(clients, client)
+	}
+	last := len(clients) - 1
+	return &conn{key: t.key(), client: clients[last], hops: clients[:last], done: make(chan struct{})}, nil
+}
+
+func (p *Pool) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	ka := net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 15 * time.Second, Count: 3}
+	if p.cfg.KeepAliveInterval > 0 {
+		ka.Idle, ka.Interval, ka.Count = p.cfg.KeepAliveInterval, p.cfg.KeepAliveInterval, p.cfg.KeepAliveMaxMissed+1
+	}
+	if p.cfg.Dialer == nil {
+		d := net.Dialer{KeepAliveConfig: ka}
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	nc, err := p.cfg.Dialer(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetKeepAliveConfig(ka)
+	}
+	return nc, nil
+}
+
+// hostKeyState remembers the key accepted in the first key exchange so
+// re-keying on a long-lived connection (which x/crypto also routes through
+// the host key callback) neither asks the checker again with the expired
+// connect context nor lets the key change mid-connection.
+type hostKeyState struct {
+	mu       sync.Mutex
+	accepted ssh.PublicKey
+	rejected error
+}
+
+func (p *Pool) hostKeyCallback(ctx context.Context, deviceID string, st *hostKeyState) ssh.HostKeyCallback {
+	return func(_ string, _ net.Addr, key ssh.PublicKey) error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if st.accepted != nil {
+			if bytes.Equal(st.accepted.Marshal(), key.Marshal()) {
+				return nil
+			}
+			return NewHostKeyError(HostKeyChanged, deviceID, key)
+		}
+		if err := p.cfg.HostKeys.CheckHostKey(ctx, deviceID, key); err != nil {
+			st.rejected = err
+			return err
+		}
+		st.accepted = key
+		return nil
+	}
+}
+
+// handshake runs the SSH handshake and authentication on nc under ctx's
+// deadline and returns the client, or the classified error.
+func (p *Pool) handshake(ctx context.Context, nc net.Conn, hop Target) (*ssh.Client, Kind, error) {
+	// SetDeadline covers TCP connections; tunnelled connections through a
+	// jump host do not support deadlines, so closing on ctx covers those.
+	if dl, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
+
+	hk := &hostKeyState{}
+	auth := &authState{}
+	agentConn := &agentDialer{}
+	defer agentConn.Close()
+	cfg := &ssh.ClientConfig{
+		User:            hop.User,
+		HostKeyCallback: p.hostKeyCallback(ctx, hop.DeviceID, hk),
+		AuthCallback:    p.authCallback(hop.User, auth, agentConn),
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(nc, hop.Addr(), cfg)
+	expired := !stop()
+	if err != nil {
+		hk.mu.Lock()
+		rejected := hk.rejected
+		hk.mu.Unlock()
+		if rejected != nil {
+			// The checker's verdict, not what the transport made of it.
+			var hkErr *HostKeyError
+			if errors.As(rejected, &hkErr) {
+				return nil, hkErr.Kind, rejected
+			}
+			return nil, Unknown, fmt.Errorf("check host key: %w", rejected)
+		}
+		return nil, classifyConnect(ctx, err, auth.authStarted()), err
+	}
+	if expired {
+		_ = sc.Close()
+		return nil, Timeout, ctx.Err()
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return ssh.NewClient(sc, chans, reqs), 0, nil
+}
+
+// run runs one command in a new session on c.
+func (p *Pool) run(ctx context.Context, c *conn, deviceID, cmd string, stdin []byte) (*Result, error) {
+	// A deadline tears the whole connection down: whatever hangs (the
+	// command, the link, the remote sshd) must not hang the next Run too.
+	stop := context.AfterFunc(ctx, func() { c.close(context.Cause(ctx)) })
+	defer stop()
+
+	sess, err := c.client.NewSession()
+	if err != nil {
+		if !stop() {
+			<-c.done
+			return nil, ctxError(ctx, deviceID, "open session")
+		}
+		var refused *ssh.OpenChannelError
+		if errors.As(err, &refused) {
+			// The server declined the channel (e.g. MaxSessions); the
+			// connection itself is fine.
+			return nil, &Error{Kind: Unknown, DeviceID: deviceID, Op: "open session", Err: err}
+		}
+		c.close(err)
+		return nil, &Error{Kind: Closed, DeviceID: deviceID, Op: "open session", Err: err}
+	}
+	defer sess.Close()
+
+	stdout := &cappedBuffer{max: p.cfg.MaxOutputBytes}
+	stderr := &cappedBuffer{max: p.cfg.MaxOutputBytes}
+	sess.Stdout, sess.Stderr = stdout, stderr
+	if stdin != nil {
+		sess.Stdin = bytes.NewReader(stdin)
+	}
+	runErr := sess.Run(cmd)
+	expired := !stop()
+
+	// Run has waited for the output copiers, so the buffers are ours now.
+	res := &Result{
+		Stdout:    stdout.buf,
+		Stderr:    stderr.buf,
+		Truncated: stdout.truncated || stderr.truncated,
+	}
+	var exitErr *ssh.ExitError
+	switch {
+	case runErr == nil:
+		return res, nil
+	case expired:
+		// The closing may still be under way; finish it so the next Run
+		// cannot pick this connection up.
+		<-c.done
+		res.ExitCode = -1
+		return res, ctxError(ctx, deviceID, "run")
+	case errors.As(runErr, &exitErr):
+		res.ExitCode = exitErr.ExitStatus()
+		return res, &Error{Kind: CommandFailed, DeviceID: deviceID, Op: "run", ExitCode: res.ExitCode, Err: runErr}
+	default:
+		// Includes *ssh.ExitMissingError: OpenSSH always reports an exit
+		// status or signal, so a session ending without one means the
+		// channel was torn down with the connection.
+		res.ExitCode = -1
+		if c.isClosed() && c.cause != nil {
+			runErr = fmt.Errorf("%w (%v)", runErr, c.cause)
+		}
+		return res, &Error{Kind: Closed, DeviceID: deviceID, Op: "run", Err: runErr}
+	}
+}
+
+// ctxError reports a Run that ran out of time (Timeout) or was cancelled
+// (Closed).
+func ctxError(ctx context.Context, deviceID, op string) error {
+	kind := Closed
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		kind = Timeout
+	}
+	return &Error{Kind: kind, DeviceID: deviceID, Op: op, Err: ctx.Err()}
+}
+
+// cappedBuffer keeps the first max bytes written and counts the rest as
+// truncated. It never fails a write, so the remote command is drained
+// instead of blocking on a full channel window.
+type cappedBuffer struct {
+	buf       []byte
+	max       int
+	truncated bool
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	room := b.max - len(b.buf)
+	switch {
+	case len(p) <= room:
+		b.buf = append(b.buf, p...)
+	default:
+		if room > 0 {
+			b.buf = append(b.buf, p[:room]...)
+		}
+		b.truncated = true
+	}
+	return len(p), nil
+}
