@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -71,7 +72,7 @@ func testPool(t *testing.T, tweak func(*Config), servers map[string]*testenv.SSH
 	log := &dialLog{}
 	cfg := Config{
 		HostKeys:          pins,
-		ConnectTimeout:    2 * time.Second,
+		ConnectTimeout:    5 * time.Second,
 		CommandTimeout:    5 * time.Second,
 		KeepAliveInterval: time.Second,
 		Dialer:            log.dial,
@@ -704,4 +705,62 @@ func freeAddr(t *testing.T, ip string) string {
 	require.NoError(t, err)
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+func TestAuthFailedAfterServerGivesUp(t *testing.T) {
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{ExtraConfig: []string{"MaxAuthTries 3"}})
+	// More rejected keys than MaxAuthTries: sshd disconnects mid-way instead
+	// of letting the client run out of methods.
+	var signers []ssh.Signer
+	for i := 0; i < 6; i++ {
+		signers = append(signers, mustSigner(t))
+	}
+	p, _, _ := testPool(t, func(c *Config) { c.Signers = signers }, map[string]*testenv.SSHD{"dev": s})
+	_, err := p.Run(context.Background(), targetOf("dev", s), "true", nil)
+	e := requireKind(t, err, AuthFailed)
+	require.False(t, e.Kind.Retryable())
+	var exhausted *authExhaustedError
+	require.False(t, errors.As(err, &exhausted), "expected the server's disconnect, got %v", err)
+}
+
+func TestAgentAuth(t *testing.T) {
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	agentCmd := exec.Command("/usr/bin/ssh-agent", "-D", "-a", sock)
+	if err := agentCmd.Start(); err != nil {
+		t.Skipf("ssh-agent not available: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = agentCmd.Process.Kill()
+		_ = agentCmd.Wait()
+	})
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	}, 5*time.Second, 10*time.Millisecond, "ssh-agent socket")
+	add := exec.Command("/usr/bin/ssh-add", s.ClientKeyPath)
+	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+	out, err := add.CombinedOutput()
+	require.NoError(t, err, "ssh-add: %s", out)
+	t.Setenv("SSH_AUTH_SOCK", sock)
+
+	p, _, _ := testPool(t, func(c *Config) {
+		c.Signers = nil
+		c.UseAgent = true
+	}, map[string]*testenv.SSHD{"dev": s})
+	res, err := p.Run(context.Background(), targetOf("dev", s), "echo via agent", nil)
+	require.NoError(t, err)
+	require.Equal(t, "via agent\n", string(res.Stdout))
+
+	// Without the key in the agent the device refuses us.
+	del := exec.Command("/usr/bin/ssh-add", "-D")
+	del.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+	out, err = del.CombinedOutput()
+	require.NoError(t, err, "ssh-add -D: %s", out)
+	p.Drop("dev")
+	_, err = p.Run(context.Background(), targetOf("dev", s), "true", nil)
+	requireKind(t, err, AuthFailed)
 }

@@ -2,9 +2,14 @@ package testenv
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -89,4 +94,45 @@ func TestSSHDRotateStopStart(t *testing.T) {
 	out, err := runAs(t, s, s.ClientSigner, s.HostKey, "echo back")
 	require.NoError(t, err)
 	require.True(t, bytes.Equal([]byte("back\n"), []byte(out)))
+}
+
+// ipCmd runs ip(8) and fails the test on error.
+func ipCmd(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command("/usr/sbin/ip", args...).CombinedOutput()
+	require.NoError(t, err, "ip %s: %s", strings.Join(args, " "), out)
+}
+
+func TestStartSSHDInNetns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("network namespaces need root")
+	}
+	var b [3]byte
+	_, err := rand.Read(b[:])
+	require.NoError(t, err)
+	suffix := hex.EncodeToString(b[:])
+	ns, hostIf, nsIf := "infra-sshd-"+suffix, "vh"+suffix, "vn"+suffix
+	// A random /30 in 10.231.0.0/16, so parallel test binaries do not collide.
+	subnet := fmt.Sprintf("10.231.%d.%d", b[0], b[1]&0xfc)
+	hostIP := subnet[:strings.LastIndex(subnet, ".")+1] + strconv.Itoa(int(b[1]&0xfc)+1)
+	nsIP := subnet[:strings.LastIndex(subnet, ".")+1] + strconv.Itoa(int(b[1]&0xfc)+2)
+
+	ipCmd(t, "netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("/usr/sbin/ip", "netns", "del", ns).Run() })
+	ipCmd(t, "link", "add", hostIf, "type", "veth", "peer", "name", nsIf)
+	t.Cleanup(func() { _ = exec.Command("/usr/sbin/ip", "link", "del", hostIf).Run() })
+	ipCmd(t, "link", "set", nsIf, "netns", ns)
+	ipCmd(t, "addr", "add", hostIP+"/30", "dev", hostIf)
+	ipCmd(t, "link", "set", hostIf, "up")
+	ipCmd(t, "netns", "exec", ns, "ip", "addr", "add", nsIP+"/30", "dev", nsIf)
+	ipCmd(t, "netns", "exec", ns, "ip", "link", "set", nsIf, "up")
+	ipCmd(t, "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+
+	s := StartSSHD(t, SSHDOptions{Netns: ns, Addr: net.JoinHostPort(nsIP, "22")})
+	require.Equal(t, nsIP, s.Host)
+	require.Equal(t, 22, s.Port)
+	out, err := runAs(t, s, s.ClientSigner, s.HostKey, "cat /proc/net/dev")
+	require.NoError(t, err)
+	require.Contains(t, out, nsIf+":", "the login session runs inside the namespace")
+	require.NotContains(t, out, hostIf+":")
 }
