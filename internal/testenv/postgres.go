@@ -154,7 +154,7 @@ func startPostgres() (string, error) {
 	defer cancel()
 	initdb := exec.CommandContext(ctx, filepath.Join(binDir, "initdb"),
 		"-D", dataDir, "-U", "infrastructor", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	initdb.Dir = dir
 	if out, err := initdb.CombinedOutput(); err != nil {
 		_ = removeDir()
@@ -213,7 +213,7 @@ func runPostgres(ctx context.Context, binDir, dir, dataDir string, port int, cre
 	cmd.Stderr = logFile
 	// SIGQUIT is PostgreSQL's immediate shutdown: the postmaster takes its backends down with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := startChild(cmd); err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	srv := &pgServer{cmd: cmd, done: make(chan struct{})}

@@ -156,7 +156,7 @@ func runTemporal(exe, dir string, port int) (*temporalServer, error) {
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := startChild(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", exe, err)
 	}
 	srv := &temporalServer{addr: addr, cmd: cmd, done: make(chan struct{})}

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"runtime"
@@ -221,6 +222,35 @@ func removeStaleTempDirs() {
 			_ = os.RemoveAll(dir)
 		}
 	}
+}
+
+type spawnRequest struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+var (
+	spawnOnce sync.Once
+	spawnReqs = make(chan spawnRequest)
+)
+
+// startChild starts a long-running server process from one OS thread that lives as long as the test binary.
+// The parent-death signal (SysProcAttr.Pdeathsig) fires when the thread that forked the child ends, not the
+// process (golang/go#27505), and Go ends a thread when a goroutine locked to it returns, so a server started from
+// an arbitrary thread could be killed mid-test once some other goroutine (a network-namespace helper, say) locks
+// and abandons that thread.
+func startChild(cmd *exec.Cmd) error {
+	spawnOnce.Do(func() {
+		go func() {
+			runtime.LockOSThread() // never unlocked: the goroutine and its thread stay until the process exits
+			for req := range spawnReqs {
+				req.done <- req.cmd.Start()
+			}
+		}()
+	})
+	done := make(chan error, 1)
+	spawnReqs <- spawnRequest{cmd: cmd, done: done}
+	return <-done
 }
 
 // errNoUser is returned when a server must not run as root and no unprivileged account exists to run it.

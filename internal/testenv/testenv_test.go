@@ -6,8 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -107,4 +110,49 @@ func TestRemoveStaleTempDirs(t *testing.T) {
 	require.Contains(t, filepath.Base(live), fmt.Sprintf("pg-%d-", os.Getpid()))
 	removeStaleTempDirs()
 	require.DirExists(t, live, "this test binary's own directory was removed")
+}
+
+// TestStartChildOutlivesCallerThread: a server started by a goroutine whose locked thread then ends must keep
+// running, though its parent-death signal is tied to the thread that forked it.
+func TestStartChildOutlivesCallerThread(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// The goroutine must not run on the main thread: Go parks that one instead of ending it.
+	var tid int
+	var startErr error
+	for try := 0; ; try++ {
+		require.Less(t, try, 20, "no goroutine landed on a thread other than the main one")
+		tids, goAhead, errc := make(chan int), make(chan bool), make(chan error)
+		go func() {
+			runtime.LockOSThread() // never unlocked, so the thread ends with this goroutine
+			tids <- syscall.Gettid()
+			if <-goAhead {
+				errc <- startChild(cmd)
+			}
+		}()
+		tid = <-tids
+		if tid == os.Getpid() {
+			goAhead <- false
+			continue
+		}
+		goAhead <- true
+		startErr = <-errc
+		break
+	}
+	require.NoError(t, startErr)
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+
+	task := fmt.Sprintf("/proc/self/task/%d", tid)
+	require.Eventually(t, func() bool { _, err := os.Stat(task); return err != nil }, 10*time.Second, 10*time.Millisecond,
+		"the caller's thread did not end")
+	require.Never(t, func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+			return false
+		}
+	}, 300*time.Millisecond, 10*time.Millisecond, "the child died with the thread of the goroutine that asked for it")
 }
