@@ -43,7 +43,8 @@ func (a *Activities) PollDevice(ctx context.Context, in PollDeviceInput) (*PollD
 	}
 
 	start := a.now()
-	res, err := a.SSH.Run(ctx, target, collector.Script, nil)
+	// The script goes on stdin of a POSIX sh: the login shell may be fish, csh or a restricted shell.
+	res, err := a.SSH.Run(ctx, target, "sh -s", []byte(collector.Script))
 	if err != nil {
 		return nil, a.sshFailure(ctx, dev, err)
 	}
