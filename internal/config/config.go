@@ -110,6 +110,10 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	if !validName(c.TaskQueue) {
 		return nil, &Error{"INFRA_TASK_QUEUE", c.TaskQueue, "want letters, digits, '.', '_' or '-'"}
 	}
+	// A data dir that is a file would only fail later, at the first write, without naming the variable.
+	if st, err := os.Stat(c.DataDir); err == nil && !st.IsDir() {
+		return nil, &Error{"INFRA_DATA_DIR", c.DataDir, "exists and is not a directory"}
+	}
 	if c.AdminToken != "" && (len(c.AdminToken) < 32 || strings.ContainsAny(c.AdminToken, " \t\r\n")) {
 		return nil, &Error{"INFRA_ADMIN_TOKEN", "(hidden)", "want at least 32 characters without spaces"}
 	}
