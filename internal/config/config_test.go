@@ -115,7 +115,9 @@ func TestLoadAcceptsValues(t *testing.T) {
 			require.Equal(t, ":9101", c.Listen)
 		}},
 		{"postgresql scheme and socket host", map[string]string{"INFRA_DATABASE_URL": "postgresql:///infra?host=/run/postgresql"},
-			func(t *testing.T, c *Config) { require.Equal(t, "postgresql:///infra?host=/run/postgresql", c.DatabaseURL) }},
+			func(t *testing.T, c *Config) {
+				require.Equal(t, "postgresql:///infra?host=/run/postgresql", c.DatabaseURL)
+			}},
 		{"UI URL without trailing slash", map[string]string{"INFRA_TEMPORAL_UI_URL": "https://temporal.example:8233/"},
 			func(t *testing.T, c *Config) { require.Equal(t, "https://temporal.example:8233", c.TemporalUIURL) }},
 		{"key list with commas and colons", map[string]string{"INFRA_SSH_KEY": key1 + "," + key2 + ":" + key1},
