@@ -205,7 +205,14 @@ func SetDeviceStatus(ctx context.Context, db DBTX, id uuid.UUID, status, reason 
 		last_seen = CASE WHEN $4::timestamptz IS NULL THEN d.last_seen ELSE greatest(d.last_seen, $4::timestamptz) END
 		FROM (SELECT status FROM devices WHERE id = $1 FOR UPDATE) old
 		WHERE d.id = $1 RETURNING old.status`, id, status, reason, seen).Scan(&prev)
-	return prev, mapErr(err)
+	if err != nil {
+		return "", mapErr(err)
+	}
+	if prev != status {
+		err = Notify(ctx, db, TopicDeviceStatus(id.String()), map[string]string{"device_id": id.String(),
+			"status": status, "previous_status": prev, "reason": reason})
+	}
+	return prev, err
 }
 
 // SetCapabilities stores the capability document detected on the device.

@@ -38,8 +38,16 @@ func InsertEvent(ctx context.Context, db DBTX, e *Event) error {
 	if len(e.Data) > 0 {
 		data = e.Data
 	}
-	return mapErr(db.QueryRow(ctx, `INSERT INTO events (device_id, kind, severity, message, data)
-		VALUES ($1,$2,$3,$4,$5) RETURNING id, time`, e.DeviceID, e.Kind, e.Severity, e.Message, data).Scan(&e.ID, &e.Time))
+	if err := db.QueryRow(ctx, `INSERT INTO events (device_id, kind, severity, message, data)
+		VALUES ($1,$2,$3,$4,$5) RETURNING id, time`, e.DeviceID, e.Kind, e.Severity, e.Message, data).Scan(&e.ID, &e.Time); err != nil {
+		return mapErr(err)
+	}
+	msg := e.Message
+	if len(msg) > 500 {
+		msg = msg[:500]
+	}
+	return Notify(ctx, db, TopicEvents, map[string]any{"id": e.ID, "device_id": e.DeviceID, "kind": e.Kind,
+		"severity": e.Severity, "message": msg})
 }
 
 // EventFilter selects events; Before is the id cursor of the previous page.

@@ -105,8 +105,15 @@ func WritePoll(ctx context.Context, db TxStarter, w *PollWrite) (*PollOutcome, e
 			w.DeviceID, w.Time, caps); err != nil {
 			return err
 		}
+		if err := Notify(ctx, tx, TopicDeviceMetrics(w.DeviceID.String()), keyFigures(w)); err != nil {
+			return err
+		}
 		if out.PreviousStatus == StatusOnline {
 			return nil
+		}
+		if err := Notify(ctx, tx, TopicDeviceStatus(w.DeviceID.String()), map[string]string{
+			"device_id": w.DeviceID.String(), "status": StatusOnline, "previous_status": out.PreviousStatus}); err != nil {
+			return err
 		}
 		id := w.DeviceID
 		data, _ := json.Marshal(map[string]string{"previous_status": out.PreviousStatus})
@@ -229,4 +236,27 @@ func EnsurePartitions(ctx context.Context, db DBTX, from time.Time, days int) (i
 		return 0, fmt.Errorf("ensure partitions: %s", pg.Message)
 	}
 	return n, err
+}
+
+// keyFigures is the small summary of a poll that live listeners get.
+func keyFigures(w *PollWrite) map[string]any {
+	m := &w.Metrics
+	out := map[string]any{"device_id": w.DeviceID.String(), "time": w.Time, "summary": w.Summary}
+	if m.CPU != nil {
+		out["cpu_percent"] = m.CPU.UsagePercent
+	}
+	if m.Memory != nil {
+		out["memory_used_percent"] = m.Memory.UsedPercent
+	}
+	if m.Load != nil {
+		out["load1"] = m.Load.Load1
+	}
+	var fsMax float64
+	for _, f := range m.Filesystems {
+		fsMax = max(fsMax, f.UsedPercent)
+	}
+	if len(m.Filesystems) > 0 {
+		out["disk_max_used_percent"] = fsMax
+	}
+	return out
 }
