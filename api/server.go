@@ -108,6 +108,9 @@ func (s *Server) routes() {
 	v1.Get("/fleet/summary", read, s.fleetSummary)
 	v1.Get("/events", read, s.listEvents)
 
+	s.containerRoutes(v1)
+	s.operationRoutes(v1)
+
 	v1.Get("/tokens", admin, s.listTokens)
 	v1.Post("/tokens", admin, s.createToken)
 	v1.Delete("/tokens/:id", admin, s.revokeToken)
