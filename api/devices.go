@@ -95,7 +95,9 @@ func deviceFields(fd *fieldDecoder, d *store.Device, create bool) {
 			if msg := validateJumpHost(s); msg != "" {
 				fd.fail("jump_host", msg)
 			}
-			d.JumpHost = &s
+			// A copy: s is reused for the fields decoded after this one.
+			jump := s
+			d.JumpHost = &jump
 		}
 	} else if fd.isNull["jump_host"] {
 		d.JumpHost = nil
