@@ -45,8 +45,8 @@ func BootstrapAdminToken(ctx context.Context, pool *pgxpool.Pool, cfg *config.Co
 			return fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 		}
 		// Write the file before committing the token, so a token never exists that nobody can read.
-		if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
+		if err := writeSecretFile(path, secret+"\n"); err != nil {
+			return err
 		}
 		if _, err := store.CreateToken(ctx, tx, "bootstrap admin", []string{store.ScopeAdmin}, nil, secret); err != nil {
 			return err
@@ -54,4 +54,26 @@ func BootstrapAdminToken(ctx context.Context, pool *pgxpool.Pool, cfg *config.Co
 		log.Info("generated the first admin API token", "file", path)
 		return nil
 	})
+}
+
+// writeSecretFile replaces path with content, readable by the owner only. os.WriteFile keeps the mode of a file
+// that already exists (a world-readable one left by an earlier install would stay so), hence a fresh 0600 file
+// renamed into place.
+func writeSecretFile(path, content string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(f.Name()) // after a successful rename there is nothing left to remove
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
