@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/infrastructor/infrastructor/internal/collector"
+	"github.com/infrastructor/infrastructor/internal/docker"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/store"
 )
@@ -62,6 +63,16 @@ func (a *Activities) PollDevice(ctx context.Context, in PollDeviceInput) (*PollD
 		Summary: Summarize(&m, took)}
 	if snap.Capabilities != nil && capabilitiesChanged(dev.Capabilities, snap.Capabilities) {
 		w.Capabilities = snap.Capabilities
+	}
+	switch {
+	case snap.Capabilities != nil && snap.Capabilities.HasDocker:
+		if w.Containers, err = a.collectContainers(ctx, dev, target, dev.Docker == nil); err != nil {
+			return nil, a.sshFailure(ctx, dev, err)
+		}
+		w.Summary += containerSummary(w.Containers)
+	case dev.Docker != nil:
+		// Docker was uninstalled: say so, and keep the last inventory for the record.
+		w.Containers = &store.ContainerWrite{Docker: docker.Availability{State: docker.Absent}}
 	}
 	out, err := store.WritePoll(ctx, a.DB, w)
 	if errors.Is(err, store.ErrNotFound) {
@@ -219,4 +230,17 @@ func (h *HostKeys) CheckHostKey(ctx context.Context, deviceID string, key ssh.Pu
 		return sshpool.NewHostKeyError(sshpool.HostKeyChanged, deviceID, key)
 	}
 	return nil
+}
+
+func containerSummary(w *store.ContainerWrite) string {
+	if w.Docker.State != docker.Available {
+		return "; docker " + string(w.Docker.State)
+	}
+	running := 0
+	for _, c := range w.List {
+		if c.State == docker.StateRunning {
+			running++
+		}
+	}
+	return fmt.Sprintf("; containers %d/%d running", running, len(w.List))
 }

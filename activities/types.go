@@ -13,6 +13,10 @@ const (
 	ErrTypeHostKeyChanged = "HostKeyChanged"
 	ErrTypeAuthFailed     = "AuthFailed"
 	ErrTypeInvalidInput   = "InvalidInput"
+	// ErrTypeContainerNotFound means the device has no such container.
+	ErrTypeContainerNotFound = "ContainerNotFound"
+	// ErrTypeCommandFailed means a docker command ran and failed; its message says why.
+	ErrTypeCommandFailed = "CommandFailed"
 )
 
 // PollDeviceInput asks for one poll of a device. PollKey identifies the poll across activity retries: a retry
@@ -34,4 +38,21 @@ type MarkOfflineInput struct {
 	DeviceID string
 	Failures int
 	Reason   string
+}
+
+// FetchLogsInput asks for a container's logs. The lines are written to log_fetches under FetchID for the API to
+// read; only a count comes back, so log contents never enter workflow history.
+type FetchLogsInput struct {
+	FetchID  string
+	DeviceID string
+	Ref      string
+	Tail     string
+	Since    string
+	Until    string
+}
+
+// FetchLogsResult tells how much was fetched.
+type FetchLogsResult struct {
+	Lines     int
+	Truncated bool
 }

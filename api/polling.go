@@ -196,7 +196,7 @@ func (s *Server) deviceMetrics(c *fiber.Ctx) error {
 		valid = valid || m == q.Metric
 	}
 	if !valid {
-		fields["metric"] = "must be one of cpu, memory, load, disk, network, diskio, temperature"
+		fields["metric"] = "must be one of cpu, memory, load, disk, network, diskio, temperature, containers"
 	}
 	now := s.now()
 	q.To = now

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/workflows"
@@ -26,6 +27,7 @@ type Poller interface {
 	Signal(ctx context.Context, id uuid.UUID, name string, arg any) error
 	PollNow(ctx context.Context, id uuid.UUID) (*workflows.PollNowResult, error)
 	Status(ctx context.Context, id uuid.UUID) (*workflows.DevicePollState, error)
+	FetchLogs(ctx context.Context, in activities.FetchLogsInput) (*activities.FetchLogsResult, error)
 }
 
 // HealthChecker reports whether a dependency (Temporal) answers.

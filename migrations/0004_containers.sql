@@ -46,3 +46,12 @@ CREATE TABLE operations (
 CREATE INDEX operations_created_idx ON operations (created_at DESC);
 CREATE INDEX operations_device_idx ON operations (device_id, created_at DESC);
 CREATE INDEX operations_workflow_idx ON operations (workflow_id);
+
+-- Container logs fetched for an API request. The activity writes them here and the API reads and deletes them,
+-- so log contents (which may hold secrets) never enter workflow history.
+CREATE TABLE log_fetches (
+    id         uuid PRIMARY KEY,
+    device_id  uuid NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+    body       jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);

@@ -25,6 +25,7 @@ func New(c client.Client, taskQueue string, acts *activities.Activities) worker.
 		WorkerStopTimeout:                  10 * time.Second,
 	})
 	w.RegisterWorkflowWithOptions(workflows.DevicePollWorkflow, workflowRegisterOptions(workflows.DevicePollWorkflowName))
+	w.RegisterWorkflowWithOptions(workflows.ContainerLogsWorkflow, workflowRegisterOptions(workflows.ContainerLogsWorkflowName))
 	w.RegisterActivity(acts)
 	return w
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/infrastructor/infrastructor/activities"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -103,6 +105,23 @@ func (p *Poller) PollNow(ctx context.Context, id uuid.UUID) (*PollNowResult, err
 	}
 	var res PollNowResult
 	if err := h.Get(ctx, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// FetchLogs runs a ContainerLogs workflow and waits for it; the lines are then in log_fetches under in.FetchID.
+func (p *Poller) FetchLogs(ctx context.Context, in activities.FetchLogsInput) (*activities.FetchLogsResult, error) {
+	run, err := p.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       ContainerLogsWorkflowID(in.DeviceID, in.FetchID),
+		TaskQueue:                p.TaskQueue,
+		WorkflowExecutionTimeout: time.Minute,
+	}, ContainerLogsWorkflowName, in)
+	if err != nil {
+		return nil, err
+	}
+	var res activities.FetchLogsResult
+	if err := run.Get(ctx, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil

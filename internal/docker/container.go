@@ -468,3 +468,5 @@ func ParseLogLine(line string) (time.Time, string, error) {
 	}
 	return t, text, nil
 }
+
+var upSecondsPattern = regexp.MustCompile(`^Up (Less than a second|About a second|\d+ seconds?)\b`)

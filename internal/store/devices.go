@@ -43,8 +43,10 @@ type Device struct {
 	StatusReason  string          `json:"status_reason"`
 	LastSeen      *time.Time      `json:"last_seen"`
 	Capabilities  json.RawMessage `json:"capabilities,omitempty"`
-	CreatedAt     time.Time       `json:"created_at"`
-	UpdatedAt     time.Time       `json:"updated_at"`
+	// Docker is the device's docker availability at the last poll (nil before the first container inventory).
+	Docker    json.RawMessage `json:"docker,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
 }
 
 // MarshalJSON writes poll_interval as a duration string ("30s"), the wire form clients send.
@@ -60,14 +62,14 @@ func (d Device) MarshalJSON() ([]byte, error) {
 }
 
 const deviceColumns = `id, name, host, port, ssh_user, description, device_type, tags, poll_interval_ms, enabled,
-	jump_host, host_key_policy, status, status_reason, last_seen, capabilities, created_at, updated_at`
+	jump_host, host_key_policy, status, status_reason, last_seen, capabilities, docker, created_at, updated_at`
 
 func scanDevice(row pgx.Row) (*Device, error) {
 	var d Device
 	var ms int64
-	var caps []byte
+	var caps, dock []byte
 	err := row.Scan(&d.ID, &d.Name, &d.Host, &d.Port, &d.User, &d.Description, &d.DeviceType, &d.Tags, &ms,
-		&d.Enabled, &d.JumpHost, &d.HostKeyPolicy, &d.Status, &d.StatusReason, &d.LastSeen, &caps,
+		&d.Enabled, &d.JumpHost, &d.HostKeyPolicy, &d.Status, &d.StatusReason, &d.LastSeen, &caps, &dock,
 		&d.CreatedAt, &d.UpdatedAt)
 	if err != nil {
 		return nil, mapErr(err)
@@ -75,6 +77,9 @@ func scanDevice(row pgx.Row) (*Device, error) {
 	d.PollInterval = time.Duration(ms) * time.Millisecond
 	if len(caps) > 0 {
 		d.Capabilities = caps
+	}
+	if len(dock) > 0 {
+		d.Docker = dock
 	}
 	return &d, nil
 }

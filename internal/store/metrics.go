@@ -26,6 +26,8 @@ type PollWrite struct {
 	// Capabilities, when non-nil, replace the device's stored capabilities.
 	Capabilities any
 	Summary      string
+	// Containers, when non-nil, is the docker part of the poll.
+	Containers *ContainerWrite
 }
 
 // PollOutcome tells what WritePoll did.
@@ -93,6 +95,13 @@ func WritePoll(ctx context.Context, db TxStarter, w *PollWrite) (*PollOutcome, e
 			counters = excluded.counters, summary = excluded.summary, updated_at = excluded.updated_at`,
 			w.DeviceID, w.PollKey, counters, w.Summary, w.Time); err != nil {
 			return err
+		}
+		if w.Containers != nil {
+			n, err := writeContainers(ctx, tx, w.DeviceID, w.Time, w.Containers)
+			if err != nil {
+				return err
+			}
+			out.Rows += n
 		}
 		var caps []byte
 		if w.Capabilities != nil {

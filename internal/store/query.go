@@ -47,11 +47,16 @@ var metricDefs = map[string]metricDef{
 		{"read_iops", "read_iops", "ops/s"}, {"write_iops", "write_iops", "ops/s"}, {"util_percent", "util_pct", "percent"}}},
 	"temperature": {table: "temperature_metrics", label: "sensor", series: []seriesDef{
 		{"celsius", "celsius", "celsius"}}},
+	"containers": {table: "container_metrics", label: "name", series: []seriesDef{
+		{"cpu_percent", "cpu_pct", "percent of one core"}, {"memory_used_bytes", "mem_used", "bytes"},
+		{"net_rx_bytes_per_sec", "net_rx_bps", "bytes/s"}, {"net_tx_bytes_per_sec", "net_tx_bps", "bytes/s"},
+		{"block_read_bytes_per_sec", "blk_read_bps", "bytes/s"}, {"block_write_bytes_per_sec", "blk_write_bps", "bytes/s"},
+		{"pids", "pids", "count"}}},
 }
 
 // MetricNames lists the metric names QueryMetrics accepts.
 func MetricNames() []string {
-	return []string{"cpu", "memory", "load", "disk", "network", "diskio", "temperature"}
+	return []string{"cpu", "memory", "load", "disk", "network", "diskio", "temperature", "containers"}
 }
 
 // Point is one step-aggregated value.
