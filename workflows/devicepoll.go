@@ -137,10 +137,12 @@ func (w *devicePoll) registerHandlers(ctx workflow.Context) error {
 	return workflow.SetUpdateHandlerWithOptions(ctx, UpdatePollNow,
 		func(ctx workflow.Context) (PollNowResult, error) {
 			res, err := w.poll(ctx)
+			// Restart the wait from this poll, also after a failure: it may have blocked the loop or started
+			// the back-off.
+			w.wake = true
 			if err != nil {
 				return PollNowResult{Error: err.Error()}, nil
 			}
-			w.wake = true // restart the interval from this poll
 			return PollNowResult{Summary: res.Summary}, nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context) error {
@@ -184,7 +186,9 @@ func (w *devicePoll) drainSignals(ctx workflow.Context) {
 
 func (w *devicePoll) run(ctx workflow.Context) error {
 	for {
-		if !w.state.Paused && !w.state.Blocked {
+		// A wake-up is not a poll: after a poll-now or an interval change the loop only recomputes when the next
+		// poll is due. A zero NextPollAt (first run, or after pause or block) means at once.
+		if !w.state.Paused && !w.state.Blocked && !workflow.Now(ctx).Before(w.state.NextPollAt) {
 			if _, err := w.poll(ctx); err != nil && isDeviceGone(err) {
 				w.log.Info("device no longer exists; poll loop ends")
 				return nil
@@ -197,10 +201,12 @@ func (w *devicePoll) run(ctx workflow.Context) error {
 				return err
 			}
 		} else {
-			wait := w.state.EffectiveInterval()
-			w.state.NextPollAt = workflow.Now(ctx).Add(wait)
-			if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return w.wake }); err != nil {
-				return err
+			// The interval counts from the last poll, whoever ran it.
+			w.state.NextPollAt = w.state.LastPollAt.Add(w.state.EffectiveInterval())
+			if wait := w.state.NextPollAt.Sub(workflow.Now(ctx)); wait > 0 {
+				if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return w.wake }); err != nil {
+					return err
+				}
 			}
 		}
 		if w.state.Polls > 0 && (workflow.GetInfo(ctx).GetContinueAsNewSuggested() || w.state.Polls%pollsPerRun == 0) {
