@@ -274,7 +274,8 @@ func TestEnsurePartitions(t *testing.T) {
 	_, err := Up(ctx, pool, quiet)
 	require.NoError(t, err)
 	tables := metricTables(t, pool)
-	require.Len(t, tables, 6)
+	require.Subset(t, tables, []string{"container_metrics", "diskio_metrics", "filesystem_metrics", "network_metrics",
+		"system_metrics", "temperature_metrics"})
 
 	// A range far from the one the migration prepared: the first day plus 3 = 4 partitions per table.
 	from := time.Now().UTC().AddDate(0, 0, 40).Truncate(24 * time.Hour)
