@@ -162,6 +162,7 @@ func (w *devicePoll) addSignals(ctx workflow.Context, sel workflow.Selector) {
 	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalResume), func(c workflow.ReceiveChannel, _ bool) {
 		c.Receive(ctx, nil)
 		w.state.Paused, w.state.Blocked, w.state.BlockReason, w.wake = false, false, "", true
+		w.state.NextPollAt = time.Time{} // resuming polls at once, also a loop that was not paused
 	})
 	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalSetInterval), func(c workflow.ReceiveChannel, _ bool) {
 		var iv time.Duration
