@@ -141,7 +141,9 @@ func (w *devicePoll) registerHandlers(ctx workflow.Context) error {
 			// the back-off.
 			w.wake = true
 			if err != nil {
-				return PollNowResult{Error: err.Error()}, nil
+				// The activity's own words: the API shows this to the caller, and the wrapping names the
+				// worker's identity and history event IDs.
+				return PollNowResult{Error: rootMessage(err)}, nil
 			}
 			return PollNowResult{Summary: res.Summary}, nil
 		},
