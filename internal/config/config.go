@@ -29,6 +29,8 @@ type Config struct {
 	LogFormat         string        `env:"INFRA_LOG_FORMAT"`
 	MaxBodyBytes      int           `env:"INFRA_MAX_BODY_BYTES"`
 	ShutdownTimeout   time.Duration `env:"INFRA_SHUTDOWN_TIMEOUT"`
+	WSOrigins         []string      `env:"INFRA_WS_ORIGINS"`
+	WSMaxPerToken     int           `env:"INFRA_WS_MAX_PER_TOKEN"`
 }
 
 // Setting documents one environment variable: its name, default and meaning. The README table is generated from
@@ -55,6 +57,8 @@ var Settings = []Setting{
 	{"INFRA_LOG_FORMAT", "auto", "Log format: text, json, or auto (text on a terminal, JSON otherwise)."},
 	{"INFRA_MAX_BODY_BYTES", "1048576", "Largest accepted request body in bytes (larger bodies get 413)."},
 	{"INFRA_SHUTDOWN_TIMEOUT", "15s", "How long a stopping process waits for requests and activities in flight."},
+	{"INFRA_WS_ORIGINS", "(unset)", "Browser origins (`https://host[:port]`, comma-separated, or `*` for any) allowed to open the WebSocket `/ws` besides the server's own; clients that send no Origin header (scripts) are always allowed."},
+	{"INFRA_WS_MAX_PER_TOKEN", "20", "Most WebSocket connections one API token may keep open on one API process."},
 }
 
 // Error is a configuration error that names the variable at fault.
@@ -155,6 +159,22 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(get("INFRA_SHUTDOWN_TIMEOUT", "15s")); err != nil || c.ShutdownTimeout <= 0 || c.ShutdownTimeout > 10*time.Minute {
 		return nil, &Error{"INFRA_SHUTDOWN_TIMEOUT", get("INFRA_SHUTDOWN_TIMEOUT", ""), "want a duration such as 15s, at most 10m"}
+	}
+	if v := get("INFRA_WS_ORIGINS", ""); v != "" {
+		for _, o := range strings.Split(v, ",") {
+			o = strings.TrimRight(strings.ToLower(strings.TrimSpace(o)), "/")
+			if o == "" {
+				continue
+			}
+			if u, err := url.Parse(o); o != "*" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+				u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil) {
+				return nil, &Error{"INFRA_WS_ORIGINS", v, fmt.Sprintf("%q: want origins such as https://dash.example.net:8443, or *", o)}
+			}
+			c.WSOrigins = append(c.WSOrigins, o)
+		}
+	}
+	if c.WSMaxPerToken, err = strconv.Atoi(get("INFRA_WS_MAX_PER_TOKEN", "20")); err != nil || c.WSMaxPerToken < 1 || c.WSMaxPerToken > 100000 {
+		return nil, &Error{"INFRA_WS_MAX_PER_TOKEN", get("INFRA_WS_MAX_PER_TOKEN", ""), "want a number between 1 and 100000"}
 	}
 	return c, nil
 }

@@ -40,6 +40,7 @@ func TestLoadDefaults(t *testing.T) {
 		LogFormat:         "auto",
 		MaxBodyBytes:      1 << 20,
 		ShutdownTimeout:   15 * time.Second,
+		WSMaxPerToken:     20,
 	}, cfg)
 }
 
@@ -61,8 +62,10 @@ func TestSettingsDefaultsMatchLoad(t *testing.T) {
 		"INFRA_LOG_FORMAT":         cfg.LogFormat,
 		"INFRA_MAX_BODY_BYTES":     strconv.Itoa(cfg.MaxBodyBytes),
 		"INFRA_SHUTDOWN_TIMEOUT":   cfg.ShutdownTimeout.String(),
+		"INFRA_WS_MAX_PER_TOKEN":   strconv.Itoa(cfg.WSMaxPerToken),
 	}
-	unset := map[string]bool{"INFRA_ADMIN_TOKEN": cfg.AdminToken == "", "INFRA_SSH_KEY": len(cfg.SSHKeys) == 0}
+	unset := map[string]bool{"INFRA_ADMIN_TOKEN": cfg.AdminToken == "", "INFRA_SSH_KEY": len(cfg.SSHKeys) == 0,
+		"INFRA_WS_ORIGINS": len(cfg.WSOrigins) == 0}
 	seen := map[string]bool{}
 	for _, s := range Settings {
 		require.False(t, seen[s.Name], "%s listed twice in Settings", s.Name)
@@ -80,7 +83,7 @@ func TestSettingsDefaultsMatchLoad(t *testing.T) {
 		}
 	}
 	// Every variable Load reads must be documented.
-	for _, name := range append(keysOf(actual), "INFRA_ADMIN_TOKEN", "INFRA_SSH_KEY", "INFRA_SSH_AGENT") {
+	for _, name := range append(keysOf(actual), "INFRA_ADMIN_TOKEN", "INFRA_SSH_KEY", "INFRA_SSH_AGENT", "INFRA_WS_ORIGINS") {
 		require.True(t, seen[name], "%s is read by Load but missing from Settings", name)
 	}
 }
@@ -138,6 +141,12 @@ func TestLoadAcceptsValues(t *testing.T) {
 				require.Equal(t, 4096, c.MaxBodyBytes)
 				require.Equal(t, 10*time.Minute, c.ShutdownTimeout)
 			}},
+		{"WebSocket origins normalised", map[string]string{"INFRA_WS_ORIGINS": " HTTPS://Dash.Example:8443/ ,, http://10.0.0.5,*"},
+			func(t *testing.T, c *Config) {
+				require.Equal(t, []string{"https://dash.example:8443", "http://10.0.0.5", "*"}, c.WSOrigins)
+			}},
+		{"WebSocket connection limit", map[string]string{"INFRA_WS_MAX_PER_TOKEN": "1"},
+			func(t *testing.T, c *Config) { require.Equal(t, 1, c.WSMaxPerToken) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,6 +196,12 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"INFRA_SHUTDOWN_TIMEOUT", "15"},
 		{"INFRA_SHUTDOWN_TIMEOUT", "-1s"},
 		{"INFRA_SHUTDOWN_TIMEOUT", "1h"},
+		{"INFRA_WS_ORIGINS", "dash.example"},
+		{"INFRA_WS_ORIGINS", "https://dash.example/path"},
+		{"INFRA_WS_ORIGINS", "ftp://dash.example"},
+		{"INFRA_WS_ORIGINS", "https://user@dash.example"},
+		{"INFRA_WS_MAX_PER_TOKEN", "0"},
+		{"INFRA_WS_MAX_PER_TOKEN", "many"},
 	}
 	covered := map[string]bool{}
 	for _, tt := range tests {
