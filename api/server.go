@@ -14,6 +14,7 @@ import (
 
 	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/internal/config"
+	"github.com/infrastructor/infrastructor/internal/hub"
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/workflows"
 )
@@ -43,6 +44,8 @@ type Deps struct {
 	Temporal HealthChecker
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Hub fans live updates out to /ws clients; without one /ws answers 503.
+	Hub *hub.Hub
 }
 
 // Server holds the handlers' dependencies.
@@ -54,11 +57,12 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	app      *fiber.App
+	hub      *hub.Hub
 }
 
 // New builds the server and its routes.
 func New(d Deps) *Server {
-	s := &Server{cfg: d.Config, pool: d.Pool, poller: d.Poller, temporal: d.Temporal, log: d.Log, now: d.Now}
+	s := &Server{cfg: d.Config, pool: d.Pool, poller: d.Poller, temporal: d.Temporal, log: d.Log, now: d.Now, hub: d.Hub}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -87,6 +91,7 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWith
 func (s *Server) routes() {
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/ws", s.websocket())
 
 	v1 := s.app.Group("/api/v1", s.authenticate, s.audited)
 	read, operate, admin := require(store.ScopeRead), require(store.ScopeOperate), require(store.ScopeAdmin)
