@@ -17,6 +17,7 @@ import (
 	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/api"
 	"github.com/infrastructor/infrastructor/internal/config"
+	"github.com/infrastructor/infrastructor/internal/hub"
 	"github.com/infrastructor/infrastructor/internal/logging"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/migrations"
@@ -203,7 +204,11 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 		if err := api.BootstrapAdminToken(ctx, pool, cfg, log); err != nil {
 			return err
 		}
-		srv := api.New(api.Deps{Config: cfg, Pool: pool, Poller: poller, Temporal: temporalHealth{tc}, Log: log})
+		// One LISTEN connection per API process, so every replica delivers every update to its WebSocket clients.
+		live := hub.New(hub.Options{MaxPerKey: cfg.WSMaxPerToken, Log: log.With("component", "hub")})
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = live.Listen(ctx, hub.PoolConnector(pool)) }()
+		srv := api.New(api.Deps{Config: cfg, Pool: pool, Poller: poller, Temporal: temporalHealth{tc}, Log: log, Hub: live})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -213,6 +218,8 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 			}
 		}()
 		defer func() {
+			cancel()     // ends the listener, also when serve returns on an error
+			live.Close() // WebSocket connections are hijacked, so srv.Shutdown does not wait for them
 			sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 			defer scancel()
 			if err := srv.Shutdown(sctx); err != nil {
