@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/infrastructor/infrastructor/internal/sshpool"
+	"github.com/infrastructor/infrastructor/internal/store"
 )
 
 // Runner runs one command on a device over SSH (the SSH pool in production).
@@ -22,6 +23,8 @@ type Activities struct {
 	SSH Runner
 	Log *slog.Logger
 	Now func() time.Time
+	// Retention bounds how long data is kept (store.DefaultRetention when zero).
+	Retention store.Retention
 }
 
 func (a *Activities) now() time.Time {

@@ -233,12 +233,12 @@ func (s *Server) deviceMetrics(c *fiber.Ctx) error {
 	if q.Step <= 0 {
 		q.Step = max(span/300, 10*time.Second).Round(time.Second)
 	}
-	series, err := store.QueryMetrics(c.UserContext(), s.pool, q)
+	series, source, err := store.QueryMetrics(c.UserContext(), s.pool, q)
 	if err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"device_id": d.ID, "metric": q.Metric, "from": q.From, "to": q.To,
-		"step": q.Step.String(), "series": series})
+		"step": q.Step.String(), "source": source, "series": series})
 }
 
 // parseTimeParam accepts RFC 3339, unix seconds, or a duration before now ("1h" or "-1h").

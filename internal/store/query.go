@@ -83,12 +83,77 @@ type MetricQuery struct {
 	Step     time.Duration
 }
 
-// QueryMetrics returns the metric's series, aggregated per step (avg, min, max per bucket).
-func QueryMetrics(ctx context.Context, db DBTX, q MetricQuery) ([]Series, error) {
+// Source names where QueryMetrics read from.
+const (
+	SourceRaw    = "raw"
+	SourceHourly = "1h"
+	SourceDaily  = "1d"
+)
+
+// RollupSource picks the data a query reads: raw samples for spans up to two days (and steps under an hour),
+// hourly rollups up to 60 days, daily rollups beyond, so a year for one device is a few hundred rows per series.
+func RollupSource(span, step time.Duration) string {
+	switch {
+	case span <= 48*time.Hour || step < time.Hour:
+		return SourceRaw
+	case span <= 60*24*time.Hour || step < 24*time.Hour:
+		return SourceHourly
+	}
+	return SourceDaily
+}
+
+// QueryMetrics returns the metric's series, aggregated per step (avg, min, max per bucket), from raw samples or
+// rollups as RollupSource decides. It returns the source it read.
+func QueryMetrics(ctx context.Context, db DBTX, q MetricQuery) ([]Series, string, error) {
 	def, ok := metricDefs[q.Metric]
 	if !ok {
-		return nil, fmt.Errorf("unknown metric %q", q.Metric)
+		return nil, "", fmt.Errorf("unknown metric %q", q.Metric)
 	}
+	if src := RollupSource(q.To.Sub(q.From), q.Step); src != SourceRaw {
+		out, err := queryRollups(ctx, db, q, def, src)
+		return out, src, err
+	}
+	out, err := queryRaw(ctx, db, q, def)
+	return out, SourceRaw, err
+}
+
+func queryRollups(ctx context.Context, db DBTX, q MetricQuery, def metricDef, src string) ([]Series, error) {
+	units := map[string]string{}
+	order := map[string]int{}
+	for i, s := range def.series {
+		units[s.name], order[s.name] = s.unit, i
+	}
+	rows, err := db.Query(ctx, `SELECT date_bin($5::interval, bucket, $3::timestamptz) AS b, label, name,
+		sum(avg * count) / sum(count), min(min), max(max)
+		FROM metric_rollups WHERE resolution = $6 AND device_id = $1 AND metric = $2 AND bucket >= $3 AND bucket < $4
+		GROUP BY 1, 2, 3 ORDER BY 2, 3, 1`, q.DeviceID, q.Metric, q.From, q.To, q.Step, src)
+	if err != nil {
+		return nil, fmt.Errorf("query %s rollups: %w", q.Metric, err)
+	}
+	defer rows.Close()
+	out := []Series{}
+	index := map[string]int{}
+	for rows.Next() {
+		var p Point
+		var label, name string
+		var avg, mn, mx float64
+		if err := rows.Scan(&p.Time, &label, &name, &avg, &mn, &mx); err != nil {
+			return nil, err
+		}
+		p.Avg, p.Min, p.Max = &avg, &mn, &mx
+		key := label + "\x00" + name
+		pos, ok := index[key]
+		if !ok {
+			pos = len(out)
+			index[key] = pos
+			out = append(out, Series{Name: name, Label: label, Unit: units[name]})
+		}
+		out[pos].Points = append(out[pos].Points, p)
+	}
+	return out, rows.Err()
+}
+
+func queryRaw(ctx context.Context, db DBTX, q MetricQuery, def metricDef) ([]Series, error) {
 	label := "''"
 	if def.label != "" {
 		label = def.label
