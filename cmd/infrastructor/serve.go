@@ -197,6 +197,9 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 		if err := worker.StartPollingAll(ctx, pool, poller, log); err != nil {
 			return err
 		}
+		if err := workflows.EnsureHousekeepingSchedule(ctx, tc, cfg.TaskQueue); err != nil {
+			return err
+		}
 		log.Info("worker running", "task_queue", cfg.TaskQueue)
 	}
 
