@@ -127,11 +127,12 @@ func (w *devicePoll) registerHandlers(ctx workflow.Context) error {
 	}
 	// Pause, resume and interval changes are signals: they need no running worker to be accepted, so the API
 	// answers at once and the loop applies them when it runs.
+	// The goroutine waits on a condition rather than blocking in a receive: a blocked receive takes a signal out
+	// of its channel as soon as it is delivered, before the goroutine runs, so a signal that came in the
+	// workflow task that continues as new was invisible to drainSignals and lost with the run.
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		for {
-			sel := workflow.NewSelector(ctx)
-			w.addSignals(ctx, sel)
-			sel.Select(ctx)
+		for workflow.Await(ctx, func() bool { return signalsPending(ctx) }) == nil {
+			w.drainSignals(ctx)
 		}
 	})
 	return workflow.SetUpdateHandlerWithOptions(ctx, UpdatePollNow,
@@ -173,6 +174,16 @@ func (w *devicePoll) addSignals(ctx workflow.Context, sel workflow.Selector) {
 			w.state.Interval, w.wake = iv, true
 		}
 	})
+}
+
+// signalsPending reports whether a pause, resume or set-interval signal waits in its channel.
+func signalsPending(ctx workflow.Context) bool {
+	for _, name := range []string{SignalPause, SignalResume, SignalSetInterval} {
+		if workflow.GetSignalChannel(ctx, name).Len() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // drainSignals applies every signal already delivered, so none is lost across continue-as-new.
