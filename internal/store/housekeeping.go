@@ -26,8 +26,8 @@ func RefreshHourlyRollups(ctx context.Context, db DBTX, from, to time.Time) (int
 			values = append(values, fmt.Sprintf("('%s', (%s)::float8)", s.name, s.expr))
 		}
 		sql := fmt.Sprintf(`INSERT INTO metric_rollups (resolution, metric, device_id, bucket, label, name, avg, min, max, count)
-			SELECT '1h', $1, device_id, date_bin('1 hour', time, $4::timestamptz) AS b, %s, s.name, avg(s.v), min(s.v), max(s.v), count(s.v)
-			FROM %s, LATERAL (VALUES %s) AS s(name, v)
+			SELECT '1h', $1, device_id, date_bin('1 hour', time, $4::timestamptz) AS b, %s, s.series, avg(s.v), min(s.v), max(s.v), count(s.v)
+			FROM %s, LATERAL (VALUES %s) AS s(series, v)
 			WHERE time >= $2 AND time < $3 AND s.v IS NOT NULL
 			GROUP BY 3, 4, 5, 6
 			ON CONFLICT (resolution, device_id, metric, bucket, label, name) DO UPDATE SET avg = excluded.avg,
