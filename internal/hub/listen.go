@@ -99,7 +99,7 @@ func (h *Hub) receive(ctx context.Context, conn *pgx.Conn) error {
 			return ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
 			// pgconn keeps a connection whose read merely timed out; make sure it is still alive.
-			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			pctx, cancel := context.WithTimeout(ctx, min(5*time.Second, h.opts.HealthInterval))
 			err = conn.Ping(pctx)
 			cancel()
 			if err != nil {
