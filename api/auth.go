@@ -81,12 +81,8 @@ func (s *Server) audited(c *fiber.Ctx) error {
 	err := c.Next()
 	status := c.Response().StatusCode()
 	if err != nil {
-		status = http.StatusInternalServerError
-		if e, ok := err.(*Error); ok {
-			status = e.Status
-		} else if fe, ok := err.(*fiber.Error); ok {
-			status = fe.Code
-		}
+		e, _ := toEnvelope(err) // the status the error handler will answer with
+		status = e.Status
 	}
 	rec := &store.AuditRecord{
 		Action:     c.Method() + " " + c.Route().Path,

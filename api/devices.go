@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"sort"
@@ -144,7 +145,11 @@ func (s *Server) createDevice(c *fiber.Ctx) error {
 	}
 	setAudit(c, "device.create", "device/"+created.ID.String(), map[string]any{"name": created.Name})
 	if err := s.syncPolling(c, created); err != nil {
-		return err
+		// No device without its poll loop: undo the insert, so the client can simply retry.
+		if derr := store.DeleteDevice(context.WithoutCancel(c.UserContext()), s.pool, created.ID); derr != nil {
+			s.log.Error("could not undo device create", "device", created.ID, "err", derr)
+		}
+		return temporalUnavailable(err)
 	}
 	c.Location("/api/v1/devices/" + created.ID.String())
 	return c.Status(http.StatusCreated).JSON(created)
@@ -253,7 +258,11 @@ func (s *Server) updateDevice(c *fiber.Ctx) error {
 		before.Host != updated.Host || before.Port != updated.Port || before.User != updated.User ||
 		!equalPtr(before.JumpHost, updated.JumpHost) {
 		if err := s.syncPolling(c, updated); err != nil {
-			return err
+			// Keep the stored device and its poll loop in step: put the old settings back.
+			if _, rerr := store.UpdateDevice(context.WithoutCancel(c.UserContext()), s.pool, &before); rerr != nil {
+				s.log.Error("could not undo device update", "device", id, "err", rerr)
+			}
+			return temporalUnavailable(err)
 		}
 	}
 	return c.JSON(updated)
@@ -305,4 +314,13 @@ func equalPtr(a, b *string) bool {
 		return a == b
 	}
 	return *a == *b
+}
+
+// temporalUnavailable answers a failed poll-loop start or stop: the change was not made.
+func temporalUnavailable(err error) error {
+	if e, ok := err.(*Error); ok {
+		return e
+	}
+	return errorf(http.StatusServiceUnavailable, "temporal_unavailable",
+		"the poll loop could not be started or stopped (is Temporal reachable?); nothing was changed, retry later")
 }

@@ -33,26 +33,33 @@ func notFound(what string) *Error {
 	return errorf(http.StatusNotFound, "not_found", what+" not found")
 }
 
-// errorHandler maps every error to the envelope. Internal errors are logged with the request and answered with
-// a generic message, so SQL, stack traces or paths never reach a client.
+// toEnvelope maps any error to the envelope; ok is false for an internal error the client must not see.
+func toEnvelope(err error) (e *Error, ok bool) {
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, store.ErrNotFound):
+		e = notFound("resource")
+	case errors.Is(err, store.ErrConflict):
+		e = errorf(http.StatusConflict, "conflict", "a resource with the same unique key already exists")
+	case errors.As(err, &fe):
+		e = &Error{Status: fe.Code, Code: fiberCode(fe.Code), Message: fe.Message}
+		if fe.Code == http.StatusRequestEntityTooLarge {
+			e.Message = "request body is larger than the limit"
+		}
+	default:
+		return errorf(http.StatusInternalServerError, "internal", "internal error; see the server log"), false
+	}
+	return e, true
+}
+
+// errorHandler answers every error with the envelope. Internal errors are logged with the request and answered
+// with a generic message, so SQL, stack traces or paths never reach a client.
 func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
-		var e *Error
-		var fe *fiber.Error
-		switch {
-		case errors.As(err, &e):
-		case errors.Is(err, store.ErrNotFound):
-			e = notFound("resource")
-		case errors.Is(err, store.ErrConflict):
-			e = errorf(http.StatusConflict, "conflict", "a resource with the same unique key already exists")
-		case errors.As(err, &fe):
-			e = &Error{Status: fe.Code, Code: fiberCode(fe.Code), Message: fe.Message}
-			if fe.Code == http.StatusRequestEntityTooLarge {
-				e.Message = "request body is larger than the limit"
-			}
-		default:
+		e, ok := toEnvelope(err)
+		if !ok {
 			log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
-			e = errorf(http.StatusInternalServerError, "internal", "internal error; see the server log")
 		}
 		return c.Status(e.Status).JSON(fiber.Map{"error": e})
 	}

@@ -217,14 +217,14 @@ func copySamples(ctx context.Context, tx pgx.Tx, w *PollWrite) (int64, error) {
 	return total, nil
 }
 
-// knownPartitions remembers the days whose partitions this process has ensured, so the common case costs
-// no query.
+// knownPartitions remembers, per database handle, the days whose partitions this process has ensured, so the
+// common case costs no query.
 var knownPartitions sync.Map
 
 // ensurePartition makes sure the daily partitions for t's day (and the next) exist. Housekeeping creates
 // them ahead; this covers a worker that runs past the prepared range.
 func ensurePartition(ctx context.Context, db DBTX, t time.Time) error {
-	day := t.UTC().Format("2006-01-02")
+	day := fmt.Sprintf("%p/%s", db, t.UTC().Format("2006-01-02"))
 	if _, ok := knownPartitions.Load(day); ok {
 		return nil
 	}
@@ -235,7 +235,8 @@ func ensurePartition(ctx context.Context, db DBTX, t time.Time) error {
 	return nil
 }
 
-// EnsurePartitions creates the daily partitions of every time-series table from `from` for `days` days.
+// EnsurePartitions creates the daily partitions of every time-series table for the days from `from` to
+// `from` + `days` (both included) and returns how many it created.
 // On TimescaleDB (no partitioned tables) it does nothing.
 func EnsurePartitions(ctx context.Context, db DBTX, from time.Time, days int) (int, error) {
 	var n int
