@@ -89,6 +89,8 @@ type PollNowResult struct {
 type devicePoll struct {
 	deviceID string
 	firstRun string
+	// pollsThisRun counts this run's polls (state.Polls counts across continue-as-new).
+	pollsThisRun int
 	state    DevicePollState
 	wake     bool // set by handlers to end the current wait early
 	mu       workflow.Mutex
@@ -223,7 +225,7 @@ func (w *devicePoll) run(ctx workflow.Context) error {
 				}
 			}
 		}
-		if w.state.Polls > 0 && (workflow.GetInfo(ctx).GetContinueAsNewSuggested() || w.state.Polls%pollsPerRun == 0) {
+		if w.pollsThisRun > 0 && (workflow.GetInfo(ctx).GetContinueAsNewSuggested() || w.pollsThisRun >= pollsPerRun) {
 			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 				return err
 			}
@@ -243,6 +245,7 @@ func (w *devicePoll) poll(ctx workflow.Context) (*activities.PollDeviceResult, e
 	defer w.mu.Unlock()
 
 	w.state.Polls++
+	w.pollsThisRun++
 	in := activities.PollDeviceInput{DeviceID: w.deviceID, PollKey: fmt.Sprintf("%s/%d", w.firstRun, w.state.Polls)}
 	actx := workflow.WithActivityOptions(ctx, pollActivityOptions(w.state.Interval))
 	var a *activities.Activities
