@@ -1,0 +1,171 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infrastructor/infrastructor/activities"
+	"github.com/infrastructor/infrastructor/internal/collector"
+	"github.com/infrastructor/infrastructor/internal/sshpool"
+	"github.com/infrastructor/infrastructor/internal/store"
+)
+
+// BaselineOptions configures the direct poll loop.
+type BaselineOptions struct {
+	DatabaseURL string
+	KeyFile     string
+	Interval    time.Duration
+	// Warmup runs before the measured window (connections are dialled and pinned during it).
+	Warmup   time.Duration
+	Duration time.Duration
+}
+
+// BaselineResult is what the direct loop measured over its window.
+type BaselineResult struct {
+	Devices       int       `json:"devices"`
+	Polls         int64     `json:"polls"`
+	Errors        int64     `json:"errors"`
+	CPUSeconds    float64   `json:"cpu_seconds"`
+	WindowSeconds float64   `json:"window_seconds"`
+	Lateness      []float64 `json:"lateness_seconds"`
+	FirstError    string    `json:"first_error,omitempty"`
+}
+
+// RunBaseline polls every enabled device on a fixed schedule with the product's own pieces (pooled SSH, the
+// collector script and parsers, the store's COPY write) and nothing else: no Temporal, no workflow, no activity
+// framework. Its CPU per poll is the floor the orchestrated poll is compared with.
+func RunBaseline(ctx context.Context, o BaselineOptions) (*BaselineResult, error) {
+	db, err := pgxpool.New(ctx, o.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	enabled := true
+	var devices []*store.Device
+	f := store.DeviceFilter{Enabled: &enabled, Limit: 1000}
+	for {
+		page, next, err := store.ListDevices(ctx, db, f)
+		if err != nil {
+			return nil, fmt.Errorf("list devices: %w", err)
+		}
+		devices = append(devices, page...)
+		if next == "" {
+			break
+		}
+		f.After = next
+	}
+	signers, err := sshpool.LoadSigners(o.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := sshpool.New(sshpool.Config{Signers: signers, HostKeys: &activities.HostKeys{DB: db}})
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+
+	res := &BaselineResult{Devices: len(devices)}
+	var polls, errs atomic.Int64
+	var mu sync.Mutex
+	measuring := atomic.Bool{}
+	begin := time.Now()
+	windowStart := begin.Add(o.Warmup)
+	windowEnd := windowStart.Add(o.Duration)
+	var wg sync.WaitGroup
+	for i, d := range devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Spread the devices over one interval, as the product's loops are when devices are added over time.
+			next := begin.Add(time.Duration(i) * o.Interval / time.Duration(len(devices)))
+			for n := 1; ; n++ {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Until(next)):
+				}
+				if next.After(windowEnd) {
+					return
+				}
+				err := basePoll(ctx, db, pool, d, "baseline/"+strconv.Itoa(n))
+				if measuring.Load() {
+					if err != nil {
+						errs.Add(1)
+						mu.Lock()
+						if res.FirstError == "" {
+							res.FirstError = err.Error()
+						}
+						mu.Unlock()
+					} else {
+						polls.Add(1)
+						mu.Lock()
+						res.Lateness = append(res.Lateness, time.Since(next).Seconds())
+						mu.Unlock()
+					}
+				}
+				next = next.Add(o.Interval)
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(time.Until(windowStart)):
+	}
+	cpu0 := selfCPU()
+	measuring.Store(true)
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(time.Until(windowEnd)):
+	}
+	measuring.Store(false)
+	res.CPUSeconds = selfCPU() - cpu0
+	res.WindowSeconds = time.Since(windowStart).Seconds()
+	res.Polls, res.Errors = polls.Load(), errs.Load()
+	wg.Wait()
+	return res, nil
+}
+
+// basePoll is PollDevice without the activity around it.
+func basePoll(ctx context.Context, db *pgxpool.Pool, pool *sshpool.Pool, d *store.Device, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	out, err := pool.Run(ctx, sshpool.Target{DeviceID: d.ID.String(), Host: d.Host, Port: d.Port, User: d.User},
+		"sh -s", []byte(collector.Script))
+	if err != nil {
+		return err
+	}
+	snap, err := collector.Parse(out.Stdout)
+	if err != nil {
+		return err
+	}
+	prev, err := store.LoadCounters(ctx, db, d.ID)
+	if err != nil {
+		return err
+	}
+	m := collector.Compute(prev, snap)
+	_, err = store.WritePoll(ctx, db, &store.PollWrite{DeviceID: d.ID, PollKey: key + "/" + uuid.NewString(),
+		Time: start, Metrics: m, Counters: snap.Counters(), Summary: activities.Summarize(&m, time.Since(start))})
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("device %s vanished", d.Name)
+	}
+	return err
+}
+
+// selfCPU is this process's user + system CPU seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}

@@ -1,0 +1,671 @@
+// Package bench measures the whole product on one machine: PostgreSQL, the Temporal dev server, the worker and
+// the API as separate processes, polling a fleet of simulated devices (cmd/devicesim) over real SSH, against a
+// minimal direct poll loop over the same devices in the same run (see RunBaseline).
+//
+// Run is what `make bench` drives through cmd/bench; the numbers and how they are measured are described on
+// Report's fields and in docs/performance.md.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/infrastructor/infrastructor/internal/devicesim"
+	"github.com/infrastructor/infrastructor/workflows"
+)
+
+// Options sizes a run and names the programs it starts.
+type Options struct {
+	Devices    int
+	Interval   time.Duration
+	Warmup     time.Duration // after the first device is added; devices are added over the first interval
+	Duration   time.Duration // measured window of the product, and of the baseline
+	Containers int           // per simulated device
+	Readers    int           // concurrent REST clients during the window
+
+	InfraBin    string // bin/infrastructor
+	SimBin      string // the devicesim command
+	TemporalBin string // the Temporal CLI (server start-dev)
+	SelfBin     string // a program whose "baseline" subcommand runs RunBaseline (cmd/bench)
+	// WorkerCmd, when set, replaces `InfraBin worker` (for profiling builds); it gets the same environment.
+	WorkerCmd []string
+
+	WorkDir string // logs and data; a temporary directory when empty
+	Log     io.Writer
+}
+
+// Report is one run's results. Rates are over the measured window; CPU is user+system seconds from
+// /proc/<pid>/stat of each process (PostgreSQL: the postmaster and its backends).
+type Report struct {
+	Started        time.Time `json:"started"`
+	Devices        int       `json:"devices"`
+	IntervalSec    float64   `json:"interval_seconds"`
+	WarmupSec      float64   `json:"warmup_seconds"`
+	WindowSec      float64   `json:"window_seconds"`
+	ContainersEach int       `json:"containers_per_device"`
+	MachineCPUs    int       `json:"machine_cpus"`
+	// MachineBusyPct is the whole machine's CPU use during the window (other tenants included).
+	MachineBusyPct float64 `json:"machine_busy_percent"`
+
+	ScheduledPollsPerSec float64 `json:"scheduled_polls_per_second"`
+	AchievedPollsPerSec  float64 `json:"achieved_polls_per_second"`
+	Adherence            float64 `json:"adherence"`
+	Polls                int64   `json:"polls"`
+	// Lateness of poll n: commit time of its samples minus (commit time of poll n-1 + interval), the moment the
+	// loop's timer was due at the earliest.
+	LatenessP50Sec float64 `json:"lateness_p50_seconds"`
+	LatenessP99Sec float64 `json:"lateness_p99_seconds"`
+	LatenessMaxSec float64 `json:"lateness_max_seconds"`
+	DevicesOnline  int     `json:"devices_online"`
+
+	WorkerCPUSec          float64 `json:"worker_cpu_seconds"`
+	WorkerCPUPerPollMs    float64 `json:"worker_cpu_per_poll_ms"`
+	WorkerRSSMB           float64 `json:"worker_rss_mb"`
+	WorkerRSSPerDeviceKB  float64 `json:"worker_rss_per_device_kb"`
+	TemporalCPUSec        float64 `json:"temporal_cpu_seconds"`
+	TemporalCPUPerPollMs  float64 `json:"temporal_cpu_per_poll_ms"`
+	PostgresCPUSec        float64 `json:"postgres_cpu_seconds"`
+	PostgresCPUPerPollMs  float64 `json:"postgres_cpu_per_poll_ms"`
+	PostgresRowsPerSec    float64 `json:"postgres_rows_per_second"`
+	HistoryEventsPerPoll  float64 `json:"history_events_per_poll"`
+	SimulatorRSSMB        float64 `json:"simulator_rss_mb"`
+	SimulatorCPUPerPollMs float64 `json:"simulator_cpu_per_poll_ms"`
+
+	BaselinePolls         int64   `json:"baseline_polls"`
+	BaselineErrors        int64   `json:"baseline_errors"`
+	BaselinePollsPerSec   float64 `json:"baseline_polls_per_second"`
+	BaselineCPUPerPollMs  float64 `json:"baseline_cpu_per_poll_ms"`
+	BaselineLatenessP50   float64 `json:"baseline_lateness_p50_seconds"`
+	BaselineLatenessP99   float64 `json:"baseline_lateness_p99_seconds"`
+	WorkerVsBaselineRatio float64 `json:"worker_cpu_vs_baseline"`
+
+	RESTRequests int64   `json:"rest_requests"`
+	RESTErrors   int64   `json:"rest_errors"`
+	RESTP50Ms    float64 `json:"rest_p50_ms"`
+	RESTP99Ms    float64 `json:"rest_p99_ms"`
+
+	// NotMeasured names the figures this harness does not measure yet, with the reason.
+	NotMeasured map[string]string `json:"not_measured,omitempty"`
+}
+
+// env is the environment of the product's processes.
+type env struct {
+	dbURL, temporal, listen, token, keyFile, dataDir string
+}
+
+func (e env) list() []string {
+	return append(os.Environ(),
+		"INFRA_DATABASE_URL="+e.dbURL, "INFRA_TEMPORAL_ADDRESS="+e.temporal, "INFRA_TASK_QUEUE=bench",
+		"INFRA_LISTEN="+e.listen, "INFRA_ADMIN_TOKEN="+e.token, "INFRA_SSH_KEY="+e.keyFile, "INFRA_SSH_AGENT=false",
+		"INFRA_DATA_DIR="+e.dataDir, "INFRA_LOG_LEVEL=warn", "INFRA_LOG_FORMAT=text")
+}
+
+// Run starts everything, measures, stops everything and returns the report.
+func Run(ctx context.Context, o Options) (rep *Report, err error) {
+	if o.Devices <= 0 || o.Interval <= 0 || o.Duration <= 0 {
+		return nil, errors.New("bench: devices, interval and duration must be positive")
+	}
+	if o.Readers <= 0 {
+		o.Readers = 4
+	}
+	if o.Warmup < o.Interval {
+		o.Warmup = o.Interval + o.Interval/2
+	}
+	logw := o.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	say := func(format string, args ...any) {
+		fmt.Fprintf(logw, "[bench %s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	}
+	dir := o.WorkDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "infrastructor-bench-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+	}
+	_ = os.Chmod(dir, 0o755)
+	var children []*child
+	defer func() {
+		for i := len(children) - 1; i >= 0; i-- {
+			sig := syscall.SIGTERM
+			if children[i].name == "postgres" {
+				sig = syscall.SIGINT // fast shutdown
+			}
+			children[i].stop(sig, 15*time.Second)
+		}
+	}()
+
+	// A client key for the worker and the baseline; the simulator accepts only it.
+	keyFile, authFile, err := writeClientKey(dir)
+	if err != nil {
+		return nil, err
+	}
+
+	pgDir := filepath.Join(dir, "pg")
+	if err := os.MkdirAll(pgDir, 0o755); err != nil {
+		return nil, err
+	}
+	say("starting PostgreSQL")
+	pg, dbURL, err := startPostgres(ctx, pgDir)
+	if err != nil {
+		return nil, err
+	}
+	children = append(children, pg)
+	say("starting the Temporal dev server")
+	tsrv, taddr, err := startTemporal(ctx, o.TemporalBin, dir, checkTemporal)
+	if err != nil {
+		return nil, err
+	}
+	children = append(children, tsrv)
+
+	say("starting %d simulated devices", o.Devices)
+	manifest := filepath.Join(dir, "devices.json")
+	sim, err := start("devicesim", filepath.Join(dir, "devicesim.log"), exec.Command(o.SimBin,
+		"-devices", fmt.Sprint(o.Devices), "-authorized-keys", authFile, "-manifest", manifest,
+		"-containers", fmt.Sprint(o.Containers), "-seed", "bench"))
+	if err != nil {
+		return nil, err
+	}
+	children = append(children, sim)
+	var devices []devicesim.ManifestEntry
+	if err := waitFor(ctx, sim, 120*time.Second, "devicesim", func(context.Context) error {
+		raw, err := os.ReadFile(manifest)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(raw, &devices)
+	}); err != nil {
+		return nil, err
+	}
+
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	token := randomHex(24)
+	e := env{dbURL: dbURL, temporal: taddr, listen: fmt.Sprintf("127.0.0.1:%d", port), token: token,
+		keyFile: keyFile, dataDir: filepath.Join(dir, "data")}
+	mig := exec.CommandContext(ctx, o.InfraBin, "migrate", "up")
+	mig.Env = e.list()
+	if out, err := mig.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("migrate up: %w\n%s", err, out)
+	}
+	wargs := o.WorkerCmd
+	if len(wargs) == 0 {
+		wargs = []string{o.InfraBin, "worker"}
+	}
+	wcmd := exec.Command(wargs[0], wargs[1:]...)
+	wcmd.Env = e.list()
+	worker, err := start("worker", filepath.Join(dir, "worker.log"), wcmd)
+	if err != nil {
+		return nil, err
+	}
+	children = append(children, worker)
+	acmd := exec.Command(o.InfraBin, "server")
+	acmd.Env = e.list()
+	apiProc, err := start("api", filepath.Join(dir, "api.log"), acmd)
+	if err != nil {
+		return nil, err
+	}
+	children = append(children, apiProc)
+	api := &restClient{base: "http://" + e.listen, token: token, hc: &http.Client{Timeout: 30 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	if err := waitFor(ctx, apiProc, 120*time.Second, "API", func(ctx context.Context) error {
+		return api.ready(ctx)
+	}); err != nil {
+		return nil, err
+	}
+	if worker.exited() {
+		return nil, fmt.Errorf("worker exited at start-up; log %s", worker.log)
+	}
+
+	// Devices are added through the API spread over one interval, as a growing fleet would be: adding them all
+	// at once would line every poll loop up on the same second.
+	say("adding %d devices over %s; warm-up %s", o.Devices, o.Interval, o.Warmup)
+	warmStart := time.Now()
+	ids := make([]string, 0, len(devices))
+	for i, d := range devices {
+		at := warmStart.Add(time.Duration(i) * o.Interval / time.Duration(len(devices)))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Until(at)):
+		}
+		id, err := api.createDevice(ctx, d, o.Interval)
+		if err != nil {
+			return nil, fmt.Errorf("add device %s: %w", d.Name, err)
+		}
+		ids = append(ids, id)
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(time.Until(warmStart.Add(o.Warmup))):
+	}
+
+	say("measuring for %s", o.Duration)
+	rep = &Report{Started: time.Now().UTC(), Devices: o.Devices, IntervalSec: o.Interval.Seconds(),
+		WarmupSec: o.Warmup.Seconds(), ContainersEach: o.Containers, MachineCPUs: numCPU(),
+		NotMeasured: map[string]string{
+			"container_action_latency": "not built yet: container actions are not in this harness",
+			"mcp_read_latency":         "not built yet: no MCP server in the product",
+			"websocket_fanout_latency": "not built yet in this harness",
+		}}
+	snap0 := snapshot(worker, tsrv, pg, sim)
+	t0 := time.Now()
+	rctx, stopReaders := context.WithCancel(ctx)
+	readDone := make(chan restStats, 1)
+	go func() { readDone <- api.readLoad(rctx, ids, o.Readers) }()
+	select {
+	case <-ctx.Done():
+		stopReaders()
+		return nil, ctx.Err()
+	case <-time.After(o.Duration):
+	}
+	t1 := time.Now()
+	snap1 := snapshot(worker, tsrv, pg, sim)
+	stopReaders()
+	rs := <-readDone
+
+	window := t1.Sub(t0).Seconds()
+	rep.WindowSec = window
+	rep.MachineBusyPct = machineBusy(snap0.machine, snap1.machine)
+	db, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if err := measureDB(ctx, db, rep, t0, t1, o.Interval); err != nil {
+		return nil, err
+	}
+	rep.ScheduledPollsPerSec = float64(o.Devices) / o.Interval.Seconds()
+	rep.AchievedPollsPerSec = float64(rep.Polls) / window
+	rep.Adherence = rep.AchievedPollsPerSec / rep.ScheduledPollsPerSec
+	rep.WorkerCPUSec = snap1.worker - snap0.worker
+	rep.TemporalCPUSec = snap1.temporal - snap0.temporal
+	rep.PostgresCPUSec = snap1.postgres - snap0.postgres
+	rep.WorkerRSSMB = float64(snap1.workerRSS) / (1 << 20)
+	rep.WorkerRSSPerDeviceKB = float64(snap1.workerRSS) / 1024 / float64(o.Devices)
+	rep.SimulatorRSSMB = float64(snap1.simRSS) / (1 << 20)
+	if rep.Polls > 0 {
+		p := float64(rep.Polls)
+		rep.WorkerCPUPerPollMs = rep.WorkerCPUSec / p * 1000
+		rep.TemporalCPUPerPollMs = rep.TemporalCPUSec / p * 1000
+		rep.PostgresCPUPerPollMs = rep.PostgresCPUSec / p * 1000
+		rep.SimulatorCPUPerPollMs = (snap1.sim - snap0.sim) / p * 1000
+	}
+	rep.RESTRequests, rep.RESTErrors = int64(len(rs.latencies)), rs.errors
+	rep.RESTP50Ms, rep.RESTP99Ms = percentile(rs.latencies, 50)*1000, percentile(rs.latencies, 99)*1000
+
+	tc, err := client.Dial(client.Options{HostPort: taddr, Logger: quietLogger()})
+	if err != nil {
+		return nil, err
+	}
+	defer tc.Close()
+	rep.HistoryEventsPerPoll, err = historyEventsPerPoll(ctx, tc, ids)
+	if err != nil {
+		return nil, err
+	}
+
+	// The baseline runs after the worker has stopped, so the two never compete for the CPU.
+	say("stopping the worker; running the direct-loop baseline for %s", o.Duration)
+	worker.stop(syscall.SIGTERM, 20*time.Second)
+	bcmd := exec.CommandContext(ctx, o.SelfBin, "baseline", "-database-url", dbURL, "-key", keyFile,
+		"-interval", o.Interval.String(), "-warmup", o.Interval.String(), "-duration", o.Duration.String())
+	var bout bytes.Buffer
+	bcmd.Stdout = &bout
+	bcmd.Stderr = logw
+	if err := bcmd.Run(); err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	var br BaselineResult
+	if err := json.Unmarshal(bout.Bytes(), &br); err != nil {
+		return nil, fmt.Errorf("baseline output: %w: %s", err, bout.String())
+	}
+	rep.BaselinePolls, rep.BaselineErrors = br.Polls, br.Errors
+	if br.WindowSeconds > 0 {
+		rep.BaselinePollsPerSec = float64(br.Polls) / br.WindowSeconds
+	}
+	if br.Polls > 0 {
+		rep.BaselineCPUPerPollMs = br.CPUSeconds / float64(br.Polls) * 1000
+	}
+	rep.BaselineLatenessP50, rep.BaselineLatenessP99 = percentile(br.Lateness, 50), percentile(br.Lateness, 99)
+	if rep.BaselineCPUPerPollMs > 0 {
+		rep.WorkerVsBaselineRatio = rep.WorkerCPUPerPollMs / rep.BaselineCPUPerPollMs
+	}
+	if br.FirstError != "" {
+		say("baseline: %d errors, first: %s", br.Errors, br.FirstError)
+	}
+	return rep, nil
+}
+
+// usage is the processes' counters at one moment.
+type usage struct {
+	worker, temporal, postgres, sim float64
+	workerRSS, simRSS               int64
+	machine                         [2]float64 // busy and total jiffies of the whole machine
+}
+
+func snapshot(worker, temporal, pg, sim *child) usage {
+	var u usage
+	if p, err := readProc(worker.pid()); err == nil {
+		u.worker, u.workerRSS = p.CPUSeconds, p.RSSBytes
+	}
+	if p, err := readProc(temporal.pid()); err == nil {
+		u.temporal = p.CPUSeconds
+	}
+	u.postgres, _ = treeCPU(pg.pid())
+	if p, err := readProc(sim.pid()); err == nil {
+		u.sim, u.simRSS = p.CPUSeconds, p.RSSBytes
+	}
+	u.machine = machineJiffies()
+	return u
+}
+
+func machineJiffies() [2]float64 {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return [2]float64{}
+	}
+	f := strings.Fields(strings.SplitN(string(raw), "\n", 2)[0])
+	var total, idle float64
+	for i, v := range f[1:] {
+		var x float64
+		fmt.Sscan(v, &x)
+		total += x
+		if i == 3 || i == 4 { // idle, iowait
+			idle += x
+		}
+	}
+	return [2]float64{total - idle, total}
+}
+
+func machineBusy(a, b [2]float64) float64 {
+	if b[1] <= a[1] {
+		return 0
+	}
+	return (b[0] - a[0]) / (b[1] - a[1]) * 100
+}
+
+func numCPU() int {
+	raw, _ := os.ReadFile("/proc/stat")
+	n := 0
+	for _, l := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(l, "cpu") && !strings.HasPrefix(l, "cpu ") {
+			n++
+		}
+	}
+	return n
+}
+
+// measureDB derives polls, lateness and row rates from what was committed during [t0, t1). Commit times come from
+// track_commit_timestamp, so they are the moments samples became visible to readers.
+func measureDB(ctx context.Context, db *pgxpool.Pool, rep *Report, t0, t1 time.Time, interval time.Duration) error {
+	rows, err := db.Query(ctx, `
+		WITH s AS (
+			SELECT device_id, time, pg_xact_commit_timestamp(xmin) AS committed
+			FROM system_metrics WHERE time >= $1::timestamptz - $3 * interval '1 second' * 3 AND time < $2
+		), l AS (
+			SELECT committed, lag(committed) OVER (PARTITION BY device_id ORDER BY time) AS prev FROM s
+		)
+		SELECT extract(epoch FROM committed - prev) - $3 FROM l
+		WHERE committed >= $1 AND committed < $2 AND prev IS NOT NULL`, t0, t1, interval.Seconds())
+	if err != nil {
+		return fmt.Errorf("lateness query: %w", err)
+	}
+	var late []float64
+	for rows.Next() {
+		var v float64
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		late = append(late, v)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rep.LatenessP50Sec, rep.LatenessP99Sec = percentile(late, 50), percentile(late, 99)
+	if len(late) > 0 {
+		rep.LatenessMaxSec = percentile(late, 100)
+	}
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM system_metrics
+		WHERE pg_xact_commit_timestamp(xmin) >= $1 AND pg_xact_commit_timestamp(xmin) < $2
+		AND time >= $1::timestamptz - interval '5 minutes'`, t0, t1).Scan(&rep.Polls); err != nil {
+		return fmt.Errorf("count polls: %w", err)
+	}
+	var total int64
+	for _, t := range []string{"system_metrics", "filesystem_metrics", "diskio_metrics", "network_metrics",
+		"temperature_metrics", "container_metrics"} {
+		var n int64
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM `+t+` WHERE time >= $1 AND time < $2`, t0, t1).Scan(&n); err != nil {
+			return fmt.Errorf("count %s: %w", t, err)
+		}
+		total += n
+	}
+	rep.PostgresRowsPerSec = float64(total) / t1.Sub(t0).Seconds()
+	var online int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM devices WHERE status = 'online'`).Scan(&online); err != nil {
+		return err
+	}
+	rep.DevicesOnline = online
+	return nil
+}
+
+// historyEventsPerPoll reads the current run's history of a few poll loops and divides its events by the polls
+// (activities scheduled) in it.
+func historyEventsPerPoll(ctx context.Context, tc client.Client, ids []string) (float64, error) {
+	var events, polls int
+	for i := 0; i < len(ids) && i < 5; i++ {
+		it := tc.GetWorkflowHistory(ctx, workflows.DevicePollWorkflowID(ids[i]), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				return 0, fmt.Errorf("history of %s: %w", ids[i], err)
+			}
+			events++
+			if ev.GetEventType() == enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED {
+				polls++
+			}
+		}
+	}
+	if polls == 0 {
+		return 0, nil
+	}
+	return float64(events) / float64(polls), nil
+}
+
+func percentile(v []float64, p float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	i := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func writeClientKey(dir string) (keyFile, authFile string, err error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "bench")
+	if err != nil {
+		return "", "", err
+	}
+	keyFile = filepath.Join(dir, "id_ed25519")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", "", err
+	}
+	sp, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return "", "", err
+	}
+	authFile = filepath.Join(dir, "authorized_keys")
+	return keyFile, authFile, os.WriteFile(authFile, ssh.MarshalAuthorizedKey(sp), 0o644)
+}
+
+func quietLogger() tlog.Logger { return tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)) }
+
+func checkTemporal(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := client.DialContext(ctx, client.Options{HostPort: addr, Logger: quietLogger()})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	nc, err := client.NewNamespaceClient(client.Options{HostPort: addr, Logger: quietLogger()})
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	_, err = nc.Describe(ctx, "default")
+	return err
+}
+
+// restClient talks to the product's REST API with the bootstrap admin token.
+type restClient struct {
+	base, token string
+	hc          *http.Client
+}
+
+func (r *restClient) do(ctx context.Context, method, path string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	if out != nil {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
+
+func (r *restClient) ready(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("readyz: %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func (r *restClient) createDevice(ctx context.Context, d devicesim.ManifestEntry, interval time.Duration) (string, error) {
+	var out struct {
+		ID string `json:"id"`
+	}
+	err := r.do(ctx, http.MethodPost, "/api/v1/devices", map[string]any{
+		"name": d.Name, "host": d.Host, "port": d.Port, "user": "monitor", "poll_interval": interval.String(),
+		"host_key_policy": "trust_first_use", "tags": []string{"bench"},
+	}, &out)
+	return out.ID, err
+}
+
+type restStats struct {
+	latencies []float64
+	errors    int64
+}
+
+// readLoad runs n clients that read what a dashboard reads (one device's CPU series, every fifth request the
+// fleet summary) back to back with a short pause, until ctx ends.
+func (r *restClient) readLoad(ctx context.Context, ids []string, n int) restStats {
+	var mu sync.Mutex
+	var st restStats
+	var wg sync.WaitGroup
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				path := "/api/v1/fleet/summary"
+				if i%5 != 0 {
+					path = "/api/v1/devices/" + ids[mrand.IntN(len(ids))] + "/metrics?metric=cpu&from=15m"
+				}
+				start := time.Now()
+				err := r.do(ctx, http.MethodGet, path, nil, nil)
+				took := time.Since(start).Seconds()
+				if ctx.Err() != nil {
+					return
+				}
+				mu.Lock()
+				if err != nil {
+					st.errors++
+				} else {
+					st.latencies = append(st.latencies, took)
+				}
+				mu.Unlock()
+				select {
+				case <-ctx.Done():
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return st
+}

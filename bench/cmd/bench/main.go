@@ -1,0 +1,141 @@
+// Command bench runs the whole Infrastructor system against simulated devices and prints one results table
+// (see package bench). `make bench` runs it; BENCH_DEVICES, BENCH_INTERVAL, BENCH_DURATION, BENCH_WARMUP,
+// BENCH_CONTAINERS and BENCH_READERS size the run, BENCH_RESULTS names the output directory.
+//
+//	bench                 run the benchmark
+//	bench baseline ...    the direct poll loop, started by the benchmark as its own process
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/infrastructor/infrastructor/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "baseline" {
+		err = baseline(ctx, os.Args[2:])
+	} else {
+		err = run(ctx)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+func envInt(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive number", name, v)
+	}
+	return n, nil
+}
+
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 30s", name, v)
+	}
+	return d, nil
+}
+
+func run(ctx context.Context) error {
+	devices, err := envInt("BENCH_DEVICES", 200)
+	if err != nil {
+		return err
+	}
+	containers, err := envInt("BENCH_CONTAINERS", 4)
+	if err != nil {
+		return err
+	}
+	readers, err := envInt("BENCH_READERS", 4)
+	if err != nil {
+		return err
+	}
+	interval, err := envDuration("BENCH_INTERVAL", 30*time.Second)
+	if err != nil {
+		return err
+	}
+	duration, err := envDuration("BENCH_DURATION", 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	warmup, err := envDuration("BENCH_WARMUP", 2*interval)
+	if err != nil {
+		return err
+	}
+	bin := os.Getenv("BENCH_BIN")
+	if bin == "" {
+		bin = "bin"
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	temporal := filepath.Join(bin, "temporal")
+	if p := os.Getenv("BENCH_TEMPORAL"); p != "" {
+		temporal = p
+	}
+	o := bench.Options{Devices: devices, Interval: interval, Warmup: warmup, Duration: duration,
+		Containers: containers, Readers: readers, InfraBin: filepath.Join(bin, "infrastructor"),
+		SimBin: filepath.Join(bin, "devicesim"), TemporalBin: temporal, SelfBin: self,
+		WorkDir: os.Getenv("BENCH_WORKDIR"), Log: os.Stderr}
+	if w := os.Getenv("BENCH_WORKER"); w != "" {
+		o.WorkerCmd = []string{w}
+	}
+	rep, err := bench.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Print(rep.Text())
+	dir := os.Getenv("BENCH_RESULTS")
+	if dir == "" {
+		dir = filepath.Join("bench", "results")
+	}
+	md, js, err := rep.Write(dir)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nwritten: %s, %s\n", md, js)
+	return nil
+}
+
+func baseline(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
+	var o bench.BaselineOptions
+	fs.StringVar(&o.DatabaseURL, "database-url", "", "PostgreSQL URL of the product's database")
+	fs.StringVar(&o.KeyFile, "key", "", "SSH private key file")
+	fs.DurationVar(&o.Interval, "interval", 30*time.Second, "poll interval")
+	fs.DurationVar(&o.Warmup, "warmup", 30*time.Second, "time before the measured window")
+	fs.DurationVar(&o.Duration, "duration", time.Minute, "measured window")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	res, err := bench.RunBaseline(ctx, o)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}

@@ -1,0 +1,92 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Row is one line of the results table.
+type Row struct{ Metric, Value, Note string }
+
+// Rows lays the report out as the table `make bench` prints.
+func (r *Report) Rows() []Row {
+	f := func(format string, v ...any) string { return fmt.Sprintf(format, v...) }
+	rows := []Row{
+		{"devices / interval / window", f("%d / %gs / %.0fs", r.Devices, r.IntervalSec, r.WindowSec), f("warm-up %.0fs, %d containers each", r.WarmupSec, r.ContainersEach)},
+		{"machine CPU busy", f("%.0f%% of %d CPUs", r.MachineBusyPct, r.MachineCPUs), "everything on one box, other tenants included"},
+		{"polls/s scheduled → achieved", f("%.2f → %.2f", r.ScheduledPollsPerSec, r.AchievedPollsPerSec), f("%d polls committed in the window", r.Polls)},
+		{"adherence", f("%.3f", r.Adherence), "target ≥ 0.99"},
+		{"poll lateness p50 / p99 / max", f("%.2fs / %.2fs / %.2fs", r.LatenessP50Sec, r.LatenessP99Sec, r.LatenessMaxSec), "commit − (previous commit + interval); target p99 < 5s"},
+		{"devices online", f("%d / %d", r.DevicesOnline, r.Devices), ""},
+		{"worker CPU per poll", f("%.2f ms", r.WorkerCPUPerPollMs), f("%.1f CPU-s in the window", r.WorkerCPUSec)},
+		{"baseline CPU per poll", f("%.2f ms", r.BaselineCPUPerPollMs), f("direct loop: %d polls, %d errors, %.2f polls/s", r.BaselinePolls, r.BaselineErrors, r.BaselinePollsPerSec)},
+		{"worker / baseline CPU", f("%.2fx", r.WorkerVsBaselineRatio), "target ≤ 3x"},
+		{"baseline lateness p50 / p99", f("%.2fs / %.2fs", r.BaselineLatenessP50, r.BaselineLatenessP99), "commit − fixed tick"},
+		{"Temporal server CPU per poll", f("%.2f ms", r.TemporalCPUPerPollMs), f("%.1f CPU-s", r.TemporalCPUSec)},
+		{"PostgreSQL CPU per poll", f("%.2f ms", r.PostgresCPUPerPollMs), f("%.1f CPU-s", r.PostgresCPUSec)},
+		{"PostgreSQL rows/s", f("%.0f", r.PostgresRowsPerSec), "metric rows written"},
+		{"history events per poll", f("%.1f", r.HistoryEventsPerPoll), "DevicePoll histories of 5 devices"},
+		{"worker RSS", f("%.0f MB (%.0f KB/device)", r.WorkerRSSMB, r.WorkerRSSPerDeviceKB), ""},
+		{"simulator RSS / CPU per poll", f("%.0f MB / %.2f ms", r.SimulatorRSSMB, r.SimulatorCPUPerPollMs), ""},
+		{"REST read p50 / p99", f("%.1f ms / %.1f ms", r.RESTP50Ms, r.RESTP99Ms), f("%d requests, %d errors, under polling", r.RESTRequests, r.RESTErrors)},
+	}
+	keys := make([]string, 0, len(r.NotMeasured))
+	for k := range r.NotMeasured {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		rows = append(rows, Row{strings.ReplaceAll(k, "_", " "), "—", r.NotMeasured[k]})
+	}
+	return rows
+}
+
+// Markdown renders the report as a markdown table.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Bench %s: %d devices every %gs\n\n| metric | value | note |\n|---|---|---|\n",
+		r.Started.Format("2006-01-02 15:04 UTC"), r.Devices, r.IntervalSec)
+	for _, row := range r.Rows() {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", row.Metric, row.Value, row.Note)
+	}
+	return b.String()
+}
+
+// Text renders the report as an aligned plain-text table for a terminal.
+func (r *Report) Text() string {
+	rows := r.Rows()
+	w0, w1 := 0, 0
+	for _, row := range rows {
+		w0 = max(w0, len([]rune(row.Metric)))
+		w1 = max(w1, len([]rune(row.Value)))
+	}
+	var b strings.Builder
+	for _, row := range rows {
+		fmt.Fprintf(&b, "%s%s  %s%s  %s\n", row.Metric, strings.Repeat(" ", w0-len([]rune(row.Metric))),
+			row.Value, strings.Repeat(" ", w1-len([]rune(row.Value))), row.Note)
+	}
+	return b.String()
+}
+
+// Write stores the report as <dir>/<stamp>-<devices>dev.md and .json and returns the two paths.
+func (r *Report) Write(dir string) (string, string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	base := filepath.Join(dir, fmt.Sprintf("%s-%ddev-%gs", r.Started.Format("20060102-150405"), r.Devices, r.IntervalSec))
+	raw, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(base+".json", append(raw, '\n'), 0o644); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(base+".md", []byte(r.Markdown()), 0o644); err != nil {
+		return "", "", err
+	}
+	return base + ".md", base + ".json", nil
+}
