@@ -46,3 +46,17 @@ lint: ## Run go vet and check gofmt.
 
 clean: ## Remove bin/infrastructor. Keeps bin/temporal (minutes to rebuild) and the local data in .data/.
 	rm -f bin/infrastructor
+
+# Scale: the simulated device fleet and the whole-system benchmark (docs/performance.md). `make test` runs a
+# tiny bench through bench/bench_test.go, so the harness cannot rot.
+.PHONY: devicesim bench bench-smoke
+
+devicesim: ## Build bin/devicesim, a fleet of simulated SSH devices for load tests.
+	$(GO) build -o bin/devicesim ./cmd/devicesim
+
+bench: build devicesim bin/temporal ## Benchmark the whole system on simulated devices (BENCH_DEVICES=200 BENCH_INTERVAL=30s BENCH_DURATION=2m); results in bench/results/.
+	$(GO) build -o bin/bench ./bench/cmd/bench
+	bin/bench
+
+bench-smoke: bin/temporal ## Run the bench with 5 devices for 15 s and check its table (part of `make test`).
+	$(GO) test -count=1 -run TestBenchSmoke -v ./bench/
