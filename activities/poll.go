@@ -19,6 +19,7 @@ import (
 	"github.com/infrastructor/infrastructor/internal/docker"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/internal/telemetry"
 )
 
 // jumpSuffix marks the host-key identity of a device's jump host, kept apart from the device's own key.
@@ -26,7 +27,23 @@ const jumpSuffix = "#jump"
 
 // PollDevice runs the collector script on the device in one SSH session, computes rates against the previous
 // poll's counters and commits samples, counters, status and capabilities in one transaction.
-func (a *Activities) PollDevice(ctx context.Context, in PollDeviceInput) (*PollDeviceResult, error) {
+func (a *Activities) PollDevice(ctx context.Context, in PollDeviceInput) (res *PollDeviceResult, err error) {
+	start := time.Now()
+	defer func() {
+		telemetry.PollDuration.Observe(time.Since(start).Seconds())
+		outcome := "ok"
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) {
+			outcome = app.Type()
+		} else if err != nil {
+			outcome = "error"
+		}
+		telemetry.Polls.WithLabelValues(outcome).Inc()
+	}()
+	return a.pollDevice(ctx, in)
+}
+
+func (a *Activities) pollDevice(ctx context.Context, in PollDeviceInput) (*PollDeviceResult, error) {
 	id, err := uuid.Parse(in.DeviceID)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("bad device id", ErrTypeInvalidInput, err)
@@ -81,6 +98,7 @@ func (a *Activities) PollDevice(ctx context.Context, in PollDeviceInput) (*PollD
 	if err != nil {
 		return nil, fmt.Errorf("poll %s: write samples: %w", dev.Name, err)
 	}
+	telemetry.SamplesWritten.Add(float64(out.Rows))
 	return &PollDeviceResult{Summary: w.Summary, Collected: start, Duplicate: out.Duplicate}, nil
 }
 
