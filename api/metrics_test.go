@@ -30,5 +30,5 @@ func TestMetricsCountRequestsByRoute(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, line, "no counter for /healthz in:\n%s", body)
-	require.Contains(t, body, []byte("go_goroutines"))
+	require.Contains(t, string(body), "go_goroutines")
 }
