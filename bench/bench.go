@@ -55,6 +55,9 @@ type Options struct {
 	SelfBin     string // a program whose "baseline" subcommand runs RunBaseline (cmd/bench)
 	// WorkerCmd, when set, replaces `InfraBin worker` (for profiling builds); it gets the same environment.
 	WorkerCmd []string
+	// ProfileOut, when set, is where a CPU profile of the worker over the window is written; the worker must
+	// serve Go's pprof endpoints on $BENCH_PPROF_LISTEN (bench/cmd/profworker does).
+	ProfileOut string
 
 	WorkDir string // logs and data; a temporary directory when empty
 	Log     io.Writer
@@ -224,6 +227,15 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	wcmd := exec.Command(wargs[0], wargs[1:]...)
 	wcmd.Env = e.list()
+	pprofAddr := ""
+	if o.ProfileOut != "" {
+		pp, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", pp)
+		wcmd.Env = append(wcmd.Env, "BENCH_PPROF_LISTEN="+pprofAddr)
+	}
 	worker, err := start("worker", filepath.Join(dir, "worker.log"), wcmd)
 	if err != nil {
 		return nil, err
@@ -284,6 +296,12 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	rctx, stopReaders := context.WithCancel(ctx)
 	readDone := make(chan restStats, 1)
 	go func() { readDone <- api.readLoad(rctx, ids, o.Readers) }()
+	profDone := make(chan error, 1)
+	if pprofAddr != "" {
+		go func() { profDone <- fetchProfile(ctx, pprofAddr, o.Duration, o.ProfileOut) }()
+	} else {
+		profDone <- nil
+	}
 	select {
 	case <-ctx.Done():
 		stopReaders()
@@ -294,6 +312,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	snap1 := snapshot(worker, tsrv, pg, sim)
 	stopReaders()
 	rs := <-readDone
+	if err := <-profDone; err != nil {
+		say("worker profile: %v", err)
+	}
 
 	window := t1.Sub(t0).Seconds()
 	rep.WindowSec = window
@@ -500,6 +521,31 @@ func historyEventsPerPoll(ctx context.Context, tc client.Client, ids []string) (
 		return 0, nil
 	}
 	return float64(events) / float64(polls), nil
+}
+
+// fetchProfile saves a CPU profile of the worker covering most of the window.
+func fetchProfile(ctx context.Context, addr string, window time.Duration, out string) error {
+	secs := max(1, int(window.Seconds())-2)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: window + time.Minute}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof: %s", resp.Status)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }
 
 func percentile(v []float64, p float64) float64 {

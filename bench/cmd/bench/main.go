@@ -1,9 +1,11 @@
 // Command bench runs the whole Infrastructor system against simulated devices and prints one results table
 // (see package bench). `make bench` runs it; BENCH_DEVICES, BENCH_INTERVAL, BENCH_DURATION, BENCH_WARMUP,
-// BENCH_CONTAINERS and BENCH_READERS size the run, BENCH_RESULTS names the output directory.
+// BENCH_CONTAINERS and BENCH_READERS size the run, BENCH_RESULTS names the output directory, BENCH_BIN the
+// directory holding infrastructor and devicesim. BENCH_WORKER=bin/profworker BENCH_PPROF=1 profiles the worker.
 //
 //	bench                 run the benchmark
 //	bench baseline ...    the direct poll loop, started by the benchmark as its own process
+//	bench simmem -devices N [-sim bin/devicesim]   the simulator's memory with N connected devices
 package main
 
 import (
@@ -25,9 +27,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "baseline" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "baseline":
 		err = baseline(ctx, os.Args[2:])
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "simmem":
+		err = simmem(ctx, os.Args[2:])
+	default:
 		err = run(ctx)
 	}
 	if err != nil {
@@ -102,23 +107,32 @@ func run(ctx context.Context) error {
 		Containers: containers, Readers: readers, InfraBin: filepath.Join(bin, "infrastructor"),
 		SimBin: filepath.Join(bin, "devicesim"), TemporalBin: temporal, SelfBin: self,
 		WorkDir: os.Getenv("BENCH_WORKDIR"), Log: os.Stderr}
+	dir := os.Getenv("BENCH_RESULTS")
+	if dir == "" {
+		dir = filepath.Join("bench", "results")
+	}
 	if w := os.Getenv("BENCH_WORKER"); w != "" {
 		o.WorkerCmd = []string{w}
+	}
+	if os.Getenv("BENCH_PPROF") != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		o.ProfileOut = filepath.Join(dir, fmt.Sprintf("%s-%ddev-worker.pprof", time.Now().UTC().Format("20060102-150405"), devices))
 	}
 	rep, err := bench.Run(ctx, o)
 	if err != nil {
 		return err
 	}
 	fmt.Print(rep.Text())
-	dir := os.Getenv("BENCH_RESULTS")
-	if dir == "" {
-		dir = filepath.Join("bench", "results")
-	}
 	md, js, err := rep.Write(dir)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("\nwritten: %s, %s\n", md, js)
+	if o.ProfileOut != "" {
+		fmt.Printf("worker CPU profile: %s (go tool pprof -top %s)\n", o.ProfileOut, o.ProfileOut)
+	}
 	return nil
 }
 
@@ -138,4 +152,20 @@ func baseline(ctx context.Context, args []string) error {
 		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+func simmem(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("simmem", flag.ContinueOnError)
+	n := fs.Int("devices", 1000, "number of simulated devices")
+	sim := fs.String("sim", filepath.Join("bin", "devicesim"), "the devicesim command")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	res, err := bench.MeasureSimulator(ctx, *sim, *n)
+	if res != nil {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(res)
+	}
+	return err
 }

@@ -1,0 +1,88 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/testenv"
+)
+
+// TestBenchSmoke runs the whole benchmark with a tiny fleet so the harness cannot rot: it builds the product,
+// the simulator and the bench command, runs them against real PostgreSQL and a Temporal dev server, and checks
+// that the table holds sane values.
+func TestBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole system; skipped with -short")
+	}
+	root := testenv.RepoRoot(t)
+	temporal := filepath.Join(root, "bin", "temporal")
+	if _, err := os.Stat(temporal); err != nil {
+		t.Skipf("the Temporal dev server is not built (make bin/temporal): %v", err)
+	}
+	bin := t.TempDir()
+	for pkg, out := range map[string]string{"./cmd/infrastructor": "infrastructor", "./cmd/devicesim": "devicesim",
+		"./bench/cmd/bench": "bench"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, out), pkg)
+		cmd.Dir = root
+		raw, err := cmd.CombinedOutput()
+		require.NoError(t, err, "build %s: %s", pkg, raw)
+	}
+	results := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "bench"))
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "BENCH_DEVICES=5", "BENCH_INTERVAL=5s", "BENCH_DURATION=15s", "BENCH_READERS=2",
+		"BENCH_BIN="+bin, "BENCH_TEMPORAL="+temporal, "BENCH_RESULTS="+results)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "stderr:\n%s", stderr.String())
+	require.Contains(t, stdout.String(), "adherence")
+
+	jsons, err := filepath.Glob(filepath.Join(results, "*.json"))
+	require.NoError(t, err)
+	require.Len(t, jsons, 1)
+	mds, err := filepath.Glob(filepath.Join(results, "*.md"))
+	require.NoError(t, err)
+	require.Len(t, mds, 1)
+	raw, err := os.ReadFile(jsons[0])
+	require.NoError(t, err)
+	var rep Report
+	require.NoError(t, json.Unmarshal(raw, &rep))
+
+	require.Equal(t, 5, rep.Devices)
+	require.Equal(t, 5, rep.DevicesOnline)
+	require.InDelta(t, 1.0, rep.ScheduledPollsPerSec, 1e-9)
+	// Loose bounds: the smoke test proves the measurements are wired, not that a shared machine is fast.
+	require.Greater(t, rep.Adherence, 0.5)
+	require.Less(t, rep.Adherence, 1.3)
+	require.Positive(t, rep.Polls)
+	require.GreaterOrEqual(t, rep.LatenessP99Sec, rep.LatenessP50Sec)
+	require.Less(t, rep.LatenessP99Sec, 5.0)
+	require.Positive(t, rep.WorkerCPUPerPollMs)
+	require.Positive(t, rep.BaselineCPUPerPollMs)
+	require.Positive(t, rep.BaselinePolls)
+	require.Zero(t, rep.BaselineErrors)
+	require.Positive(t, rep.WorkerVsBaselineRatio)
+	require.Positive(t, rep.TemporalCPUSec)
+	require.Positive(t, rep.PostgresRowsPerSec)
+	require.Greater(t, rep.HistoryEventsPerPoll, 2.0, "at least scheduled, started, completed per poll")
+	require.Positive(t, rep.WorkerRSSMB)
+	require.Positive(t, rep.RESTRequests)
+	require.Zero(t, rep.RESTErrors)
+	require.Positive(t, rep.RESTP50Ms)
+
+	md, err := os.ReadFile(mds[0])
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(md), "# Bench "))
+	require.Contains(t, string(md), "| adherence |")
+}
