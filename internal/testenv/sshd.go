@@ -281,7 +281,7 @@ func (s *SSHD) start() error {
 	// the parent-death signal stops sshd when a test binary is killed (e.g.
 	// by go test -timeout) before its cleanups run.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	if err := startChild(cmd); err != nil {
 		return err
 	}
 	exited := make(chan struct{})
