@@ -31,6 +31,7 @@ type Config struct {
 	ShutdownTimeout   time.Duration `env:"INFRA_SHUTDOWN_TIMEOUT"`
 	WSOrigins         []string      `env:"INFRA_WS_ORIGINS"`
 	WSMaxPerToken     int           `env:"INFRA_WS_MAX_PER_TOKEN"`
+	MCPReadOnly       bool          `env:"INFRA_MCP_READONLY"`
 }
 
 // Setting documents one environment variable: its name, default and meaning. The README table is generated from
@@ -59,6 +60,7 @@ var Settings = []Setting{
 	{"INFRA_SHUTDOWN_TIMEOUT", "15s", "How long a stopping process waits for requests and activities in flight."},
 	{"INFRA_WS_ORIGINS", "(unset)", "Browser origins (`https://host[:port]`, comma-separated, or `*` for any) allowed to open the WebSocket `/ws` besides the server's own; clients that send no Origin header (scripts) are always allowed."},
 	{"INFRA_WS_MAX_PER_TOKEN", "20", "Most WebSocket connections one API token may keep open on one API process."},
+	{"INFRA_MCP_READONLY", "false", "Serve the MCP endpoint `/mcp` read-only: tools that change anything (container actions, poll now, pause, resume) are hidden from every token."},
 }
 
 // Error is a configuration error that names the variable at fault.
@@ -175,6 +177,9 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if c.WSMaxPerToken, err = strconv.Atoi(get("INFRA_WS_MAX_PER_TOKEN", "20")); err != nil || c.WSMaxPerToken < 1 || c.WSMaxPerToken > 100000 {
 		return nil, &Error{"INFRA_WS_MAX_PER_TOKEN", get("INFRA_WS_MAX_PER_TOKEN", ""), "want a number between 1 and 100000"}
+	}
+	if c.MCPReadOnly, err = parseBool(get("INFRA_MCP_READONLY", "false")); err != nil {
+		return nil, &Error{"INFRA_MCP_READONLY", get("INFRA_MCP_READONLY", ""), err.Error()}
 	}
 	return c, nil
 }

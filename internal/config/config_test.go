@@ -63,6 +63,7 @@ func TestSettingsDefaultsMatchLoad(t *testing.T) {
 		"INFRA_MAX_BODY_BYTES":     strconv.Itoa(cfg.MaxBodyBytes),
 		"INFRA_SHUTDOWN_TIMEOUT":   cfg.ShutdownTimeout.String(),
 		"INFRA_WS_MAX_PER_TOKEN":   strconv.Itoa(cfg.WSMaxPerToken),
+		"INFRA_MCP_READONLY":       strconv.FormatBool(cfg.MCPReadOnly),
 	}
 	unset := map[string]bool{"INFRA_ADMIN_TOKEN": cfg.AdminToken == "", "INFRA_SSH_KEY": len(cfg.SSHKeys) == 0,
 		"INFRA_WS_ORIGINS": len(cfg.WSOrigins) == 0}
@@ -147,6 +148,8 @@ func TestLoadAcceptsValues(t *testing.T) {
 			}},
 		{"WebSocket connection limit", map[string]string{"INFRA_WS_MAX_PER_TOKEN": "1"},
 			func(t *testing.T, c *Config) { require.Equal(t, 1, c.WSMaxPerToken) }},
+		{"MCP read-only", map[string]string{"INFRA_MCP_READONLY": "true"},
+			func(t *testing.T, c *Config) { require.True(t, c.MCPReadOnly) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,6 +205,7 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"INFRA_WS_ORIGINS", "https://user@dash.example"},
 		{"INFRA_WS_MAX_PER_TOKEN", "0"},
 		{"INFRA_WS_MAX_PER_TOKEN", "many"},
+		{"INFRA_MCP_READONLY", "sometimes"},
 	}
 	covered := map[string]bool{}
 	for _, tt := range tests {
