@@ -148,21 +148,28 @@ func (p *process) tail() string {
 // exits meanwhile fails it at once, with its log.
 func waitFor(t *testing.T, what string, within time.Duration, p *process, cond func() error) {
 	t.Helper()
+	if err := waitUntil(within, p, cond); err != nil {
+		msg := fmt.Sprintf("%s: %v", what, err)
+		if p != nil {
+			msg += "\n" + p.tail()
+		}
+		t.Fatal(msg)
+	}
+}
+
+// waitUntil polls cond until it returns nil, and returns an error when within passes or p (if not nil) exits.
+func waitUntil(within time.Duration, p *process, cond func() error) error {
 	deadline := time.Now().Add(within)
 	for {
 		err := cond()
 		if err == nil {
-			return
+			return nil
 		}
 		if p != nil && p.exited() {
-			t.Fatalf("%s: %s exited: last error %v\n%s", what, p.name, err, p.tail())
+			return fmt.Errorf("%s exited; last error: %w", p.name, err)
 		}
 		if time.Now().After(deadline) {
-			msg := fmt.Sprintf("%s: not within %s: %v", what, within, err)
-			if p != nil {
-				msg += "\n" + p.tail()
-			}
-			t.Fatal(msg)
+			return fmt.Errorf("not within %s: %w", within, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -199,11 +206,16 @@ func wantStatus(url string, code int) func() error {
 }
 
 // freePortBlock returns a port p on 127.0.0.1 such that p+o is free for every offset o (offsets may be negative):
-// the Temporal server derives all its ports from the frontend's.
+// the Temporal server derives all its ports from the frontend's. The block is drawn below Linux's ephemeral range
+// (32768 and up), where outgoing connections of other programs cannot take a port between this check and the
+// server's bind.
 func freePortBlock(t *testing.T, offsets ...int) int {
 	t.Helper()
 	for attempt := 0; attempt < 50; attempt++ {
-		base := testenv.FreePort(t)
+		var b [2]byte
+		_, err := rand.Read(b[:])
+		require.NoError(t, err)
+		base := 11000 + (int(b[0])<<8|int(b[1]))%20000
 		ok := true
 		var held []net.Listener
 		for _, o := range offsets {
