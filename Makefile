@@ -60,3 +60,19 @@ bench: build devicesim bin/temporal ## Benchmark the whole system on simulated d
 
 bench-smoke: bin/temporal ## Run the bench with 5 devices for 15 s and check its table (part of `make test`).
 	$(GO) test -count=1 -run TestBenchSmoke -v ./bench/
+
+# Deployment (deploy/README.md): container images, and the Temporal server on PostgreSQL for `make run
+# TEMPORAL=postgres` (TEMPORAL=dev, the default, runs the dev server on SQLite). TEMPORAL reaches scripts/run.sh
+# through the environment, as make exports variables set on its command line.
+TEMPORAL ?= dev
+IMAGE ?= infrastructor:$(VERSION)
+.PHONY: image image-local temporal-postgres
+
+image: ## Build the container image from deploy/Dockerfile (pulls the Go image); IMAGE=name:tag.
+	DOCKER_BUILDKIT=$${DOCKER_BUILDKIT:-0} docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+image-local: ## Build the same runtime image from binaries built here (no image pull); IMAGE=name:tag.
+	deploy/runtime-image.sh $(IMAGE) $(VERSION)
+
+temporal-postgres: ## Build the Temporal server, its SQL tool and UI into bin/ once (minutes), for TEMPORAL=postgres.
+	scripts/temporal-postgres.sh build
