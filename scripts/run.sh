@@ -8,6 +8,9 @@
 #   INFRA_DATABASE_URL      when set, that database is used and no local cluster is started
 #   INFRA_TEMPORAL_ADDRESS  when something already answers there, it is used and no dev server is started
 #   INFRA_TEMPORAL_UI_PORT  port of the dev server's UI (default 8233)
+#   TEMPORAL                dev (default): the Temporal dev server on SQLite; postgres: the production Temporal
+#                           server on the same PostgreSQL, with its UI (scripts/temporal-postgres.sh;
+#                           `make run TEMPORAL=postgres`). INFRA_RUN_TEMPORAL takes precedence.
 # shellcheck disable=SC2317 # functions run indirectly (traps, wait_until)
 set -euo pipefail
 
@@ -23,6 +26,7 @@ STOP_TIMEOUT=30
 
 INFRA_PID=""
 TEMPORAL_PID=""
+TEMPORAL_UI_PID="" # TEMPORAL=postgres only: the UI is a process of its own there
 PG_STARTED=0
 
 log() { printf '[run] %s\n' "$*" >&2; }
@@ -50,6 +54,12 @@ TEMPORAL_PORT="${INFRA_TEMPORAL_ADDRESS##*:}"
 INFRA_TEMPORAL_UI_PORT="${INFRA_TEMPORAL_UI_PORT:-8233}"
 export INFRA_TEMPORAL_UI_URL="${INFRA_TEMPORAL_UI_URL:-http://${TEMPORAL_HOST}:${INFRA_TEMPORAL_UI_PORT}}"
 export INFRA_LISTEN="${INFRA_LISTEN:-127.0.0.1:9101}"
+# Read before TEMPORAL is reused below for the path of the Temporal CLI.
+INFRA_RUN_TEMPORAL="${INFRA_RUN_TEMPORAL:-${TEMPORAL:-dev}}"
+case "$INFRA_RUN_TEMPORAL" in
+dev | postgres) ;;
+*) die "TEMPORAL=$INFRA_RUN_TEMPORAL: want dev (the dev server on SQLite) or postgres (the Temporal server on PostgreSQL)" ;;
+esac
 LISTEN_HOST="${INFRA_LISTEN%:*}"
 LISTEN_PORT="${INFRA_LISTEN##*:}"
 [[ -z "$LISTEN_HOST" || "$LISTEN_HOST" == "0.0.0.0" ]] && LISTEN_HOST=127.0.0.1
@@ -120,7 +130,8 @@ stop_pid() {
 cleanup() {
 	trap - INT TERM EXIT
 	[[ -n "$INFRA_PID" ]] && stop_pid "$INFRA_PID" infrastructor TERM
-	[[ -n "$TEMPORAL_PID" ]] && stop_pid "$TEMPORAL_PID" "Temporal dev server" INT
+	[[ -n "$TEMPORAL_UI_PID" ]] && stop_pid "$TEMPORAL_UI_PID" "Temporal UI server" TERM
+	[[ -n "$TEMPORAL_PID" ]] && stop_pid "$TEMPORAL_PID" "Temporal server" INT
 	if ((PG_STARTED)); then
 		log "stopping PostgreSQL"
 		as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w -t "$STOP_TIMEOUT" stop >/dev/null ||
@@ -230,6 +241,33 @@ temporal_ready() {
 	"$TEMPORAL" operator namespace describe --namespace default --address "$INFRA_TEMPORAL_ADDRESS" >/dev/null 2>&1 &&
 		port_open "$TEMPORAL_HOST" "$INFRA_TEMPORAL_UI_PORT"
 }
+
+# --- Temporal on PostgreSQL (TEMPORAL=postgres) -------------------------------------------------------------------
+# The production server with its databases temporal and temporal_visibility in the PostgreSQL above, and the UI as
+# a process of its own; the dev server below is then not started.
+
+if ((START_TEMPORAL)) && [[ "$INFRA_RUN_TEMPORAL" == postgres ]]; then
+	TP="$ROOT/scripts/temporal-postgres.sh"
+	export TEMPORAL_DB_URL="${TEMPORAL_DB_URL:-$INFRA_DATABASE_URL}" TEMPORAL_ADDRESS="$INFRA_TEMPORAL_ADDRESS" \
+		TEMPORAL_UI_PORT="$INFRA_TEMPORAL_UI_PORT" TEMPORAL_NAMESPACE="${INFRA_TEMPORAL_NAMESPACE:-default}"
+	port_open "$TEMPORAL_HOST" "$INFRA_TEMPORAL_UI_PORT" &&
+		die "port $INFRA_TEMPORAL_UI_PORT (Temporal UI) is taken by another program; stop it or set INFRA_TEMPORAL_UI_PORT"
+	"$TP" build
+	log "setting up Temporal's databases (log: $LOG_DIR/temporal.log)"
+	"$TP" setup >>"$LOG_DIR/temporal.log" 2>&1 || die "Temporal database setup failed; see $LOG_DIR/temporal.log"
+	log "starting the Temporal server on PostgreSQL at $INFRA_TEMPORAL_ADDRESS (log: $LOG_DIR/temporal.log)"
+	"$TP" server >>"$LOG_DIR/temporal.log" 2>&1 &
+	TEMPORAL_PID=$!
+	temporal_healthy() { "$TEMPORAL" operator cluster health --address "$INFRA_TEMPORAL_ADDRESS" >/dev/null 2>&1; }
+	wait_until "$TEMPORAL_START_TIMEOUT" "Temporal server" "$TEMPORAL_PID" temporal_healthy ||
+		die "the Temporal server did not become ready; see $LOG_DIR/temporal.log"
+	"$TP" namespace >>"$LOG_DIR/temporal.log" 2>&1 || die "registering the Temporal namespace failed; see $LOG_DIR/temporal.log"
+	"$TP" ui >>"$LOG_DIR/temporal-ui.log" 2>&1 &
+	TEMPORAL_UI_PID=$!
+	wait_until 60 "Temporal UI server" "$TEMPORAL_UI_PID" port_open "$TEMPORAL_HOST" "$INFRA_TEMPORAL_UI_PORT" ||
+		die "the Temporal UI did not start; see $LOG_DIR/temporal-ui.log"
+	START_TEMPORAL=0
+fi
 
 if ((START_TEMPORAL)); then
 	port_open "$TEMPORAL_HOST" "$INFRA_TEMPORAL_UI_PORT" &&
