@@ -27,6 +27,7 @@ func New(c client.Client, taskQueue string, acts *activities.Activities) worker.
 	w.RegisterWorkflowWithOptions(workflows.DevicePollWorkflow, workflowRegisterOptions(workflows.DevicePollWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.ContainerLogsWorkflow, workflowRegisterOptions(workflows.ContainerLogsWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.HousekeepingWorkflow, workflowRegisterOptions(workflows.HousekeepingWorkflowName))
+	w.RegisterWorkflowWithOptions(workflows.ContainerOperationWorkflow, workflowRegisterOptions(workflows.ContainerOperationWorkflowName))
 	w.RegisterActivity(acts)
 	return w
 }
