@@ -108,6 +108,22 @@ var apiRoutes = []route{
 	{method: "get", path: "/audit", summary: "Read the audit log, newest first", scope: "admin", status: "200", resp: listOf("AuditRecord"),
 		params: append([]obj{query("action", "only this action, e.g. device.create", "string"),
 			query("target", "only this target, e.g. device/<id>", "string")}, pageParamsDoc...)},
+	{method: "post", path: "/devices/{id}/containers/{ref}/actions", summary: "Run an action on a container as a durable operation " +
+		"(one at a time per container: 409 names the running one)", scope: "operate", body: ref("ContainerAction"),
+		params: []obj{query("wait", `wait up to this long (e.g. "30s", at most 5m) and answer 200 with the finished operation`, "string")},
+		status: "202", resp: ref("Operation")},
+	{method: "post", path: "/devices/{id}/compose/{project}/actions", summary: "Run up, down, pull (then recreate) or restart on a " +
+		"compose project as a durable operation", scope: "operate", body: ref("ComposeAction"),
+		params: []obj{query("wait", `wait up to this long (e.g. "30s", at most 5m) and answer 200 with the finished operation`, "string")},
+		status: "202", resp: ref("Operation")},
+	{method: "get", path: "/operations", summary: "List operations, newest first", scope: "read", status: "200", resp: listOf("Operation"),
+		params: append([]obj{query("device_id", "only this device's operations", "string"),
+			query("state", "pending, running, succeeded, failed or cancelled", "string"),
+			query("action", "only this action, e.g. restart", "string")}, pageParamsDoc...)},
+	{method: "get", path: "/operations/{id}", summary: "Get an operation: state, steps, result and a Temporal UI link", scope: "read",
+		status: "200", resp: ref("Operation")},
+	{method: "post", path: "/operations/{id}/cancel", summary: "Cancel a running operation (409 when it has finished)", scope: "operate",
+		status: "202", resp: ref("Operation")},
 }
 
 var schemas = obj{
@@ -168,6 +184,26 @@ var schemas = obj{
 		"target": str("e.g. device/<id>"), "outcome": obj{"type": "string", "enum": []string{"success", "failure", "denied"}},
 		"status_code": obj{"type": "integer"}, "workflow_id": obj{"type": "string", "nullable": true}, "remote_addr": str("client address"),
 		"detail": obj{"type": "object"}}},
+	"ContainerAction": obj{"type": "object", "required": []string{"action"}, "properties": obj{
+		"action":  obj{"type": "string", "enum": []string{"start", "stop", "restart", "pause", "unpause", "kill", "remove"}},
+		"timeout": obj{"type": "integer", "minimum": 0, "maximum": 3600, "description": "stop and restart: seconds before SIGKILL (default 10)"},
+		"signal":  str("kill: signal name or number (default KILL)"), "force": obj{"type": "boolean", "description": "remove: also a running container"},
+		"volumes": obj{"type": "boolean", "description": "remove: also its anonymous volumes"}}},
+	"ComposeAction": obj{"type": "object", "required": []string{"action"}, "properties": obj{
+		"action": obj{"type": "string", "enum": []string{"up", "down", "pull", "restart"}}}},
+	"Operation": obj{"type": "object", "properties": obj{"id": obj{"type": "string", "format": "uuid"},
+		"workflow_id": str("container-op/<device-id>/<container> or container-op/<device-id>/compose:<project>"),
+		"run_id":      str("the workflow run"), "device_id": obj{"type": "string", "format": "uuid"},
+		"target": str("container name, or compose:<project>"), "action": str("the action"), "params": obj{"type": "object"},
+		"state": obj{"type": "string", "enum": []string{"pending", "running", "succeeded", "failed", "cancelled"}},
+		"steps": obj{"type": "array", "items": obj{"type": "object", "properties": obj{"name": obj{"type": "string", "enum": []string{"precheck", "act", "verify", "record"}},
+			"state": obj{"type": "string", "enum": []string{"running", "succeeded", "failed"}}, "attempt": obj{"type": "integer"},
+			"started_at": obj{"type": "string", "format": "date-time"}, "finished_at": obj{"type": "string", "format": "date-time"}, "detail": str("what the step saw")}}},
+		"result": obj{"type": "object", "nullable": true, "description": "summary, noop, already_done, before and after " +
+			"({containers:[{id,name,state,exit_code,restart_count,started_at,finished_at}]}), output, duration_ms"},
+		"error": str("why it failed"), "token_id": obj{"type": "string", "nullable": true}, "token_name": str("who asked"),
+		"created_at": obj{"type": "string", "format": "date-time"}, "started_at": obj{"type": "string", "format": "date-time", "nullable": true},
+		"finished_at": obj{"type": "string", "format": "date-time", "nullable": true}, "temporal_ui": str("link to the workflow history")}},
 }
 
 func errorResponses(scope string, hasBody bool) obj {
