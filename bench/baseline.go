@@ -2,8 +2,8 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/infrastructor/infrastructor/activities"
-	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/store"
 )
@@ -33,6 +32,7 @@ type BaselineOptions struct {
 type BaselineResult struct {
 	Devices       int       `json:"devices"`
 	Polls         int64     `json:"polls"`
+	TotalPolls    int64     `json:"total_polls"` // including the warm-up
 	Errors        int64     `json:"errors"`
 	CPUSeconds    float64   `json:"cpu_seconds"`
 	WindowSeconds float64   `json:"window_seconds"`
@@ -40,9 +40,9 @@ type BaselineResult struct {
 	FirstError    string    `json:"first_error,omitempty"`
 }
 
-// RunBaseline polls every enabled device on a fixed schedule with the product's own pieces (pooled SSH, the
-// collector script and parsers, the store's COPY write) and nothing else: no Temporal, no workflow, no activity
-// framework. Its CPU per poll is the floor the orchestrated poll is compared with.
+// RunBaseline polls every enabled device on a fixed schedule with the product's own poll function and nothing
+// else: no Temporal, no workflow, no activity framework. Its CPU per poll is the floor the orchestrated poll is
+// compared with.
 func RunBaseline(ctx context.Context, o BaselineOptions) (*BaselineResult, error) {
 	db, err := pgxpool.New(ctx, o.DatabaseURL)
 	if err != nil {
@@ -74,7 +74,7 @@ func RunBaseline(ctx context.Context, o BaselineOptions) (*BaselineResult, error
 	defer pool.Close()
 
 	res := &BaselineResult{Devices: len(devices)}
-	var polls, errs atomic.Int64
+	var polls, errs, total atomic.Int64
 	var mu sync.Mutex
 	measuring := atomic.Bool{}
 	begin := time.Now()
@@ -97,6 +97,9 @@ func RunBaseline(ctx context.Context, o BaselineOptions) (*BaselineResult, error
 					return
 				}
 				err := basePoll(ctx, db, pool, d, "baseline/"+strconv.Itoa(n))
+				if err == nil {
+					total.Add(1)
+				}
 				if measuring.Load() {
 					if err != nil {
 						errs.Add(1)
@@ -133,34 +136,22 @@ func RunBaseline(ctx context.Context, o BaselineOptions) (*BaselineResult, error
 	res.WindowSeconds = time.Since(windowStart).Seconds()
 	res.Polls, res.Errors = polls.Load(), errs.Load()
 	wg.Wait()
+	res.TotalPolls = total.Load()
 	return res, nil
 }
 
-// basePoll is PollDevice without the activity around it.
+// basePoll calls the product's poll function (activities.PollDevice: pooled SSH, the collector script and
+// parsers, the container inventory, the store's COPY write) directly, as a plain function: everything a poll
+// does except the Temporal workflow, activity task and timer around it.
 func basePoll(ctx context.Context, db *pgxpool.Pool, pool *sshpool.Pool, d *store.Device, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	start := time.Now()
-	out, err := pool.Run(ctx, sshpool.Target{DeviceID: d.ID.String(), Host: d.Host, Port: d.Port, User: d.User},
-		"sh -s", []byte(collector.Script))
+	a := &activities.Activities{DB: db, SSH: pool, Log: slog.New(slog.DiscardHandler)}
+	_, err := a.PollDevice(ctx, activities.PollDeviceInput{DeviceID: d.ID.String(), PollKey: key + "/" + uuid.NewString()})
 	if err != nil {
-		return err
+		return fmt.Errorf("poll %s: %w", d.Name, err)
 	}
-	snap, err := collector.Parse(out.Stdout)
-	if err != nil {
-		return err
-	}
-	prev, err := store.LoadCounters(ctx, db, d.ID)
-	if err != nil {
-		return err
-	}
-	m := collector.Compute(prev, snap)
-	_, err = store.WritePoll(ctx, db, &store.PollWrite{DeviceID: d.ID, PollKey: key + "/" + uuid.NewString(),
-		Time: start, Metrics: m, Counters: snap.Counters(), Summary: activities.Summarize(&m, time.Since(start))})
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("device %s vanished", d.Name)
-	}
-	return err
+	return nil
 }
 
 // selfCPU is this process's user + system CPU seconds.

@@ -100,13 +100,15 @@ type Report struct {
 	SimulatorRSSMB        float64 `json:"simulator_rss_mb"`
 	SimulatorCPUPerPollMs float64 `json:"simulator_cpu_per_poll_ms"`
 
-	BaselinePolls         int64   `json:"baseline_polls"`
-	BaselineErrors        int64   `json:"baseline_errors"`
-	BaselinePollsPerSec   float64 `json:"baseline_polls_per_second"`
-	BaselineCPUPerPollMs  float64 `json:"baseline_cpu_per_poll_ms"`
-	BaselineLatenessP50   float64 `json:"baseline_lateness_p50_seconds"`
-	BaselineLatenessP99   float64 `json:"baseline_lateness_p99_seconds"`
-	WorkerVsBaselineRatio float64 `json:"worker_cpu_vs_baseline"`
+	BaselinePolls        int64   `json:"baseline_polls"`
+	BaselineErrors       int64   `json:"baseline_errors"`
+	BaselinePollsPerSec  float64 `json:"baseline_polls_per_second"`
+	BaselineCPUPerPollMs float64 `json:"baseline_cpu_per_poll_ms"`
+	// BaselinePostgresCPUPerPollMs is PostgreSQL's CPU over the whole baseline run (warm-up included) per poll.
+	BaselinePostgresCPUPerPollMs float64 `json:"baseline_postgres_cpu_per_poll_ms"`
+	BaselineLatenessP50          float64 `json:"baseline_lateness_p50_seconds"`
+	BaselineLatenessP99          float64 `json:"baseline_lateness_p99_seconds"`
+	WorkerVsBaselineRatio        float64 `json:"worker_cpu_vs_baseline"`
 
 	RESTRequests int64   `json:"rest_requests"`
 	RESTErrors   int64   `json:"rest_errors"`
@@ -364,9 +366,11 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	var bout bytes.Buffer
 	bcmd.Stdout = &bout
 	bcmd.Stderr = logw
+	pgBefore, _ := treeCPU(pg.pid())
 	if err := bcmd.Run(); err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
+	pgAfter, _ := treeCPU(pg.pid())
 	var br BaselineResult
 	if err := json.Unmarshal(bout.Bytes(), &br); err != nil {
 		return nil, fmt.Errorf("baseline output: %w: %s", err, bout.String())
@@ -377,6 +381,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	if br.Polls > 0 {
 		rep.BaselineCPUPerPollMs = br.CPUSeconds / float64(br.Polls) * 1000
+	}
+	if br.TotalPolls > 0 {
+		rep.BaselinePostgresCPUPerPollMs = (pgAfter - pgBefore) / float64(br.TotalPolls) * 1000
 	}
 	rep.BaselineLatenessP50, rep.BaselineLatenessP99 = percentile(br.Lateness, 50), percentile(br.Lateness, 99)
 	if rep.BaselineCPUPerPollMs > 0 {

@@ -27,7 +27,7 @@ func (r *Report) Rows() []Row {
 		{"worker / baseline CPU", f("%.2fx", r.WorkerVsBaselineRatio), "target ≤ 3x"},
 		{"baseline lateness p50 / p99", f("%.2fs / %.2fs", r.BaselineLatenessP50, r.BaselineLatenessP99), "commit − fixed tick"},
 		{"Temporal server CPU per poll", f("%.2f ms", r.TemporalCPUPerPollMs), f("%.1f CPU-s", r.TemporalCPUSec)},
-		{"PostgreSQL CPU per poll", f("%.2f ms", r.PostgresCPUPerPollMs), f("%.1f CPU-s", r.PostgresCPUSec)},
+		{"PostgreSQL CPU per poll", f("%.2f ms", r.PostgresCPUPerPollMs), f("%.1f CPU-s; %.2f ms/poll under the baseline", r.PostgresCPUSec, r.BaselinePostgresCPUPerPollMs)},
 		{"PostgreSQL rows/s", f("%.0f", r.PostgresRowsPerSec), "metric rows written"},
 		{"history events per poll", f("%.1f", r.HistoryEventsPerPoll), "DevicePoll histories of 5 devices"},
 		{"worker RSS", f("%.0f MB (%.0f KB/device)", r.WorkerRSSMB, r.WorkerRSSPerDeviceKB), ""},
