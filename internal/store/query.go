@@ -59,6 +59,35 @@ func MetricNames() []string {
 	return []string{"cpu", "memory", "load", "disk", "network", "diskio", "temperature", "containers"}
 }
 
+// MetricValue is one value a metric has per sample, with its unit.
+type MetricValue struct {
+	Name string `json:"name"`
+	Unit string `json:"unit"`
+}
+
+// MetricInfo describes one metric QueryMetrics serves: its values and the label that splits it into one series
+// per mount, interface, disk, sensor or container ("" for device-wide metrics).
+type MetricInfo struct {
+	Name   string        `json:"name"`
+	Label  string        `json:"label,omitempty"`
+	Values []MetricValue `json:"values"`
+}
+
+// MetricSchema describes every metric, in MetricNames order, for clients that need units (the MCP schema
+// resource). It is built from the same definitions the queries use, so it cannot drift from them.
+func MetricSchema() []MetricInfo {
+	out := make([]MetricInfo, 0, len(metricDefs))
+	for _, name := range MetricNames() {
+		def := metricDefs[name]
+		info := MetricInfo{Name: name, Label: def.label}
+		for _, s := range def.series {
+			info.Values = append(info.Values, MetricValue{Name: s.name, Unit: s.unit})
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
 // Point is one step-aggregated value.
 type Point struct {
 	Time time.Time `json:"time"`

@@ -1,0 +1,291 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/infrastructor/infrastructor/internal/store"
+)
+
+// MCPPath is where the MCP endpoint (streamable HTTP) is served.
+const MCPPath = "/mcp"
+
+// mcpInstructions is what an MCP client shows its model about this server.
+const mcpInstructions = `Infrastructor watches a fleet of Linux machines over SSH and manages Docker containers on them.
+Start with fleet_health or list_devices. Devices can be named by id or by name. Metrics are summarised (min/avg/max/last
+and trend) per window; the resource infra://schema/metrics lists every metric and unit. Container actions run as
+durable operations: container_action waits a bounded time, then returns the result or an operation id to pass to
+get_operation.`
+
+// mcpEndpoint is the MCP server at /mcp: tools, resources and prompts over the same stores and workflows as REST.
+type mcpEndpoint struct {
+	s    *Server
+	srv  *server.MCPServer
+	http *server.StreamableHTTPServer
+}
+
+type mcpCtxKey int
+
+const (
+	mcpTokenKey mcpCtxKey = iota
+	mcpRemoteKey
+)
+
+func mcpToken(ctx context.Context) *store.Token {
+	tok, _ := ctx.Value(mcpTokenKey).(*store.Token)
+	return tok
+}
+
+// newMCP builds the MCP server with every tool, resource and prompt.
+func (s *Server) newMCP() *mcpEndpoint {
+	e := &mcpEndpoint{s: s}
+	e.srv = server.NewMCPServer("infrastructor", mcpServerVersion,
+		server.WithInstructions(mcpInstructions),
+		server.WithToolCapabilities(false),
+		server.WithResourceCapabilities(false, false),
+		server.WithPromptCapabilities(false),
+		server.WithToolFilter(e.visibleTools),
+		server.WithRecovery(),
+	)
+	e.addTools()
+	e.addResources()
+	e.addPrompts()
+	// Stateless: every request carries its token and needs no server-side session, so any API replica behind a
+	// load balancer can answer any request.
+	e.http = server.NewStreamableHTTPServer(e.srv, server.WithStateLess(true), server.WithEndpointPath(MCPPath),
+		server.WithStreamableHTTPLogger(s.log))
+	return e
+}
+
+// mcpServerVersion is the version MCP clients see in the server's implementation info.
+const mcpServerVersion = "1.0.0"
+
+// mountMCP serves the MCP endpoint on the Fiber app.
+func (s *Server) mountMCP() {
+	e := s.newMCP()
+	s.app.All(MCPPath, e.handle)
+}
+
+// handle authenticates the request (401 without a valid token, before any MCP processing) and runs it through
+// mcp-go, streaming progress notifications as they are sent.
+func (e *mcpEndpoint) handle(c *fiber.Ctx) error {
+	c.Set("Cache-Control", "no-store")
+	tok, err := e.s.Authenticate(c.UserContext(), BearerToken(c.Get(fiber.HeaderAuthorization)))
+	if err != nil {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="infrastructor"`)
+		return err
+	}
+	switch c.Method() {
+	case fiber.MethodPost, fiber.MethodDelete:
+	default:
+		// No standalone notification stream: the server sends notifications only while answering a request, so
+		// a GET stream would be an idle connection held open forever (the transport allows 405 here).
+		c.Set(fiber.HeaderAllow, "POST, DELETE")
+		return errorf(http.StatusMethodNotAllowed, "method_not_allowed", "use POST for MCP messages")
+	}
+	req := &server.HTTPRequest{
+		Method: c.Method(),
+		URL:    &url.URL{Path: MCPPath},
+		Header: http.Header{},
+		// Copies: Fiber reuses its buffers once the handler returns, and a stream outlives it.
+		Body: append([]byte(nil), c.Body()...),
+	}
+	c.Request().Header.VisitAll(func(k, v []byte) { req.Header.Add(string(k), string(v)) })
+	ctx := context.WithValue(context.WithoutCancel(c.UserContext()), mcpTokenKey, tok)
+	ctx = context.WithValue(ctx, mcpRemoteKey, c.IP())
+	return serveStreaming(c, ctx, func(ctx context.Context, w *streamResponse) {
+		req.Context = ctx
+		e.http.Handle(w, req)
+	})
+}
+
+// visibleTools hides the write tools from tokens without the operate scope, and from everyone in read-only mode.
+// mcp-go applies the same filter to tools/call, so a hidden tool cannot be called either.
+func (e *mcpEndpoint) visibleTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+	if e.canWrite(ctx) {
+		return tools
+	}
+	out := make([]mcp.Tool, 0, len(tools))
+	for _, t := range tools {
+		if !isWriteTool(t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (e *mcpEndpoint) canWrite(ctx context.Context) bool {
+	tok := mcpToken(ctx)
+	return !e.s.cfg.MCPReadOnly && tok != nil && tok.Has(store.ScopeOperate)
+}
+
+// isWriteTool: every tool not marked read-only changes something.
+func isWriteTool(t mcp.Tool) bool {
+	return t.Annotations.ReadOnlyHint == nil || !*t.Annotations.ReadOnlyHint
+}
+
+// toolCall is what a tool handler sees: the request, its decoded arguments and, for write tools, the audit
+// record to fill in.
+type toolCall struct {
+	req   mcp.CallToolRequest
+	audit *mcpAudit
+}
+
+// mcpAudit is what a write tool names for its audit record.
+type mcpAudit struct {
+	target   string
+	workflow string
+	detail   map[string]any
+	// failed marks a call that ran but whose effect failed (an operation that ended failed), answered with isError.
+	failed bool
+}
+
+// toolHandler returns a result or an error; an *Error becomes a tool error the model reads (isError), anything
+// else is logged and reported as an internal error.
+type toolHandler func(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error)
+
+// tool registers a tool. Write tools (not read-only) are checked for the operate scope again at call time and
+// audited like REST: token, action mcp.<tool>, target, outcome and workflow.
+func (e *mcpEndpoint) tool(t mcp.Tool, h toolHandler) {
+	write := isWriteTool(t)
+	e.srv.AddTool(t, func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		call := &toolCall{req: req, audit: &mcpAudit{}}
+		if write && !e.canWrite(ctx) {
+			// Unreachable through the filter; kept so a filter change can never open a write path.
+			res := mcp.NewToolResultError(t.Name + " needs a token with scope operate, and the server must not be read-only")
+			e.writeAudit(ctx, t.Name, call, http.StatusForbidden)
+			return res, nil
+		}
+		res, err := h(ctx, call)
+		status := http.StatusOK
+		if err != nil {
+			var ae *Error
+			if !errors.As(err, &ae) {
+				e.s.log.Error("MCP tool failed", "tool", t.Name, "err", err)
+				ae = errorf(http.StatusInternalServerError, "internal", "internal error (logged on the server); retry later")
+			}
+			status = ae.Status
+			msg := ae.Message
+			for _, k := range keys(ae.Fields) {
+				msg += "; " + k + " " + ae.Fields[k]
+			}
+			res = mcp.NewToolResultError(msg)
+			res.StructuredContent = map[string]any{"error": map[string]any{"code": ae.Code, "message": msg, "fields": ae.Fields}}
+		}
+		if write {
+			e.writeAudit(ctx, t.Name, call, status)
+		}
+		return res, nil
+	})
+}
+
+func (e *mcpEndpoint) writeAudit(ctx context.Context, name string, call *toolCall, status int) {
+	rec := &store.AuditRecord{Action: "mcp." + name, Target: call.audit.target, Outcome: "success", StatusCode: status}
+	switch {
+	case status == http.StatusForbidden:
+		rec.Outcome = "denied"
+	case status >= 400 || call.audit.failed:
+		rec.Outcome = "failure"
+	}
+	if rec.Target == "" {
+		rec.Target = MCPPath
+	}
+	if call.audit.workflow != "" {
+		rec.WorkflowID = &call.audit.workflow
+	}
+	detail := map[string]any{"arguments": call.req.GetArguments()}
+	for k, v := range call.audit.detail {
+		detail[k] = v
+	}
+	rec.Detail, _ = json.Marshal(detail)
+	rec.RemoteAddr, _ = ctx.Value(mcpRemoteKey).(string)
+	if tok := mcpToken(ctx); tok != nil {
+		id := tok.ID
+		rec.TokenID, rec.TokenName = &id, tok.Name
+	}
+	// Its own context: a client that hangs up must not erase the record.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := store.InsertAudit(actx, e.s.pool, rec); err != nil {
+		e.s.log.Error("audit record lost", "action", rec.Action, "target", rec.Target, "err", err)
+	}
+}
+
+// progress sends a progress notification when the client asked for them (a progress token in the request).
+func (e *mcpEndpoint) progress(ctx context.Context, call *toolCall, step, total float64, msg string) {
+	meta := call.req.Params.Meta
+	if meta == nil || meta.ProgressToken == nil {
+		return
+	}
+	err := e.srv.SendNotificationToClient(ctx, string(mcp.MethodNotificationProgress), map[string]any{
+		"progressToken": meta.ProgressToken, "progress": step, "total": total, "message": msg})
+	if err != nil {
+		e.s.log.Debug("MCP progress notification not sent", "err", err)
+	}
+}
+
+// bind decodes the tool's arguments into v, or answers with a tool error naming the problem.
+func bind(call *toolCall, v any) error {
+	if err := call.req.BindArguments(v); err != nil {
+		return errorf(http.StatusUnprocessableEntity, "invalid_input", "invalid arguments: "+err.Error())
+	}
+	return nil
+}
+
+// resolveDevice finds a device by id or name.
+func (e *mcpEndpoint) resolveDevice(ctx context.Context, ref string) (*store.Device, error) {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return nil, errorf(http.StatusUnprocessableEntity, "invalid_input", "device is required: a device name or id (list_devices shows them)")
+	}
+	var d *store.Device
+	var err error
+	if id, perr := uuid.Parse(ref); perr == nil {
+		d, err = store.GetDevice(ctx, e.s.pool, id)
+	} else {
+		d, err = store.GetDeviceByName(ctx, e.s.pool, ref)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errorf(http.StatusNotFound, "not_found", fmt.Sprintf("no device named or with id %q; call list_devices to see the devices", ref))
+	}
+	return d, err
+}
+
+// ago renders how long before now t was, for the model ("42s ago", "never").
+func ago(now time.Time, t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(*t)
+	switch {
+	case d < 0:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%.1fh ago", d.Hours())
+	}
+	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+// annotations sets every hint explicitly, so a client never falls back to the spec's pessimistic defaults by
+// accident.
+func annotations(title string, readOnly, destructive, idempotent, openWorld bool) mcp.ToolOption {
+	return mcp.WithToolAnnotation(mcp.ToolAnnotation{Title: title, ReadOnlyHint: boolPtr(readOnly),
+		DestructiveHint: boolPtr(destructive), IdempotentHint: boolPtr(idempotent), OpenWorldHint: boolPtr(openWorld)})
+}
