@@ -360,20 +360,20 @@ func TestDevicePollOfflineBackoff(t *testing.T) {
 	const failing = 9 // polls 1..9 fail, poll 10 succeeds
 	dev.answer = func(n int) error {
 		if n <= failing {
-			// Retryable, as the activity reports an unreachable device: each poll makes two attempts.
+			// Retryable, as the activity reports an unreachable device; the workflow counts it and waits.
 			return temporal.NewApplicationError("dial tcp 10.0.0.9:22: connect: no route to host", "SSH unreachable")
 		}
 		return nil
 	}
-	// Poll k ends one second (the retry) after it starts; poll 8 ends at 818s and poll 9 starts at 1118s.
+	// A failed poll is not retried by Temporal (the next poll is the retry); poll 8 is at 810s, poll 9 at 1110s.
 	at(env, 1000*time.Second, func() {
 		st := status(t, env)
 		require.True(t, st.Offline)
 		require.Equal(t, 8, st.ConsecutiveFailures)
-		require.Equal(t, start.Add(1118*time.Second), st.NextPollAt.UTC())
+		require.Equal(t, start.Add(1110*time.Second), st.NextPollAt.UTC())
 		require.Equal(t, "dial tcp 10.0.0.9:22: connect: no route to host", st.LastError)
 	})
-	// Poll 10 succeeds at 1419s.
+	// Poll 10 succeeds at 1410s.
 	at(env, 1430*time.Second, func() {
 		st := status(t, env)
 		require.False(t, st.Offline)
@@ -386,7 +386,7 @@ func TestDevicePollOfflineBackoff(t *testing.T) {
 	requireCanceled(t, env)
 
 	for n := 1; n <= failing; n++ {
-		require.Equal(t, 2, dev.attemptsOf(n), "attempts of poll %d", n)
+		require.Equal(t, 1, dev.attemptsOf(n), "attempts of poll %d", n)
 	}
 	require.Equal(t, []activities.MarkOfflineInput{{
 		DeviceID: deviceID, Failures: workflows.OfflineAfter, Reason: "dial tcp 10.0.0.9:22: connect: no route to host",

@@ -167,6 +167,10 @@ func TestPollingFleet(t *testing.T) {
 	cut := time.Now()
 	nsA.LinkDown()
 	s.waitStatus(devA.ID, "offline", "polls failed", 60*time.Second)
+	// The reason is the SSH layer's own classification, not a Temporal timeout wrapped around it.
+	reason := s.device(devA.ID).StatusReason
+	require.Regexp(t, `unreachable|timeout|closed`, reason)
+	require.NotContains(t, reason, "StartToClose")
 	require.Contains(t, s.eventKinds(devA.ID), "device.offline")
 	require.LessOrEqual(t, s.maxGap(devB.ID, cut), pollInterval+4*time.Second, "B's polls stalled while A was down")
 
