@@ -67,6 +67,7 @@ type Options struct {
 // /proc/<pid>/stat of each process (PostgreSQL: the postmaster and its backends).
 type Report struct {
 	Started        time.Time `json:"started"`
+	ProductVersion string    `json:"product_version"` // `infrastructor version` of the binary measured
 	Devices        int       `json:"devices"`
 	IntervalSec    float64   `json:"interval_seconds"`
 	WarmupSec      float64   `json:"warmup_seconds"`
@@ -223,6 +224,10 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if out, err := mig.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("migrate up: %w\n%s", err, out)
 	}
+	ver, err := exec.CommandContext(ctx, o.InfraBin, "version").Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s version: %w", o.InfraBin, err)
+	}
 	wargs := o.WorkerCmd
 	if len(wargs) == 0 {
 		wargs = []string{o.InfraBin, "worker"}
@@ -286,7 +291,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 
 	say("measuring for %s", o.Duration)
-	rep = &Report{Started: time.Now().UTC(), Devices: o.Devices, IntervalSec: o.Interval.Seconds(),
+	rep = &Report{Started: time.Now().UTC(), ProductVersion: strings.TrimSpace(string(ver)), Devices: o.Devices, IntervalSec: o.Interval.Seconds(),
 		WarmupSec: o.Warmup.Seconds(), ContainersEach: o.Containers, MachineCPUs: numCPU(),
 		NotMeasured: map[string]string{
 			"container_action_latency": "not built yet: container actions are not in this harness",
@@ -508,7 +513,7 @@ func measureDB(ctx context.Context, db *pgxpool.Pool, rep *Report, t0, t1 time.T
 }
 
 // historyEventsPerPoll reads the current run's history of a few poll loops and divides its events by the polls
-// (activities scheduled) in it.
+// in it, counted as the loop's timers: one per poll whether the poll is an activity or a local activity.
 func historyEventsPerPoll(ctx context.Context, tc client.Client, ids []string) (float64, error) {
 	var events, polls int
 	for i := 0; i < len(ids) && i < 5; i++ {
@@ -519,7 +524,7 @@ func historyEventsPerPoll(ctx context.Context, tc client.Client, ids []string) (
 				return 0, fmt.Errorf("history of %s: %w", ids[i], err)
 			}
 			events++
-			if ev.GetEventType() == enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED {
+			if ev.GetEventType() == enumspb.EVENT_TYPE_TIMER_STARTED {
 				polls++
 			}
 		}

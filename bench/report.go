@@ -16,6 +16,7 @@ type Row struct{ Metric, Value, Note string }
 func (r *Report) Rows() []Row {
 	f := func(format string, v ...any) string { return fmt.Sprintf(format, v...) }
 	rows := []Row{
+		{"product", r.ProductVersion, ""},
 		{"devices / interval / window", f("%d / %gs / %.0fs", r.Devices, r.IntervalSec, r.WindowSec), f("warm-up %.0fs, %d containers each", r.WarmupSec, r.ContainersEach)},
 		{"machine CPU busy", f("%.0f%% of %d CPUs", r.MachineBusyPct, r.MachineCPUs), "everything on one box, other tenants included"},
 		{"polls/s scheduled → achieved", f("%.2f → %.2f", r.ScheduledPollsPerSec, r.AchievedPollsPerSec), f("%d polls committed in the window", r.Polls)},
