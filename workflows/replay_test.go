@@ -97,6 +97,11 @@ func (d *scriptedDevice) MarkOffline(_ context.Context, _ activities.MarkOffline
 	return nil
 }
 
+// EvaluateAlerts finds nothing to raise: the recorded history shows where evaluation runs, not what it decides.
+func (d *scriptedDevice) EvaluateAlerts(context.Context, activities.EvaluateAlertsInput) (*activities.EvaluateAlertsResult, error) {
+	return &activities.EvaluateAlertsResult{}, nil
+}
+
 func recordDevicePollHistory(t *testing.T, path string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -112,6 +117,7 @@ func recordDevicePollHistory(t *testing.T, path string) {
 	dev := &scriptedDevice{}
 	w.RegisterActivityWithOptions(dev.PollDevice, activity.RegisterOptions{Name: "PollDevice"})
 	w.RegisterActivityWithOptions(dev.MarkOffline, activity.RegisterOptions{Name: "MarkOffline"})
+	w.RegisterActivityWithOptions(dev.EvaluateAlerts, activity.RegisterOptions{Name: "EvaluateAlerts"})
 	require.NoError(t, w.Start())
 	defer w.Stop()
 
