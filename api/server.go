@@ -120,6 +120,8 @@ func (s *Server) routes() {
 
 	s.containerRoutes(v1)
 	s.operationRoutes(v1)
+	s.alertRoutes(v1)
+	s.channelRoutes(v1)
 
 	v1.Get("/tokens", admin, s.listTokens)
 	v1.Post("/tokens", admin, s.createToken)

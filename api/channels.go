@@ -1,0 +1,229 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/infrastructor/infrastructor/activities"
+	"github.com/infrastructor/infrastructor/internal/alert"
+	"github.com/infrastructor/infrastructor/internal/notify"
+	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/workflows"
+)
+
+// TestSender runs the Notify workflow of a test notice (workflows.Poller in production). It is looked up on
+// Deps.Poller, so a poller without it makes the test-send route answer 503.
+type TestSender interface {
+	SendTest(ctx context.Context, deliveryID int64) (*workflows.NotifyResult, error)
+}
+
+// testSendWait bounds how long a test-send request waits for the delivery.
+const testSendWait = 20 * time.Second
+
+// channelRoutes registers notification channels and their delivery history (admin: channels hold credentials).
+func (s *Server) channelRoutes(v1 fiber.Router) {
+	admin := require(store.ScopeAdmin)
+	v1.Get("/notification-channels", admin, s.listChannels)
+	v1.Post("/notification-channels", admin, s.createChannel)
+	v1.Get("/notification-channels/:id", admin, s.getChannel)
+	v1.Patch("/notification-channels/:id", admin, s.updateChannel)
+	v1.Delete("/notification-channels/:id", admin, s.deleteChannel)
+	v1.Post("/notification-channels/:id/test", admin, s.testChannel)
+	v1.Get("/notification-deliveries", admin, s.listDeliveries)
+}
+
+func (s *Server) listChannels(c *fiber.Ctx) error {
+	chs, err := store.ListChannels(c.UserContext(), s.pool)
+	if err != nil {
+		return err
+	}
+	return c.JSON(page(chs, nil))
+}
+
+func (s *Server) loadChannel(c *fiber.Ctx) (*store.Channel, error) {
+	id, err := parseID(c, "notification channel")
+	if err != nil {
+		return nil, err
+	}
+	ch, err := store.GetChannel(c.UserContext(), s.pool, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("notification channel")
+	}
+	return ch, err
+}
+
+func (s *Server) getChannel(c *fiber.Ctx) error {
+	ch, err := s.loadChannel(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(ch)
+}
+
+func (s *Server) createChannel(c *fiber.Ctx) error {
+	raw, err := decodeObject(c)
+	if err != nil {
+		return err
+	}
+	ch := &store.Channel{MinSeverity: alert.SeverityWarning, Enabled: true, RatePerMinute: 30}
+	if err := decodeChannel(raw, ch); err != nil {
+		return err
+	}
+	out, err := store.CreateChannel(c.UserContext(), s.pool, ch)
+	if errors.Is(err, store.ErrConflict) {
+		return errorf(http.StatusConflict, "conflict", "a notification channel named "+ch.Name+" already exists")
+	}
+	if err != nil {
+		return err
+	}
+	setAudit(c, "notification_channel.create", out.ID.String(), map[string]any{"name": out.Name, "type": out.Type})
+	return c.Status(http.StatusCreated).JSON(out)
+}
+
+func (s *Server) updateChannel(c *fiber.Ctx) error {
+	ch, err := s.loadChannel(c)
+	if err != nil {
+		return err
+	}
+	raw, err := decodeObject(c)
+	if err != nil {
+		return err
+	}
+	if err := decodeChannel(raw, ch); err != nil {
+		return err
+	}
+	setAudit(c, "notification_channel.update", ch.ID.String(), map[string]any{"name": ch.Name})
+	out, err := store.UpdateChannel(c.UserContext(), s.pool, ch)
+	if errors.Is(err, store.ErrConflict) {
+		return errorf(http.StatusConflict, "conflict", "a notification channel named "+ch.Name+" already exists")
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(out)
+}
+
+// decodeChannel applies the fields present to ch. A token or secret absent from the body keeps the stored one;
+// "" clears it. Credentials never appear in errors or the audit log.
+func decodeChannel(raw map[string]json.RawMessage, ch *store.Channel) error {
+	d := newFieldDecoder(raw)
+	d.get("name", &ch.Name, "a string")
+	d.get("type", &ch.Type, "a string")
+	d.get("url", &ch.URL, "a string")
+	d.get("token", &ch.Token, "a string")
+	d.get("secret", &ch.Secret, "a string")
+	d.get("min_severity", &ch.MinSeverity, "a string")
+	d.get("enabled", &ch.Enabled, "a boolean")
+	d.get("rate_per_minute", &ch.RatePerMinute, "an integer")
+	if msg := validateName(ch.Name); msg != "" {
+		d.fail("name", msg)
+	}
+	switch ch.Type {
+	case notify.TypeGotify:
+		if ch.Token == "" {
+			d.fail("token", "is required for gotify (an application token)")
+		}
+	case notify.TypeWebhook:
+	default:
+		d.fail("type", "must be gotify or webhook")
+	}
+	if u, err := url.Parse(ch.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		d.fail("url", "must be an http(s) URL with a host and no user:password")
+	}
+	if len(ch.Token) > 512 || len(ch.Secret) > 512 {
+		d.fail("secret", "token and secret must be at most 512 characters")
+	}
+	if ch.MinSeverity != alert.SeverityInfo && ch.MinSeverity != alert.SeverityWarning && ch.MinSeverity != alert.SeverityCritical {
+		d.fail("min_severity", "must be info, warning or critical")
+	}
+	if ch.RatePerMinute < 1 || ch.RatePerMinute > 10000 {
+		d.fail("rate_per_minute", "must be between 1 and 10000")
+	}
+	return d.finish()
+}
+
+func (s *Server) deleteChannel(c *fiber.Ctx) error {
+	ch, err := s.loadChannel(c)
+	if err != nil {
+		return err
+	}
+	setAudit(c, "notification_channel.delete", ch.ID.String(), map[string]any{"name": ch.Name})
+	if err := store.DeleteChannel(c.UserContext(), s.pool, ch.ID); err != nil {
+		return err
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
+// testChannel sends a test notice through a Notify workflow and answers with the delivery: state sent, or
+// pending with the receiver's error when it did not land within the wait (the workflow keeps retrying briefly).
+func (s *Server) testChannel(c *fiber.Ctx) error {
+	ch, err := s.loadChannel(c)
+	if err != nil {
+		return err
+	}
+	sender, ok := s.poller.(TestSender)
+	if !ok {
+		return errorf(http.StatusServiceUnavailable, "unavailable", "notifications are not available on this server")
+	}
+	id, err := activities.QueueTestNotice(c.UserContext(), s.pool, ch.ID, "Infrastructor test notification",
+		"This is a test of the notification channel "+ch.Name+".")
+	if err != nil {
+		return err
+	}
+	setAudit(c, "notification_channel.test", ch.ID.String(), map[string]any{"delivery_id": id})
+	setAuditWorkflow(c, workflows.NotifyWorkflowID("test/"+strconv.FormatInt(id, 10)))
+	ctx, cancel := context.WithTimeout(c.UserContext(), testSendWait)
+	defer cancel()
+	if _, err := sender.SendTest(ctx, id); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("test notification", "channel", ch.ID, "delivery", id, "err", err)
+	}
+	d, err := store.GetDelivery(context.WithoutCancel(c.UserContext()), s.pool, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(d)
+}
+
+func (s *Server) listDeliveries(c *fiber.Ctx) error {
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	f := store.DeliveryFilter{State: c.Query("state"), Limit: limit}
+	fields := map[string]string{}
+	for name, dst := range map[string]**uuid.UUID{"channel_id": &f.ChannelID, "alert_id": &f.AlertID} {
+		if v := c.Query(name); v != "" {
+			id, err := uuid.Parse(v)
+			if err != nil {
+				fields[name] = "must be a UUID"
+			}
+			*dst = &id
+		}
+	}
+	switch f.State {
+	case "", store.DeliveryPending, store.DeliverySent, store.DeliveryFailed:
+	default:
+		fields["state"] = "must be pending, sent or failed"
+	}
+	if cursor != "" {
+		if f.Before, err = strconv.ParseInt(cursor, 10, 64); err != nil || f.Before <= 0 {
+			fields["cursor"] = "is not a cursor this API returned"
+		}
+	}
+	if len(fields) > 0 {
+		return invalid(fields)
+	}
+	ds, next, err := store.ListDeliveries(c.UserContext(), s.pool, f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(page(ds, idCursor(next)))
+}
