@@ -39,6 +39,13 @@ test: test-go $(TEST_EXTRA) ## Run every test (Go with -race, then the suites in
 test-go: bin/temporal ## Run the Go tests with the race detector.
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
+# The MCP check with the official TypeScript SDK already runs inside test-go (test/mcp runs node on client.mjs and
+# installs its npm packages when missing), so it is not in TEST_EXTRA; this target runs it alone.
+.PHONY: test-mcp-js
+test-mcp-js: bin/temporal ## Run the MCP end-to-end check with the TypeScript SDK alone (needs node and npm).
+	cd test/mcp && npm ci --no-audit --no-fund
+	$(GO) test -race -count=1 -run 'TestMCP/TypeScript' ./test/mcp/
+
 lint: ## Run go vet and check gofmt.
 	$(GO) vet ./...
 	@unformatted="$$(gofmt -l .)"; \
