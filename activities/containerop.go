@@ -407,6 +407,11 @@ func (e *errDockerCommand) Unwrap() error { return e.err }
 // followed by a probe of docker itself, so an unusable docker (permission denied on the socket, no daemon, not
 // installed) is reported as such and only a genuine docker refusal comes back as *errDockerCommand.
 func (a *Activities) runDocker(ctx context.Context, oc *opContext, cmd string) (*sshpool.Result, error) {
+	if deadline, ok := ctx.Deadline(); ok {
+		// The step's own deadline (sized from the stop timeout, or long for compose pulls) bounds the command,
+		// not the pool's default for short commands.
+		ctx = sshpool.WithCommandTimeout(ctx, time.Until(deadline))
+	}
 	res, err := a.SSH.Run(ctx, oc.target, cmd, nil)
 	if err == nil {
 		return res, nil

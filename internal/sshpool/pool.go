@@ -235,7 +235,11 @@ func (p *Pool) Run(ctx context.Context, t Target, cmd string, stdin []byte) (*Re
 	}
 	// The command's own budget starts now, so a slow (re)connect, bounded
 	// by ConnectTimeout, does not eat into it.
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.CommandTimeout)
+	budget := p.cfg.CommandTimeout
+	if d, ok := ctx.Value(commandTimeoutKey{}).(time.Duration); ok && d > 0 {
+		budget = d
+	}
+	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	res, err := p.run(ctx, c, t.DeviceID, cmd, stdin)
 	if res != nil {
@@ -670,4 +674,13 @@ func (b *cappedBuffer) Write(p []byte) (int, error) {
 		b.truncated = true
 	}
 	return len(p), nil
+}
+
+type commandTimeoutKey struct{}
+
+// WithCommandTimeout returns a context under which Run lets commands take up to d instead of
+// Config.CommandTimeout (still bounded by the context's own deadline): for long, deliberate steps such as a
+// stop with a long grace period or an image pull.
+func WithCommandTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, commandTimeoutKey{}, d)
 }

@@ -478,6 +478,11 @@ func TestCommandTimeoutClosesConnection(t *testing.T) {
 	_, err = p.Run(ctx, tgt, "sleep 60", nil)
 	requireKind(t, err, Timeout)
 	require.Less(t, time.Since(begin), commandTimeout-100*time.Millisecond)
+
+	// A caller that asks for a longer budget gets it: a command longer than CommandTimeout completes.
+	res, err = p.Run(WithCommandTimeout(context.Background(), 10*commandTimeout), tgt, "sleep 1.5; echo slow", nil)
+	require.NoError(t, err)
+	require.Equal(t, "slow\n", string(res.Stdout))
 }
 
 func TestCancelledRunReportsClosed(t *testing.T) {
