@@ -141,11 +141,7 @@ func (a *Activities) message(ctx context.Context, d *store.Delivery, now time.Ti
 
 // FailDelivery marks a delivery failed for good after its retries ran out.
 func (a *Activities) FailDelivery(ctx context.Context, in DeliverInput, reason string) error {
-	err := store.FinishDelivery(ctx, a.DB, in.DeliveryID, store.DeliveryFailed, reason, a.now())
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	return err
+	return store.AbandonDelivery(ctx, a.DB, in.DeliveryID, reason)
 }
 
 func (a *Activities) logWarn(ctx context.Context, msg string, kv ...any) {

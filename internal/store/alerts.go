@@ -763,3 +763,11 @@ func LoadPollMetrics(ctx context.Context, db DBTX, deviceID uuid.UUID, t time.Ti
 	}
 	return m, rows.Err()
 }
+
+// AbandonDelivery marks a still pending delivery failed for good (its retries ran out), keeping the receiver's
+// last error when there was one.
+func AbandonDelivery(ctx context.Context, db DBTX, id int64, reason string) error {
+	_, err := db.Exec(ctx, `UPDATE notification_deliveries SET state = 'failed',
+		last_error = CASE WHEN last_error = '' THEN $2 ELSE last_error END WHERE id = $1 AND state = 'pending'`, id, reason)
+	return err
+}
