@@ -190,3 +190,38 @@ func TestEnvExampleDocumentsEverySetting(t *testing.T) {
 		require.Contains(t, string(compose), "${"+name, ".env.example sets %s, which docker-compose.yaml never uses", name)
 	}
 }
+
+// runtimeInstructions returns the instructions of a Dockerfile's last stage that shape the running container
+// (user, environment, ports, volumes, health check, entry point), with continuation lines joined.
+func runtimeInstructions(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	text := strings.ReplaceAll(string(b), "\\\n", " ")
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.Join(strings.Fields(line), " ")
+		if strings.HasPrefix(line, "FROM ") {
+			out = nil // only the last stage counts
+			continue
+		}
+		for _, kw := range []string{"USER ", "ENV ", "WORKDIR ", "VOLUME ", "EXPOSE ", "HEALTHCHECK ", "ENTRYPOINT ", "CMD "} {
+			if strings.HasPrefix(line, kw) {
+				out = append(out, line)
+			}
+		}
+	}
+	return out
+}
+
+// TestDockerfilesAgree keeps the image built from source (deploy/Dockerfile) and the one built from host binaries
+// (deploy/Dockerfile.runtime, which the image test runs) the same at run time.
+func TestDockerfilesAgree(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	full := runtimeInstructions(t, filepath.Join(root, "deploy", "Dockerfile"))
+	host := runtimeInstructions(t, filepath.Join(root, "deploy", "Dockerfile.runtime"))
+	require.NotEmpty(t, full)
+	require.Equal(t, full, host)
+	require.Contains(t, full, "USER 65532:65532")
+	require.Contains(t, full, `ENTRYPOINT ["/usr/local/bin/infrastructor"]`)
+}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -178,4 +180,65 @@ func procIDs(t *testing.T, pid string) map[string][]string {
 	}
 	require.NoError(t, sc.Err())
 	return ids
+}
+
+// TestDockerfileFromSource builds deploy/Dockerfile itself, the multi-stage build from source. No registry can be
+// reached here, so its base golang image is a stand-in imported from this machine's Go toolchain and busybox;
+// `go mod download` inside the build uses the module proxy. About two minutes, so it runs only when
+// INFRA_TEST_DOCKERFILE=1.
+func TestDockerfileFromSource(t *testing.T) {
+	if os.Getenv("INFRA_TEST_DOCKERFILE") != "1" {
+		t.Skip("set INFRA_TEST_DOCKERFILE=1 to build deploy/Dockerfile from source (about two minutes)")
+	}
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Skip("busybox not installed (Debian: apt-get install -y busybox-static)")
+	}
+	e := startEngine(t)
+	root := testenv.RepoRoot(t)
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	require.NoError(t, err)
+
+	// The stand-in for golang:1.26-bookworm: the Go toolchain, a shell and core tools, CA certificates.
+	fs := t.TempDir()
+	for _, d := range []string{"bin", "usr/local", "etc/ssl/certs", "root", "go", "tmp"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(fs, d), 0o755))
+	}
+	script := fmt.Sprintf(`set -e
+cp %[1]q %[2]q/bin/busybox
+for c in $(%[1]q --list); do [ -e %[2]q/bin/$c ] || ln -s busybox %[2]q/bin/$c; done
+cp -a %[3]q %[2]q/usr/local/go
+cp /etc/ssl/certs/ca-certificates.crt %[2]q/etc/ssl/certs/
+printf 'root:x:0:0:root:/root:/bin/sh\n' > %[2]q/etc/passwd
+printf 'root:x:0:\n' > %[2]q/etc/group
+chmod 1777 %[2]q/tmp
+tar -C %[2]q -c . | %[4]q import --change 'ENV PATH=/usr/local/go/bin:/go/bin:/bin' --change 'ENV HOME=/root' \
+	--change 'ENV GOPATH=/go' - golang:1.26-bookworm >/dev/null
+`, busybox, fs, strings.TrimSpace(string(goroot)), e.cli)
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Env = cleanEnv("DOCKER_HOST=" + e.host)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "stand-in golang image: %s", out)
+
+	version := "src-" + randomSuffix(t, 4)
+	tag := "infrastructor-test:" + version
+	build := exec.Command(e.cli, "build", "--network", "host", "-f", filepath.Join(root, "deploy", "Dockerfile"),
+		"--build-arg", "VERSION="+version, "-t", tag, root)
+	build.Env = cleanEnv("DOCKER_HOST="+e.host, "DOCKER_BUILDKIT=0")
+	out, err = build.CombinedOutput()
+	require.NoError(t, err, "docker build:\n%s", out)
+	// .dockerignore keeps local state and binaries out of the build context.
+	m := regexp.MustCompile(`Sending build context to Docker daemon\s+([0-9.]+)(B|kB|MB|GB)`).FindStringSubmatch(string(out))
+	require.NotNil(t, m, "no context size in:\n%s", out)
+	size, err := strconv.ParseFloat(m[1], 64)
+	require.NoError(t, err)
+	size *= map[string]float64{"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}[m[2]]
+	require.Less(t, size, 20e6, "build context of %s%s: is .dockerignore missing bin/ or .data?", m[1], m[2])
+
+	got, err := e.docker("run", "--rm", tag, "version")
+	require.NoError(t, err)
+	require.Equal(t, "infrastructor "+version, got)
+	user, err := e.docker("image", "inspect", "--format", "{{.Config.User}}", tag)
+	require.NoError(t, err)
+	require.Equal(t, "65532:65532", user)
 }
