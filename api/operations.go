@@ -19,7 +19,6 @@ import (
 )
 
 // ContainerOperator starts, waits for and cancels ContainerOperation workflows (workflows.Poller in production).
-// It is looked up on Deps.Poller, so a poller that cannot run operations makes these routes answer 503.
 type ContainerOperator interface {
 	StartContainerOperation(ctx context.Context, workflowID string, in workflows.ContainerOperationInput) (string, error)
 	WaitContainerOperation(ctx context.Context, workflowID, runID string) error
@@ -58,14 +57,6 @@ func (s *Server) operationRoutes(v1 fiber.Router) {
 	v1.Get("/operations", read, s.listOperations)
 	v1.Get("/operations/:id", read, s.getOperation)
 	v1.Post("/operations/:id/cancel", operate, s.cancelOperation)
-}
-
-func (s *Server) operator() (ContainerOperator, error) {
-	op, ok := s.poller.(ContainerOperator)
-	if !ok {
-		return nil, errorf(http.StatusServiceUnavailable, "unavailable", "container operations are not available on this server")
-	}
-	return op, nil
 }
 
 // view adds the Temporal UI link to an operation.
@@ -246,11 +237,9 @@ func (s *Server) StartComposeAction(ctx context.Context, tok *store.Token, devic
 }
 
 func (s *Server) startOperation(ctx context.Context, tok *store.Token, workflowID, target string, in activities.ContainerOpInput, params map[string]any) (*store.Operation, error) {
-	operator, err := s.operator()
-	if err != nil {
-		return nil, err
-	}
+	operator := s.poller
 	op := &store.Operation{ID: uuid.New(), WorkflowID: workflowID, DeviceID: uuid.MustParse(in.DeviceID), Target: target, Action: in.Action}
+	var err error
 	if op.Params, err = marshalParams(params); err != nil {
 		return nil, err
 	}
@@ -302,10 +291,7 @@ func (s *Server) WaitOperation(ctx context.Context, id uuid.UUID, d time.Duratio
 	if err != nil || store.OpFinal(op.State) || d <= 0 {
 		return op, err
 	}
-	operator, err := s.operator()
-	if err != nil {
-		return nil, err
-	}
+	operator := s.poller
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	if err := operator.WaitContainerOperation(wctx, op.WorkflowID, op.RunID); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -415,10 +401,7 @@ func (s *Server) cancelOperation(c *fiber.Ctx) error {
 	if store.OpFinal(op.State) {
 		return errorf(http.StatusConflict, "operation_finished", "operation "+op.ID.String()+" already "+op.State)
 	}
-	operator, err := s.operator()
-	if err != nil {
-		return err
-	}
+	operator := s.poller
 	if err := operator.CancelContainerOperation(c.UserContext(), op.WorkflowID, op.RunID); err != nil {
 		return err
 	}

@@ -29,6 +29,7 @@ type Poller interface {
 	PollNow(ctx context.Context, id uuid.UUID) (*workflows.PollNowResult, error)
 	Status(ctx context.Context, id uuid.UUID) (*workflows.DevicePollState, error)
 	FetchLogs(ctx context.Context, in activities.FetchLogsInput) (*activities.FetchLogsResult, error)
+	ContainerOperator
 }
 
 // HealthChecker reports whether a dependency (Temporal) answers.
