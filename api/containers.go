@@ -144,9 +144,8 @@ func (s *Server) containerLogs(c *fiber.Ctx) error {
 	if len(fields) > 0 {
 		return invalid(fields)
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), logsTimeout)
-	defer cancel()
-	if _, err := s.poller.FetchLogs(ctx, in); err != nil {
+	fetch, err := s.fetchLogs(c.UserContext(), in)
+	if err != nil {
 		var app *temporal.ApplicationError
 		switch {
 		case errors.As(err, &app) && app.Type() == activities.ErrTypeContainerNotFound:
@@ -158,19 +157,30 @@ func (s *Server) containerLogs(c *fiber.Ctx) error {
 		}
 		return err
 	}
-	var body []byte
-	err = s.pool.QueryRow(context.WithoutCancel(c.UserContext()), `DELETE FROM log_fetches WHERE id = $1 RETURNING body`, in.FetchID).Scan(&body)
-	if err != nil {
-		return err
-	}
-	var fetch activities.LogFetch
-	if err := json.Unmarshal(body, &fetch); err != nil {
-		return err
-	}
 	if !timestamps {
 		for i := range fetch.Lines {
 			fetch.Lines[i].Time = time.Time{}
 		}
 	}
 	return c.JSON(fiber.Map{"device_id": d.ID, "container": ref, "lines": fetch.Lines, "truncated": fetch.Truncated})
+}
+
+// fetchLogs runs the ContainerLogs workflow and takes the lines it stored (deleting them: they are read once).
+// Errors are the workflow's, for the caller to explain.
+func (s *Server) fetchLogs(ctx context.Context, in activities.FetchLogsInput) (*activities.LogFetch, error) {
+	lctx, cancel := context.WithTimeout(ctx, logsTimeout)
+	defer cancel()
+	if _, err := s.poller.FetchLogs(lctx, in); err != nil {
+		return nil, err
+	}
+	var body []byte
+	if err := s.pool.QueryRow(context.WithoutCancel(ctx), `DELETE FROM log_fetches WHERE id = $1 RETURNING body`,
+		in.FetchID).Scan(&body); err != nil {
+		return nil, err
+	}
+	var fetch activities.LogFetch
+	if err := json.Unmarshal(body, &fetch); err != nil {
+		return nil, err
+	}
+	return &fetch, nil
 }

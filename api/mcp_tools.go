@@ -693,9 +693,8 @@ func (e *mcpEndpoint) getContainerLogs(ctx context.Context, call *toolCall) (*mc
 	}
 	in := activities.FetchLogsInput{FetchID: uuid.NewString(), DeviceID: d.ID.String(), Ref: args.Container,
 		Tail: strconv.Itoa(args.Tail), Since: args.Since}
-	lctx, cancel := context.WithTimeout(ctx, logsTimeout)
-	defer cancel()
-	if _, err := e.s.poller.FetchLogs(lctx, in); err != nil {
+	fetch, err := e.s.fetchLogs(ctx, in)
+	if err != nil {
 		var app *temporal.ApplicationError
 		switch {
 		case errors.As(err, &app) && app.Type() == activities.ErrTypeContainerNotFound:
@@ -705,15 +704,6 @@ func (e *mcpEndpoint) getContainerLogs(ctx context.Context, call *toolCall) (*mc
 		case errors.Is(err, context.DeadlineExceeded):
 			return nil, errorf(http.StatusGatewayTimeout, "timeout", fmt.Sprintf("device %s did not answer in time; get_device shows whether it is online", d.Name))
 		}
-		return nil, err
-	}
-	var body []byte
-	err = e.s.pool.QueryRow(context.WithoutCancel(ctx), `DELETE FROM log_fetches WHERE id = $1 RETURNING body`, in.FetchID).Scan(&body)
-	if err != nil {
-		return nil, err
-	}
-	var fetch activities.LogFetch
-	if err := json.Unmarshal(body, &fetch); err != nil {
 		return nil, err
 	}
 	// Keep the newest lines within the cap, as the device-side fetch does with its larger one.
