@@ -45,6 +45,18 @@ var alertAPIRoutes = []route{
 	{method: "get", path: "/notification-deliveries", summary: "Delivery history, newest first", scope: "admin", status: "200",
 		resp: listOf("Delivery"), params: append([]obj{query("channel_id", "only this channel", "string"),
 			query("alert_id", "only this alert's notices", "string"), query("state", "pending, sent or failed", "string")}, pageParamsDoc...)},
+
+	{method: "get", path: "/schedules", summary: "List user schedules with their next runs", scope: "read", status: "200", resp: listOf("Schedule")},
+	{method: "post", path: "/schedules", summary: "Create a user schedule (a Temporal Schedule)", scope: "admin",
+		body: ref("ScheduleInput"), status: "201", resp: ref("Schedule")},
+	{method: "get", path: "/schedules/{id}", summary: "Get a schedule with its latest runs", scope: "read", status: "200", resp: ref("Schedule")},
+	{method: "delete", path: "/schedules/{id}", summary: "Delete a schedule", scope: "admin", status: "204"},
+	{method: "post", path: "/schedules/{id}/pause", summary: "Pause a schedule", scope: "operate", status: "200", resp: ref("Schedule")},
+	{method: "post", path: "/schedules/{id}/resume", summary: "Resume a paused schedule", scope: "operate", status: "200", resp: ref("Schedule")},
+	{method: "post", path: "/schedules/{id}/trigger", summary: "Run a schedule now (its overlap policy applies)", scope: "operate",
+		status: "202", resp: obj{"type": "object", "properties": obj{"schedule_id": str("schedule id"), "accepted": str("trigger")}}},
+	{method: "get", path: "/schedules/{id}/runs", summary: "A schedule's latest runs and their results, newest first", scope: "read",
+		status: "200", resp: listOf("ScheduleRun"), params: []obj{query("limit", "how many, 1-500 (default 50)", "integer")}},
 }
 
 var alertSchemas = obj{
@@ -98,6 +110,30 @@ var alertSchemas = obj{
 		"severity": str("severity"), "title": str("title"), "message": str("text"),
 		"state": obj{"type": "string", "enum": []string{"pending", "sent", "failed"}}, "attempts": obj{"type": "integer"},
 		"last_error": str("the receiver's last error"), "sent_at": obj{"type": "string", "format": "date-time", "nullable": true}}},
+	"ScheduleInput": obj{"type": "object", "required": []string{"name", "spec", "action"}, "properties": obj{
+		"name": str("unique name"),
+		"spec": obj{"type": "object", "properties": obj{"cron": str(`cron expression, e.g. "0 3 * * *"`),
+			"every": str(`or an interval, e.g. "6h"`), "offset": str("offset of the interval"),
+			"time_zone": str("IANA time zone of the cron expression (default UTC)")}},
+		"action": obj{"type": "object", "properties": obj{
+			"type":      obj{"type": "string", "enum": []string{"container", "compose_update", "image_prune"}},
+			"device_id": obj{"type": "string", "format": "uuid"}, "tag": str("or every enabled device with this tag"),
+			"container":       str("container name (type container)"),
+			"action":          obj{"type": "string", "enum": []string{"start", "stop", "restart", "pause", "unpause", "kill", "remove"}},
+			"project":         str("compose project (type compose_update: pull, then up)"),
+			"concurrency":     obj{"type": "integer", "default": 1, "description": "devices at once across a tag"},
+			"stop_on_failure": obj{"type": "boolean", "default": true}}},
+		"overlap": obj{"type": "string", "enum": []string{"skip", "buffer_one", "allow_all", "cancel_other"}, "default": "skip"},
+		"paused":  obj{"type": "boolean"}}},
+	"Schedule": obj{"allOf": []obj{ref("ScheduleInput"), {"type": "object", "properties": obj{
+		"id": obj{"type": "string", "format": "uuid"}, "temporal": obj{"type": "object", "nullable": true,
+			"description": "paused, next_runs, recent_workflow_ids, note"}, "temporal_ui": str("link to the schedule in the Temporal UI"),
+		"runs": obj{"type": "array", "items": ref("ScheduleRun")}}}}},
+	"ScheduleRun": obj{"type": "object", "properties": obj{"workflow_id": str("the run's workflow"),
+		"state":  obj{"type": "string", "enum": []string{"running", "succeeded", "failed"}},
+		"result": obj{"type": "array", "description": "per device: DeviceID, DeviceName, OperationID, State, Summary, Error", "items": obj{"type": "object"}},
+		"error":  str("why it failed"), "started_at": obj{"type": "string", "format": "date-time"},
+		"finished_at": obj{"type": "string", "format": "date-time", "nullable": true}}},
 }
 
 func init() {

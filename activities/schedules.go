@@ -1,0 +1,201 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/infrastructor/infrastructor/internal/docker"
+	"github.com/infrastructor/infrastructor/internal/store"
+)
+
+// ErrTypeScheduleNotFound means the user schedule was deleted; its run has nothing to do.
+const ErrTypeScheduleNotFound = "ScheduleNotFound"
+
+// scheduleRunNS derives the IDs of the operations a schedule run creates, so a retried activity creates the
+// same ones again instead of duplicates.
+var scheduleRunNS = uuid.MustParse("6b1f4c5e-2f1c-4d8e-9a57-6c0f3f8f2a11")
+
+// BeginScheduledRunInput starts one run of a user schedule.
+type BeginScheduledRunInput struct {
+	ScheduleID string
+	WorkflowID string
+}
+
+// ScheduleTarget is one device a run acts on: a container or compose operation (Op, already recorded as an
+// operation) or an image prune.
+type ScheduleTarget struct {
+	DeviceID   string
+	DeviceName string
+	Op         *ContainerOpInput `json:",omitempty"`
+	Prune      bool              `json:",omitempty"`
+}
+
+// BeginScheduledRunResult is what the run does.
+type BeginScheduledRunResult struct {
+	Name          string
+	Targets       []ScheduleTarget
+	Concurrency   int
+	StopOnFailure bool
+}
+
+// BeginScheduledRun records the run, resolves its devices (a tag is resolved now, so devices added since the
+// schedule was made are included) and records one pending operation per container or compose target.
+func (a *Activities) BeginScheduledRun(ctx context.Context, in BeginScheduledRunInput) (*BeginScheduledRunResult, error) {
+	id, err := uuid.Parse(in.ScheduleID)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("bad schedule id", ErrTypeInvalidInput, err)
+	}
+	s, err := store.GetUserSchedule(ctx, a.DB, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, temporal.NewNonRetryableApplicationError("schedule deleted", ErrTypeScheduleNotFound, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load schedule %s: %w", id, err)
+	}
+	if err := store.BeginScheduleRun(ctx, a.DB, id, in.WorkflowID, a.now()); err != nil {
+		return nil, fmt.Errorf("record run of schedule %s: %w", s.Name, err)
+	}
+	devs, err := store.DevicesForTarget(ctx, a.DB, s.Action.DeviceID, s.Action.Tag)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, temporal.NewNonRetryableApplicationError("the schedule's device was deleted", ErrTypeDeviceNotFound, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("schedule %s: devices: %w", s.Name, err)
+	}
+	out := &BeginScheduledRunResult{Name: s.Name, Concurrency: max(1, s.Action.Concurrency), StopOnFailure: s.Action.StopOnFailure}
+	for _, d := range devs {
+		t := ScheduleTarget{DeviceID: d.ID.String(), DeviceName: d.Name}
+		var target string
+		var op *ContainerOpInput
+		switch s.Action.Type {
+		case store.ScheduleImagePrune:
+			t.Prune = true
+		case store.ScheduleContainer:
+			op = &ContainerOpInput{DeviceID: d.ID.String(), Ref: s.Action.Container, Action: s.Action.Action}
+			target = s.Action.Container
+		case store.ScheduleComposeUpdate:
+			op = &ContainerOpInput{DeviceID: d.ID.String(), Project: s.Action.Project, Action: ActionPull}
+			if dir, err := store.ComposeWorkingDir(ctx, a.DB, d.ID, s.Action.Project); err == nil && docker.ValidWorkdir(dir) == nil {
+				op.WorkingDir = dir
+			}
+			target = "compose:" + s.Action.Project
+		default:
+			return nil, temporal.NewNonRetryableApplicationError("unknown schedule action "+s.Action.Type, ErrTypeInvalidInput, nil)
+		}
+		if op != nil {
+			if err := op.Validate(); err != nil {
+				return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
+			}
+			opID := uuid.NewSHA1(scheduleRunNS, []byte(in.WorkflowID+"/"+d.ID.String()))
+			params, _ := json.Marshal(map[string]any{"schedule_id": s.ID, "schedule": s.Name})
+			err := store.CreateOperation(ctx, a.DB, &store.Operation{ID: opID, WorkflowID: opWorkflowID(op), DeviceID: d.ID,
+				Target: target, Action: op.Action, Params: params, TokenName: "schedule:" + s.Name})
+			if err != nil && !errors.Is(err, store.ErrConflict) {
+				return nil, fmt.Errorf("schedule %s: record operation on %s: %w", s.Name, d.Name, err)
+			}
+			op.OperationID = opID.String()
+			t.Op = op
+		}
+		out.Targets = append(out.Targets, t)
+	}
+	return out, nil
+}
+
+// opWorkflowID is the ContainerOperation workflow ID of an operation (the same IDs the API uses, so a scheduled
+// restart and a manual one on the same container never run at once).
+func opWorkflowID(op *ContainerOpInput) string {
+	if op.IsCompose() {
+		return "container-op/" + op.DeviceID + "/compose:" + op.Project
+	}
+	return "container-op/" + op.DeviceID + "/" + op.Ref
+}
+
+// FailScheduledOperation records that a scheduled operation's workflow could not start (another operation on
+// the same container was running).
+func (a *Activities) FailScheduledOperation(ctx context.Context, operationID, reason string) error {
+	id, err := uuid.Parse(operationID)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("bad operation id", ErrTypeInvalidInput, err)
+	}
+	_, err = store.FinishOperation(ctx, a.DB, id, store.OpFailed, nil, reason, a.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// PruneImagesInput asks for docker image prune on a device.
+type PruneImagesInput struct {
+	DeviceID string
+}
+
+// PruneImagesResult is the last line of docker's answer ("Total reclaimed space: ...").
+type PruneImagesResult struct {
+	Summary string
+}
+
+// PruneImages runs `docker image prune -f` (dangling images only) on the device.
+func (a *Activities) PruneImages(ctx context.Context, in PruneImagesInput) (*PruneImagesResult, error) {
+	id, err := uuid.Parse(in.DeviceID)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("bad device id", ErrTypeInvalidInput, err)
+	}
+	dev, err := store.GetDevice(ctx, a.DB, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, temporal.NewNonRetryableApplicationError("device deleted", ErrTypeDeviceNotFound, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	target, err := TargetOf(dev)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
+	}
+	res, err := a.SSH.Run(ctx, target, docker.Join("docker", "image", "prune", "-f"), nil)
+	if err != nil {
+		return nil, a.sshFailure(ctx, dev, err)
+	}
+	out := strings.TrimSpace(string(res.Stdout))
+	if res.ExitCode != 0 {
+		msg := strings.TrimSpace(string(res.Stderr))
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("docker image prune on %s: exit %d: %s", dev.Name,
+			res.ExitCode, msg), ErrTypeCommandFailed, nil)
+	}
+	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
+		out = out[i+1:]
+	}
+	return &PruneImagesResult{Summary: out}, nil
+}
+
+// TargetOutcome is one device's result in a schedule run.
+type TargetOutcome struct {
+	DeviceID    string
+	DeviceName  string
+	OperationID string `json:",omitempty"`
+	State       string
+	Summary     string `json:",omitempty"`
+	Error       string `json:",omitempty"`
+}
+
+// FinishScheduledRunInput records a run's outcome.
+type FinishScheduledRunInput struct {
+	WorkflowID string
+	State      string
+	Outcomes   []TargetOutcome
+	Error      string
+}
+
+// FinishScheduledRun records a run's outcome, readable through the API.
+func (a *Activities) FinishScheduledRun(ctx context.Context, in FinishScheduledRunInput) error {
+	err := store.FinishScheduleRun(ctx, a.DB, in.WorkflowID, in.State, in.Outcomes, in.Error, a.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // the schedule was deleted with its runs
+	}
+	return err
+}
