@@ -333,7 +333,7 @@ func (n *noticer) queue(ctx context.Context, rule *store.AlertRule, al *store.Al
 	aid := al.ID
 	for _, c := range targets {
 		d := &store.Delivery{AlertID: &aid, ChannelID: c.ID, Seq: seq, Kind: string(tr.Kind), Severity: tr.Severity,
-			Title: title, Message: msg}
+			Title: title, Message: msg, CreatedAt: n.now}
 		if _, err := store.InsertDelivery(ctx, n.tx, d); err != nil {
 			return err
 		}

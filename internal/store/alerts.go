@@ -579,11 +579,15 @@ func scanDelivery(row pgx.Row) (*Delivery, error) {
 	return &d, nil
 }
 
-// InsertDelivery queues a notice for a channel and returns its ID.
+// InsertDelivery queues a notice for a channel and returns its ID; CreatedAt defaults to the database's clock.
 func InsertDelivery(ctx context.Context, db DBTX, d *Delivery) (int64, error) {
-	err := db.QueryRow(ctx, `INSERT INTO notification_deliveries (alert_id, channel_id, seq, kind, severity, title, message)
-		VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id`, d.AlertID, d.ChannelID, d.Seq, d.Kind, d.Severity, d.Title,
-		d.Message).Scan(&d.ID)
+	var created *time.Time
+	if !d.CreatedAt.IsZero() {
+		created = &d.CreatedAt
+	}
+	err := db.QueryRow(ctx, `INSERT INTO notification_deliveries (alert_id, channel_id, seq, kind, severity, title, message,
+		created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,coalesce($8, now())) RETURNING id`, d.AlertID, d.ChannelID, d.Seq, d.Kind,
+		d.Severity, d.Title, d.Message, created).Scan(&d.ID)
 	return d.ID, mapErr(err)
 }
 
