@@ -294,9 +294,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	rep = &Report{Started: time.Now().UTC(), ProductVersion: strings.TrimSpace(string(ver)), Devices: o.Devices, IntervalSec: o.Interval.Seconds(),
 		WarmupSec: o.Warmup.Seconds(), ContainersEach: o.Containers, MachineCPUs: numCPU(),
 		NotMeasured: map[string]string{
-			"container_action_latency": "not built yet: container actions are not in this harness",
-			"mcp_read_latency":         "not built yet: no MCP server in the product",
-			"websocket_fanout_latency": "not built yet in this harness",
+			"container_action_latency": "not measured yet: the product has container operations, this harness does not drive them",
+			"mcp_read_latency":         "not measured yet: the product serves /mcp, this harness does not call it",
+			"websocket_fanout_latency": "not measured yet: the product serves /ws, this harness does not subscribe",
 		}}
 	snap0 := snapshot(worker, tsrv, pg, sim)
 	t0 := time.Now()
