@@ -43,6 +43,9 @@ func notifyActivityOptions() workflow.ActivityOptions {
 			InitialInterval:    5 * time.Second,
 			BackoffCoefficient: 2,
 			MaximumInterval:    5 * time.Minute,
+			// The day-long schedule-to-close is the real bound (about 300 attempts); the cap is explicit so no
+			// environment substitutes a small default for "unlimited".
+			MaximumAttempts: 1000,
 			NonRetryableErrorTypes: []string{activities.ErrTypeNotificationRejected, activities.ErrTypeInvalidInput,
 				activities.ErrTypeDeviceNotFound},
 		},

@@ -75,16 +75,23 @@ func ScheduledActionWorkflow(ctx workflow.Context, in ScheduledActionInput) (*Sc
 		for running >= plan.Concurrency {
 			sel.Select(ctx)
 			running--
+			// Take in every other result that is already there, so a failure that finished together with a
+			// success stops the run before another device starts.
+			for running > 0 && sel.HasPending() {
+				sel.Select(ctx)
+				running--
+			}
 		}
 		if failed && plan.StopOnFailure {
 			break
 		}
 		i, t := i, plan.Targets[i]
 		running++
-		sel.AddFuture(runTarget(ctx, t), func(f workflow.Future) {
+		fut, read := runTarget(ctx, t)
+		sel.AddFuture(fut, func(f workflow.Future) {
 			out := &res.Outcomes[i]
-			var summary string
-			if err := f.Get(ctx, &summary); err != nil {
+			summary, err := read(f)
+			if err != nil {
 				out.State, out.Error = runFailed, rootMessage(err)
 				failed = true
 				log.Warn("scheduled action failed", "device", t.DeviceName, "err", out.Error)
@@ -115,36 +122,38 @@ func ScheduledActionWorkflow(ctx workflow.Context, in ScheduledActionInput) (*Sc
 	return res, nil
 }
 
-// runTarget starts one device's part of a run; its future yields a one-line summary.
-func runTarget(ctx workflow.Context, t activities.ScheduleTarget) workflow.Future {
+// runTarget starts one device's part of a run and returns its future (a child workflow's or an activity's, so
+// results that arrive together are all ready together) and how to read a one-line summary from it.
+func runTarget(ctx workflow.Context, t activities.ScheduleTarget) (workflow.Future, func(workflow.Future) (string, error)) {
 	var a *activities.Activities
-	f, set := workflow.NewFuture(ctx)
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		if t.Prune {
-			actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Minute,
-				RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: 5 * time.Second,
-					NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput, activities.ErrTypeDeviceNotFound,
-						activities.ErrTypeCommandFailed, activities.ErrTypeHostKeyChanged, activities.ErrTypeHostKeyUnknown,
-						activities.ErrTypeAuthFailed}}})
+	if t.Prune {
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Minute,
+			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: 5 * time.Second,
+				NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput, activities.ErrTypeDeviceNotFound,
+					activities.ErrTypeCommandFailed, activities.ErrTypeHostKeyChanged, activities.ErrTypeHostKeyUnknown,
+					activities.ErrTypeAuthFailed}}})
+		f := workflow.ExecuteActivity(actx, a.PruneImages, activities.PruneImagesInput{DeviceID: t.DeviceID})
+		return f, func(f workflow.Future) (string, error) {
 			var out activities.PruneImagesResult
-			err := workflow.ExecuteActivity(actx, a.PruneImages, activities.PruneImagesInput{DeviceID: t.DeviceID}).Get(ctx, &out)
-			set.Set(out.Summary, err)
-			return
+			err := f.Get(ctx, &out)
+			return out.Summary, err
 		}
-		op := *t.Op
-		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:            containerOpWorkflowID(op),
-			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
-		})
+	}
+	op := *t.Op
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            containerOpWorkflowID(op),
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+	})
+	f := workflow.ExecuteChildWorkflow(cctx, ContainerOperationWorkflowName, ContainerOperationInput{ContainerOpInput: op})
+	return f, func(f workflow.Future) (string, error) {
 		var out ContainerOperationResult
-		err := workflow.ExecuteChildWorkflow(cctx, ContainerOperationWorkflowName, ContainerOperationInput{ContainerOpInput: op}).Get(ctx, &out)
+		err := f.Get(ctx, &out)
 		if err == nil && out.State != "succeeded" {
 			err = fmt.Errorf("%s", out.Summary)
 		}
-		set.Set(out.Summary, err)
-	})
-	return f
+		return out.Summary, err
+	}
 }
 
 func containerOpWorkflowID(op activities.ContainerOpInput) string {
