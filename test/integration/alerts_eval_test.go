@@ -198,6 +198,44 @@ func TestEvaluateAlertsAgainstPostgres(t *testing.T) {
 		require.Empty(t, e.poll(e.at(8*m), 85).Notices)
 	})
 
+	t.Run("filesystem, inodes and temperature read back from the poll's samples", func(t *testing.T) {
+		e := newEvalEnv(t)
+		ctx := context.Background()
+		_, err := e.db.Exec(ctx, `UPDATE alert_rules SET enabled = name IN ('filesystem', 'temperature')`)
+		require.NoError(t, err)
+		_, err = store.CreateAlertRule(ctx, e.db, &store.AlertRule{Name: "inodes", Kind: "metric", Metric: "inodes",
+			Critical: ptrTo(90.0), Severity: "critical", Scope: "all", Enabled: true})
+		require.NoError(t, err)
+		write := func(t0 time.Time, dataUsed, inodesUsed int64, celsius float64) {
+			_, err := e.db.Exec(ctx, `INSERT INTO filesystem_metrics (device_id, time, mountpoint, source, fstype, size_bytes,
+				used_bytes, avail_bytes, inodes_total, inodes_used) VALUES ($1,$2,'/data','/dev/sdb1','ext4',100,$3::bigint,100-$3::bigint,1000,$4),
+				($1,$2,'/','/dev/sda1','ext4',100,10,90,1000,10)`, e.dev.ID, t0, dataUsed, inodesUsed)
+			require.NoError(t, err)
+			_, err = e.db.Exec(ctx, `INSERT INTO temperature_metrics (device_id, time, sensor, celsius) VALUES ($1,$2,'coretemp/Package id 0',$3)`,
+				e.dev.ID, t0, celsius)
+			require.NoError(t, err)
+		}
+		write(e.at(0), 95, 950, 75)
+		res := e.poll(e.at(0), 1)
+		require.Equal(t, 2, res.Fired, "filesystem (no duration) and inodes fire at once; temperature waits 2 minutes")
+		subjects := map[string]string{}
+		for _, a := range e.alerts("firing") {
+			subjects[a.RuleName] = a.Subject
+		}
+		require.Equal(t, map[string]string{"filesystem": "/data", "inodes": "/data"}, subjects)
+		write(e.at(2*m), 95, 950, 75)
+		res = e.poll(e.at(2*m), 1)
+		require.Equal(t, 1, res.Fired)
+		firing := e.alerts("firing")
+		require.Len(t, firing, 3)
+		for _, a := range firing {
+			if a.RuleName == "temperature" {
+				require.Equal(t, "coretemp/Package id 0", a.Subject)
+				require.Equal(t, "critical", a.Severity)
+			}
+		}
+	})
+
 	t.Run("maintenance window records but does not send", func(t *testing.T) {
 		e := newEvalEnv(t)
 		e.channel("all", "info", 30)
@@ -325,3 +363,5 @@ func requireErrType(t *testing.T, err error, typ string) {
 	require.True(t, errors.As(err, &app), "want application error %s, got %v", typ, err)
 	require.Equal(t, typ, app.Type())
 }
+
+func ptrTo[T any](v T) *T { return &v }
