@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -83,7 +84,7 @@ func (s *Server) ListSchedules(ctx context.Context) ([]ScheduleView, error) {
 
 func (s *Server) scheduleView(ctx context.Context, us *store.UserSchedule) ScheduleView {
 	v := ScheduleView{UserSchedule: us, TemporalUI: s.cfg.TemporalUIURL + "/namespaces/" + s.cfg.TemporalNamespace +
-		"/schedules/" + workflows.UserScheduleID(us.ID.String())}
+		"/schedules/" + url.PathEscape(workflows.UserScheduleID(us.ID.String()))}
 	if sc, err := s.scheduler(); err == nil {
 		if info, err := sc.DescribeUserSchedule(ctx, us.ID.String()); err == nil {
 			v.Temporal = info
@@ -104,7 +105,8 @@ func (s *Server) listSchedules(c *fiber.Ctx) error {
 
 // CreateSchedule validates and stores a user schedule, then creates its Temporal schedule. Errors are *Error
 // values ready for the envelope (422 invalid, 409 name taken, 503 no Temporal). The MCP layer shares it with
-// REST.
+// REST. req.Action.StopOnFailure is taken as given (REST sets it to true when the body leaves it out); callers
+// audit the request themselves.
 func (s *Server) CreateSchedule(ctx context.Context, req ScheduleRequest) (*ScheduleView, error) {
 	sc, err := s.scheduler()
 	if err != nil {
