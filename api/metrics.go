@@ -2,6 +2,7 @@ package api
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -27,7 +28,10 @@ func observe(c *fiber.Ctx) error {
 		e, _ := toEnvelope(err)
 		code = e.Status
 	}
-	telemetry.HTTPRequests.WithLabelValues(route, c.Method(), strconv.Itoa(code)).Inc()
+	// Fiber's strings point into buffers it reuses for the next request: copy them before they become label
+	// values that the registry keeps.
+	route, method := strings.Clone(route), strings.Clone(c.Method())
+	telemetry.HTTPRequests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
 	telemetry.HTTPDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	return err
 }

@@ -20,9 +20,9 @@ func TestMetricsCountRequestsByRoute(t *testing.T) {
 	resp, err := env.app.Test(httptest.NewRequest("GET", "/metrics", nil), -1)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	require.Equal(t, 200, resp.StatusCode)
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode, "body: %s", body)
 	var line string
 	for _, l := range strings.Split(string(body), "\n") {
 		if strings.HasPrefix(l, `infrastructor_http_requests_total{code="200",method="GET",route="/healthz"}`) {

@@ -91,10 +91,10 @@ type devicePoll struct {
 	firstRun string
 	// pollsThisRun counts this run's polls (state.Polls counts across continue-as-new).
 	pollsThisRun int
-	state    DevicePollState
-	wake     bool // set by handlers to end the current wait early
-	mu       workflow.Mutex
-	log      log.Logger
+	state        DevicePollState
+	wake         bool // set by handlers to end the current wait early
+	mu           workflow.Mutex
+	log          log.Logger
 }
 
 // DevicePollWorkflow is the entity loop of one device: poll, wait for the interval on a durable timer, repeat.
