@@ -113,21 +113,27 @@ func (e *mcpEndpoint) handle(c *fiber.Ctx) error {
 // visibleTools hides the write tools from tokens without the operate scope, and from everyone in read-only mode.
 // mcp-go applies the same filter to tools/call, so a hidden tool cannot be called either.
 func (e *mcpEndpoint) visibleTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
-	if e.canWrite(ctx) {
-		return tools
-	}
 	out := make([]mcp.Tool, 0, len(tools))
 	for _, t := range tools {
-		if !isWriteTool(t) {
+		if e.allowed(ctx, t) {
 			out = append(out, t)
 		}
 	}
 	return out
 }
 
-func (e *mcpEndpoint) canWrite(ctx context.Context) bool {
+// allowed says whether the request's token may see and call t: read tools always; write tools with scope
+// operate (admin for mcpAdminTools), never in read-only mode.
+func (e *mcpEndpoint) allowed(ctx context.Context, t mcp.Tool) bool {
+	if !isWriteTool(t) {
+		return true
+	}
 	tok := mcpToken(ctx)
-	return !e.s.cfg.MCPReadOnly && tok != nil && tok.Has(store.ScopeOperate)
+	need := store.ScopeOperate
+	if mcpAdminTools[t.Name] {
+		need = store.ScopeAdmin
+	}
+	return !e.s.cfg.MCPReadOnly && tok != nil && tok.Has(need)
 }
 
 // isWriteTool: every tool not marked read-only changes something.
@@ -161,9 +167,9 @@ func (e *mcpEndpoint) tool(t mcp.Tool, h toolHandler) {
 	write := isWriteTool(t)
 	e.srv.AddTool(t, func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		call := &toolCall{req: req, audit: &mcpAudit{}}
-		if write && !e.canWrite(ctx) {
+		if !e.allowed(ctx, t) {
 			// Unreachable through the filter; kept so a filter change can never open a write path.
-			res := mcp.NewToolResultError(t.Name + " needs a token with scope operate, and the server must not be read-only")
+			res := mcp.NewToolResultError(t.Name + " needs a token with a stronger scope, and the server must not be read-only")
 			e.writeAudit(ctx, t.Name, call, http.StatusForbidden)
 			return res, nil
 		}

@@ -116,6 +116,7 @@ func (e *mcpEndpoint) addTools() {
 		deviceArg,
 	), e.signalTool(workflows.SignalResume, "resumed"))
 	e.addOperationTools()
+	e.addScheduleTools()
 }
 
 // textResult is a result with both the model-readable text and the structured form.

@@ -47,8 +47,9 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // Tool names by kind: what each scope must and must not see.
 var (
 	readTools = []string{"fleet_health", "get_container", "get_container_logs", "get_device", "get_metrics",
-		"get_operation", "list_containers", "list_devices", "list_events", "list_operations"}
-	writeTools = []string{"container_action", "pause_polling", "poll_device_now", "resume_polling"}
+		"get_operation", "list_containers", "list_devices", "list_events", "list_operations", "list_schedules"}
+	writeTools = []string{"container_action", "pause_polling", "poll_device_now", "resume_polling", "trigger_schedule"}
+	adminTools = []string{"create_schedule"}
 )
 
 // system is one running Infrastructor plus a read-only API replica on the same database.
@@ -309,13 +310,15 @@ func TestMCP(t *testing.T) {
 	t.Run("tools per scope and read-only mode", func(t *testing.T) {
 		all := append(append([]string{}, readTools...), writeTools...)
 		sort.Strings(all)
+		withAdmin := append(append([]string{}, all...), adminTools...)
+		sort.Strings(withAdmin)
 		tests := []struct {
 			name, url, token string
 			want             []string
 		}{
 			{"read token", sys.mcpURL(), sys.Read, readTools},
 			{"operate token", sys.mcpURL(), sys.Operate, all},
-			{"admin token", sys.mcpURL(), sys.Admin, all},
+			{"admin token", sys.mcpURL(), sys.Admin, withAdmin},
 			{"operate token, read-only server", sys.ReadOnlyURL, sys.Operate, readTools},
 		}
 		for _, tt := range tests {
@@ -351,7 +354,7 @@ func TestMCP(t *testing.T) {
 				write = write || w == tool.Name
 			}
 			require.Equal(t, !write, *a.ReadOnlyHint, tool.Name)
-			require.Equal(t, tool.Name == "container_action", *a.DestructiveHint, tool.Name)
+			require.Equal(t, tool.Name == "container_action" || tool.Name == "trigger_schedule", *a.DestructiveHint, tool.Name)
 			require.NotEmpty(t, tool.Description, tool.Name)
 		}
 	})
@@ -639,6 +642,50 @@ func TestMCP(t *testing.T) {
 			AND outcome = 'failure' AND status_code = 409`).Scan(&n))
 		require.Equal(t, 1, n)
 		dev.engine.Docker(t, "start", dev.Container)
+	})
+
+	t.Run("schedule tools: list, create (admin only), trigger", func(t *testing.T) {
+		admin, _ := connect(t, sys.mcpURL(), sys.Admin)
+		res := call(t, c, "list_schedules", nil, nil)
+		require.False(t, res.IsError, textOf(res))
+		require.Contains(t, textOf(res), "0 schedule(s)")
+
+		// The operate token does not even see create_schedule; calling it anyway fails.
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "create_schedule"
+		req.Params.Arguments = map[string]any{"name": "x", "spec": map[string]any{"every": "24h"}, "action": map[string]any{"type": "image_prune", "tag": "t"}}
+		_, err := c.CallTool(context.Background(), req)
+		require.Error(t, err)
+
+		res = call(t, admin, "create_schedule", map[string]any{"name": "nightly-prune",
+			"spec":   map[string]any{"cron": "0 3 * * *", "time_zone": "UTC"},
+			"action": map[string]any{"type": "image_prune", "tag": "no-device-has-this-tag", "stop_on_failure": true}}, nil)
+		require.False(t, res.IsError, textOf(res))
+		require.Contains(t, textOf(res), "Created schedule nightly-prune")
+		bad := call(t, admin, "create_schedule", map[string]any{"name": "broken",
+			"spec": map[string]any{"cron": "not a cron"}, "action": map[string]any{"type": "image_prune", "tag": "t"}}, nil)
+		require.True(t, bad.IsError, "an invalid spec is a tool error the model can read")
+
+		res = call(t, c, "list_schedules", nil, nil)
+		require.Contains(t, textOf(res), "nightly-prune [active]")
+		res = call(t, c, "trigger_schedule", map[string]any{"schedule": "nightly-prune"}, nil)
+		require.False(t, res.IsError, textOf(res))
+		res = call(t, c, "trigger_schedule", map[string]any{"schedule": "no-such-schedule"}, nil)
+		require.True(t, res.IsError)
+		require.Contains(t, textOf(res), "list_schedules")
+
+		var actions []string
+		rows, err := sys.DB.Query(context.Background(), `SELECT action || ' ' || outcome || ' ' || token_name FROM audit_log
+			WHERE action IN ('mcp.create_schedule', 'mcp.trigger_schedule') ORDER BY id`)
+		require.NoError(t, err)
+		for rows.Next() {
+			var a string
+			require.NoError(t, rows.Scan(&a))
+			actions = append(actions, a)
+		}
+		require.NoError(t, rows.Err())
+		require.Equal(t, []string{"mcp.create_schedule success mcp-admin", "mcp.create_schedule failure mcp-admin",
+			"mcp.trigger_schedule success mcp-operate", "mcp.trigger_schedule failure mcp-operate"}, actions)
 	})
 
 	t.Run("TypeScript SDK client", func(t *testing.T) {
