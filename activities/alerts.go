@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -76,51 +77,52 @@ func (a *Activities) EvaluateAlerts(ctx context.Context, in EvaluateAlertsInput)
 }
 
 func (a *Activities) evaluate(ctx context.Context, tx pgx.Tx, id uuid.UUID, in EvaluateAlertsInput, now time.Time) (*EvaluateAlertsResult, error) {
-	dev, err := store.GetDevice(ctx, tx, id)
+	// Every evaluation reads its inputs in one round trip and its samples in a second one; unchanged states
+	// are not written back, so a quiet poll costs two round trips besides the transaction's own.
+	inputs, err := store.LoadAlertInputs(ctx, tx, id, now.Add(-NotifyScheduleToClose), now.Add(-orphanAfter))
 	if err != nil {
 		return nil, err
 	}
-	obs, err := observe(ctx, tx, dev, in, now)
-	if err != nil {
-		return nil, err
-	}
-	rules, err := store.ListAlertRules(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	overrides, err := store.ListRuleOverrides(ctx, tx, nil, &id)
-	if err != nil {
-		return nil, err
-	}
+	dev := inputs.Device
 	byRule := map[uuid.UUID]*store.RuleOverride{}
-	for _, o := range overrides {
+	for _, o := range inputs.Overrides {
 		byRule[o.RuleID] = o
 	}
-	states, err := store.LoadAlertStates(ctx, tx, id)
-	if err != nil {
-		return nil, err
+	type ruleCase struct {
+		stored  *store.AlertRule
+		rule    alert.Rule
+		applies bool
 	}
-	windows, err := store.ListMaintenanceWindows(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	var ws []alert.Window
-	for _, w := range windows {
-		ws = append(ws, w.Window())
-	}
-	n := &noticer{tx: tx, dev: dev, now: now, maintenance: alert.InMaintenance(ws, id.String(), dev.Tags, now)}
-	if n.channels, err = store.ListChannels(ctx, tx); err != nil {
-		return nil, err
-	}
-
-	res := &EvaluateAlertsResult{}
-	for _, sr := range rules {
+	cases := make([]ruleCase, 0, len(inputs.Rules))
+	var needs alert.Needs
+	for _, sr := range inputs.Rules {
 		var ov *alert.Override
 		if o := byRule[sr.ID]; o != nil {
 			ov = o.Override()
 		}
 		r := sr.Rule().WithOverride(ov)
-		applies := r.Applies(id.String(), dev.Tags)
+		c := ruleCase{stored: sr, rule: r, applies: r.Applies(id.String(), dev.Tags)}
+		if c.applies {
+			needs.Add(r.Needs())
+		}
+		cases = append(cases, c)
+	}
+	obs, err := observe(ctx, tx, dev, in, now, needs)
+	if err != nil {
+		return nil, err
+	}
+	var ws []alert.Window
+	for _, w := range inputs.Windows {
+		ws = append(ws, w.Window())
+	}
+	n := &noticer{tx: tx, dev: dev, now: now, maintenance: alert.InMaintenance(ws, id.String(), dev.Tags, now),
+		channels: inputs.Channels}
+
+	states := inputs.States
+	changed := map[store.StateKey]alert.State{}
+	res := &EvaluateAlertsResult{}
+	for _, c := range cases {
+		sr, r, applies := c.stored, c.rule, c.applies
 		readings, known := alert.Readings(r, obs)
 		if !applies {
 			// A rule disabled or narrowed while firing resolves its open alerts rather than leaving them firing.
@@ -147,7 +149,8 @@ func (a *Activities) evaluate(ctx context.Context, tx pgx.Tx, id uuid.UUID, in E
 		sort.Strings(names)
 		for _, subject := range names {
 			key := store.StateKey{RuleID: sr.ID, Subject: subject}
-			prev := states[key]
+			stored, had := states[key]
+			prev := stored
 			if !applies && prev.Firing == "" {
 				prev = alert.State{}
 			}
@@ -158,16 +161,17 @@ func (a *Activities) evaluate(ctx context.Context, tx pgx.Tx, id uuid.UUID, in E
 			if err := n.apply(ctx, sr, subject, &next, prev, tr, res); err != nil {
 				return nil, err
 			}
-			if err := store.SaveAlertState(ctx, tx, id, key, next); err != nil {
-				return nil, err
+			if stateChanged(stored, had, next) {
+				changed[key] = next
 			}
 		}
 	}
-	orphans, err := orphanNotices(ctx, tx, id, now)
-	if err != nil {
-		return nil, err
+	if len(changed) > 0 {
+		if err := store.SaveAlertStates(ctx, tx, id, changed); err != nil {
+			return nil, err
+		}
 	}
-	for _, o := range orphans {
+	for _, o := range orphanNotices(inputs.Stale) {
 		if !slices.ContainsFunc(res.Notices, func(x Notice) bool { return x.WorkflowKey() == o.WorkflowKey() }) {
 			res.Notices = append(res.Notices, o)
 		}
@@ -175,8 +179,25 @@ func (a *Activities) evaluate(ctx context.Context, tx pgx.Tx, id uuid.UUID, in E
 	return res, nil
 }
 
-// observe gathers what is known about the device after this poll attempt.
-func observe(ctx context.Context, tx pgx.Tx, dev *store.Device, in EvaluateAlertsInput, now time.Time) (alert.Observation, error) {
+// stateChanged reports whether next must be written: a stored state that differs from it (or is now idle, to
+// be deleted), or a new state that carries something. Most subjects of most polls stay idle or unchanged, and
+// skipping their writes is most of the evaluation's database cost.
+func stateChanged(stored alert.State, had bool, next alert.State) bool {
+	if !had {
+		return !next.Idle()
+	}
+	if next.Idle() {
+		return true
+	}
+	// Both sides encode the same way (stored was decoded from this encoding), so equal bytes mean equal states.
+	a, aerr := json.Marshal(stored)
+	b, berr := json.Marshal(next)
+	return aerr != nil || berr != nil || !bytes.Equal(a, b)
+}
+
+// observe gathers what is known about the device after this poll attempt, reading back only the samples that
+// the applicable rules need.
+func observe(ctx context.Context, tx pgx.Tx, dev *store.Device, in EvaluateAlertsInput, now time.Time, needs alert.Needs) (alert.Observation, error) {
 	o := alert.Observation{Time: now, Reachable: !in.Collected.IsZero(), LastSeen: dev.CreatedAt}
 	if dev.LastSeen != nil {
 		o.LastSeen = *dev.LastSeen
@@ -190,22 +211,18 @@ func observe(ctx context.Context, tx pgx.Tx, dev *store.Device, in EvaluateAlert
 	if !o.Reachable {
 		return o, nil
 	}
-	m, err := store.LoadPollMetrics(ctx, tx, dev.ID, in.Collected)
-	if err != nil {
-		return o, err
-	}
-	o.Metrics = m
 	var caps collector.Capabilities
 	if len(dev.Capabilities) > 0 && json.Unmarshal(dev.Capabilities, &caps) == nil {
 		o.Cores = caps.CPUCount
 	}
 	var avail docker.Availability
-	if len(dev.Docker) > 0 && json.Unmarshal(dev.Docker, &avail) == nil && avail.State == docker.Available {
-		if o.Containers, err = store.LoadContainers(ctx, tx, dev.ID); err != nil {
-			return o, err
-		}
-		o.ContainersKnown = true
+	o.ContainersKnown = len(dev.Docker) > 0 && json.Unmarshal(dev.Docker, &avail) == nil && avail.State == docker.Available
+	needs.Containers = needs.Containers && o.ContainersKnown
+	m, containers, err := store.LoadPollSamples(ctx, tx, dev.ID, in.Collected, needs)
+	if err != nil {
+		return o, err
 	}
+	o.Metrics, o.Containers = m, containers
 	return o, nil
 }
 
@@ -353,29 +370,16 @@ func noticeLabel(tr alert.Transition) string {
 	return "FIRING " + tr.Severity
 }
 
-// orphanNotices are queued deliveries of the device's alerts that no attempt has touched for a while: their
-// Notify workflow was never started (the activity result that named them was lost).
-func orphanNotices(ctx context.Context, tx pgx.Tx, id uuid.UUID, now time.Time) ([]Notice, error) {
-	rows, err := tx.Query(ctx, `SELECT n.alert_id, n.seq, n.id FROM notification_deliveries n JOIN alerts a ON a.id = n.alert_id
-		WHERE a.device_id = $1 AND n.state = 'pending' AND n.attempts = 0 AND n.created_at < $2 AND n.created_at > $3
-		ORDER BY n.alert_id, n.seq, n.id`, id, now.Add(-orphanAfter), now.Add(-NotifyScheduleToClose))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
+// orphanNotices groups queued deliveries of the device's alerts that no attempt has touched for a while into
+// notices: their Notify workflow was never started (the activity result that named them was lost).
+func orphanNotices(stale []*store.PendingDelivery) []Notice {
 	var out []Notice
-	for rows.Next() {
-		var aid uuid.UUID
-		var seq int
-		var did int64
-		if err := rows.Scan(&aid, &seq, &did); err != nil {
-			return nil, err
-		}
-		if k := len(out) - 1; k >= 0 && out[k].AlertID == aid.String() && out[k].Seq == seq {
-			out[k].DeliveryIDs = append(out[k].DeliveryIDs, did)
+	for _, d := range stale {
+		if k := len(out) - 1; k >= 0 && out[k].AlertID == d.AlertID.String() && out[k].Seq == d.Seq {
+			out[k].DeliveryIDs = append(out[k].DeliveryIDs, d.ID)
 			continue
 		}
-		out = append(out, Notice{AlertID: aid.String(), Seq: seq, DeliveryIDs: []int64{did}})
+		out = append(out, Notice{AlertID: d.AlertID.String(), Seq: d.Seq, DeliveryIDs: []int64{d.ID}})
 	}
-	return out, rows.Err()
+	return out
 }

@@ -158,3 +158,42 @@ func Describe(r Rule, subject string, value float64) string {
 	}
 	return r.Name
 }
+
+// Needs names the parts of an Observation that a rule's readings depend on, so the caller reads back only the
+// samples some rule uses.
+type Needs struct {
+	System       bool // Metrics' CPU, memory, swap and load (the poll's system row)
+	Filesystems  bool
+	Temperatures bool
+	Containers   bool
+}
+
+// Needs returns the parts of an Observation that Readings looks at for r beyond reachability, last-seen and
+// host-key facts (which every observation carries).
+func (r Rule) Needs() Needs {
+	switch r.Kind {
+	case KindContainer:
+		return Needs{Containers: true}
+	case KindMetric:
+		switch r.Metric {
+		case MetricFilesystem, MetricInodes:
+			return Needs{Filesystems: true}
+		case MetricTemperature:
+			return Needs{Temperatures: true}
+		case MetricCPU, MetricMemory, MetricSwap, MetricLoadPerCore:
+			return Needs{System: true}
+		}
+	}
+	return Needs{}
+}
+
+// Add merges o into n.
+func (n *Needs) Add(o Needs) {
+	n.System = n.System || o.System
+	n.Filesystems = n.Filesystems || o.Filesystems
+	n.Temperatures = n.Temperatures || o.Temperatures
+	n.Containers = n.Containers || o.Containers
+}
+
+// Any reports whether anything is needed.
+func (n Needs) Any() bool { return n.System || n.Filesystems || n.Temperatures || n.Containers }
