@@ -49,6 +49,13 @@ type Options struct {
 	Containers int           // per simulated device
 	Readers    int           // concurrent REST clients during the window
 
+	// The latency phase after the window (see Run): WebSocket clients and how long they listen (one interval when
+	// zero), MCP read-tool calls, container restarts. Zero counts take the defaults (50, 200, 20).
+	WSClients        int
+	WSWindow         time.Duration
+	MCPCalls         int
+	ContainerActions int
+
 	InfraBin    string // bin/infrastructor
 	SimBin      string // the devicesim command
 	TemporalBin string // the Temporal CLI (server start-dev)
@@ -116,7 +123,37 @@ type Report struct {
 	RESTP50Ms    float64 `json:"rest_p50_ms"`
 	RESTP99Ms    float64 `json:"rest_p99_ms"`
 
-	// NotMeasured names the figures this harness does not measure yet, with the reason.
+	// The latency phase runs after the window, while the devices keep being polled (see Run).
+	//
+	// MCP: get_device calls through mcp-go's streamable HTTP client, one at a time.
+	MCPCalls  int64   `json:"mcp_calls"`
+	MCPErrors int64   `json:"mcp_errors"`
+	MCPP50Ms  float64 `json:"mcp_read_p50_ms"`
+	MCPP99Ms  float64 `json:"mcp_read_p99_ms"`
+	// WebSocket fan-out: WSClients clients subscribed to device.*.metrics for WSWindowSec; latency of an update is
+	// its receipt by the last client minus its write time (the writer's clock, in the poll's transaction).
+	WSClients    int     `json:"ws_clients"`
+	WSWindowSec  float64 `json:"ws_window_seconds"`
+	WSUpdates    int64   `json:"ws_updates"`    // updates every client received
+	WSIncomplete int64   `json:"ws_incomplete"` // updates some client did not receive
+	WSP50Ms      float64 `json:"ws_fanout_p50_ms"`
+	WSP99Ms      float64 `json:"ws_fanout_p99_ms"`
+	// Container actions: restarts through REST with ?wait=60s; the command is the same docker restart timed over
+	// the product's SSH pool, and the overhead is the difference per action.
+	ActionCount         int64   `json:"container_actions"`
+	ActionErrors        int64   `json:"container_action_errors"`
+	ActionP50Ms         float64 `json:"container_action_p50_ms"`
+	ActionP99Ms         float64 `json:"container_action_p99_ms"`
+	ActionCommandP50Ms  float64 `json:"container_action_command_p50_ms"`
+	ActionCommandP99Ms  float64 `json:"container_action_command_p99_ms"`
+	ActionOverheadP50Ms float64 `json:"container_action_overhead_p50_ms"`
+	ActionOverheadP99Ms float64 `json:"container_action_overhead_p99_ms"`
+	ActionVerifyP50Ms   float64 `json:"container_action_verify_p50_ms"` // the verify step, settle period included
+	// ActionSettleSec is how long verify requires a restarted container to stay up (workflows.DefaultSettle): a
+	// deliberate part of the overhead.
+	ActionSettleSec float64 `json:"container_action_settle_seconds"`
+
+	// NotMeasured names the figures this run did not measure, with the reason.
 	NotMeasured map[string]string `json:"not_measured,omitempty"`
 }
 
@@ -139,6 +176,18 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	if o.Readers <= 0 {
 		o.Readers = 4
+	}
+	if o.WSClients <= 0 {
+		o.WSClients = 50
+	}
+	if o.WSWindow <= 0 {
+		o.WSWindow = o.Interval
+	}
+	if o.MCPCalls <= 0 {
+		o.MCPCalls = 200
+	}
+	if o.ContainerActions <= 0 {
+		o.ContainerActions = 20
 	}
 	if o.Warmup < o.Interval {
 		o.Warmup = o.Interval + o.Interval/2
@@ -293,11 +342,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	say("measuring for %s", o.Duration)
 	rep = &Report{Started: time.Now().UTC(), ProductVersion: strings.TrimSpace(string(ver)), Devices: o.Devices, IntervalSec: o.Interval.Seconds(),
 		WarmupSec: o.Warmup.Seconds(), ContainersEach: o.Containers, MachineCPUs: numCPU(),
-		NotMeasured: map[string]string{
-			"container_action_latency": "not measured yet: the product has container operations, this harness does not drive them",
-			"mcp_read_latency":         "not measured yet: the product serves /mcp, this harness does not call it",
-			"websocket_fanout_latency": "not measured yet: the product serves /ws, this harness does not subscribe",
-		}}
+		NotMeasured: map[string]string{}}
 	snap0 := snapshot(worker, tsrv, pg, sim)
 	t0 := time.Now()
 	rctx, stopReaders := context.WithCancel(ctx)
@@ -352,6 +397,10 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	rep.RESTRequests, rep.RESTErrors = int64(len(rs.latencies)), rs.errors
 	rep.RESTP50Ms, rep.RESTP99Ms = percentile(rs.latencies, 50)*1000, percentile(rs.latencies, 99)*1000
+
+	// The latency phase runs after the window so its clients never disturb the poll figures above; the devices
+	// keep being polled meanwhile, so these latencies are under the same polling load.
+	measureLatencies(ctx, o, rep, api, db, keyFile, ids, say)
 
 	tc, err := client.Dial(client.Options{HostPort: taddr, Logger: quietLogger()})
 	if err != nil {

@@ -42,6 +42,7 @@ func TestBenchSmoke(t *testing.T) {
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "bench"))
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "BENCH_DEVICES=5", "BENCH_INTERVAL=5s", "BENCH_DURATION=15s", "BENCH_READERS=2",
+		"BENCH_WS_CLIENTS=3", "BENCH_MCP_CALLS=10", "BENCH_ACTIONS=3",
 		"BENCH_BIN="+bin, "BENCH_TEMPORAL="+temporal, "BENCH_RESULTS="+results)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -81,8 +82,31 @@ func TestBenchSmoke(t *testing.T) {
 	require.Zero(t, rep.RESTErrors)
 	require.Positive(t, rep.RESTP50Ms)
 
+	// The latency phase: every measurement ran and produced numbers.
+	require.Empty(t, rep.NotMeasured)
+	require.Equal(t, 3, rep.WSClients)
+	require.Positive(t, rep.WSUpdates, "polls during the WebSocket window reach all clients")
+	require.Positive(t, rep.WSP50Ms)
+	require.GreaterOrEqual(t, rep.WSP99Ms, rep.WSP50Ms)
+	require.Less(t, rep.WSP99Ms, 5000.0)
+	require.EqualValues(t, 10, rep.MCPCalls)
+	require.Zero(t, rep.MCPErrors)
+	require.Positive(t, rep.MCPP50Ms)
+	require.GreaterOrEqual(t, rep.MCPP99Ms, rep.MCPP50Ms)
+	require.EqualValues(t, 3, rep.ActionCount)
+	require.Zero(t, rep.ActionErrors)
+	require.Positive(t, rep.ActionCommandP50Ms)
+	require.Greater(t, rep.ActionP50Ms, rep.ActionCommandP50Ms)
+	require.Positive(t, rep.ActionOverheadP50Ms)
+	require.GreaterOrEqual(t, rep.ActionP99Ms, rep.ActionP50Ms)
+	require.Positive(t, rep.ActionSettleSec)
+	require.GreaterOrEqual(t, rep.ActionVerifyP50Ms, rep.ActionSettleSec*1000, "verify waits out the settle period")
+
 	md, err := os.ReadFile(mds[0])
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(string(md), "# Bench "))
 	require.Contains(t, string(md), "| adherence |")
+	require.Contains(t, string(md), "| WebSocket fan-out p50 / p99 |")
+	require.Contains(t, string(md), "| MCP read tool p50 / p99 |")
+	require.Contains(t, string(md), "| container restart p50 / p99 |")
 }

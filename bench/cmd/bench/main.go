@@ -1,6 +1,7 @@
 // Command bench runs the whole Infrastructor system against simulated devices and prints one results table
 // (see package bench). `make bench` runs it; BENCH_DEVICES, BENCH_INTERVAL, BENCH_DURATION, BENCH_WARMUP,
-// BENCH_CONTAINERS and BENCH_READERS size the run, BENCH_RESULTS names the output directory, BENCH_BIN the
+// BENCH_CONTAINERS and BENCH_READERS size the run, BENCH_WS_CLIENTS, BENCH_WS_WINDOW, BENCH_MCP_CALLS and
+// BENCH_ACTIONS the latency phase after the window, BENCH_RESULTS names the output directory, BENCH_BIN the
 // directory holding infrastructor and devicesim. BENCH_WORKER=bin/profworker BENCH_PPROF=1 profiles the worker.
 //
 //	bench                 run the benchmark
@@ -79,6 +80,18 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	wsClients, err := envInt("BENCH_WS_CLIENTS", 50)
+	if err != nil {
+		return err
+	}
+	mcpCalls, err := envInt("BENCH_MCP_CALLS", 200)
+	if err != nil {
+		return err
+	}
+	actions, err := envInt("BENCH_ACTIONS", 20)
+	if err != nil {
+		return err
+	}
 	interval, err := envDuration("BENCH_INTERVAL", 30*time.Second)
 	if err != nil {
 		return err
@@ -88,6 +101,10 @@ func run(ctx context.Context) error {
 		return err
 	}
 	warmup, err := envDuration("BENCH_WARMUP", 2*interval)
+	if err != nil {
+		return err
+	}
+	wsWindow, err := envDuration("BENCH_WS_WINDOW", interval)
 	if err != nil {
 		return err
 	}
@@ -104,7 +121,8 @@ func run(ctx context.Context) error {
 		temporal = p
 	}
 	o := bench.Options{Devices: devices, Interval: interval, Warmup: warmup, Duration: duration,
-		Containers: containers, Readers: readers, InfraBin: filepath.Join(bin, "infrastructor"),
+		Containers: containers, Readers: readers, WSClients: wsClients, WSWindow: wsWindow, MCPCalls: mcpCalls,
+		ContainerActions: actions, InfraBin: filepath.Join(bin, "infrastructor"),
 		SimBin: filepath.Join(bin, "devicesim"), TemporalBin: temporal, SelfBin: self,
 		WorkDir: os.Getenv("BENCH_WORKDIR"), Log: os.Stderr}
 	dir := os.Getenv("BENCH_RESULTS")
