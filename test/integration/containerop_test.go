@@ -379,8 +379,13 @@ func TestContainerOperations(t *testing.T) {
 		require.Equal(t, store.OpCancelled, done.State)
 		require.Equal(t, 409, s.do("POST", "/api/v1/operations/"+first.ID.String()+"/cancel", nil, nil), "a finished operation cannot be cancelled")
 
-		// Once the first closed, the container takes a new operation.
-		code, next, msg := s.act(dev, slow, map[string]any{"action": "kill"}, "30s")
+		// Once the first closed, the container takes a new operation. The operation is recorded as cancelled
+		// by the workflow's last step, a moment before the workflow itself closes: until then a new one conflicts.
+		var next opView
+		require.Eventually(t, func() bool {
+			code, next, msg = s.act(dev, slow, map[string]any{"action": "kill"}, "30s")
+			return code != 409
+		}, 20*time.Second, 200*time.Millisecond, "the container never took a new operation")
 		require.Equal(t, 200, code, msg)
 		require.Equal(t, store.OpSucceeded, next.State, next.Error)
 
