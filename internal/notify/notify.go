@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -90,13 +91,20 @@ func (e *TemporaryError) Unwrap() error { return e.Err }
 
 // Sender posts messages over HTTP.
 type Sender struct {
-	// HTTP is the client used; nil means one with a 20 s timeout.
+	// HTTP is the client used; nil means NewClient(Targets, 20 s), built once. A client given here is used as
+	// it is: it should not follow redirects or reach forbidden targets either.
 	HTTP *http.Client
+	// Targets are the addresses the default client may reach.
+	Targets Targets
 	// Now stamps webhook signatures (time.Now when nil).
 	Now func() time.Time
+
+	once sync.Once
+	def  *http.Client
 }
 
-// Send delivers m to ch. Errors are *RejectedError, *TemporaryError, or a plain error for a bad channel.
+// Send delivers m to ch. Errors are *RejectedError, *TemporaryError, or a plain error for a bad channel (an
+// unknown type, or a URL whose address is forbidden: errors.Is(err, ErrForbiddenTarget)).
 func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 	var (
 		url  string
@@ -137,6 +145,10 @@ func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 		if errors.As(err, &ue) && ue.Unwrap() != nil {
 			err = ue.Unwrap()
 		}
+		if errors.Is(err, ErrForbiddenTarget) {
+			// Configuration, not a passing fault: retrying cannot help.
+			return fmt.Errorf("send to %s channel: %w", ch.Type, err)
+		}
 		return &TemporaryError{Err: err}
 	}
 	defer resp.Body.Close()
@@ -145,6 +157,14 @@ func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
 		return nil
+	case code >= 300 && code < 400:
+		// Not followed (see NewClient). Only the Location's host is told: its query may hold credentials.
+		where := "another URL"
+		if loc, err := resp.Location(); err == nil {
+			where = loc.Scheme + "://" + loc.Host
+		}
+		return &RejectedError{Status: code, Body: "redirects are not followed (to " + where +
+			"); set the channel's URL to the final address"}
 	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
 		return &TemporaryError{Status: code, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), s.now()),
 			Err: errors.New(strings.TrimSpace(string(snippet)))}
@@ -178,7 +198,9 @@ func (s *Sender) client() *http.Client {
 	if s.HTTP != nil {
 		return s.HTTP
 	}
-	return &http.Client{Timeout: 20 * time.Second}
+	// One client per Sender, so connections to a receiver are reused across deliveries.
+	s.once.Do(func() { s.def = NewClient(s.Targets, 20*time.Second) })
+	return s.def
 }
 
 func (s *Sender) now() time.Time {
