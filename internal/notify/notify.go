@@ -152,8 +152,13 @@ func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 		return &TemporaryError{Err: err}
 	}
 	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	// Read past the 300 bytes kept, so a credential cut at the boundary is still recognised and hidden.
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, int64(300+len(ch.Token)+len(ch.Secret))))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	snippet := redact(string(raw), ch.Token, ch.Secret)
+	if len(snippet) > 300 {
+		snippet = snippet[:300]
+	}
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
 		return nil
@@ -167,10 +172,21 @@ func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 			"); set the channel's URL to the final address"}
 	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
 		return &TemporaryError{Status: code, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), s.now()),
-			Err: errors.New(strings.TrimSpace(string(snippet)))}
+			Err: errors.New(strings.TrimSpace(snippet))}
 	default:
-		return &RejectedError{Status: code, Body: strings.TrimSpace(string(snippet))}
+		return &RejectedError{Status: code, Body: strings.TrimSpace(snippet)}
 	}
+}
+
+// redact hides credentials a receiver echoed back (a URL pointing at the wrong service may answer with the
+// request it got): the answer is kept with the delivery and in workflow history.
+func redact(s string, credentials ...string) string {
+	for _, c := range credentials {
+		if c != "" {
+			s = strings.ReplaceAll(s, c, "[redacted]")
+		}
+	}
+	return s
 }
 
 type gotifyMessage struct {

@@ -105,7 +105,9 @@ func TestWebhookSignature(t *testing.T) {
 	}))
 	defer srv.Close()
 	ctx := context.Background()
-	at := func(t time.Time) *Sender { return &Sender{Targets: Targets{AllowLoopback: true}, Now: func() time.Time { return t }} }
+	at := func(t time.Time) *Sender {
+		return &Sender{Targets: Targets{AllowLoopback: true}, Now: func() time.Time { return t }}
+	}
 
 	require.NoError(t, at(now).Send(ctx, Channel{Type: TypeWebhook, URL: srv.URL, Secret: "s3cret"}, msg))
 	require.Equal(t, []Message{msg}, verified)
@@ -203,4 +205,20 @@ func TestRedirectNotFollowed(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Empty(t, leaked, "the redirect target must not be contacted")
+}
+
+// TestErrorsNeverCarryCredentials: a receiver that echoes the request (a wrong URL pointing at some other service)
+// must not get the token into the error, which is stored with the delivery and recorded in workflow history.
+func TestErrorsNeverCarryCredentials(t *testing.T) {
+	for _, code := range []int{http.StatusBadRequest, http.StatusServiceUnavailable} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(code)
+			_, _ = io.WriteString(w, "unexpected request with key "+r.Header.Get(HeaderGotifyKey))
+		}))
+		err := lo().Send(context.Background(), Channel{Type: TypeGotify, URL: srv.URL, Token: "Echoed-Token-9"}, msg)
+		srv.Close()
+		require.Error(t, err)
+		require.NotContains(t, err.Error(), "Echoed-Token-9", "HTTP %d", code)
+		require.Contains(t, err.Error(), "unexpected request with key", "HTTP %d: the rest of the answer is kept", code)
+	}
 }
