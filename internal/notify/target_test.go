@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -65,8 +66,8 @@ func TestDialRefusesForbiddenAddress(t *testing.T) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	defer srv.Close()
-	port := srv.Listener.Addr().(interface{ String() string }).String()
-	port = port[len("127.0.0.1:"):]
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	require.NoError(t, err)
 	for _, u := range []string{srv.URL, "http://localhost:" + port} {
 		err := (&Sender{}).Send(context.Background(), Channel{Type: TypeGotify, URL: u, Token: "t"}, msg)
 		require.ErrorIs(t, err, ErrForbiddenTarget, u)
