@@ -28,11 +28,17 @@ type UnconfirmedWorkdirError struct {
 
 func (e *UnconfirmedWorkdirError) Error() string {
 	if e.ConfirmedDir != "" {
-		return fmt.Sprintf("the %s label of compose project %s now says %q, not the confirmed %q: confirm the new working directory first",
+		return fmt.Sprintf("the %s label of compose project %s now says %q, not the confirmed %q",
 			docker.LabelComposeWorkingDir, e.Project, e.LabelDir, e.ConfirmedDir)
 	}
-	return fmt.Sprintf("the working directory %q of compose project %s (from its %s label) is not confirmed: confirm it first",
+	return fmt.Sprintf("the working directory %q of compose project %s (from its %s label) is not confirmed",
 		e.LabelDir, e.Project, docker.LabelComposeWorkingDir)
+}
+
+// HowToConfirm tells an operator how to confirm the label's directory on the device.
+func (e *UnconfirmedWorkdirError) HowToConfirm(deviceID string) string {
+	return fmt.Sprintf(`an admin confirms it with POST /api/v1/devices/%s/compose/%s/confirm and the body {"working_dir": %q}`,
+		deviceID, e.Project, e.LabelDir)
 }
 
 // ComposeWorkdir returns the working directory compose actions may use for a device's project: the confirmed

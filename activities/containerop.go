@@ -654,7 +654,8 @@ func (a *Activities) precheckCompose(ctx context.Context, oc *opContext, in Cont
 		if _, err := checkWorkdirLabel(in.Project, label, confirmed); err != nil {
 			var ue *UnconfirmedWorkdirError
 			if errors.As(err, &ue) {
-				return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s on %s", err, oc.dev.Name), ErrTypeWorkdirUnconfirmed, nil)
+				return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s on %s: %s", err, oc.dev.Name,
+					ue.HowToConfirm(oc.dev.ID.String())), ErrTypeWorkdirUnconfirmed, nil)
 			}
 			return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
 		}

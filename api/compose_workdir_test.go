@@ -2,10 +2,16 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/api"
 )
 
 // TestFaultHostileInputComposeWorkdir checks that a compose working directory taken from a container label, which
@@ -31,6 +37,27 @@ func TestFaultHostileInputComposeWorkdir(t *testing.T) {
 	require.Equal(t, "working_dir_unconfirmed", e.Error.Code)
 	require.Contains(t, e.Error.Message, "/srv/demo")
 	require.Contains(t, e.Error.Message, confirm, "the message names the route that confirms it")
+
+	// MCP shares the rule and says the same.
+	base := ts.listen()
+	mc, err := client.NewStreamableHttpClient(base+api.MCPPath, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + ts.operate}))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mc.Close() })
+	ctx := context.Background()
+	require.NoError(t, mc.Start(ctx))
+	_, err = mc.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{ProtocolVersion: mcp.LATEST_PROTOCOL_VERSION,
+		ClientInfo: mcp.Implementation{Name: "compose-test", Version: "1"}}})
+	require.NoError(t, err)
+	call := mcp.CallToolRequest{}
+	call.Params.Name = "container_action"
+	call.Params.Arguments = map[string]any{"device": d.ID, "action": "up", "project": "demo", "wait_seconds": 0}
+	res, err := mc.CallTool(ctx, call)
+	require.NoError(t, err)
+	require.True(t, res.IsError)
+	text := fmt.Sprint(res.Content)
+	require.Contains(t, text, "/srv/demo")
+	require.Contains(t, text, confirm)
+	require.NotContains(t, text, "retry later", "an unconfirmed directory does not go away by waiting")
 
 	// Only an admin confirms, and only what the label says.
 	ts.req("POST", confirm, ts.operate, map[string]any{"working_dir": "/srv/demo"}).requireStatus(t, http.StatusForbidden)

@@ -230,9 +230,7 @@ func (s *Server) StartComposeAction(ctx context.Context, tok *store.Token, devic
 	var ue *activities.UnconfirmedWorkdirError
 	switch {
 	case errors.As(err, &ue):
-		return nil, errorf(http.StatusConflict, "working_dir_unconfirmed", fmt.Sprintf(
-			"%s: an admin confirms it with POST /api/v1/devices/%s/compose/%s/confirm and the body {\"working_dir\": %q}",
-			ue, deviceID, project, ue.LabelDir))
+		return nil, errorf(http.StatusConflict, "working_dir_unconfirmed", ue.Error()+": "+ue.HowToConfirm(deviceID.String()))
 	case errors.Is(err, docker.ErrInvalidArgument):
 		return nil, invalid(map[string]string{"working_dir": "the project's " + docker.LabelComposeWorkingDir +
 			" label is not an acceptable path: " + err.(*docker.ArgError).Reason})
