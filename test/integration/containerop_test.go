@@ -455,6 +455,17 @@ services:
 			return code, decodeOp(t, raw), errMessage(raw)
 		}
 
+		// The working directory comes from a label any image can set: nothing runs in it until an admin has
+		// confirmed what the label says (#15). A poll stores the labels first.
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			require.Equal(c, 200, s.do("POST", "/api/v1/devices/"+dev.String()+"/poll", nil, nil))
+			require.Len(c, s.containers("/api/v1/devices/"+dev.String()+"/containers?project="+project), 2)
+		}, 60*time.Second, 500*time.Millisecond)
+		code, _, msg := compose("up")
+		require.Equal(t, 409, code, msg)
+		require.Contains(t, msg, dir)
+		require.Equal(t, 200, s.do("POST", "/api/v1/devices/"+dev.String()+"/compose/"+project+"/confirm", map[string]any{"working_dir": dir}, nil))
+
 		code, o, msg := compose("up")
 		require.Equal(t, 200, code, msg)
 		require.Equal(t, store.OpSucceeded, o.State, o.Error)
