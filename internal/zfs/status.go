@@ -3,7 +3,6 @@ package zfs
 import (
 	"bufio"
 	"bytes"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -109,16 +108,30 @@ func ParseStatus(b []byte, loc *time.Location) ([]Pool, error) {
 	return pools, nil
 }
 
-// sectionKeys are the "key:" lines of zpool status; others ("remove:", "checkpoint:") are skipped with their
-// continuation lines.
-var sectionRE = regexp.MustCompile(`^\s{0,8}([a-z]{3,12}):(?:\s(.*))?$`)
-
+// sectionLine recognises the "key: value" lines of zpool status ("  pool:", " state:", "status:", "   see:",
+// "config:", "errors:"; also "remove:", "checkpoint:" and others, which are skipped with their continuation
+// lines): up to 8 spaces, 3 to 12 lower-case letters, a colon, then a space or the end of the line. It is
+// written out rather than a regular expression because it runs on every line.
 func sectionLine(line string) (key, value string, ok bool) {
-	m := sectionRE.FindStringSubmatch(line)
-	if m == nil {
+	i := 0
+	for i < len(line) && i < 9 && line[i] == ' ' {
+		i++
+	}
+	if i > 8 {
 		return "", "", false
 	}
-	return m[1], strings.TrimSpace(m[2]), true
+	j := i
+	for j < len(line) && line[j] >= 'a' && line[j] <= 'z' {
+		j++
+	}
+	if n := j - i; n < 3 || n > 12 || j == len(line) || line[j] != ':' {
+		return "", "", false
+	}
+	rest := line[j+1:]
+	if rest != "" && rest[0] != ' ' && rest[0] != '\t' {
+		return "", "", false
+	}
+	return line[i:j], strings.TrimSpace(rest), true
 }
 
 func parseErrorsLine(p *Pool, v string) {
@@ -253,80 +266,113 @@ func (c *configState) auxList(p *Pool) *[]Vdev {
 	return &p.Dedup
 }
 
-var (
-	scanFinishedRE = regexp.MustCompile(`^(scrub repaired|resilvered) (\S+) in (.+?) with (\d+) errors? on (.+)$`)
-	scanCanceledRE = regexp.MustCompile(`^(scrub|resilver) canceled on (.+)$`)
-	scanRunningRE  = regexp.MustCompile(`^(scrub|resilver) in progress since (.+?)(?: \S+ / | \S+ scanned|$)`)
-	scanPausedRE   = regexp.MustCompile(`^scrub paused since (.+?)(?:$| scrub started on| \S+ / | \S+ scanned)`)
-	// New format (0.8+): "704G / 1.66T scanned at 5.67G/s, 0B / 1.66T issued".
-	scannedIssuedRE = regexp.MustCompile(`(\S+) / (\S+) scanned(?: at \S+)?, (\S+) / (\S+) issued`)
-	// Old format: "1.23T scanned out of 2.00T at 100M/s".
-	scannedOutOfRE = regexp.MustCompile(`(\S+) scanned out of (\S+)`)
-	repairedRE     = regexp.MustCompile(`(\S+) (?:repaired|resilvered), (\S+)% done`)
-)
-
-// parseScanText reads the joined "scan:" text; nil for "none requested" and text it does not know.
+// parseScanText reads the joined "scan:" text; nil for "none requested" and text it does not know. It is
+// written out rather than with regular expressions, which allocate more than the text is long.
 func parseScanText(s string, loc *time.Location) *Scan {
-	if m := scanFinishedRE.FindStringSubmatch(s); m != nil {
-		sc := &Scan{Function: ScanScrub, State: ScanFinished}
-		if m[1] == "resilvered" {
-			sc.Function = ScanResilver
-		}
-		if n, ok := parseSize(m[2]); ok {
-			sc.RepairedBytes = &n
-		}
-		if n, err := strconv.ParseUint(m[4], 10, 64); err == nil {
+	switch {
+	case strings.HasPrefix(s, "scrub repaired "):
+		return parseScanFinished(ScanScrub, s[len("scrub repaired "):], loc)
+	case strings.HasPrefix(s, "resilvered "):
+		return parseScanFinished(ScanResilver, s[len("resilvered "):], loc)
+	case strings.HasPrefix(s, "scrub canceled on "):
+		return scanEnded(ScanScrub, ScanCanceled, s[len("scrub canceled on "):], loc)
+	case strings.HasPrefix(s, "resilver canceled on "):
+		return scanEnded(ScanResilver, ScanCanceled, s[len("resilver canceled on "):], loc)
+	case strings.HasPrefix(s, "scrub in progress since "):
+		return parseScanRunning(ScanScrub, ScanInProgress, s[len("scrub in progress since "):], loc)
+	case strings.HasPrefix(s, "resilver in progress since "):
+		return parseScanRunning(ScanResilver, ScanInProgress, s[len("resilver in progress since "):], loc)
+	case strings.HasPrefix(s, "scrub paused since "):
+		return parseScanRunning(ScanScrub, ScanPaused, s[len("scrub paused since "):], loc)
+	}
+	return nil
+}
+
+// parseScanFinished reads "<repaired> in <duration> with <n> errors on <ctime>" (after "scrub repaired " or
+// "resilvered ").
+func parseScanFinished(fn ScanFunction, rest string, loc *time.Location) *Scan {
+	sc := &Scan{Function: fn, State: ScanFinished}
+	repaired, rest, ok := strings.Cut(rest, " in ")
+	if !ok {
+		return sc
+	}
+	if n, ok := parseSize(repaired); ok {
+		sc.RepairedBytes = &n
+	}
+	dur, rest, ok := strings.Cut(rest, " with ")
+	if !ok {
+		return sc
+	}
+	count, when, ok := strings.Cut(rest, " on ")
+	if !ok {
+		return sc
+	}
+	if f := strings.Fields(count); len(f) == 2 && strings.HasPrefix(f[1], "error") {
+		if n, err := strconv.ParseUint(f[0], 10, 64); err == nil {
 			sc.Errors = &n
 		}
-		if end, ok := parseCtime(m[5], loc); ok {
-			sc.End = &end
-			if d, ok := parseScanDuration(m[3]); ok {
-				secs := int64(d / time.Second)
-				sc.DurationSeconds = &secs
-				start := end.Add(-d)
-				sc.Start = &start
-			}
-		}
-		return sc
 	}
-	if m := scanCanceledRE.FindStringSubmatch(s); m != nil {
-		sc := &Scan{Function: ScanFunction(m[1]), State: ScanCanceled}
-		if end, ok := parseCtime(m[2], loc); ok {
-			sc.End = &end
+	if end, ok := parseCtime(when, loc); ok {
+		sc.End = &end
+		if d, ok := parseScanDuration(dur); ok {
+			secs := int64(d / time.Second)
+			sc.DurationSeconds = &secs
+			start := end.Add(-d)
+			sc.Start = &start
 		}
-		return sc
 	}
-	var sc *Scan
-	if m := scanRunningRE.FindStringSubmatch(s); m != nil {
-		sc = &Scan{Function: ScanFunction(m[1]), State: ScanInProgress}
-		if t, ok := parseCtime(m[2], loc); ok {
+	return sc
+}
+
+func scanEnded(fn ScanFunction, state ScanState, when string, loc *time.Location) *Scan {
+	sc := &Scan{Function: fn, State: state}
+	if end, ok := parseCtime(when, loc); ok {
+		sc.End = &end
+	}
+	return sc
+}
+
+// parseScanRunning reads "<ctime> <progress lines>" after "scrub in progress since " (and the like). The
+// progress lines come in two formats: 0.8 and later print "704G / 1.66T scanned at 5.67G/s, 0B / 1.66T
+// issued" and "0B repaired, 0.00% done, ..."; older versions "1.23T scanned out of 2.00T at 100M/s, 1h2m to
+// go" and "0 repaired, 61.5% done".
+func parseScanRunning(fn ScanFunction, state ScanState, rest string, loc *time.Location) *Scan {
+	sc := &Scan{Function: fn, State: state}
+	f := strings.Fields(rest)
+	if len(f) >= 5 {
+		if t, ok := parseCtime(strings.Join(f[:5], " "), loc); ok {
 			sc.Start = &t
 		}
-	} else if m := scanPausedRE.FindStringSubmatch(s); m != nil {
-		sc = &Scan{Function: ScanScrub, State: ScanPaused}
-		if t, ok := parseCtime(m[1], loc); ok {
-			sc.Start = &t
-		}
-	} else {
-		return nil
 	}
 	set := func(dst **uint64, s string) {
-		if n, ok := parseSize(s); ok {
+		if n, ok := parseSize(strings.TrimSuffix(s, ",")); ok {
 			*dst = &n
 		}
 	}
-	if m := scannedIssuedRE.FindStringSubmatch(s); m != nil {
-		set(&sc.ScannedBytes, m[1])
-		set(&sc.TotalBytes, m[2])
-		set(&sc.IssuedBytes, m[3])
-	} else if m := scannedOutOfRE.FindStringSubmatch(s); m != nil {
-		set(&sc.ScannedBytes, m[1])
-		set(&sc.TotalBytes, m[2])
-	}
-	if m := repairedRE.FindStringSubmatch(s); m != nil {
-		set(&sc.RepairedBytes, m[1])
-		if f, ok := parsePercent(m[2]); ok {
-			sc.ProgressPercent = &f
+	for k, w := range f {
+		switch strings.TrimSuffix(w, ",") {
+		case "scanned":
+			if k >= 3 && f[k-2] == "/" {
+				set(&sc.ScannedBytes, f[k-3])
+				set(&sc.TotalBytes, f[k-1])
+			} else if k >= 1 && k+3 < len(f) && f[k+1] == "out" && f[k+2] == "of" {
+				set(&sc.ScannedBytes, f[k-1])
+				set(&sc.TotalBytes, f[k+3])
+			}
+		case "issued":
+			if k >= 3 && f[k-2] == "/" {
+				set(&sc.IssuedBytes, f[k-3])
+			}
+		case "repaired", "resilvered":
+			if k >= 1 && strings.HasSuffix(w, ",") {
+				set(&sc.RepairedBytes, f[k-1])
+			}
+		case "done":
+			if k >= 1 && strings.HasSuffix(f[k-1], "%,") || k >= 1 && strings.HasSuffix(f[k-1], "%") {
+				if p, ok := parsePercent(strings.TrimSuffix(f[k-1], ",")); ok {
+					sc.ProgressPercent = &p
+				}
+			}
 		}
 	}
 	return sc
