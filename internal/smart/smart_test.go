@@ -161,8 +161,10 @@ func TestAssessRules(t *testing.T) {
 		}, nil, HealthOK, ""},
 		{"rising", func() *Drive { d := ok(); d.ATA = &ATACounters{PendingSectors: u64(9)}; return d },
 			func() *Drive { d := ok(); d.ATA = &ATACounters{PendingSectors: u64(8)}; return d }, HealthWarning, "rose from 8 to 9"},
-		{"error log rising", func() *Drive { d := ok(); d.ErrorLogCount = u64(5); return d },
-			func() *Drive { d := ok(); d.ErrorLogCount = u64(4); return d }, HealthWarning, "error log entries rose from 4 to 5"},
+		{"error log rising", func() *Drive { d := ok(); d.ATA = &ATACounters{}; d.ErrorLogCount = u64(5); return d },
+			func() *Drive { d := ok(); d.ATA = &ATACounters{}; d.ErrorLogCount = u64(4); return d }, HealthWarning, "error log entries rose from 4 to 5"},
+		{"nvme error information log rising", func() *Drive { d := ok(); d.NVMe = &NVMeHealth{}; d.ErrorLogCount = u64(8383); return d },
+			func() *Drive { d := ok(); d.NVMe = &NVMeHealth{}; d.ErrorLogCount = u64(8382); return d }, HealthOK, ""},
 		{"nvme critical warning", func() *Drive { d := ok(); d.NVMe = &NVMeHealth{CriticalWarning: u64(4)}; return d }, nil, HealthFailing, "reliability degraded"},
 		{"nvme spare below threshold", func() *Drive {
 			d := ok()

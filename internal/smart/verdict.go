@@ -157,7 +157,11 @@ func risen(cur, prev *Drive) []string {
 		rose("grown defects", cur.SCSI.GrownDefects, prev.SCSI.GrownDefects)
 		rose("uncorrected errors", cur.SCSI.UncorrectedErrors, prev.SCSI.UncorrectedErrors)
 	}
-	rose("error log entries", cur.ErrorLogCount, prev.ErrorLogCount)
+	// Only the ATA error log: NVMe's error information log also counts harmless rejected admin commands
+	// (the OS probing optional features), so its growth says nothing about the media.
+	if cur.ATA != nil {
+		rose("error log entries", cur.ErrorLogCount, prev.ErrorLogCount)
+	}
 	return out
 }
 
