@@ -2,6 +2,14 @@
 // trees, scans, datasets and snapshot summaries, and judges a pool's health with reasons a person can act on.
 // It is pure: functions take bytes (or a reader, for listings that can be huge) and know nothing about SSH or
 // storage.
+//
+// The commands it is written for:
+//
+//	zpool status -j --json-int -p   (OpenZFS 2.3+; ParseStatusJSON; JSONRefused tells when to fall back)
+//	zpool status -p                 (ParseStatus)
+//	zpool list -Hp -o name,size,allocated,free,fragmentation,capacity,dedupratio,health   (ParseList)
+//	zfs list -Hp -o name,used,avail,refer,compressratio,mountpoint -t filesystem,volume   (ParseDatasets)
+//	zfs list -Hp -t snapshot -o name,used,creation   (SummarizeSnapshots, ListSnapshots; streamed)
 package zfs
 
 import "time"

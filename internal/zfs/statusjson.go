@@ -1,6 +1,7 @@
 package zfs
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -331,4 +332,11 @@ func firstNonEmpty(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+// JSONRefused reports whether zpool's output (stdout and stderr together) says it does not know -j: OpenZFS
+// before 2.3 prints "invalid option 'j'" and its usage. The caller then falls back to `zpool status -p` and
+// ParseStatus.
+func JSONRefused(out []byte) bool {
+	return bytes.Contains(out, []byte("invalid option 'j'")) || bytes.Contains(out, []byte("unrecognized option '--json"))
 }

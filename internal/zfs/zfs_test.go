@@ -298,3 +298,34 @@ func TestParseDatasets(t *testing.T) {
 	require.Equal(t, 1.52, *ds[1].CompressRatio)
 	require.Equal(t, "", ds[1].Mountpoint)
 }
+
+func TestParseStatusEdgeCases(t *testing.T) {
+	pools, err := ParseStatus([]byte("no pools available\n"), nil)
+	require.NoError(t, err)
+	require.Empty(t, pools)
+
+	// -v lists one damaged file per line after "Permanent errors".
+	pools, err = ParseStatus([]byte(`  pool: tank
+ state: ONLINE
+  scan: scrub repaired 0B in 00:01:00 with 2 errors on Sun Feb  4 20:54:25 2024
+config:
+
+	NAME        STATE     READ WRITE CKSUM
+	tank        ONLINE       0     0     0
+	  sda       ONLINE       0     0     2
+
+errors: Permanent errors have been detected in the following files:
+
+        /tank/photos/a.jpg
+        tank/data:<0x5>
+`), nil)
+	require.NoError(t, err)
+	require.Len(t, pools, 1)
+	require.Equal(t, uint64(2), *pools[0].DataErrors)
+	require.Equal(t, uint64(2), pools[0].Root.Children[0].Checksum)
+}
+
+func TestJSONRefused(t *testing.T) {
+	require.True(t, JSONRefused([]byte("invalid option 'j'\nusage:\n\tstatus [-c [script1,script2,...]] ...")))
+	require.False(t, JSONRefused([]byte(`{"output_version":{"command":"zpool status"}}`)))
+}
