@@ -183,6 +183,9 @@ type jsonDrive struct {
 func ParseDrive(b []byte, exitCode int) (*Drive, error) {
 	var raw jsonDrive
 	if err := unmarshal(b, &raw); err != nil {
+		if msg, ok := sudoRefused(b); ok {
+			return &Drive{State: StatePermissionDenied, Message: msg, Exit: DecodeExit(exitCode)}, nil
+		}
 		return nil, clipError(fmt.Errorf("parse smartctl output: %w", err))
 	}
 	if raw.Smartctl.ExitStatus.ok {
@@ -460,4 +463,19 @@ func (f jbool) ptr() *bool {
 	}
 	v := f.v
 	return &v
+}
+
+// sudoRefused recognises sudo's refusal to run smartctl without a password (`sudo -n`, the rule missing or
+// not matching), which is the "permission denied" state and not a failed poll. It returns sudo's first line.
+func sudoRefused(b []byte) (string, bool) {
+	text := string(b[:min(len(b), 4096)])
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "sudo:") && (strings.Contains(line, "password is required") ||
+			strings.Contains(line, "terminal is required") || strings.Contains(line, "not allowed") ||
+			strings.Contains(line, "no tty present")) {
+			return clipString(line, MaxMessageBytes), true
+		}
+	}
+	return "", false
 }

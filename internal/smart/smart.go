@@ -64,6 +64,10 @@ type Scan struct {
 // NoDrives reports whether the scan found nothing to read: the "no drives" state, not a failure.
 func (s *Scan) NoDrives() bool { return len(s.Devices) == 0 }
 
+// ErrPermissionDenied reports that sudo refused to run smartctl: the "permission denied" state of a device
+// whose drives could not be listed.
+var ErrPermissionDenied = errors.New("smartctl: permission denied")
+
 type jsonMessage struct {
 	String   string `json:"string"`
 	Severity string `json:"severity"`
@@ -103,6 +107,9 @@ func unmarshal(b []byte, v any) error {
 func ParseScan(b []byte, exitCode int) (*Scan, error) {
 	var raw jsonScan
 	if err := unmarshal(b, &raw); err != nil {
+		if msg, ok := sudoRefused(b); ok {
+			return nil, clipError(fmt.Errorf("%w: %s", ErrPermissionDenied, msg))
+		}
 		return nil, clipError(fmt.Errorf("parse smartctl scan: %w", err))
 	}
 	if len(raw.Devices) > MaxDrives {

@@ -223,3 +223,14 @@ func TestParseDriveWrongTypes(t *testing.T) {
 	require.Nil(t, d.TemperatureC)
 	require.Nil(t, d.PowerOnHours)
 }
+
+// TestSudoRefused: sudo -n without a matching rule is the "permission denied" state, not a parse failure.
+func TestSudoRefused(t *testing.T) {
+	d, err := ParseDrive([]byte("sudo: a password is required\n"), 1)
+	require.NoError(t, err)
+	require.Equal(t, StatePermissionDenied, d.State)
+	require.Equal(t, "sudo: a password is required", d.Message)
+	require.Equal(t, HealthUnknown, Assess(d, nil).Health)
+	_, err = ParseScan([]byte("sudo: a terminal is required to read the password; either use the -S option to read from standard input or configure an askpass helper\n"), 1)
+	require.ErrorIs(t, err, ErrPermissionDenied)
+}
