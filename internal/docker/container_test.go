@@ -101,8 +101,7 @@ func TestParsePSLine(t *testing.T) {
 			want: Container{ID: "abc", Name: "app", Image: "nginx", State: StateRunning, Status: "Up 2 hours (unhealthy)",
 				Health: HealthUnhealthy, Created: time.Date(2024, 1, 2, 2, 4, 5, 0, time.UTC),
 				Ports: []Port{
-					{HostIP: "0.0.0.0", HostPort: 8000, ContainerPort: 80, Protocol: "tcp"},
-					{HostIP: "0.0.0.0", HostPort: 8001, ContainerPort: 81, Protocol: "tcp"},
+					{HostIP: "0.0.0.0", HostPort: 8000, HostPortEnd: 8001, ContainerPort: 80, ContainerPortEnd: 81, Protocol: "tcp"},
 					{HostIP: "::", HostPort: 53, ContainerPort: 53, Protocol: "udp"},
 					{ContainerPort: 9000, Protocol: "tcp"},
 				},

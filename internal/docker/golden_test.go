@@ -29,9 +29,10 @@ func golden(t *testing.T, name string, v any) {
 	require.Equal(t, string(want), string(got), "output differs from %s (run go test -update and review the diff)", path)
 }
 
-// sharedFixtures returns the directory of the shared recorded fixtures (../shared/fixtures beside the
-// repository), or skips the test when it is absent.
-func sharedFixtures(t *testing.T) string {
+// sharedFixtures returns the directory of the shared recorded fixtures (shared/fixtures beside the repository,
+// or beside a directory above it when the checkout is a worktree in a subdirectory), or skips the test when it is
+// absent.
+func sharedFixtures(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	require.NoError(t, err)
@@ -45,11 +46,17 @@ func sharedFixtures(t *testing.T) string {
 		}
 		dir = parent
 	}
-	fx := filepath.Join(dir, "..", "shared", "fixtures")
-	if _, err := os.Stat(fx); err != nil {
-		t.Skipf("shared fixtures not found at %s: %v", fx, err)
+	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
+		fx := filepath.Join(d, "shared", "fixtures")
+		if st, err := os.Stat(fx); err == nil && st.IsDir() {
+			return fx
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
 	}
-	return fx
+	t.Skipf("shared fixtures not found in shared/fixtures beside %s or above it", dir)
+	return ""
 }
 
 func readFile(t *testing.T, path string) []byte {
