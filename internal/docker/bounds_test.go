@@ -3,6 +3,7 @@ package docker
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -14,7 +15,6 @@ import (
 // is fn's own allocation plus noise from the runtime.
 func allocatedBy(fn func()) uint64 {
 	var before, after runtime.MemStats
-	runtime.GC()
 	runtime.ReadMemStats(&before)
 	fn()
 	runtime.ReadMemStats(&after)
@@ -22,11 +22,13 @@ func allocatedBy(fn func()) uint64 {
 }
 
 // Allocation allowed to a parser: allocPerInputByte times the input plus allocFixed. Measured over the fuzz
-// corpus and the malformed inputs of TestFault*Malformed with a wide margin; what the bound catches is growth
-// faster than the input (the port-range expansion allocated about 500 KB per input byte).
+// corpus and the malformed inputs of TestFault*Malformed (with and without -race): at most about 62 bytes per
+// input byte (inspect JSON of many tiny objects: each becomes a decoded struct and a Container) and 110 KB for
+// small inputs; the bound doubles the first and takes ten times the second. What it catches is growth faster
+// than the input: the port-range expansion allocated about 500 KB per input byte.
 const (
-	allocPerInputByte = 40
-	allocFixed        = 256 << 10
+	allocPerInputByte = 128
+	allocFixed        = 1 << 20
 )
 
 func allocBound(inputLen int) uint64 { return uint64(allocPerInputByte*inputLen + allocFixed) }
@@ -114,4 +116,50 @@ func TestParseInspectFoldsPortRanges(t *testing.T) {
 		{ContainerPort: 9000, Protocol: "tcp"},
 	}, cs[0].Ports)
 	require.Empty(t, cs[0].Truncated)
+}
+
+// portEntryPattern is the regular expression matchPortEntry replaces; FuzzMatchPortEntry keeps them equal.
+var portEntryPattern = regexp.MustCompile(`^(?:(.*):(\d+)(?:-(\d+))?->)?(\d+)(?:-(\d+))?/([a-z]+)$`)
+
+func FuzzMatchPortEntry(f *testing.F) {
+	for _, s := range []string{"80/tcp", "0.0.0.0:8000-8001->80-81/tcp", "[::]:53->53/udp", "a:b->1/tcp", "1-/tcp",
+		"x->y:1->2/tcp", ":1->2/tcp", "1/", "1/TCP", "0.0.0.0:1->2->3/tcp"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, e string) {
+		m, ok := matchPortEntry(e)
+		want := portEntryPattern.FindStringSubmatch(e)
+		require.Equal(t, want != nil, ok, "%q", e)
+		if ok {
+			require.Equal(t, want[1:], m[1:], "%q", e)
+		}
+	})
+}
+
+func TestExitCodeFromStatus(t *testing.T) {
+	for _, tc := range []struct {
+		status string
+		code   int
+		ok     bool
+	}{
+		{"Exited (0) 3 days ago", 0, true}, {"Exited (137) 1 second ago", 137, true}, {"Exited (-1) now", -1, true},
+		{"Exited () x", 0, false}, {"Exited (1", 0, false}, {"Up 2 hours", 0, false}, {"Exited (1a)", 0, false},
+	} {
+		code, ok := exitCodeFromStatus(tc.status)
+		require.Equal(t, tc.ok, ok, tc.status)
+		require.Equal(t, tc.code, code, tc.status)
+	}
+}
+
+// TestParsePSLabelContinuationIsLinear: a label value with many commas (each piece a continuation of the value)
+// used to be re-concatenated per comma, quadratic in its length (#15).
+func TestParsePSLabelContinuationIsLinear(t *testing.T) {
+	in := fmt.Appendf(nil, `{"ID":"abc","Labels":%q}`, "a=x"+strings.Repeat(",y", 50000))
+	var cs []Container
+	var err error
+	alloc := allocatedBy(func() { cs, err = ParsePS(in) })
+	require.NoError(t, err)
+	require.LessOrEqual(t, alloc, allocBound(len(in)), "allocated %d bytes for %d bytes of input", alloc, len(in))
+	require.Len(t, cs[0].Labels["a"], MaxFieldBytes)
+	require.Equal(t, []string{TruncatedText}, cs[0].Truncated)
 }

@@ -211,8 +211,8 @@ func ParsePSLine(line []byte) (Container, error) {
 		// docker before 1.13 had no State column; the status text carries it.
 		c.State = stateFromStatus(p.Status)
 	}
-	if m := exitedPattern.FindStringSubmatch(p.Status); m != nil {
-		c.ExitCode, _ = strconv.Atoi(m[1])
+	if code, ok := exitCodeFromStatus(p.Status); ok {
+		c.ExitCode = code
 	}
 	if p.CreatedAt != "" {
 		t, err := time.Parse("2006-01-02 15:04:05 -0700 MST", p.CreatedAt)
@@ -319,11 +319,70 @@ func hasKey(m map[string]string, k string) bool {
 	return ok
 }
 
-var (
-	exitedPattern = regexp.MustCompile(`^Exited \((-?\d+)\)`)
-	// portPattern is one entry of docker ps's Ports column: [hostip:hostport[-end]->]port[-end]/proto.
-	portPattern = regexp.MustCompile(`^(?:(.*):(\d+)(?:-(\d+))?->)?(\d+)(?:-(\d+))?/([a-z]+)$`)
-)
+// exitCodeFromStatus reads the code of an "Exited (137) 2 minutes ago" status. It is written out rather than a
+// regular expression because it runs for every container of every poll (and a regexp's per-call state is
+// garbage in race-detector builds, where sync.Pool drops entries).
+func exitCodeFromStatus(status string) (int, bool) {
+	rest, ok := strings.CutPrefix(status, "Exited (")
+	if !ok {
+		return 0, false
+	}
+	num, _, ok := strings.Cut(rest, ")")
+	if !ok || !isDigits(strings.TrimPrefix(num, "-")) {
+		return 0, false
+	}
+	code, _ := strconv.Atoi(num)
+	return code, true
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// matchPortEntry splits one entry of docker ps's Ports column, [hostip:hostport[-end]->]port[-end]/proto, into
+// the groups m[1] host IP, m[2] and m[3] host port and range end, m[4] and m[5] container port and range end,
+// m[6] protocol (lower-case letters). Groups that are absent are "".
+func matchPortEntry(e string) (m [7]string, ok bool) {
+	rest := e
+	if i := strings.LastIndex(e, "->"); i >= 0 {
+		host := e[:i]
+		rest = e[i+2:]
+		j := strings.LastIndexByte(host, ':')
+		if j < 0 {
+			return m, false
+		}
+		m[1] = host[:j]
+		if m[2], m[3], ok = digitRange(host[j+1:]); !ok {
+			return m, false
+		}
+	}
+	spec, proto, ok := strings.Cut(rest, "/")
+	if !ok || proto == "" || strings.IndexFunc(proto, func(r rune) bool { return r < 'a' || r > 'z' }) >= 0 {
+		return m, false
+	}
+	if m[4], m[5], ok = digitRange(spec); !ok {
+		return m, false
+	}
+	m[6] = proto
+	return m, true
+}
+
+// digitRange splits "80" or "80-90".
+func digitRange(s string) (from, to string, ok bool) {
+	from, to, hasTo := strings.Cut(s, "-")
+	if !isDigits(from) || (hasTo && !isDigits(to)) {
+		return "", "", false
+	}
+	return from, to, true
+}
 
 // parsePSPorts parses docker ps's Ports column, keeping each range as one Port. It returns at most
 // MaxPortsPerContainer entries and reports whether there were more; an entry it cannot read fails it.
@@ -332,8 +391,8 @@ func parsePSPorts(s string) (ports []Port, more bool, err error) {
 		if len(e) > MaxFieldBytes {
 			return nil, false, fmt.Errorf("unrecognised port %q...", clipString(e, 64))
 		}
-		m := portPattern.FindStringSubmatch(e)
-		if m == nil {
+		m, ok := matchPortEntry(e)
+		if !ok {
 			return nil, false, fmt.Errorf("unrecognised port %q", e)
 		}
 		cFrom, err1 := portNumber(m[4])

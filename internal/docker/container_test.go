@@ -2,7 +2,6 @@ package docker
 
 import (
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -149,23 +148,4 @@ func TestParseLogLine(t *testing.T) {
 	_, text, err = ParseLogLine("2026-11-25T20:56:21Z")
 	require.NoError(t, err)
 	require.Empty(t, text)
-}
-
-func FuzzParsers(f *testing.F) {
-	f.Add([]byte(`{"ID":"a","Ports":"1.2.3.4:1-2->3-4/tcp","Labels":"x=1,y"}`))
-	f.Add([]byte(`[{"Id":"a","NetworkSettings":{"Ports":{"80/tcp":null}}}]`))
-	f.Add([]byte("@uptime 1 2\n@cgroup 2\n@container a 1 x\n@file io.stat\n8:0 rbytes=1 wbytes=2\n"))
-	f.Add([]byte(`{"CPUPerc":"1.5%","MemUsage":"1KiB / 2GiB","NetIO":"1kB / 2MB","BlockIO":"-- / --","PIDs":"3"}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		// Only the absence of panics and of absurd expansions is checked here.
-		if cs, err := ParsePS(b); err == nil {
-			for _, c := range cs {
-				require.LessOrEqual(t, len(c.Ports), 65536*len(strings.Split(string(b), ",")))
-			}
-		}
-		_, _ = ParseInspect(b)
-		_, _ = ParseStats(b)
-		_, _ = ParseCgroupStats(b)
-		_ = ClassifyProbe(b, b, len(b)%130)
-	})
 }

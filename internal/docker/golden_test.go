@@ -34,15 +34,26 @@ func golden(t *testing.T, name string, v any) {
 // absent.
 func sharedFixtures(t testing.TB) string {
 	t.Helper()
+	fx := findSharedFixtures()
+	if fx == "" {
+		t.Skip("shared fixtures not found in shared/fixtures beside the repository or above it")
+	}
+	return fx
+}
+
+// findSharedFixtures returns the shared fixtures directory, or "" when there is none.
+func findSharedFixtures() string {
 	dir, err := os.Getwd()
-	require.NoError(t, err)
+	if err != nil {
+		return ""
+	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
 			break
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("go.mod not found above the package directory; cannot locate shared fixtures")
+			return ""
 		}
 		dir = parent
 	}
@@ -52,11 +63,9 @@ func sharedFixtures(t testing.TB) string {
 			return fx
 		}
 		if filepath.Dir(d) == d {
-			break
+			return ""
 		}
 	}
-	t.Skipf("shared fixtures not found in shared/fixtures beside %s or above it", dir)
-	return ""
 }
 
 func readFile(t *testing.T, path string) []byte {
