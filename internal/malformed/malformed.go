@@ -38,13 +38,13 @@ func Inputs(seeds [][]byte, n int, seed uint64) iter.Seq2[int, []byte] {
 	}
 }
 
-// bigSize returns a size for a generated run: mostly up to 16 KB, one time in 32 up to 512 KB, so inputs reach
-// the parsers' limits without making every case slow.
+// bigSize returns a size for a generated run: mostly up to 8 KB, one time in 64 up to 512 KB, so some inputs
+// reach the parsers' limits without making every case slow.
 func bigSize(r *rand.Rand) int {
-	if r.IntN(32) == 0 {
+	if r.IntN(64) == 0 {
 		return 1 << (14 + r.IntN(6))
 	}
-	return 1 << (4 + r.IntN(11))
+	return 1 << (4 + r.IntN(10))
 }
 
 // hugeValues replace numbers and fields: overflowing, negative, non-finite, empty and hostile ones.
