@@ -70,8 +70,8 @@ type Snapshot struct {
 	// or did not print at all, in script order.
 	Unavailable []string `json:"unavailable,omitempty"`
 	// Truncated lists the sections whose entries or strings were cut to the
-	// parsers' limits (MaxInterfaces, MaxFieldBytes, ...), in script order;
-	// empty for any real machine.
+	// parsers' limits (MaxInterfaces, MaxFieldBytes, ...), each once; empty
+	// for any real machine.
 	Truncated []string `json:"truncated,omitempty"`
 }
 
@@ -257,7 +257,7 @@ func parse(out []byte) (*Snapshot, error) {
 	if df != nil {
 		lim := &limiter{}
 		s.Filesystems = filesystems(df, dfi, mounts, lim)
-		if lim.cut {
+		if lim.cut && !slices.Contains(s.Truncated, SectionDF) {
 			s.Truncated = append(s.Truncated, SectionDF)
 		}
 	}

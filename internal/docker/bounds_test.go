@@ -163,3 +163,78 @@ func TestParsePSLabelContinuationIsLinear(t *testing.T) {
 	require.Len(t, cs[0].Labels["a"], MaxFieldBytes)
 	require.Equal(t, []string{TruncatedText}, cs[0].Truncated)
 }
+
+func listOf(n int, format string) string {
+	items := make([]string, n)
+	for i := range items {
+		items[i] = fmt.Sprintf(format, i)
+	}
+	return strings.Join(items, ",")
+}
+
+// TestParsePSCutsAtLimits: per-container lists and strings are cut to their limits and the cut is named.
+func TestParsePSCutsAtLimits(t *testing.T) {
+	line, err := json.Marshal(map[string]string{
+		"ID": "abc", "Names": strings.Repeat("n", MaxFieldBytes+10),
+		"Ports":    listOf(MaxPortsPerContainer+5, "%d/tcp"),
+		"Labels":   listOf(MaxLabelsPerContainer+5, "k%d=v"),
+		"Mounts":   listOf(MaxMountsPerContainer+5, "vol%d"),
+		"Networks": listOf(MaxNetworksPerContainer+5, "net%d"),
+	})
+	require.NoError(t, err)
+	cs, err := ParsePS(line)
+	require.NoError(t, err)
+	c := cs[0]
+	require.Len(t, c.Name, MaxFieldBytes)
+	require.Len(t, c.Ports, MaxPortsPerContainer)
+	require.Len(t, c.Labels, MaxLabelsPerContainer)
+	require.Len(t, c.Mounts, MaxMountsPerContainer)
+	require.Len(t, c.Networks, MaxNetworksPerContainer)
+	require.ElementsMatch(t, []string{TruncatedText, TruncatedPorts, TruncatedLabels, TruncatedMounts, TruncatedNetworks}, c.Truncated)
+}
+
+// TestParseInspectCutsAtLimits is the same for docker inspect, whose maps are cut keeping the first keys in
+// sorted order so the result does not change from poll to poll.
+func TestParseInspectCutsAtLimits(t *testing.T) {
+	labels := map[string]string{}
+	for i := range MaxLabelsPerContainer + 5 {
+		labels[fmt.Sprintf("k%04d", i)] = "v"
+	}
+	nets := map[string]any{}
+	for i := range MaxNetworksPerContainer + 5 {
+		nets[fmt.Sprintf("n%04d", i)] = map[string]string{"IPAddress": "10.0.0.1"}
+	}
+	ports := map[string]any{}
+	for i := range MaxPortsPerContainer + 5 {
+		ports[fmt.Sprintf("%d/tcp", 2*i)] = nil // not consecutive: no range folds them
+	}
+	in, err := json.Marshal(map[string]any{"Id": "abc", "Config": map[string]any{"Labels": labels},
+		"NetworkSettings": map[string]any{"Ports": ports, "Networks": nets}})
+	require.NoError(t, err)
+	cs, err := ParseInspect(in)
+	require.NoError(t, err)
+	c := cs[0]
+	require.Len(t, c.Labels, MaxLabelsPerContainer)
+	require.Contains(t, c.Labels, "k0000")
+	require.NotContains(t, c.Labels, fmt.Sprintf("k%04d", MaxLabelsPerContainer))
+	require.Len(t, c.Networks, MaxNetworksPerContainer)
+	require.Len(t, c.Ports, MaxPortsPerContainer)
+	require.Equal(t, 0, c.Ports[0].ContainerPort)
+	require.ElementsMatch(t, []string{TruncatedPorts, TruncatedLabels, TruncatedNetworks}, c.Truncated)
+}
+
+// TestParseTooManyContainers: more containers than MaxContainers fail the parse (a partial inventory would
+// read as removed containers), and an absurd ID is refused rather than cut.
+func TestParseTooManyContainers(t *testing.T) {
+	ps := strings.Repeat(`{"ID":"a"}`+"\n", MaxContainers+1)
+	_, err := ParsePS([]byte(ps))
+	require.ErrorIs(t, err, ErrLimit)
+	_, err = ParseStats([]byte(strings.Repeat(`{"ID":"a"}`+"\n", MaxContainers+1)))
+	require.ErrorIs(t, err, ErrLimit)
+	_, err = ParseInspect([]byte("[" + strings.TrimSuffix(strings.Repeat(`{"Id":"a"},`, MaxContainers+1), ",") + "]"))
+	require.ErrorIs(t, err, ErrLimit)
+	_, err = ParseCgroupStats([]byte(strings.Repeat("@container a 1 bridge\n", MaxContainers+1)))
+	require.ErrorIs(t, err, ErrLimit)
+	_, err = ParsePS([]byte(`{"ID":"` + strings.Repeat("a", maxIDBytes+1) + `"}`))
+	require.ErrorContains(t, err, "ID longer than")
+}

@@ -164,6 +164,11 @@ type psJSON struct {
 // ParsePS parses the output of Inventory: one JSON object per line. Blank lines are ignored; a malformed line
 // fails the whole parse, naming the line, because a partial inventory would look like removed containers.
 func ParsePS(out []byte) ([]Container, error) {
+	cs, err := parsePS(out)
+	return cs, clipError(err)
+}
+
+func parsePS(out []byte) ([]Container, error) {
 	var cs []Container
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(nil, 16<<20)
@@ -505,6 +510,11 @@ type inspectJSON struct {
 // ParseInspect parses docker inspect output: a JSON array of container objects, or a single object as the
 // Engine API returns it.
 func ParseInspect(data []byte) ([]Container, error) {
+	cs, err := parseInspect(data)
+	return cs, clipError(err)
+}
+
+func parseInspect(data []byte) ([]Container, error) {
 	data = bytes.TrimSpace(data)
 	var raw []inspectJSON
 	if len(data) > 0 && data[0] == '{' {

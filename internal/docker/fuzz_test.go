@@ -174,9 +174,11 @@ func checkBounded(t testing.TB, pc parserCheck, b []byte) {
 		t.Fatalf("allocated %d bytes for %d bytes of input (bound %d); input starts %q", alloc, len(b), allocBound(len(b)),
 			clipString(string(b), 200))
 	}
-	if err == nil {
-		pc.check(t, v)
+	if err != nil {
+		checkText(t, "error", err.Error(), maxErrorBytes+len("..."))
+		return
 	}
+	pc.check(t, v)
 }
 
 func fuzzParser(f *testing.F, name string) {

@@ -82,6 +82,30 @@ func checkID(id string) error {
 	return nil
 }
 
+// maxErrorBytes bounds an error message: errors quote device output and are stored (Availability.Detail) and
+// logged.
+const maxErrorBytes = 512
+
+// clippedError is err with its message cut to maxErrorBytes; errors.Is and errors.As still see err.
+type clippedError struct {
+	msg string
+	err error
+}
+
+func (e *clippedError) Error() string { return e.msg }
+func (e *clippedError) Unwrap() error { return e.err }
+
+// clipError bounds err's message, keeping err in the chain.
+func clipError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if msg := err.Error(); len(msg) > maxErrorBytes {
+		return &clippedError{msg: clipString(msg, maxErrorBytes) + "...", err: err}
+	}
+	return err
+}
+
 func tooMany(what string, limit int) error {
 	return fmt.Errorf("more than %d %s: %w", limit, what, ErrLimit)
 }

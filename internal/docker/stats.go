@@ -49,6 +49,11 @@ type statsJSON struct {
 // ParseStats parses the output of Stats, one JSON object per line. Values docker shows as "--" (not available,
 // e.g. for a container that is starting) are 0.
 func ParseStats(out []byte) ([]StatsSample, error) {
+	s, err := parseStats(out)
+	return s, clipError(err)
+}
+
+func parseStats(out []byte) ([]StatsSample, error) {
 	var res []StatsSample
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(nil, 1<<20)
@@ -266,6 +271,11 @@ const unlimitedV1 = 1 << 62
 
 // ParseCgroupStats parses the output of the CgroupStats command.
 func ParseCgroupStats(out []byte) (*CgroupSnapshot, error) {
+	s, err := parseCgroupStats(out)
+	return s, clipError(err)
+}
+
+func parseCgroupStats(out []byte) (*CgroupSnapshot, error) {
 	snap := &CgroupSnapshot{}
 	var cur *CgroupContainerStats
 	file := ""
