@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -740,11 +741,19 @@ func ParseLogLine(line string) (time.Time, string, error) {
 	if !ok {
 		ts, text = line, ""
 	}
+	// Untimed lines (a partial line, or a device printing garbage) are common enough to be checked without
+	// time.Parse, whose error quotes the text: one error per short line would cost far more than the line
+	// (#15).
+	if len(ts) < len("2006-01-02T15:04:05Z") || len(ts) > len(time.RFC3339Nano)+8 || ts[4] != '-' || ts[10] != 'T' {
+		return time.Time{}, "", errNoLogTimestamp
+	}
 	t, err := time.Parse(time.RFC3339Nano, ts)
 	if err != nil {
 		return time.Time{}, "", fmt.Errorf("docker log line: timestamp: %w", err)
 	}
 	return t, text, nil
 }
+
+var errNoLogTimestamp = errors.New("docker log line: no timestamp")
 
 var upSecondsPattern = regexp.MustCompile(`^Up (Less than a second|About a second|\d+ seconds?)\b`)
