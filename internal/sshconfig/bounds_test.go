@@ -3,6 +3,7 @@ package sshconfig
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func allocatedBy(fn func()) uint64 {
 
 // TestParseHostileFilesAreBounded: files within MaxFileSize built to multiply entries (every alias a duplicate,
 // every line a warning, every pattern checked against every host) stay within the allocation bound, the lists
-// within their limits, and the work within seconds (#15).
+// within their limits, and the matching work within its budget (#15): before, the patterns file took 40 s.
 func TestParseHostileFilesAreBounded(t *testing.T) {
 	dupLine := "Host" + strings.Repeat(" a", maxLine/2-4) + "\n"
 	for name, conf := range map[string]string{
@@ -59,7 +60,10 @@ func TestParseHostileFilesAreBounded(t *testing.T) {
 			require.LessOrEqual(t, len(res.Hosts), MaxHosts)
 			require.LessOrEqual(t, len(res.Skipped), maxSkipped+1)
 			require.LessOrEqual(t, len(res.Warnings), maxWarnings+1)
-			require.Less(t, took, 20*time.Second)
+			if strings.HasPrefix(name, "patterns") {
+				// The budget, not the clock, is asserted: the clock is at the mercy of a loaded machine.
+				require.True(t, slices.ContainsFunc(res.Skipped, func(s Skip) bool { return strings.Contains(s.Reason, "too long to match") }))
+			}
 		})
 	}
 }
