@@ -29,27 +29,43 @@ func golden(t *testing.T, name string, v any) {
 	require.Equal(t, string(want), string(got), "output differs from %s (run go test -update and review the diff)", path)
 }
 
-// sharedFixtures returns the directory of the shared recorded fixtures (../shared/fixtures beside the
-// repository), or skips the test when it is absent.
-func sharedFixtures(t *testing.T) string {
+// sharedFixtures returns the directory of the shared recorded fixtures (shared/fixtures beside the repository,
+// or beside a directory above it when the checkout is a worktree in a subdirectory), or skips the test when it is
+// absent.
+func sharedFixtures(t testing.TB) string {
 	t.Helper()
+	fx := findSharedFixtures()
+	if fx == "" {
+		t.Skip("shared fixtures not found in shared/fixtures beside the repository or above it")
+	}
+	return fx
+}
+
+// findSharedFixtures returns the shared fixtures directory, or "" when there is none.
+func findSharedFixtures() string {
 	dir, err := os.Getwd()
-	require.NoError(t, err)
+	if err != nil {
+		return ""
+	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
 			break
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("go.mod not found above the package directory; cannot locate shared fixtures")
+			return ""
 		}
 		dir = parent
 	}
-	fx := filepath.Join(dir, "..", "shared", "fixtures")
-	if _, err := os.Stat(fx); err != nil {
-		t.Skipf("shared fixtures not found at %s: %v", fx, err)
+	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
+		fx := filepath.Join(d, "shared", "fixtures")
+		if st, err := os.Stat(fx); err == nil && st.IsDir() {
+			return fx
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
 	}
-	return fx
 }
 
 func readFile(t *testing.T, path string) []byte {
