@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 // addSeeds adds the recorded script outputs and, when present, the shared
@@ -21,11 +23,13 @@ func addSeeds(f *testing.F, sub string, suffixes ...string) {
 	if sub == "" {
 		return
 	}
-	dir := filepath.Join("..", "..", "..", "shared", "fixtures", sub)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return // fixtures absent: the inline seeds still run
+	fx, ok := testenv.OptionalFixturesDir(f)
+	if !ok {
+		return // fixtures absent outside CI: the inline seeds still run
 	}
+	dir := filepath.Join(fx, sub)
+	entries, err := os.ReadDir(dir)
+	require.NoError(f, err)
 	for _, e := range entries {
 		for _, s := range suffixes {
 			if len(e.Name()) >= len(s) && e.Name()[len(e.Name())-len(s):] == s {
