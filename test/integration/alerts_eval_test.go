@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -17,8 +16,7 @@ import (
 
 	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/internal/store"
-	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
+	"github.com/infrastructor/infrastructor/internal/testdb"
 )
 
 // evalEnv runs the EvaluateAlerts and DeliverNotification activities directly against a real, migrated
@@ -38,14 +36,11 @@ type evalEnv struct {
 func newEvalEnv(t *testing.T) *evalEnv {
 	t.Helper()
 	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testenv.PostgresURL(t))
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-	_, err = migrations.Up(ctx, db, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
+	db := testdb.Pool(t)
 	base := time.Now().UTC().Truncate(time.Second)
 	e := &evalEnv{t: t, db: db, base: base, now: base}
 	e.acts = &activities.Activities{DB: db, Now: e.clock}
+	var err error
 	e.dev, err = store.CreateDevice(ctx, db, &store.Device{Name: "nas", Host: "192.0.2.1", Port: 22, User: "root",
 		DeviceType: "linux", Tags: []string{"home"}, PollInterval: 30 * time.Second, Enabled: true, HostKeyPolicy: "require_approval"})
 	require.NoError(t, err)

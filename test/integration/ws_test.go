@@ -26,8 +26,8 @@ import (
 	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/hub"
 	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/internal/testdb"
 	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
 )
 
 // wsAPI is one API process with its own hub and LISTEN connection, as one replica behind a load balancer is.
@@ -78,11 +78,7 @@ type wsDatabase struct {
 func newWSDatabase(t *testing.T) *wsDatabase {
 	t.Helper()
 	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testenv.PostgresURL(t))
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-	_, err = migrations.Up(ctx, db, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
+	db := testdb.Pool(t)
 	d := &wsDatabase{DB: db, Tokens: map[string]string{}}
 	for _, scope := range []string{store.ScopeRead, store.ScopeAdmin} {
 		secret, err := store.NewSecret()
