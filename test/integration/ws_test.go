@@ -163,9 +163,11 @@ func (w *wsConn) subscribe(topics ...string) {
 	require.Equal(w.t, "subscribed", w.read().Type)
 }
 
-// expectClose reads until the server's close frame and checks its code and reason.
+// expectClose reads until the server's close frame (within 30s) and checks its code and reason. The deadline is
+// set here: the one a previous read left may have passed while the client deliberately did not read.
 func (w *wsConn) expectClose(code int, reason string) {
 	w.t.Helper()
+	_ = w.c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	for {
 		_, _, err := w.c.ReadMessage()
 		if err == nil {
