@@ -9,8 +9,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/infrastructor/infrastructor/internal/malformed"
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/malformed"
+
+	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 // Every section parser has a fuzz target and a TestFault<Parser>Malformed test (#15). Both check, whatever the
@@ -67,13 +70,15 @@ func recordedSections(tb testing.TB, name string) [][]byte {
 }
 
 // fixtureSeeds returns the shared fixture files in sub whose names end with one of the suffixes; none when
-// the fixtures are absent.
-func fixtureSeeds(sub string, suffixes ...string) [][]byte {
-	fx := findFixtures()
-	if fx == "" {
+// the fixtures are absent outside CI (in CI their absence fails the test).
+func fixtureSeeds(tb testing.TB, sub string, suffixes ...string) [][]byte {
+	tb.Helper()
+	fx, ok := testenv.OptionalFixturesDir(tb)
+	if !ok {
 		return nil
 	}
-	entries, _ := os.ReadDir(filepath.Join(fx, sub))
+	entries, err := os.ReadDir(filepath.Join(fx, sub))
+	require.NoError(tb, err)
 	var out [][]byte
 	for _, e := range entries {
 		for _, s := range suffixes {
@@ -267,19 +272,19 @@ var collectorParsers = map[string]func(tb testing.TB) parserCheck{
 			parse: func(b []byte) (any, error) { return ParseTime(b) }, check: noCheck}
 	},
 	"ParseUptime": func(tb testing.TB) parserCheck {
-		return parserCheck{seeds: seeds(tb, SectionUptime, fixtureSeeds("proc", ".uptime")),
+		return parserCheck{seeds: seeds(tb, SectionUptime, fixtureSeeds(tb, "proc", ".uptime")),
 			parse: func(b []byte) (any, error) { return ParseUptime(b) }, check: noCheck}
 	},
 	"ParseStat": func(tb testing.TB) parserCheck {
-		return parserCheck{seeds: seeds(tb, SectionStat, fixtureSeeds("proc", ".stat", ".stat2")),
+		return parserCheck{seeds: seeds(tb, SectionStat, fixtureSeeds(tb, "proc", ".stat", ".stat2")),
 			parse: func(b []byte) (any, error) { return ParseStat(b) }, check: checkCPU}
 	},
 	"ParseMeminfo": func(tb testing.TB) parserCheck {
-		return parserCheck{seeds: seeds(tb, SectionMeminfo, fixtureSeeds("proc", ".meminfo")),
+		return parserCheck{seeds: seeds(tb, SectionMeminfo, fixtureSeeds(tb, "proc", ".meminfo")),
 			parse: func(b []byte) (any, error) { return ParseMeminfo(b) }, check: noCheck}
 	},
 	"ParseLoadavg": func(tb testing.TB) parserCheck {
-		return parserCheck{seeds: seeds(tb, SectionLoadavg, fixtureSeeds("proc", ".loadavg")),
+		return parserCheck{seeds: seeds(tb, SectionLoadavg, fixtureSeeds(tb, "proc", ".loadavg")),
 			parse: func(b []byte) (any, error) { return ParseLoadavg(b) }, check: noCheck}
 	},
 	"ParseProcs": func(tb testing.TB) parserCheck {
@@ -287,11 +292,11 @@ var collectorParsers = map[string]func(tb testing.TB) parserCheck{
 			parse: func(b []byte) (any, error) { return ParseProcs(b) }, check: noCheck}
 	},
 	"ParseNetDev": func(tb testing.TB) parserCheck {
-		return parserCheck{seeds: seeds(tb, SectionNetDev, fixtureSeeds("proc", ".net.dev", ".net_dev")),
+		return parserCheck{seeds: seeds(tb, SectionNetDev, fixtureSeeds(tb, "proc", ".net.dev", ".net_dev")),
 			parse: func(b []byte) (any, error) { return ParseNetDev(b) }, check: checkNetDev}
 	},
 	"ParseDiskstats": func(tb testing.TB) parserCheck {
-		return parserCheck{seeds: seeds(tb, SectionDiskstats, fixtureSeeds("proc", ".diskstats")),
+		return parserCheck{seeds: seeds(tb, SectionDiskstats, fixtureSeeds(tb, "proc", ".diskstats")),
 			parse: func(b []byte) (any, error) { return ParseDiskstats(b) }, check: checkDisks}
 	},
 	"ParseMounts": func(tb testing.TB) parserCheck {
@@ -308,7 +313,7 @@ var collectorParsers = map[string]func(tb testing.TB) parserCheck{
 			}}
 	},
 	"ParseARCStats": func(tb testing.TB) parserCheck {
-		return parserCheck{seeds: seeds(tb, SectionARCStats, fixtureSeeds("proc", ".arcstats"), "h\nname type data\nsize 4 100\n"),
+		return parserCheck{seeds: seeds(tb, SectionARCStats, fixtureSeeds(tb, "proc", ".arcstats"), "h\nname type data\nsize 4 100\n"),
 			parse: func(b []byte) (any, error) { return ParseARCStats(b) }, check: noCheck}
 	},
 	"ParseHwmon": func(tb testing.TB) parserCheck {
@@ -322,13 +327,13 @@ var collectorParsers = map[string]func(tb testing.TB) parserCheck{
 			parse: func(b []byte) (any, error) { return ParseThermal(b) }, check: checkTemps}
 	},
 	"ParseDF": func(tb testing.TB) parserCheck {
-		s := append(seeds(tb, SectionDF, fixtureSeeds("df", ".out"),
+		s := append(seeds(tb, SectionDF, fixtureSeeds(tb, "df", ".out"),
 			"Filesystem Type 1024-blocks Used Available Capacity Mounted on\nmy disk ext4 10 5 5 50% /mnt/a b\n"),
 			recordedSections(tb, SectionDFInodes)...)
 		return parserCheck{seeds: s, parse: func(b []byte) (any, error) { return ParseDF(b) }, check: checkDF}
 	},
 	"ParseOSRelease": func(tb testing.TB) parserCheck {
-		return parserCheck{seeds: seeds(tb, SectionOSRelease, fixtureSeeds("os-release", "os-release")),
+		return parserCheck{seeds: seeds(tb, SectionOSRelease, fixtureSeeds(tb, "os-release", "os-release")),
 			parse: func(b []byte) (any, error) { return ParseOSRelease(b) }, check: checkOSRelease}
 	},
 	"ParseCapabilities": func(tb testing.TB) parserCheck {

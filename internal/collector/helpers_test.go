@@ -9,48 +9,17 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/golden")
 
-// fixturesDir returns the shared recorded fixtures (shared/fixtures beside
-// the module root, or beside a directory above it when the checkout is a
-// worktree in a subdirectory) or skips the test when they are not there.
+// fixturesDir returns the shared recorded fixtures (../shared/fixtures from the module root); see
+// testenv.FixturesDir for when their absence skips and when it fails.
 func fixturesDir(t testing.TB) string {
 	t.Helper()
-	fx := findFixtures()
-	if fx == "" {
-		t.Skip("shared fixtures not found in shared/fixtures beside the module root or above it")
-	}
-	return fx
-}
-
-// findFixtures returns the shared fixtures directory, or "" when there is
-// none.
-func findFixtures() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
-		fx := filepath.Join(d, "shared", "fixtures")
-		if st, err := os.Stat(fx); err == nil && st.IsDir() {
-			return fx
-		}
-		if filepath.Dir(d) == d {
-			return ""
-		}
-	}
+	return testenv.FixturesDir(t)
 }
 
 // fixtureFiles lists fixture files in sub whose names end with one of the

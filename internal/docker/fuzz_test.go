@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/infrastructor/infrastructor/internal/malformed"
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/malformed"
+	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 // The fuzz targets and the TestFault*Malformed tests check every docker parser the same way (#15): whatever the
@@ -36,7 +38,7 @@ func inspectSeeds(tb testing.TB) [][]byte {
 		recorded(tb, "inspect.out"),
 		[]byte(`[{"Id":"a","NetworkSettings":{"Ports":{"80/tcp":null,"81/tcp":[{"HostIp":"0.0.0.0","HostPort":"8081"}]}}}]`),
 	}
-	if fx := findSharedFixtures(); fx != "" {
+	if fx, ok := testenv.OptionalFixturesDir(tb); ok {
 		entries, _ := os.ReadDir(filepath.Join(fx, "docker"))
 		for _, e := range entries {
 			if b, err := os.ReadFile(filepath.Join(fx, "docker", e.Name())); err == nil {

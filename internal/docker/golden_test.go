@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current parsers")
@@ -29,43 +31,11 @@ func golden(t *testing.T, name string, v any) {
 	require.Equal(t, string(want), string(got), "output differs from %s (run go test -update and review the diff)", path)
 }
 
-// sharedFixtures returns the directory of the shared recorded fixtures (shared/fixtures beside the repository,
-// or beside a directory above it when the checkout is a worktree in a subdirectory), or skips the test when it is
-// absent.
+// sharedFixtures returns the directory of the shared recorded fixtures (../shared/fixtures beside the
+// repository); see testenv.FixturesDir for when their absence skips and when it fails.
 func sharedFixtures(t testing.TB) string {
 	t.Helper()
-	fx := findSharedFixtures()
-	if fx == "" {
-		t.Skip("shared fixtures not found in shared/fixtures beside the repository or above it")
-	}
-	return fx
-}
-
-// findSharedFixtures returns the shared fixtures directory, or "" when there is none.
-func findSharedFixtures() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
-		fx := filepath.Join(d, "shared", "fixtures")
-		if st, err := os.Stat(fx); err == nil && st.IsDir() {
-			return fx
-		}
-		if filepath.Dir(d) == d {
-			return ""
-		}
-	}
+	return testenv.FixturesDir(t)
 }
 
 func readFile(t *testing.T, path string) []byte {

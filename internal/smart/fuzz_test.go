@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 // The fuzz targets and TestFaultMalformed check every parser the same way: whatever the input, no panic, every
@@ -19,7 +21,7 @@ import (
 func seeds(tb testing.TB) [][]byte {
 	var out [][]byte
 	dirs := []string{filepath.Join("testdata", "recorded"), filepath.Join("testdata", "derived")}
-	if fx := findSharedFixtures(); fx != "" {
+	if fx, ok := testenv.OptionalFixturesDir(tb); ok {
 		dirs = append(dirs, filepath.Join(fx, "smartctl"))
 	}
 	for _, dir := range dirs {

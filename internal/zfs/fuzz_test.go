@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 // The fuzz targets and TestFaultMalformed check every parser the same way: whatever the input, no panic, every
@@ -20,7 +22,7 @@ import (
 func seeds(tb testing.TB) [][]byte {
 	var out [][]byte
 	dirs := []string{filepath.Join("testdata", "derived")}
-	if fx := findSharedFixtures(); fx != "" {
+	if fx, ok := testenv.OptionalFixturesDir(tb); ok {
 		dirs = append(dirs, filepath.Join(fx, "zfs"))
 	}
 	for _, dir := range dirs {

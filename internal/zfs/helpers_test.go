@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current parsers")
@@ -31,53 +33,11 @@ func golden(t *testing.T, name string, v any) {
 	require.Equal(t, string(want), string(got), "output differs from %s (run go test -update and review the diff)", path)
 }
 
-// findSharedFixtures returns ../shared/fixtures beside the module root, or "" when it is absent. In a linked
-// git worktree the fixtures sit beside the main checkout, so that is looked at too.
-func findSharedFixtures() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-	roots := []string{dir}
-	if b, err := os.ReadFile(filepath.Join(dir, ".git")); err == nil {
-		// A linked worktree's .git is a file: "gitdir: <main>/.git/worktrees/<name>".
-		gitdir := strings.TrimSpace(strings.TrimPrefix(string(b), "gitdir:"))
-		if i := strings.Index(gitdir, string(filepath.Separator)+".git"+string(filepath.Separator)+"worktrees"); i > 0 {
-			roots = append(roots, gitdir[:i])
-		}
-	}
-	for _, root := range roots {
-		fx := filepath.Join(root, "..", "shared", "fixtures")
-		if info, err := os.Stat(fx); err == nil && info.IsDir() {
-			return fx
-		}
-	}
-	return ""
-}
-
-// sharedFixtures returns the shared recorded fixtures directory sub. They live beside the repository, not in
-// it: a developer without them gets a skip, but in CI (CI set), where they are always provided, their absence
-// fails the test so that the golden tests cannot silently stop running.
+// sharedFixtures returns the shared recorded fixtures directory sub; testenv.FixturesDir says when their
+// absence skips and when (CI=true) it fails.
 func sharedFixtures(t *testing.T, sub string) string {
 	t.Helper()
-	fx := findSharedFixtures()
-	if fx == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("shared fixtures (../shared/fixtures beside the repository) are missing; CI must provide them")
-		}
-		t.Skip("shared fixtures not found beside the repository")
-	}
-	dir := filepath.Join(fx, sub)
+	dir := filepath.Join(testenv.FixturesDir(t), sub)
 	if _, err := os.Stat(dir); err != nil {
 		t.Fatalf("shared fixtures present but %s is missing: %v", dir, err)
 	}
