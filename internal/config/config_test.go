@@ -29,18 +29,20 @@ func TestLoadDefaults(t *testing.T) {
 	cfg, err := LoadFrom(env(nil))
 	require.NoError(t, err)
 	require.Equal(t, &Config{
-		DatabaseURL:       "postgres://infrastructor@127.0.0.1:9100/infrastructor?sslmode=disable",
-		TemporalAddress:   "127.0.0.1:7233",
-		TemporalNamespace: "default",
-		TemporalUIURL:     "http://127.0.0.1:8233",
-		TaskQueue:         "infrastructor",
-		Listen:            "127.0.0.1:9101",
-		DataDir:           ".data",
-		LogLevel:          slog.LevelInfo,
-		LogFormat:         "auto",
-		MaxBodyBytes:      1 << 20,
-		ShutdownTimeout:   15 * time.Second,
-		WSMaxPerToken:     20,
+		DatabaseURL:         "postgres://infrastructor@127.0.0.1:9100/infrastructor?sslmode=disable",
+		TemporalAddress:     "127.0.0.1:7233",
+		TemporalNamespace:   "default",
+		TemporalUIURL:       "http://127.0.0.1:8233",
+		TaskQueue:           "infrastructor",
+		Listen:              "127.0.0.1:9101",
+		DataDir:             ".data",
+		LogLevel:            slog.LevelInfo,
+		LogFormat:           "auto",
+		MaxBodyBytes:        1 << 20,
+		ShutdownTimeout:     15 * time.Second,
+		WSMaxPerToken:       20,
+		RequestTimeout:      30 * time.Second,
+		WorkerMetricsListen: "127.0.0.1:9102",
 	}, cfg)
 }
 
@@ -51,22 +53,25 @@ func TestSettingsDefaultsMatchLoad(t *testing.T) {
 	cfg, err := LoadFrom(env(nil))
 	require.NoError(t, err)
 	actual := map[string]string{
-		"INFRA_DATABASE_URL":       cfg.DatabaseURL,
-		"INFRA_TEMPORAL_ADDRESS":   cfg.TemporalAddress,
-		"INFRA_TEMPORAL_NAMESPACE": cfg.TemporalNamespace,
-		"INFRA_TEMPORAL_UI_URL":    cfg.TemporalUIURL,
-		"INFRA_TASK_QUEUE":         cfg.TaskQueue,
-		"INFRA_LISTEN":             cfg.Listen,
-		"INFRA_DATA_DIR":           cfg.DataDir,
-		"INFRA_LOG_LEVEL":          strings.ToLower(cfg.LogLevel.String()),
-		"INFRA_LOG_FORMAT":         cfg.LogFormat,
-		"INFRA_MAX_BODY_BYTES":     strconv.Itoa(cfg.MaxBodyBytes),
-		"INFRA_SHUTDOWN_TIMEOUT":   cfg.ShutdownTimeout.String(),
-		"INFRA_WS_MAX_PER_TOKEN":   strconv.Itoa(cfg.WSMaxPerToken),
-		"INFRA_MCP_READONLY":       strconv.FormatBool(cfg.MCPReadOnly),
+		"INFRA_DATABASE_URL":          cfg.DatabaseURL,
+		"INFRA_TEMPORAL_ADDRESS":      cfg.TemporalAddress,
+		"INFRA_TEMPORAL_NAMESPACE":    cfg.TemporalNamespace,
+		"INFRA_TEMPORAL_UI_URL":       cfg.TemporalUIURL,
+		"INFRA_TASK_QUEUE":            cfg.TaskQueue,
+		"INFRA_LISTEN":                cfg.Listen,
+		"INFRA_DATA_DIR":              cfg.DataDir,
+		"INFRA_LOG_LEVEL":             strings.ToLower(cfg.LogLevel.String()),
+		"INFRA_LOG_FORMAT":            cfg.LogFormat,
+		"INFRA_MAX_BODY_BYTES":        strconv.Itoa(cfg.MaxBodyBytes),
+		"INFRA_SHUTDOWN_TIMEOUT":      cfg.ShutdownTimeout.String(),
+		"INFRA_WS_MAX_PER_TOKEN":      strconv.Itoa(cfg.WSMaxPerToken),
+		"INFRA_MCP_READONLY":          strconv.FormatBool(cfg.MCPReadOnly),
+		"INFRA_REQUEST_TIMEOUT":       cfg.RequestTimeout.String(),
+		"INFRA_DB_MAX_CONNS":          strconv.Itoa(cfg.DBMaxConns),
+		"INFRA_WORKER_METRICS_LISTEN": cfg.WorkerMetricsListen,
 	}
 	unset := map[string]bool{"INFRA_ADMIN_TOKEN": cfg.AdminToken == "", "INFRA_SSH_KEY": len(cfg.SSHKeys) == 0,
-		"INFRA_WS_ORIGINS": len(cfg.WSOrigins) == 0}
+		"INFRA_WS_ORIGINS": len(cfg.WSOrigins) == 0, "INFRA_METRICS_TOKEN": cfg.MetricsToken == ""}
 	seen := map[string]bool{}
 	for _, s := range Settings {
 		require.False(t, seen[s.Name], "%s listed twice in Settings", s.Name)
@@ -84,7 +89,7 @@ func TestSettingsDefaultsMatchLoad(t *testing.T) {
 		}
 	}
 	// Every variable Load reads must be documented.
-	for _, name := range append(keysOf(actual), "INFRA_ADMIN_TOKEN", "INFRA_SSH_KEY", "INFRA_SSH_AGENT", "INFRA_WS_ORIGINS") {
+	for _, name := range append(keysOf(actual), "INFRA_ADMIN_TOKEN", "INFRA_SSH_KEY", "INFRA_SSH_AGENT", "INFRA_WS_ORIGINS", "INFRA_METRICS_TOKEN") {
 		require.True(t, seen[name], "%s is read by Load but missing from Settings", name)
 	}
 }
@@ -150,6 +155,16 @@ func TestLoadAcceptsValues(t *testing.T) {
 			func(t *testing.T, c *Config) { require.Equal(t, 1, c.WSMaxPerToken) }},
 		{"MCP read-only", map[string]string{"INFRA_MCP_READONLY": "true"},
 			func(t *testing.T, c *Config) { require.True(t, c.MCPReadOnly) }},
+		{"database and metrics settings", map[string]string{"INFRA_REQUEST_TIMEOUT": "5s", "INFRA_DB_MAX_CONNS": "64",
+			"INFRA_METRICS_TOKEN": strings.Repeat("m", 32), "INFRA_WORKER_METRICS_LISTEN": ":9200"},
+			func(t *testing.T, c *Config) {
+				require.Equal(t, 5*time.Second, c.RequestTimeout)
+				require.Equal(t, 64, c.DBMaxConns)
+				require.Equal(t, strings.Repeat("m", 32), c.MetricsToken)
+				require.Equal(t, ":9200", c.WorkerMetricsListen)
+			}},
+		{"worker metrics listener off", map[string]string{"INFRA_WORKER_METRICS_LISTEN": ""},
+			func(t *testing.T, c *Config) { require.Empty(t, c.WorkerMetricsListen) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,6 +221,13 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"INFRA_WS_MAX_PER_TOKEN", "0"},
 		{"INFRA_WS_MAX_PER_TOKEN", "many"},
 		{"INFRA_MCP_READONLY", "sometimes"},
+		{"INFRA_REQUEST_TIMEOUT", "30"},
+		{"INFRA_REQUEST_TIMEOUT", "100ms"},
+		{"INFRA_REQUEST_TIMEOUT", "1h"},
+		{"INFRA_DB_MAX_CONNS", "-1"},
+		{"INFRA_DB_MAX_CONNS", "lots"},
+		{"INFRA_METRICS_TOKEN", "short"},
+		{"INFRA_WORKER_METRICS_LISTEN", "9102"},
 	}
 	covered := map[string]bool{}
 	for _, tt := range tests {
