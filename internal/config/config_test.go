@@ -260,6 +260,10 @@ func TestErrorsHideSecrets(t *testing.T) {
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "secret-but-short")
 
+	_, err = LoadFrom(env(map[string]string{"INFRA_METRICS_TOKEN": "scraper-secret"}))
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "scraper-secret")
+
 	c, err := LoadFrom(env(map[string]string{"INFRA_DATABASE_URL": "postgres://user:hunter2@db:5432/x"}))
 	require.NoError(t, err)
 	require.NotContains(t, c.Redacted(), "hunter2")
