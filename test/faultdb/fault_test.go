@@ -54,13 +54,27 @@ func TestFaultPostgresRestartDuringPollsAndOperation(t *testing.T) {
 	s.waitPolled(nil, 3*time.Minute)
 
 	dev := s.Devices[0]
+	// The simulator hands out PIDs per device in steps of 37: after one start the container has the device's
+	// highest PID so far plus 37, after two starts plus 74.
 	var before containerView
-	code, raw := s.do("GET", "/api/v1/devices/"+dev.String()+"/containers/cache", nil, &before)
-	require.Equal(t, http.StatusOK, code, "%s", raw)
-	require.Equal(t, "running", before.State)
+	var maxPID int
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		before = s.container(c, dev, "cache")
+		require.Equal(c, "running", before.State)
+		var page struct {
+			Items []containerView `json:"items"`
+		}
+		code, raw := s.do("GET", "/api/v1/devices/"+dev.String()+"/containers", nil, &page)
+		require.Equal(c, http.StatusOK, code, "%s", raw)
+		maxPID = 0
+		for _, ct := range page.Items {
+			maxPID = max(maxPID, ct.PID)
+		}
+		require.NotZero(c, before.PID)
+	}, time.Minute, 250*time.Millisecond, "the polls never recorded the container")
 
 	var op operation
-	code, raw = s.do("POST", "/api/v1/devices/"+dev.String()+"/containers/cache/actions", map[string]any{"action": "restart", "timeout": 1}, &op)
+	code, raw := s.do("POST", "/api/v1/devices/"+dev.String()+"/containers/cache/actions", map[string]any{"action": "restart", "timeout": 1}, &op)
 	require.Equal(t, http.StatusAccepted, code, "%s", raw)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -108,13 +122,10 @@ func TestFaultPostgresRestartDuringPollsAndOperation(t *testing.T) {
 	var ops int
 	require.NoError(t, s.DB.QueryRow(context.Background(), `SELECT count(*) FROM operations WHERE device_id = $1`, dev).Scan(&ops))
 	require.Equal(t, 1, ops, "one operation record")
-	// The simulator hands out PIDs in steps of 37: one start since the snapshot above moves the PID by one step.
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		var cur containerView
-		code, raw := s.do("GET", "/api/v1/devices/"+dev.String()+"/containers/cache", nil, &cur)
-		require.Equal(c, http.StatusOK, code, "%s", raw)
+		cur := s.container(c, dev, "cache")
 		require.Equal(c, "running", cur.State)
-		require.Equal(c, before.PID+37, cur.PID, "the container was started %d times", (cur.PID-before.PID)/37)
+		require.Equal(c, maxPID+37, cur.PID, "the container was started %d times", (cur.PID-maxPID)/37)
 	}, time.Minute, 250*time.Millisecond)
 
 	s.requireEveryPollOnceAndWhole()
@@ -130,10 +141,15 @@ func TestFaultPostgresDiskFull(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("mounting the small tmpfs for PostgreSQL needs root")
 	}
-	base := t.TempDir()
+	// Not t.TempDir: PostgreSQL runs as its own user and must reach the directories below.
+	base, err := os.MkdirTemp("", "faultdb-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(base, 0o755))
+	t.Cleanup(func() { _ = os.RemoveAll(base) })
 	disk := filepath.Join(base, "disk")
 	require.NoError(t, os.MkdirAll(disk, 0o755))
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=96m,mode=0755", "tmpfs", disk).CombinedOutput()
+	var out []byte
+	out, err = exec.Command("mount", "-t", "tmpfs", "-o", "size=96m,mode=0755", "tmpfs", disk).CombinedOutput()
 	require.NoError(t, err, "mount tmpfs: %s", out)
 	// Registered before the cluster, so it runs after the cluster has stopped.
 	t.Cleanup(func() {
@@ -216,4 +232,14 @@ func fill(t *testing.T, path string) {
 			return
 		}
 	}
+}
+
+// container reads a container as the polls recorded it.
+func (s *stack) container(c *assert.CollectT, dev uuid.UUID, name string) containerView {
+	var out struct {
+		Container containerView `json:"container"`
+	}
+	code, raw := s.do("GET", "/api/v1/devices/"+dev.String()+"/containers/"+name, nil, &out)
+	require.Equal(c, http.StatusOK, code, "%s", raw)
+	return out.Container
 }
