@@ -244,10 +244,19 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 		// they share the process's registry and the API's /metrics serves them.
 		if roles&roleAPI == 0 && cfg.WorkerMetricsListen != "" {
 			ms, err := serveWorkerMetrics(cfg, pool, log, errs)
-			if err != nil {
+			switch {
+			case err != nil && cfg.WorkerMetricsListen == config.DefaultWorkerMetricsListen:
+				// Several workers on one host (scaling out, tests) would all claim the default port: only an
+				// address chosen on purpose is worth refusing to start for.
+				log.Warn("worker metrics not served: the default address is taken; set INFRA_WORKER_METRICS_LISTEN",
+					"address", cfg.WorkerMetricsListen, "err", err)
+			case err != nil:
 				return err
 			}
 			defer func() {
+				if ms == nil {
+					return
+				}
 				sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 				defer scancel()
 				_ = ms.Shutdown(sctx)
@@ -294,7 +303,7 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 }
 
 // serveWorkerMetrics serves the worker's /metrics (poll counters, database pool, runtime) on
-// INFRA_WORKER_METRICS_LISTEN, with INFRA_METRICS_TOKEN when set. A listener that cannot be bound stops start-up.
+// INFRA_WORKER_METRICS_LISTEN, with INFRA_METRICS_TOKEN when set.
 func serveWorkerMetrics(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, errs chan<- error) (*http.Server, error) {
 	ln, err := net.Listen("tcp", cfg.WorkerMetricsListen)
 	if err != nil {

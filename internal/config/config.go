@@ -39,6 +39,10 @@ type Config struct {
 	WorkerMetricsListen string        `env:"INFRA_WORKER_METRICS_LISTEN"`
 }
 
+// DefaultWorkerMetricsListen is where `infrastructor worker` serves /metrics unless INFRA_WORKER_METRICS_LISTEN
+// says otherwise.
+const DefaultWorkerMetricsListen = "127.0.0.1:9102"
+
 // Setting documents one environment variable: its name, default and meaning. The README table is generated from
 // the same list (see TestREADMEDocumentsEverySetting), so code and documentation cannot drift apart.
 type Setting struct {
@@ -69,7 +73,7 @@ var Settings = []Setting{
 	{"INFRA_REQUEST_TIMEOUT", "30s", "Deadline of one REST request or MCP read tool call; a request that waits longer on PostgreSQL or Temporal answers 503 with Retry-After. Requests that wait on purpose (`?wait=`, poll now, a channel test) and MCP write tools get their wait on top; WebSocket connections are not bounded by it."},
 	{"INFRA_DB_MAX_CONNS", "0", "Most PostgreSQL connections of one process. 0 (the default) sizes the pool by role: 16 for `server`, 24 for `worker` (activities that write samples, operations and notifications), 40 for `up`."},
 	{"INFRA_METRICS_TOKEN", "(unset)", "When set, `/metrics` (of the API and of the worker) requires `Authorization: Bearer <this value>` (at least 32 characters); API tokens are not accepted there, so a scraper's secret grants nothing else."},
-	{"INFRA_WORKER_METRICS_LISTEN", "127.0.0.1:9102", "Address where `infrastructor worker` serves its own `/metrics` (poll counters, database pool); empty turns it off. `up` serves the worker's counters on the API's `/metrics` instead."},
+	{"INFRA_WORKER_METRICS_LISTEN", "127.0.0.1:9102", "Address where `infrastructor worker` serves its own `/metrics` (poll counters, database pool); empty turns it off. When the default address is taken (several workers on one host) the worker starts without it and logs a warning; an address set on purpose must be free. `up` serves the worker's counters on the API's `/metrics` instead."},
 }
 
 // Error is a configuration error that names the variable at fault.
@@ -201,7 +205,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		return nil, &Error{"INFRA_METRICS_TOKEN", "(hidden)", "want at least 32 characters without spaces"}
 	}
 	// Set but empty turns the worker's metrics listener off; unset keeps the default.
-	c.WorkerMetricsListen = "127.0.0.1:9102"
+	c.WorkerMetricsListen = DefaultWorkerMetricsListen
 	if v, ok := lookup("INFRA_WORKER_METRICS_LISTEN"); ok {
 		c.WorkerMetricsListen = strings.TrimSpace(v)
 	}
