@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/infrastructor/infrastructor/internal/secret"
 )
 
 // Config holds every setting of the binary. Each field is read from the environment variable in its `env` tag.
@@ -37,6 +39,10 @@ type Config struct {
 	DBMaxConns          int           `env:"INFRA_DB_MAX_CONNS"`
 	MetricsToken        string        `env:"INFRA_METRICS_TOKEN"`
 	WorkerMetricsListen string        `env:"INFRA_WORKER_METRICS_LISTEN"`
+	// SecretKey is the base64 key that encrypts channel credentials at rest; "" means the key file in DataDir.
+	// Never log it.
+	SecretKey           string `env:"INFRA_SECRET_KEY"`
+	NotifyAllowLoopback bool   `env:"INFRA_NOTIFY_ALLOW_LOOPBACK"`
 }
 
 // DefaultWorkerMetricsListen is where `infrastructor worker` serves /metrics unless INFRA_WORKER_METRICS_LISTEN
@@ -74,6 +80,8 @@ var Settings = []Setting{
 	{"INFRA_DB_MAX_CONNS", "0", "Most PostgreSQL connections of one process. 0 (the default) sizes the pool by role: 16 for `server`, 24 for `worker` (activities that write samples, operations and notifications), 40 for `up`."},
 	{"INFRA_METRICS_TOKEN", "(unset)", "When set, `/metrics` (of the API and of the worker) requires `Authorization: Bearer <this value>` (at least 32 characters); API tokens are not accepted there, so a scraper's secret grants nothing else."},
 	{"INFRA_WORKER_METRICS_LISTEN", "127.0.0.1:9102", "Address where `infrastructor worker` serves its own `/metrics` (poll counters, database pool); empty turns it off. When the default address is taken (several workers on one host) the worker starts without it and logs a warning; an address set on purpose must be free. `up` serves the worker's counters on the API's `/metrics` instead."},
+	{"INFRA_SECRET_KEY", "(unset)", "Key that encrypts notification channels' tokens and secrets in the database: base64 of 32 bytes (`openssl rand -base64 32`). When unset, a key is generated into `$INFRA_DATA_DIR/secret.key` on first start; set it when the API and the worker do not share a data directory."},
+	{"INFRA_NOTIFY_ALLOW_LOOPBACK", "false", "Allow notification channels to reach loopback addresses (127.0.0.0/8, ::1), for a receiver on the same host. LAN addresses are always allowed; link-local and cloud metadata addresses never are."},
 }
 
 // Error is a configuration error that names the variable at fault.
@@ -213,6 +221,14 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		if err := hostPort(c.WorkerMetricsListen); err != nil {
 			return nil, &Error{"INFRA_WORKER_METRICS_LISTEN", c.WorkerMetricsListen, err.Error()}
 		}
+	}
+	if c.SecretKey = get("INFRA_SECRET_KEY", ""); c.SecretKey != "" {
+		if _, err := secret.ParseKey(c.SecretKey); err != nil {
+			return nil, &Error{"INFRA_SECRET_KEY", "(hidden)", err.Error()}
+		}
+	}
+	if c.NotifyAllowLoopback, err = parseBool(get("INFRA_NOTIFY_ALLOW_LOOPBACK", "false")); err != nil {
+		return nil, &Error{"INFRA_NOTIFY_ALLOW_LOOPBACK", get("INFRA_NOTIFY_ALLOW_LOOPBACK", ""), err.Error()}
 	}
 	return c, nil
 }

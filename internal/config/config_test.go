@@ -69,9 +69,11 @@ func TestSettingsDefaultsMatchLoad(t *testing.T) {
 		"INFRA_REQUEST_TIMEOUT":       cfg.RequestTimeout.String(),
 		"INFRA_DB_MAX_CONNS":          strconv.Itoa(cfg.DBMaxConns),
 		"INFRA_WORKER_METRICS_LISTEN": cfg.WorkerMetricsListen,
+		"INFRA_NOTIFY_ALLOW_LOOPBACK": strconv.FormatBool(cfg.NotifyAllowLoopback),
 	}
 	unset := map[string]bool{"INFRA_ADMIN_TOKEN": cfg.AdminToken == "", "INFRA_SSH_KEY": len(cfg.SSHKeys) == 0,
-		"INFRA_WS_ORIGINS": len(cfg.WSOrigins) == 0, "INFRA_METRICS_TOKEN": cfg.MetricsToken == ""}
+		"INFRA_WS_ORIGINS": len(cfg.WSOrigins) == 0, "INFRA_SECRET_KEY": cfg.SecretKey == "",
+		"INFRA_METRICS_TOKEN": cfg.MetricsToken == ""}
 	seen := map[string]bool{}
 	for _, s := range Settings {
 		require.False(t, seen[s.Name], "%s listed twice in Settings", s.Name)
@@ -89,7 +91,8 @@ func TestSettingsDefaultsMatchLoad(t *testing.T) {
 		}
 	}
 	// Every variable Load reads must be documented.
-	for _, name := range append(keysOf(actual), "INFRA_ADMIN_TOKEN", "INFRA_SSH_KEY", "INFRA_SSH_AGENT", "INFRA_WS_ORIGINS", "INFRA_METRICS_TOKEN") {
+	for _, name := range append(keysOf(actual), "INFRA_ADMIN_TOKEN", "INFRA_SSH_KEY", "INFRA_SSH_AGENT", "INFRA_WS_ORIGINS",
+		"INFRA_SECRET_KEY", "INFRA_METRICS_TOKEN") {
 		require.True(t, seen[name], "%s is read by Load but missing from Settings", name)
 	}
 }
@@ -165,6 +168,11 @@ func TestLoadAcceptsValues(t *testing.T) {
 			}},
 		{"worker metrics listener off", map[string]string{"INFRA_WORKER_METRICS_LISTEN": ""},
 			func(t *testing.T, c *Config) { require.Empty(t, c.WorkerMetricsListen) }},
+		{"secret key and loopback targets", map[string]string{"INFRA_SECRET_KEY": strings.Repeat("A", 43) + "=",
+			"INFRA_NOTIFY_ALLOW_LOOPBACK": "true"}, func(t *testing.T, c *Config) {
+			require.Equal(t, strings.Repeat("A", 43)+"=", c.SecretKey)
+			require.True(t, c.NotifyAllowLoopback)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,6 +236,9 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"INFRA_DB_MAX_CONNS", "lots"},
 		{"INFRA_METRICS_TOKEN", "short"},
 		{"INFRA_WORKER_METRICS_LISTEN", "9102"},
+		{"INFRA_SECRET_KEY", "not base64!"},
+		{"INFRA_SECRET_KEY", "c2hvcnQ="},
+		{"INFRA_NOTIFY_ALLOW_LOOPBACK", "yes please"},
 	}
 	covered := map[string]bool{}
 	for _, tt := range tests {
@@ -263,6 +274,9 @@ func TestErrorsHideSecrets(t *testing.T) {
 	_, err = LoadFrom(env(map[string]string{"INFRA_METRICS_TOKEN": "scraper-secret"}))
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "scraper-secret")
+	_, err = LoadFrom(env(map[string]string{"INFRA_SECRET_KEY": "c2hvcnQtc2VjcmV0"}))
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "c2hvcnQtc2VjcmV0")
 
 	c, err := LoadFrom(env(map[string]string{"INFRA_DATABASE_URL": "postgres://user:hunter2@db:5432/x"}))
 	require.NoError(t, err)
