@@ -125,9 +125,16 @@ func startStack(t *testing.T, pg *testenv.PGCluster, devices int) *stack {
 		var out struct {
 			ID uuid.UUID `json:"id"`
 		}
-		code, raw := s.do("POST", "/api/v1/devices", map[string]any{"name": fmt.Sprintf("sim-%02d", d.Index()), "host": "127.0.0.1",
-			"port": d.Port(), "user": "root", "poll_interval": pollInterval.String(), "host_key_policy": "trust_first_use"}, &out)
-		require.Equal(t, http.StatusCreated, code, "%s", raw)
+		// 503 says nothing was changed and to retry (Temporal is slow to start the poll loop on a loaded machine).
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			code, raw := s.do("POST", "/api/v1/devices", map[string]any{"name": fmt.Sprintf("sim-%02d", d.Index()), "host": "127.0.0.1",
+				"port": d.Port(), "user": "root", "poll_interval": pollInterval.String(), "host_key_policy": "trust_first_use"}, &out)
+			if code == http.StatusServiceUnavailable {
+				require.Fail(c, "retry", "%s", raw)
+				return
+			}
+			require.Equal(t, http.StatusCreated, code, "%s", raw)
+		}, 2*time.Minute, time.Second)
 		s.Devices = append(s.Devices, out.ID)
 	}
 	return s
