@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"log/slog"
 	"net"
@@ -37,7 +38,17 @@ import (
 	"github.com/infrastructor/infrastructor/workflows"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// The tests here spend their minutes waiting for timeouts, timers and retries, not computing: run them all at
+	// once rather than GOMAXPROCS at a time, unless -parallel was given.
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", "12")
+	}
+	testenv.Main(m)
+}
 
 // pollInterval is the devices' poll interval: the API's minimum, so the tests see several polls quickly.
 const pollInterval = 5 * time.Second
