@@ -11,7 +11,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/workflows"
 )
 
 // hangingListener accepts TCP connections and never says a word, like an sshd stuck after accept.
@@ -60,7 +59,7 @@ func TestFaultSSHDHangsAfterAccept(t *testing.T) {
 	hang := s.createDevice("hangs-after-accept", host, port, "nobody")
 	ok := s.createDevice("fine", local.Host, local.Port, local.User)
 
-	d := s.waitStatus(hang.ID, "offline", workflows.OfflineAfter*(pollInterval+pollDeadline)+10*time.Second)
+	d := s.waitStatus(hang.ID, "offline", offlineWithin)
 	t.Logf("offline %s after creation: %s", time.Since(start).Round(time.Millisecond), d.StatusReason)
 	require.Regexp(t, `timeout|timed out|deadline`, d.StatusReason)
 	require.NotContains(t, d.StatusReason, "StartToClose", "the SSH deadline fired, not Temporal's activity timeout")
@@ -68,7 +67,7 @@ func TestFaultSSHDHangsAfterAccept(t *testing.T) {
 
 	s.waitSamples(ok.ID, 4, 5*pollInterval)
 	_, maxGap := gaps(s.sampleTimes(ok.ID, start))
-	require.LessOrEqual(t, maxGap, pollInterval+4*time.Second, "the healthy device stalled behind the hanging one")
+	require.LessOrEqual(t, maxGap, pollInterval+scheduleSlack, "the healthy device stalled behind the hanging one")
 	s.waitStatus(ok.ID, "online", 5*time.Second)
 }
 
@@ -119,7 +118,7 @@ func TestFaultSSHDFloodsOutput(t *testing.T) {
 	start := time.Now()
 	dev := s.createDevice("floods", flood.Host, flood.Port, flood.User)
 	ok := s.createDevice("fine", local.Host, local.Port, local.User)
-	d := s.waitStatus(dev.ID, "offline", workflows.OfflineAfter*(pollInterval+pollDeadline)+10*time.Second)
+	d := s.waitStatus(dev.ID, "offline", offlineWithin)
 	close(stop)
 	<-sampled
 	t.Logf("offline %s after creation: %s; live heap %d MiB before, peak %d MiB", time.Since(start).Round(time.Millisecond),
@@ -131,5 +130,5 @@ func TestFaultSSHDFloodsOutput(t *testing.T) {
 
 	s.waitSamples(ok.ID, 3, 4*pollInterval)
 	_, maxGap := gaps(s.sampleTimes(ok.ID, start))
-	require.LessOrEqual(t, maxGap, pollInterval+4*time.Second, "the healthy device stalled behind the flooding one")
+	require.LessOrEqual(t, maxGap, pollInterval+scheduleSlack, "the healthy device stalled behind the flooding one")
 }

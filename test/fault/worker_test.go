@@ -123,7 +123,7 @@ func TestFaultWorkerKilledAtEachStep(t *testing.T) {
 		{name: "act started", step: "act", state: store.StepRunning},
 		{name: "act while the engine restarts", alreadyDone: true},
 		{name: "act done, not reported", step: "act", state: store.StepSucceeded, alreadyDone: true},
-		{name: "verify started", step: "verify", state: store.StepRunning, alreadyDone: false},
+		{name: "verify started", step: "verify", state: store.StepRunning},
 		{name: "record started", step: "record", state: store.StepRunning},
 	}
 	for _, tc := range tests {
@@ -196,7 +196,11 @@ func TestFaultWorkerKilledAtEachStep(t *testing.T) {
 			require.NotNil(t, st)
 			require.GreaterOrEqual(t, st.Attempt, 2, "the %s step ran again on the new worker", killedStep)
 			require.NotNil(t, done.Result)
-			require.Equal(t, tc.alreadyDone, done.Result.AlreadyDone, "the retried act saw the first attempt's restart")
+			if tc.alreadyDone {
+				// Otherwise a later attempt may still find an earlier one's restart done (one that failed after
+				// acting, on a slow machine); the engine's count below is what must hold.
+				require.True(t, done.Result.AlreadyDone, "the retried act saw the first attempt's restart")
+			}
 			requireRestartedOnce(t, engine, name, before, since)
 		})
 	}
