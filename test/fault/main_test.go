@@ -207,7 +207,7 @@ func (s *stack) waitStatus(id uuid.UUID, status string, within time.Duration) de
 	var d deviceView
 	require.EventuallyWithT(s.t, func(c *assert.CollectT) {
 		d = s.device(id)
-		assert.Equal(c, status, d.Status)
+		assert.Equal(c, status, d.Status, "reason: %s", d.StatusReason)
 	}, within, 200*time.Millisecond)
 	return d
 }

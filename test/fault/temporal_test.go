@@ -89,9 +89,10 @@ func TestFaultTemporalRestart(t *testing.T) {
 	})
 
 	t.Run("mid-operation", func(t *testing.T) {
+		// The window opens before docker run, whose start the count below includes.
+		since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
 		name := runContainer(t, engine, "temporal-crash")
 		before := inspect(t, engine, name)
-		since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
 		op := s.restart(dockerDev.ID, name, 4)
 		// Crash the server once the restart has reached the engine: docker is then stopping the container, which
 		// ignores SIGTERM and so takes the whole grace period.

@@ -139,9 +139,10 @@ func TestFaultWorkerKilledAtEachStep(t *testing.T) {
 				}
 			})
 			dev := s.createDevice("docker", sshd.Host, sshd.Port, sshd.User)
+			// The window opens before docker run, whose start the count below includes.
+			since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
 			name := runContainer(t, engine, "killed")
 			before := inspect(t, engine, name)
-			since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
 
 			ctx := context.Background()
 			var lock *pgxpool.Conn
