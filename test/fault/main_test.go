@@ -118,6 +118,17 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 		t.Cleanup(w.Stop)
 	}
 	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		devs, _, _ := store.ListDevices(context.Background(), db, store.DeviceFilter{})
+		for _, d := range devs {
+			var n int
+			_ = db.QueryRow(context.Background(), `SELECT count(*) FROM system_metrics WHERE device_id = $1`, d.ID).Scan(&n)
+			t.Logf("device %s (%s): %s %q, %d samples", d.Name, d.ID, d.Status, d.StatusReason, n)
+		}
+	})
+	t.Cleanup(func() {
 		// End every poll loop this test started, so the Temporal server does not keep scheduling them.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

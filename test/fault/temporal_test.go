@@ -49,8 +49,8 @@ func TestFaultTemporalRestart(t *testing.T) {
 	polled := s.createDevice("slow-sessions", slow.Host, slow.Port, slow.User)
 	plain := s.createDevice("plain", other.Host, other.Port, other.User)
 	dockerDev := s.createDevice("docker", dockerd.Host, dockerd.Port, dockerd.User)
-	s.waitSamples(polled.ID, 2, 3*pollInterval)
-	s.waitSamples(plain.ID, 2, 3*pollInterval)
+	s.waitSamples(polled.ID, 2, settle)
+	s.waitSamples(plain.ID, 2, settle)
 
 	ctx := context.Background()
 	runOf := func(id string) string {
