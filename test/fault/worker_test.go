@@ -59,6 +59,8 @@ func infrastructorBinary(t *testing.T) string {
 			workerBinErr = err
 			return
 		}
+		// The first caller is the test whose subtests run the worker; its cleanup runs after theirs.
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
 		workerBin = filepath.Join(dir, "infrastructor")
 		build := exec.Command("go", "build", "-o", workerBin, "./cmd/infrastructor")
 		build.Dir = testenv.RepoRoot(t)
