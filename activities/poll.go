@@ -70,9 +70,15 @@ func (a *Activities) pollDevice(ctx context.Context, in PollDeviceInput) (*PollD
 	if err != nil {
 		return nil, a.sshFailure(ctx, dev, err)
 	}
+	if res.Truncated {
+		// The pool kept only the head of an output that outgrew its cap (a runaway or hostile device): parsing
+		// that head would blame a missing section and hide the cause.
+		return nil, fmt.Errorf("poll %s: collector output exceeded the worker's cap of %d bytes", dev.Name, max(len(res.Stdout), len(res.Stderr)))
+	}
 	snap, err := collector.Parse(res.Stdout)
 	if err != nil {
-		return nil, fmt.Errorf("poll %s: parse collector output: %w", dev.Name, err)
+		// Parse names itself ("parse collector output: ...").
+		return nil, fmt.Errorf("poll %s: %w", dev.Name, err)
 	}
 	if len(snap.Truncated) > 0 {
 		// More interfaces, disks or text than any real machine has (#15): what fits is stored.

@@ -1,0 +1,330 @@
+// Package fault is the fault matrix (#15): each TestFault... breaks one real part under a running Infrastructor
+// (the Temporal server, the worker process, a device's link, a device's sshd) and asserts what is kept (samples,
+// schedules of other devices, exactly one effect of an operation) and what is lost (the failed polls, marked as
+// such). Everything is real: PostgreSQL, the Temporal dev server, OpenSSH, the Docker engine, network namespaces.
+package fault
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/infrastructor/infrastructor/activities"
+	"github.com/infrastructor/infrastructor/api"
+	"github.com/infrastructor/infrastructor/internal/config"
+	"github.com/infrastructor/infrastructor/internal/sshpool"
+	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/internal/testenv"
+	"github.com/infrastructor/infrastructor/migrations"
+	"github.com/infrastructor/infrastructor/worker"
+	"github.com/infrastructor/infrastructor/workflows"
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// The tests here spend their minutes waiting for timeouts, timers and retries, not computing: run them all at
+	// once rather than GOMAXPROCS at a time, unless -parallel was given.
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", "12")
+	}
+	testenv.Main(m)
+}
+
+// pollInterval is the devices' poll interval: the API's minimum, so the tests see several polls quickly.
+const pollInterval = 5 * time.Second
+
+// stackOptions shape one running Infrastructor.
+type stackOptions struct {
+	// Temporal is the frontend's address; empty means the test binary's shared dev server.
+	Temporal string
+	Signers  []ssh.Signer
+	// NoWorker leaves the worker out, for tests that run it as a process of its own.
+	NoWorker bool
+	// CommandTimeout bounds each SSH command (default 4 s, a poll's deadline).
+	CommandTimeout time.Duration
+}
+
+// stack is one running Infrastructor: the API, and unless NoWorker the worker, in this process against real
+// servers.
+type stack struct {
+	t        *testing.T
+	URL      string
+	Token    string
+	DB       *pgxpool.Pool
+	DBURL    string
+	SSH      *sshpool.Pool
+	Poller   *workflows.Poller
+	TC       client.Client
+	Temporal string
+}
+
+func startStack(t *testing.T, opts stackOptions) *stack {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	if opts.Temporal == "" {
+		opts.Temporal = testenv.TemporalAddress(t)
+	}
+	if opts.CommandTimeout == 0 {
+		opts.CommandTimeout = 4 * time.Second
+	}
+
+	dbURL := testenv.PostgresURL(t)
+	db, err := pgxpool.New(ctx, dbURL)
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	_, err = migrations.Up(ctx, db, log)
+	require.NoError(t, err)
+
+	tc, err := client.Dial(client.Options{HostPort: opts.Temporal, Logger: tlog.NewStructuredLogger(log)})
+	require.NoError(t, err)
+	t.Cleanup(tc.Close)
+	queue := testenv.TaskQueue(t)
+	poller := &workflows.Poller{Client: tc, TaskQueue: queue}
+	s := &stack{t: t, DB: db, DBURL: dbURL, Poller: poller, TC: tc, Temporal: opts.Temporal}
+
+	if !opts.NoWorker {
+		s.SSH, err = sshpool.New(sshpool.Config{
+			Signers:           opts.Signers,
+			HostKeys:          &activities.HostKeys{DB: db},
+			ConnectTimeout:    3 * time.Second,
+			CommandTimeout:    opts.CommandTimeout,
+			KeepAliveInterval: 2 * time.Second,
+		})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.SSH.Close() })
+		w := worker.New(tc, queue, &activities.Activities{DB: db, SSH: s.SSH, Log: log})
+		require.NoError(t, w.Start())
+		t.Cleanup(w.Stop)
+	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		devs, _, _ := store.ListDevices(context.Background(), db, store.DeviceFilter{})
+		for _, d := range devs {
+			var n int
+			_ = db.QueryRow(context.Background(), `SELECT count(*) FROM system_metrics WHERE device_id = $1`, d.ID).Scan(&n)
+			t.Logf("device %s (%s): %s %q, %d samples", d.Name, d.ID, d.Status, d.StatusReason, n)
+		}
+	})
+	t.Cleanup(func() {
+		// End every poll loop this test started, so the Temporal server does not keep scheduling them.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		devs, _, _ := store.ListDevices(ctx, db, store.DeviceFilter{})
+		for _, d := range devs {
+			_ = poller.StopPolling(ctx, d.ID)
+		}
+	})
+
+	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
+	require.NoError(t, err)
+	cfg.DataDir = t.TempDir()
+	srv := api.New(api.Deps{Config: cfg, Pool: db, Poller: poller, Temporal: healthOf{tc}, Log: log})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = srv.App().Listener(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	s.URL = "http://" + ln.Addr().String()
+
+	secret, err := store.NewSecret()
+	require.NoError(t, err)
+	_, err = store.CreateToken(ctx, db, "fault", []string{store.ScopeAdmin}, nil, secret)
+	require.NoError(t, err)
+	s.Token = secret
+	return s
+}
+
+type healthOf struct{ c client.Client }
+
+func (h healthOf) CheckHealth(ctx context.Context) error {
+	_, err := h.c.CheckHealth(ctx, &client.CheckHealthRequest{})
+	return err
+}
+
+// do sends a request with the stack's admin token and decodes a JSON answer into out (when non-nil).
+func (s *stack) do(method, path string, body any, out any) int {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(s.t, err)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	require.NoError(s.t, err)
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	if out != nil && len(raw) > 0 {
+		require.NoError(s.t, json.Unmarshal(raw, out), "body: %s", raw)
+	}
+	return resp.StatusCode
+}
+
+type deviceView struct {
+	ID           uuid.UUID `json:"id"`
+	Name         string    `json:"name"`
+	Status       string    `json:"status"`
+	StatusReason string    `json:"status_reason"`
+}
+
+// createDevice adds a device through the API (which starts its poll loop), trusting its host key on first use.
+func (s *stack) createDevice(name, host string, port int, user string) deviceView {
+	s.t.Helper()
+	var d deviceView
+	code := s.do("POST", "/api/v1/devices", map[string]any{"name": name, "host": host, "port": port, "user": user,
+		"poll_interval": pollInterval.String(), "host_key_policy": "trust_first_use"}, &d)
+	require.Equal(s.t, 201, code)
+	return d
+}
+
+func (s *stack) device(id uuid.UUID) deviceView {
+	s.t.Helper()
+	var d deviceView
+	require.Equal(s.t, 200, s.do("GET", "/api/v1/devices/"+id.String(), nil, &d))
+	return d
+}
+
+func (s *stack) waitStatus(id uuid.UUID, status string, within time.Duration) deviceView {
+	s.t.Helper()
+	var d deviceView
+	require.EventuallyWithT(s.t, func(c *assert.CollectT) {
+		d = s.device(id)
+		assert.Equal(c, status, d.Status, "reason: %s", d.StatusReason)
+	}, within, 200*time.Millisecond)
+	return d
+}
+
+// samples counts the device's system_metrics rows: one per committed poll.
+func (s *stack) samples(id uuid.UUID) int {
+	s.t.Helper()
+	var n int
+	require.NoError(s.t, s.DB.QueryRow(context.Background(), `SELECT count(*) FROM system_metrics WHERE device_id = $1`, id).Scan(&n))
+	return n
+}
+
+func (s *stack) waitSamples(id uuid.UUID, atLeast int, within time.Duration) {
+	s.t.Helper()
+	require.EventuallyWithT(s.t, func(c *assert.CollectT) {
+		assert.GreaterOrEqual(c, s.samples(id), atLeast)
+	}, within, 200*time.Millisecond)
+}
+
+// sampleTimes are the times of the device's samples since `since`, oldest first.
+func (s *stack) sampleTimes(id uuid.UUID, since time.Time) []time.Time {
+	s.t.Helper()
+	rows, err := s.DB.Query(context.Background(), `SELECT time FROM system_metrics WHERE device_id = $1 AND time >= $2 ORDER BY time`, id, since)
+	require.NoError(s.t, err)
+	var out []time.Time
+	for rows.Next() {
+		var at time.Time
+		require.NoError(s.t, rows.Scan(&at))
+		out = append(out, at)
+	}
+	require.NoError(s.t, rows.Err())
+	return out
+}
+
+// gaps are the durations between consecutive times.
+func gaps(times []time.Time) (minGap, maxGap time.Duration) {
+	for i := 1; i < len(times); i++ {
+		g := times[i].Sub(times[i-1])
+		if i == 1 || g < minGap {
+			minGap = g
+		}
+		maxGap = max(maxGap, g)
+	}
+	return minGap, maxGap
+}
+
+func (s *stack) eventKinds(id uuid.UUID) []string {
+	s.t.Helper()
+	var out struct {
+		Items []struct {
+			Kind string `json:"kind"`
+		} `json:"items"`
+	}
+	require.Equal(s.t, 200, s.do("GET", "/api/v1/events?device_id="+id.String(), nil, &out))
+	kinds := make([]string, 0, len(out.Items))
+	for _, e := range out.Items {
+		kinds = append(kinds, e.Kind)
+	}
+	return kinds
+}
+
+// recordPollKeys installs a trigger that logs the poll key of every committed poll (each write of a device's
+// last_poll_key: the container part of a poll updates other columns of the row), so a test can count commits per
+// key: a poll committed twice would show its key twice.
+func (s *stack) recordPollKeys() {
+	s.t.Helper()
+	_, err := s.DB.Exec(context.Background(), `
+		CREATE TABLE fault_poll_commits (device_id uuid NOT NULL, poll_key text NOT NULL, at timestamptz NOT NULL);
+		CREATE FUNCTION fault_log_poll() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO fault_poll_commits VALUES (NEW.device_id, NEW.last_poll_key, NEW.updated_at);
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER fault_log_poll AFTER INSERT OR UPDATE OF last_poll_key ON device_poll_state
+			FOR EACH ROW EXECUTE FUNCTION fault_log_poll();`)
+	require.NoError(s.t, err)
+}
+
+// duplicatePollKeys lists the poll keys committed more than once.
+func (s *stack) duplicatePollKeys() []string {
+	s.t.Helper()
+	rows, err := s.DB.Query(context.Background(), `SELECT device_id::text || ' ' || poll_key || ' x' || count(*)
+		FROM fault_poll_commits GROUP BY device_id, poll_key HAVING count(*) > 1`)
+	require.NoError(s.t, err)
+	var out []string
+	for rows.Next() {
+		var k string
+		require.NoError(s.t, rows.Scan(&k))
+		out = append(out, k)
+	}
+	require.NoError(s.t, rows.Err())
+	return out
+}
+
+// pollCommits counts the device's committed polls.
+func (s *stack) pollCommits(id uuid.UUID) int {
+	s.t.Helper()
+	var n int
+	require.NoError(s.t, s.DB.QueryRow(context.Background(), `SELECT count(*) FROM fault_poll_commits WHERE device_id = $1`, id).Scan(&n))
+	return n
+}
+
+// dockerEvents lists the engine's events of one kind for a container since `since` (a Unix time string).
+func dockerEvents(t *testing.T, e *testenv.DockerEngine, name, event, since string) []string {
+	t.Helper()
+	out := e.Docker(t, "events", "--since", since, "--until", strconv.FormatInt(time.Now().Unix(), 10),
+		"--filter", "container="+name, "--filter", "event="+event, "--format", "{{.Status}}")
+	return strings.Fields(out)
+}
