@@ -15,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/infrastructor/infrastructor/internal/hub"
 	"github.com/infrastructor/infrastructor/internal/store"
 )
 
@@ -81,9 +82,9 @@ func (s *Server) mountMCP() {
 // mcp-go, streaming progress notifications as they are sent.
 func (e *mcpEndpoint) handle(c *fiber.Ctx) error {
 	c.Set("Cache-Control", "no-store")
-	tok, err := e.s.Authenticate(c.UserContext(), BearerToken(c.Get(fiber.HeaderAuthorization)))
+	// Every request authenticates (the endpoint is stateless), so a revoked token's next request is refused.
+	tok, err := e.s.authRequest(c, "mcp")
 	if err != nil {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="infrastructor"`)
 		return err
 	}
 	switch c.Method() {
@@ -104,7 +105,13 @@ func (e *mcpEndpoint) handle(c *fiber.Ctx) error {
 	c.Request().Header.VisitAll(func(k, v []byte) { req.Header.Add(string(k), string(v)) })
 	ctx := context.WithValue(context.WithoutCancel(c.UserContext()), mcpTokenKey, tok)
 	ctx = context.WithValue(ctx, mcpRemoteKey, c.IP())
+	// A response may stream for minutes (container_action's progress); it ends when the token is revoked or
+	// expires meanwhile.
+	ctx, cancel := context.WithCancelCause(ctx)
+	untrack := e.s.streams.add(tok.ID, cancel)
 	return serveStreaming(c, ctx, func(ctx context.Context, w *streamResponse) {
+		defer cancel(nil)
+		defer untrack()
 		req.Context = ctx
 		e.http.Handle(w, req)
 	})
@@ -175,6 +182,10 @@ func (e *mcpEndpoint) tool(t mcp.Tool, h toolHandler) {
 		}
 		res, err := h(ctx, call)
 		status := http.StatusOK
+		if cause := context.Cause(ctx); err != nil && (errors.Is(cause, hub.ErrTokenRevoked) || errors.Is(cause, hub.ErrTokenExpired)) {
+			err = errorf(http.StatusUnauthorized, "unauthorized", cause.Error()+
+				": this response was ended; anything already started goes on, check it with a valid token")
+		}
 		if err != nil {
 			var ae *Error
 			if !errors.As(err, &ae) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -59,6 +60,15 @@ type Server struct {
 	now      func() time.Time
 	app      *fiber.App
 	hub      *hub.Hub
+
+	// Tokens (#15): rate limits, throttled refusal records, coalesced last-use writes, and the streams to end
+	// when a token stops working.
+	limits    authLimits
+	refusals  auditThrottle
+	touchMu   sync.Mutex
+	touched   map[uuid.UUID]time.Time
+	streams   tokenStreams
+	stopWatch context.CancelFunc
 }
 
 // New builds the server and its routes.
@@ -67,6 +77,9 @@ func New(d Deps) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.limits = authLimits{failPerMin: d.Config.AuthFailuresPerMinute, tokenPerMin: d.Config.TokenRequestsPerMinute}
+	s.touched = map[uuid.UUID]time.Time{}
+	s.startTokenWatch()
 	s.app = fiber.New(fiber.Config{
 		AppName:               "infrastructor",
 		ErrorHandler:          errorHandler(d.Log),
@@ -87,7 +100,10 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
 
 // Shutdown stops accepting requests and waits for those in flight, up to ctx's deadline.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopWatch()
+	return s.app.ShutdownWithContext(ctx)
+}
 
 func (s *Server) routes() {
 	s.app.Use(observe)
