@@ -60,7 +60,9 @@ func (s *Server) authFrom(ctx context.Context, iface, addr, target, secret strin
 	tok, err = s.Authenticate(ctx, secret)
 	var e *Error
 	if errors.As(err, &e) && e.Status == http.StatusUnauthorized {
-		s.limits.failed(addr, now)
+		if secret != "" { // only a wrong secret is a guess worth limiting; a missing one is a client still to log in
+			s.limits.failed(addr, now, s.cfg.AuthFailuresPerMinute)
+		}
 		s.auditRefusal(refusal{action: auditUnauthorized, iface: iface, addr: addr, target: target,
 			status: http.StatusUnauthorized, reason: e.Message})
 		return nil, 0, err
@@ -68,7 +70,7 @@ func (s *Server) authFrom(ctx context.Context, iface, addr, target, secret strin
 	if err != nil {
 		return nil, 0, err
 	}
-	if wait := s.limits.tokenWait(tok.ID, now); wait > 0 {
+	if wait := s.limits.tokenWait(tok.ID, now, s.cfg.TokenRequestsPerMinute); wait > 0 {
 		s.auditRefusal(refusal{action: auditRateLimited, iface: iface, addr: addr, target: target,
 			status: http.StatusTooManyRequests, reason: "token request rate exceeded", token: tok})
 		return nil, wait, tooManyRequests(nil, wait, "too many requests with this token (INFRA_TOKEN_REQUESTS_PER_MINUTE)")

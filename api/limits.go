@@ -45,8 +45,6 @@ const (
 
 // authLimits are the per-process rate limits: failed authentications per client address and requests per token.
 type authLimits struct {
-	failPerMin, tokenPerMin int
-
 	mu       sync.Mutex
 	failures map[string]*rate.Limiter
 	tokens   map[uuid.UUID]*rate.Limiter
@@ -91,8 +89,8 @@ func (l *authLimits) failureWait(addr string, now time.Time) time.Duration {
 	return time.Duration((1 - tokens) / float64(lim.Limit()) * float64(time.Second))
 }
 
-// failed counts a failed authentication of addr.
-func (l *authLimits) failed(addr string, now time.Time) {
+// failed counts a failed authentication of addr, which may fail perMin times a minute.
+func (l *authLimits) failed(addr string, now time.Time, perMin int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sweep(now)
@@ -101,15 +99,16 @@ func (l *authLimits) failed(addr string, now time.Time) {
 	}
 	lim := l.failures[addr]
 	if lim == nil {
-		lim = perMinute(l.failPerMin)
+		lim = perMinute(perMin)
 		l.failures[addr] = lim
 	}
 	lim.AllowN(now, 1)
 }
 
-// tokenWait takes one request from the token's budget, or returns how long until one is available.
-func (l *authLimits) tokenWait(id uuid.UUID, now time.Time) time.Duration {
-	if l.tokenPerMin <= 0 {
+// tokenWait takes one request from the budget of the token, which may make perMin requests a minute (0: no
+// limit), or returns how long until one is available.
+func (l *authLimits) tokenWait(id uuid.UUID, now time.Time, perMin int) time.Duration {
+	if perMin <= 0 {
 		return 0
 	}
 	l.mu.Lock()
@@ -120,7 +119,7 @@ func (l *authLimits) tokenWait(id uuid.UUID, now time.Time) time.Duration {
 	}
 	lim := l.tokens[id]
 	if lim == nil {
-		lim = perMinute(l.tokenPerMin)
+		lim = perMinute(perMin)
 		l.tokens[id] = lim
 	}
 	r := lim.ReserveN(now, 1)

@@ -149,12 +149,15 @@ var schemas = obj{
 	"ImportItem": obj{"type": "object", "properties": obj{"name": str("host alias"), "id": str("device id"),
 		"host": str("HostName"), "line": obj{"type": "integer"}, "reason": str("why it was skipped")}},
 	"TokenInput": obj{"type": "object", "required": []string{"name", "scopes"}, "properties": obj{"name": str("label"),
-		"scopes":     obj{"type": "array", "items": obj{"type": "string", "enum": []string{"read", "operate", "admin"}}},
-		"expires_at": obj{"type": "string", "format": "date-time", "nullable": true}}},
+		"scopes": obj{"type": "array", "items": obj{"type": "string", "enum": []string{"read", "operate", "admin"}}},
+		"expires_at": obj{"type": "string", "nullable": true, "description": "an RFC 3339 time, or \"never\" (as null does) for " +
+			"no expiry; omitted, the token lives INFRA_TOKEN_DEFAULT_TTL (forever when that is 0)"}}},
 	"Token": obj{"type": "object", "properties": obj{"id": obj{"type": "string", "format": "uuid"}, "name": str("label"),
 		"scopes": obj{"type": "array", "items": obj{"type": "string"}}, "prefix": str("first characters of the secret"),
 		"created_at": obj{"type": "string", "format": "date-time"}, "expires_at": obj{"type": "string", "format": "date-time", "nullable": true},
-		"revoked_at": obj{"type": "string", "format": "date-time", "nullable": true}, "last_used_at": obj{"type": "string", "format": "date-time", "nullable": true}}},
+		"revoked_at": obj{"type": "string", "format": "date-time", "nullable": true}, "last_used_at": obj{"type": "string", "format": "date-time", "nullable": true,
+			"description": "recorded at most once a minute"}, "bootstrap": obj{"type": "boolean",
+			"description": "stored from INFRA_ADMIN_TOKEN; a new secret there revokes it"}}},
 	"Accepted": obj{"type": "object", "properties": obj{"device_id": str("device id"), "accepted": str("the signal sent")}},
 	"DeviceStatus": obj{"type": "object", "properties": obj{"device_id": str("device id"), "status": str("stored status"),
 		"status_reason": str("why"), "last_seen": obj{"type": "string", "format": "date-time", "nullable": true},
@@ -211,6 +214,8 @@ func errorResponses(scope string, hasBody bool) obj {
 	r := obj{
 		"401": obj{"description": "missing, invalid, expired or revoked token", "content": obj{"application/json": obj{"schema": ref("Error")}}},
 		"403": obj{"description": "the token lacks scope " + scope, "content": obj{"application/json": obj{"schema": ref("Error")}}},
+		"429": obj{"description": "too many failed authentications from this address, or too many requests with this token; " +
+			"the Retry-After header says when to retry", "content": obj{"application/json": obj{"schema": ref("Error")}}},
 	}
 	if hasBody {
 		r["413"] = obj{"description": "body larger than the limit", "content": obj{"application/json": obj{"schema": ref("Error")}}}

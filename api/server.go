@@ -77,7 +77,6 @@ func New(d Deps) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.limits = authLimits{failPerMin: d.Config.AuthFailuresPerMinute, tokenPerMin: d.Config.TokenRequestsPerMinute}
 	s.touched = map[uuid.UUID]time.Time{}
 	s.startTokenWatch()
 	s.app = fiber.New(fiber.Config{
