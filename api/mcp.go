@@ -105,13 +105,7 @@ func (e *mcpEndpoint) handle(c *fiber.Ctx) error {
 	c.Request().Header.VisitAll(func(k, v []byte) { req.Header.Add(string(k), string(v)) })
 	ctx := context.WithValue(context.WithoutCancel(c.UserContext()), mcpTokenKey, tok)
 	ctx = context.WithValue(ctx, mcpRemoteKey, c.IP())
-	// A response may stream for minutes (container_action's progress); it ends when the token is revoked or
-	// expires meanwhile.
-	ctx, cancel := context.WithCancelCause(ctx)
-	untrack := e.s.streams.add(tok.ID, cancel)
 	return serveStreaming(c, ctx, func(ctx context.Context, w *streamResponse) {
-		defer cancel(nil)
-		defer untrack()
 		req.Context = ctx
 		e.http.Handle(w, req)
 	})
@@ -174,6 +168,15 @@ func (e *mcpEndpoint) tool(t mcp.Tool, h toolHandler) {
 	write := isWriteTool(t)
 	e.srv.AddTool(t, func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		call := &toolCall{req: req, audit: &mcpAudit{}}
+		if tok := mcpToken(ctx); tok != nil {
+			// A call may stream for minutes (container_action's progress); it ends when the token is revoked or
+			// expires meanwhile, with a result that says so (cancelling the whole request would end the stream
+			// without any answer).
+			var cancel context.CancelCauseFunc
+			ctx, cancel = context.WithCancelCause(ctx)
+			defer cancel(nil)
+			defer e.s.streams.add(tok.ID, cancel)()
+		}
 		if !e.allowed(ctx, t) {
 			// Unreachable through the filter; kept so a filter change can never open a write path.
 			res := mcp.NewToolResultError(t.Name + " needs a token with a stronger scope, and the server must not be read-only")
