@@ -51,7 +51,10 @@ func mcpToken(ctx context.Context) *store.Token {
 // newMCP builds the MCP server with every tool, resource and prompt.
 func (s *Server) newMCP() *mcpEndpoint {
 	e := &mcpEndpoint{s: s}
+	hooks := &server.Hooks{}
+	hooks.AddBeforeCallTool(e.auditHiddenCall)
 	e.srv = server.NewMCPServer("infrastructor", mcpServerVersion,
+		server.WithHooks(hooks),
 		server.WithInstructions(mcpInstructions),
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
@@ -135,6 +138,18 @@ func (e *mcpEndpoint) allowed(ctx context.Context, t mcp.Tool) bool {
 		need = store.ScopeAdmin
 	}
 	return !e.s.cfg.MCPReadOnly && tok != nil && tok.Has(need)
+}
+
+// auditHiddenCall records (throttled) a call of a tool the token may not use: mcp-go answers it as an unknown tool
+// before any handler runs, so this hook is the only place that sees the refusal (#15).
+func (e *mcpEndpoint) auditHiddenCall(ctx context.Context, _ any, req *mcp.CallToolRequest) {
+	t := e.srv.GetTool(req.Params.Name)
+	if t == nil || e.allowed(ctx, t.Tool) {
+		return
+	}
+	remote, _ := ctx.Value(mcpRemoteKey).(string)
+	e.s.auditRefusal(refusal{action: auditForbidden, iface: "mcp", addr: remote, target: "mcp." + req.Params.Name,
+		status: http.StatusForbidden, reason: "the token's scope or the read-only mode hides this tool", token: mcpToken(ctx)})
 }
 
 // isWriteTool: every tool not marked read-only changes something.

@@ -176,3 +176,23 @@ func TestMCPRefusesARevokedTokenAtItsNextRequest(t *testing.T) {
 	r := ts.req("POST", "/mcp", secret, list, accept...).requireStatus(t, http.StatusUnauthorized)
 	require.Equal(t, `Bearer realm="infrastructor"`, r.Header.Get("WWW-Authenticate"))
 }
+
+// Calling an MCP tool the token's scope hides is refused by mcp-go as an unknown tool, and audited (throttled).
+func TestMCPHiddenToolCallIsAudited(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	call := raw(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"pause_polling","arguments":{"device":"x"}}}`)
+	for range 2 {
+		r := ts.req("POST", "/mcp", ts.read, call, "Accept", "application/json, text/event-stream").requireStatus(t, http.StatusOK)
+		require.Contains(t, string(r.Body), "not found")
+	}
+	var recs []*store.AuditRecord
+	for _, r := range ts.auditRecords() {
+		if r.Action == "auth.forbidden" {
+			recs = append(recs, r)
+		}
+	}
+	require.Len(t, recs, 1)
+	require.Equal(t, "mcp.pause_polling", recs[0].Target)
+	require.Equal(t, "reader", recs[0].TokenName)
+}
