@@ -15,14 +15,25 @@ import (
 
 // Config holds every setting of the binary. Each field is read from the environment variable in its `env` tag.
 type Config struct {
-	DatabaseURL       string `env:"INFRA_DATABASE_URL"`
-	TemporalAddress   string `env:"INFRA_TEMPORAL_ADDRESS"`
-	TemporalNamespace string `env:"INFRA_TEMPORAL_NAMESPACE"`
-	TemporalUIURL     string `env:"INFRA_TEMPORAL_UI_URL"`
-	TaskQueue         string `env:"INFRA_TASK_QUEUE"`
-	Listen            string `env:"INFRA_LISTEN"`
-	DataDir           string `env:"INFRA_DATA_DIR"`
-	AdminToken        string `env:"INFRA_ADMIN_TOKEN"`
+	DatabaseURL       string        `env:"INFRA_DATABASE_URL"`
+	TemporalAddress   string        `env:"INFRA_TEMPORAL_ADDRESS"`
+	TemporalNamespace string        `env:"INFRA_TEMPORAL_NAMESPACE"`
+	TemporalUIURL     string        `env:"INFRA_TEMPORAL_UI_URL"`
+	TaskQueue         string        `env:"INFRA_TASK_QUEUE"`
+	Listen            string        `env:"INFRA_LISTEN"`
+	DataDir           string        `env:"INFRA_DATA_DIR"`
+	AdminToken        string        `env:"INFRA_ADMIN_TOKEN"`
+	SSHKeys           []string      `env:"INFRA_SSH_KEY"`
+	SSHAgent          bool          `env:"INFRA_SSH_AGENT"`
+	LogLevel          slog.Level    `env:"INFRA_LOG_LEVEL"`
+	LogFormat         string        `env:"INFRA_LOG_FORMAT"`
+	MaxBodyBytes      int           `env:"INFRA_MAX_BODY_BYTES"`
+	ShutdownTimeout   time.Duration `env:"INFRA_SHUTDOWN_TIMEOUT"`
+	WSOrigins         []string      `env:"INFRA_WS_ORIGINS"`
+	WSMaxPerToken     int           `env:"INFRA_WS_MAX_PER_TOKEN"`
+	MCPReadOnly       bool          `env:"INFRA_MCP_READONLY"`
+
+	// Tokens (#15).
 	// TokenDefaultTTL is the lifetime of new API tokens created without expires_at; 0 means they never expire.
 	TokenDefaultTTL time.Duration `env:"INFRA_TOKEN_DEFAULT_TTL"`
 	// TokenRecheck is how often open WebSocket connections and MCP streams have their token checked again.
@@ -30,16 +41,7 @@ type Config struct {
 	// AuthFailuresPerMinute is how many failed authentications one client address may make per minute.
 	AuthFailuresPerMinute int `env:"INFRA_AUTH_FAILURES_PER_MINUTE"`
 	// TokenRequestsPerMinute caps the requests of one token per minute in one API process; 0 means no limit.
-	TokenRequestsPerMinute int           `env:"INFRA_TOKEN_REQUESTS_PER_MINUTE"`
-	SSHKeys                []string      `env:"INFRA_SSH_KEY"`
-	SSHAgent               bool          `env:"INFRA_SSH_AGENT"`
-	LogLevel               slog.Level    `env:"INFRA_LOG_LEVEL"`
-	LogFormat              string        `env:"INFRA_LOG_FORMAT"`
-	MaxBodyBytes           int           `env:"INFRA_MAX_BODY_BYTES"`
-	ShutdownTimeout        time.Duration `env:"INFRA_SHUTDOWN_TIMEOUT"`
-	WSOrigins              []string      `env:"INFRA_WS_ORIGINS"`
-	WSMaxPerToken          int           `env:"INFRA_WS_MAX_PER_TOKEN"`
-	MCPReadOnly            bool          `env:"INFRA_MCP_READONLY"`
+	TokenRequestsPerMinute int `env:"INFRA_TOKEN_REQUESTS_PER_MINUTE"`
 }
 
 // Setting documents one environment variable: its name, default and meaning. The README table is generated from
