@@ -3,8 +3,11 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
@@ -44,12 +47,56 @@ func (s *Server) Authenticate(ctx context.Context, secret string) (*store.Token,
 	return tok, nil
 }
 
+// authFrom authenticates one request of any interface (iface: rest, websocket, mcp) from client address addr: it
+// refuses an address that failed too often (429; wait is its Retry-After), audits failures (throttled), applies
+// the token's request rate (429) and records the token's use (at most once a minute).
+func (s *Server) authFrom(ctx context.Context, iface, addr, target, secret string) (tok *store.Token, wait time.Duration, err error) {
+	now := s.now()
+	if wait := s.limits.failureWait(addr, now); wait > 0 {
+		s.auditRefusal(refusal{action: auditRateLimited, iface: iface, addr: addr, target: target,
+			status: http.StatusTooManyRequests, reason: "too many failed authentications"})
+		return nil, wait, tooManyRequests(nil, wait, "too many failed authentications from this address")
+	}
+	tok, err = s.Authenticate(ctx, secret)
+	var e *Error
+	if errors.As(err, &e) && e.Status == http.StatusUnauthorized {
+		if secret != "" { // only a wrong secret is a guess worth limiting; a missing one is a client still to log in
+			s.limits.failed(addr, now, s.cfg.AuthFailuresPerMinute)
+		}
+		s.auditRefusal(refusal{action: auditUnauthorized, iface: iface, addr: addr, target: target,
+			status: http.StatusUnauthorized, reason: e.Message})
+		return nil, 0, err
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	if wait := s.limits.tokenWait(tok.ID, now, s.cfg.TokenRequestsPerMinute); wait > 0 {
+		s.auditRefusal(refusal{action: auditRateLimited, iface: iface, addr: addr, target: target,
+			status: http.StatusTooManyRequests, reason: "token request rate exceeded", token: tok})
+		return nil, wait, tooManyRequests(nil, wait, "too many requests with this token (INFRA_TOKEN_REQUESTS_PER_MINUTE)")
+	}
+	s.touchToken(ctx, tok)
+	return tok, 0, nil
+}
+
+// authRequest is authFrom for a Fiber request; a 401 carries WWW-Authenticate and a 429 Retry-After.
+func (s *Server) authRequest(c *fiber.Ctx, iface string) (*store.Token, error) {
+	tok, wait, err := s.authFrom(c.UserContext(), iface, c.IP(), c.Path(), BearerToken(c.Get(fiber.HeaderAuthorization)))
+	if wait > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds(wait)))
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Status == http.StatusUnauthorized {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="infrastructor"`)
+	}
+	return tok, err
+}
+
 // authenticate is the middleware in front of every /api/v1 route.
 func (s *Server) authenticate(c *fiber.Ctx) error {
 	c.Set("Cache-Control", "no-store")
-	tok, err := s.Authenticate(c.UserContext(), BearerToken(c.Get(fiber.HeaderAuthorization)))
+	tok, err := s.authRequest(c, "rest")
 	if err != nil {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="infrastructor"`)
 		return err
 	}
 	c.Locals(localToken, tok)
@@ -76,7 +123,7 @@ func tokenOf(c *fiber.Ctx) *store.Token {
 // started. Handlers name the target and workflow with setAudit; the route is the action otherwise.
 func (s *Server) audited(c *fiber.Ctx) error {
 	if c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead || c.Method() == fiber.MethodOptions {
-		return c.Next()
+		return s.auditedRead(c)
 	}
 	err := c.Next()
 	status := c.Response().StatusCode()
@@ -121,6 +168,18 @@ func (s *Server) audited(c *fiber.Ctx) error {
 		if err == nil {
 			return aerr
 		}
+	}
+	return err
+}
+
+// auditedRead runs a read and records it only when it was refused for want of scope (throttled per address: a
+// token probing what it may read must not fill the log).
+func (s *Server) auditedRead(c *fiber.Ctx) error {
+	err := c.Next()
+	e, _ := toEnvelope(err)
+	if err != nil && e.Status == http.StatusForbidden {
+		s.auditRefusal(refusal{action: auditForbidden, iface: "rest", addr: c.IP(), target: c.Path(),
+			status: http.StatusForbidden, reason: e.Message, token: tokenOf(c)})
 	}
 	return err
 }

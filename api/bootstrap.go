@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,13 +19,23 @@ import (
 const AdminTokenFile = "admin.token"
 
 // BootstrapAdminToken makes sure an administrator can log in. With INFRA_ADMIN_TOKEN set, that secret is stored
-// as an admin token. Otherwise, when no token exists at all, one admin token is generated and written to
+// as the bootstrap admin token, and the bootstrap token of an earlier secret is revoked (rotating the variable
+// retires the old secret). Otherwise, when no token exists at all, one admin token is generated and written to
 // $INFRA_DATA_DIR/admin.token (mode 0600); the log names the file, never the secret. Several processes may
 // start at once: a transaction-scoped advisory lock makes exactly one of them generate it.
 func BootstrapAdminToken(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger) error {
 	if cfg.AdminToken != "" {
-		if err := store.EnsureTokenSecret(ctx, pool, "bootstrap (INFRA_ADMIN_TOKEN)", cfg.AdminToken); err != nil {
+		revoked, err := store.EnsureBootstrapToken(ctx, pool, "bootstrap (INFRA_ADMIN_TOKEN)", cfg.AdminToken)
+		if errors.Is(err, store.ErrBootstrapRevoked) {
+			// Other admin tokens may exist, so this is no reason to refuse to start; it is one to say so loudly.
+			log.Warn("INFRA_ADMIN_TOKEN names a revoked token and does not work; set a new secret to get a bootstrap token")
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("store INFRA_ADMIN_TOKEN: %w", err)
+		}
+		for _, id := range revoked {
+			log.Info("revoked the previous INFRA_ADMIN_TOKEN bootstrap token", "token_id", id)
 		}
 		return nil
 	}

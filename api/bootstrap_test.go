@@ -152,3 +152,32 @@ func TestBootstrapConcurrentCreatesOne(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, authAs(t, pool, cfg, strings.TrimSpace(string(b))), "the file holds the one stored token")
 }
+
+// Rotating INFRA_ADMIN_TOKEN revokes the previous bootstrap token (#15); a process still configured with the old
+// secret (a rolling restart) neither revives it nor revokes the new one, and other tokens are left alone.
+func TestBootstrapRotationRevokesThePreviousSecret(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, cfg := bootstrapEnv(t)
+	other, err := store.NewSecret()
+	require.NoError(t, err)
+	_, err = store.CreateToken(ctx, pool, "someone", []string{store.ScopeAdmin}, nil, other)
+	require.NoError(t, err)
+
+	first := "first-admin-token-of-at-least-32-chars"
+	cfg.AdminToken = first
+	require.NoError(t, api.BootstrapAdminToken(ctx, pool, cfg, quiet))
+	require.NotNil(t, authAs(t, pool, cfg, first))
+
+	second := "second-admin-token-of-at-least-32-chars"
+	cfg.AdminToken = second
+	require.NoError(t, api.BootstrapAdminToken(ctx, pool, cfg, quiet))
+	require.Nil(t, authAs(t, pool, cfg, first), "the previous bootstrap secret is revoked")
+	require.NotNil(t, authAs(t, pool, cfg, second))
+
+	cfg.AdminToken = first
+	require.NoError(t, api.BootstrapAdminToken(ctx, pool, cfg, quiet), "a stale secret is logged, not fatal")
+	require.Nil(t, authAs(t, pool, cfg, first), "a revoked secret stays revoked")
+	require.NotNil(t, authAs(t, pool, cfg, second), "an older secret never revokes a newer one")
+	require.NotNil(t, authAs(t, pool, cfg, other))
+}

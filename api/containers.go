@@ -157,6 +157,8 @@ func (s *Server) containerLogs(c *fiber.Ctx) error {
 		}
 		return err
 	}
+	s.auditRead(tokenOf(c), c.IP(), auditReadContainerLogs, "device/"+d.ID.String()+"/containers/"+ref,
+		map[string]any{"interface": "rest", "tail": in.Tail, "since": in.Since, "until": in.Until, "lines": len(fetch.Lines)})
 	if !timestamps {
 		for i := range fetch.Lines {
 			fetch.Lines[i].Time = time.Time{}

@@ -15,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/infrastructor/infrastructor/internal/hub"
 	"github.com/infrastructor/infrastructor/internal/store"
 )
 
@@ -50,7 +51,10 @@ func mcpToken(ctx context.Context) *store.Token {
 // newMCP builds the MCP server with every tool, resource and prompt.
 func (s *Server) newMCP() *mcpEndpoint {
 	e := &mcpEndpoint{s: s}
+	hooks := &server.Hooks{}
+	hooks.AddBeforeCallTool(e.auditHiddenCall)
 	e.srv = server.NewMCPServer("infrastructor", mcpServerVersion,
+		server.WithHooks(hooks),
 		server.WithInstructions(mcpInstructions),
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
@@ -81,9 +85,9 @@ func (s *Server) mountMCP() {
 // mcp-go, streaming progress notifications as they are sent.
 func (e *mcpEndpoint) handle(c *fiber.Ctx) error {
 	c.Set("Cache-Control", "no-store")
-	tok, err := e.s.Authenticate(c.UserContext(), BearerToken(c.Get(fiber.HeaderAuthorization)))
+	// Every request authenticates (the endpoint is stateless), so a revoked token's next request is refused.
+	tok, err := e.s.authRequest(c, "mcp")
 	if err != nil {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="infrastructor"`)
 		return err
 	}
 	switch c.Method() {
@@ -136,6 +140,18 @@ func (e *mcpEndpoint) allowed(ctx context.Context, t mcp.Tool) bool {
 	return !e.s.cfg.MCPReadOnly && tok != nil && tok.Has(need)
 }
 
+// auditHiddenCall records (throttled) a call of a tool the token may not use: mcp-go answers it as an unknown tool
+// before any handler runs, so this hook is the only place that sees the refusal (#15).
+func (e *mcpEndpoint) auditHiddenCall(ctx context.Context, _ any, req *mcp.CallToolRequest) {
+	t := e.srv.GetTool(req.Params.Name)
+	if t == nil || e.allowed(ctx, t.Tool) {
+		return
+	}
+	remote, _ := ctx.Value(mcpRemoteKey).(string)
+	e.s.auditRefusal(refusal{action: auditForbidden, iface: "mcp", addr: remote, target: "mcp." + req.Params.Name,
+		status: http.StatusForbidden, reason: "the token's scope or the read-only mode hides this tool", token: mcpToken(ctx)})
+}
+
 // isWriteTool: every tool not marked read-only changes something.
 func isWriteTool(t mcp.Tool) bool {
 	return t.Annotations.ReadOnlyHint == nil || !*t.Annotations.ReadOnlyHint
@@ -167,6 +183,15 @@ func (e *mcpEndpoint) tool(t mcp.Tool, h toolHandler) {
 	write := isWriteTool(t)
 	e.srv.AddTool(t, func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		call := &toolCall{req: req, audit: &mcpAudit{}}
+		if tok := mcpToken(ctx); tok != nil {
+			// A call may stream for minutes (container_action's progress); it ends when the token is revoked or
+			// expires meanwhile, with a result that says so (cancelling the whole request would end the stream
+			// without any answer).
+			var cancel context.CancelCauseFunc
+			ctx, cancel = context.WithCancelCause(ctx)
+			defer cancel(nil)
+			defer e.s.streams.add(tok.ID, cancel)()
+		}
 		if !e.allowed(ctx, t) {
 			// Unreachable through the filter; kept so a filter change can never open a write path.
 			res := mcp.NewToolResultError(t.Name + " needs a token with a stronger scope, and the server must not be read-only")
@@ -175,6 +200,10 @@ func (e *mcpEndpoint) tool(t mcp.Tool, h toolHandler) {
 		}
 		res, err := e.callBounded(ctx, t, h, call)
 		status := http.StatusOK
+		if cause := context.Cause(ctx); err != nil && (errors.Is(cause, hub.ErrTokenRevoked) || errors.Is(cause, hub.ErrTokenExpired)) {
+			err = errorf(http.StatusUnauthorized, "unauthorized", cause.Error()+
+				": this response was ended; anything already started goes on, check it with a valid token")
+		}
 		if err != nil {
 			// The same classes as REST: an outage of PostgreSQL or Temporal is a tool error saying to retry.
 			ae, ok := toEnvelope(err)

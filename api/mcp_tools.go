@@ -707,6 +707,9 @@ func (e *mcpEndpoint) getContainerLogs(ctx context.Context, call *toolCall) (*mc
 		}
 		return nil, err
 	}
+	remote, _ := ctx.Value(mcpRemoteKey).(string)
+	e.s.auditRead(mcpToken(ctx), remote, auditReadContainerLogs, "device/"+d.ID.String()+"/containers/"+args.Container,
+		map[string]any{"interface": "mcp", "tail": in.Tail, "since": in.Since, "lines": len(fetch.Lines)})
 	// Keep the newest lines within the cap, as the device-side fetch does with its larger one.
 	lines, size, first := fetch.Lines, 0, len(fetch.Lines)
 	for first > 0 && size+len(lines[first-1].Text)+1 <= args.MaxBytes {

@@ -75,8 +75,9 @@ var apiRoutes = []route{
 	{method: "post", path: "/devices/{id}/resume", summary: "Resume a paused or blocked poll loop", scope: "operate", status: "202", resp: ref("Accepted")},
 	{method: "get", path: "/devices/{id}/host-keys", summary: "Host keys the device (and its jump host) offered",
 		scope: "read", status: "200", resp: listOf("HostKey")},
-	{method: "post", path: "/devices/{id}/host-key/approve", summary: "Trust the pending host key (optionally by fingerprint) and resume polling",
-		scope: "admin", body: obj{"type": "object", "properties": obj{"fingerprint": str("SHA256:... of the key to approve; default the newest pending")}},
+	{method: "post", path: "/devices/{id}/host-key/approve", summary: "Trust the pending host key named by its fingerprint and resume polling (422 without one)",
+		scope: "admin", body: obj{"type": "object", "required": []string{"fingerprint"},
+			"properties": obj{"fingerprint": str("SHA256:... of the pending key you compared, as host-keys lists it")}},
 		status: "200", resp: ref("HostKey")},
 	{method: "get", path: "/fleet/summary", summary: "Device counts by status and each device's latest key figures",
 		scope: "read", status: "200", resp: ref("FleetSummary")},
@@ -153,12 +154,15 @@ var schemas = obj{
 	"ImportItem": obj{"type": "object", "properties": obj{"name": str("host alias"), "id": str("device id"),
 		"host": str("HostName"), "line": obj{"type": "integer"}, "reason": str("why it was skipped")}},
 	"TokenInput": obj{"type": "object", "required": []string{"name", "scopes"}, "properties": obj{"name": str("label"),
-		"scopes":     obj{"type": "array", "items": obj{"type": "string", "enum": []string{"read", "operate", "admin"}}},
-		"expires_at": obj{"type": "string", "format": "date-time", "nullable": true}}},
+		"scopes": obj{"type": "array", "items": obj{"type": "string", "enum": []string{"read", "operate", "admin"}}},
+		"expires_at": obj{"type": "string", "nullable": true, "description": "an RFC 3339 time, or \"never\" (as null does) for " +
+			"no expiry; omitted, the token lives INFRA_TOKEN_DEFAULT_TTL (forever when that is 0)"}}},
 	"Token": obj{"type": "object", "properties": obj{"id": obj{"type": "string", "format": "uuid"}, "name": str("label"),
 		"scopes": obj{"type": "array", "items": obj{"type": "string"}}, "prefix": str("first characters of the secret"),
 		"created_at": obj{"type": "string", "format": "date-time"}, "expires_at": obj{"type": "string", "format": "date-time", "nullable": true},
-		"revoked_at": obj{"type": "string", "format": "date-time", "nullable": true}, "last_used_at": obj{"type": "string", "format": "date-time", "nullable": true}}},
+		"revoked_at": obj{"type": "string", "format": "date-time", "nullable": true}, "last_used_at": obj{"type": "string", "format": "date-time", "nullable": true,
+			"description": "recorded at most once a minute"}, "bootstrap": obj{"type": "boolean",
+			"description": "stored from INFRA_ADMIN_TOKEN; a new secret there revokes it"}}},
 	"Accepted": obj{"type": "object", "properties": obj{"device_id": str("device id"), "accepted": str("the signal sent")}},
 	"DeviceStatus": obj{"type": "object", "properties": obj{"device_id": str("device id"), "status": str("stored status"),
 		"status_reason": str("why"), "last_seen": obj{"type": "string", "format": "date-time", "nullable": true},
@@ -222,6 +226,8 @@ func errorResponses(scope string, hasBody bool) obj {
 	r := obj{
 		"401": obj{"description": "missing, invalid, expired or revoked token", "content": obj{"application/json": obj{"schema": ref("Error")}}},
 		"403": obj{"description": "the token lacks scope " + scope, "content": obj{"application/json": obj{"schema": ref("Error")}}},
+		"429": obj{"description": "too many failed authentications from this address, or too many requests with this token; " +
+			"the Retry-After header says when to retry", "content": obj{"application/json": obj{"schema": ref("Error")}}},
 	}
 	if hasBody {
 		r["413"] = obj{"description": "body larger than the limit", "content": obj{"application/json": obj{"schema": ref("Error")}}}

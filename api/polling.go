@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -141,7 +143,9 @@ func (s *Server) listHostKeys(c *fiber.Ctx) error {
 	return c.JSON(page(keys, nil))
 }
 
-// approveHostKey trusts the device's pending host key (or the one named by fingerprint) and resumes polling.
+// approveHostKey trusts the pending host key named by fingerprint and resumes polling. The fingerprint is
+// required: the administrator approves the key they compared, never "whatever is pending now", which could be a
+// key offered after they looked, or the wrong one of several (#15).
 func (s *Server) approveHostKey(c *fiber.Ctx) error {
 	d, err := s.loadDevice(c)
 	if err != nil {
@@ -159,6 +163,21 @@ func (s *Server) approveHostKey(c *fiber.Ctx) error {
 			return err
 		}
 	}
+	fingerprint = strings.TrimSpace(fingerprint)
+	if fingerprint == "" {
+		keys, err := store.ListHostKeys(c.UserContext(), s.pool, d.ID)
+		if err != nil {
+			return err
+		}
+		pending := 0
+		for _, k := range keys {
+			if k.State == store.KeyPending {
+				pending++
+			}
+		}
+		return invalid(map[string]string{"fingerprint": fmt.Sprintf("is required: the SHA256:... fingerprint of the key "+
+			"you compared, as GET /api/v1/devices/%s/host-keys lists it; pending keys: %d", d.ID, pending)})
+	}
 	setAudit(c, "device.host_key.approve", "device/"+d.ID.String(), map[string]any{"fingerprint": fingerprint})
 	by := "api"
 	if tok := tokenOf(c); tok != nil {
@@ -166,7 +185,8 @@ func (s *Server) approveHostKey(c *fiber.Ctx) error {
 	}
 	key, err := store.ApproveHostKey(c.UserContext(), s.pool, d.ID, fingerprint, by)
 	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, "not_found", "no pending host key to approve for device "+d.Name)
+		return errorf(http.StatusNotFound, "not_found", "no pending host key "+fingerprint+" for device "+d.Name+
+			"; GET its host-keys for the pending ones")
 	}
 	if err != nil {
 		return err

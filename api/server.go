@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -64,6 +65,15 @@ type Server struct {
 	app      *fiber.App
 	hub      *hub.Hub
 	secrets  *secret.Box
+
+	// Tokens (#15): rate limits, throttled refusal records, coalesced last-use writes, and the streams to end
+	// when a token stops working.
+	limits    authLimits
+	refusals  auditThrottle
+	touchMu   sync.Mutex
+	touched   map[uuid.UUID]time.Time
+	streams   tokenStreams
+	stopWatch context.CancelFunc
 }
 
 // New builds the server and its routes.
@@ -73,6 +83,8 @@ func New(d Deps) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.touched = map[uuid.UUID]time.Time{}
+	s.startTokenWatch()
 	s.app = fiber.New(fiber.Config{
 		AppName:               "infrastructor",
 		ErrorHandler:          errorHandler(d.Log),
@@ -93,7 +105,10 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
 
 // Shutdown stops accepting requests and waits for those in flight, up to ctx's deadline.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopWatch()
+	return s.app.ShutdownWithContext(ctx)
+}
 
 func (s *Server) routes() {
 	s.app.Use(observe, s.deadline)

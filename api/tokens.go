@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/infrastructor/infrastructor/internal/hub"
 	"github.com/infrastructor/infrastructor/internal/store"
 )
 
@@ -32,18 +33,28 @@ func (s *Server) createToken(c *fiber.Ctx) error {
 			fd.fail("scopes", `must contain only "read", "operate" or "admin"`)
 		}
 	}
+	// Without expires_at a token lives INFRA_TOKEN_DEFAULT_TTL (forever when that is 0); "never" or null asks
+	// for no expiry explicitly, which only an admin (who creates tokens) can do anyway.
 	var expires *time.Time
+	if s.cfg.TokenDefaultTTL > 0 {
+		t := s.now().Add(s.cfg.TokenDefaultTTL).UTC().Truncate(time.Second)
+		expires = &t
+	}
 	var expStr string
-	if fd.get("expires_at", &expStr, "an RFC 3339 time") {
+	if fd.get("expires_at", &expStr, `an RFC 3339 time or "never"`) {
 		t, err := time.Parse(time.RFC3339, expStr)
 		switch {
+		case expStr == "never":
+			expires = nil
 		case err != nil:
-			fd.fail("expires_at", `must be an RFC 3339 time such as "2027-01-02T15:04:05Z"`)
+			fd.fail("expires_at", `must be an RFC 3339 time such as "2027-01-02T15:04:05Z", or "never"`)
 		case !t.After(s.now()):
 			fd.fail("expires_at", "must be in the future")
 		default:
 			expires = &t
 		}
+	} else if fd.isNull["expires_at"] {
+		expires = nil
 	}
 	if err := fd.finish(); err != nil {
 		return err
@@ -85,6 +96,8 @@ func (s *Server) revokeToken(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// Every process hears of it through the database; this one ends its own connections without waiting.
+	s.endToken(id, hub.ErrTokenRevoked)
 	return c.JSON(tok)
 }
 

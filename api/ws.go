@@ -181,10 +181,16 @@ func (s *Server) websocket() fiber.Handler {
 			return errorf(http.StatusForbidden, "forbidden", "origin not allowed; see INFRA_WS_ORIGINS")
 		}
 		c.Set("Cache-Control", "no-store")
+		// An address that failed too often is refused before the upgrade, whether or not it sends a header.
+		if wait := s.limits.failureWait(c.IP(), s.now()); wait > 0 {
+			s.auditRefusal(refusal{action: auditRateLimited, iface: "websocket", addr: c.IP(), target: c.Path(),
+				status: http.StatusTooManyRequests, reason: "too many failed authentications"})
+			return tooManyRequests(c, wait, "too many failed authentications from this address")
+		}
 		if header := c.Get(fiber.HeaderAuthorization); header != "" {
 			// A bad header is answered after the upgrade, with a close code, like a bad auth message: browsers
 			// cannot read the status of a refused upgrade.
-			tok, err := s.Authenticate(c.UserContext(), BearerToken(header))
+			tok, err := s.authRequest(c, "websocket")
 			var e *Error
 			switch {
 			case err == nil:
@@ -192,7 +198,7 @@ func (s *Server) websocket() fiber.Handler {
 			case errors.As(err, &e) && e.Status == http.StatusUnauthorized:
 				c.Locals(localWSAuthErr, e.Message)
 			default:
-				return err
+				return err // 429 and internal errors keep their status
 			}
 		}
 		return upgrade(c)
@@ -234,6 +240,8 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 		return
 	}
 	if !tok.Has(store.ScopeRead) {
+		s.auditRefusal(refusal{action: auditForbidden, iface: "websocket", addr: conn.IP(), target: "/ws",
+			status: http.StatusForbidden, reason: "this token lacks scope read", token: tok})
 		s.wsCloseHandshake(conn, wsClose{websocket.ClosePolicyViolation, "this token lacks scope read"})
 		return
 	}
@@ -300,11 +308,13 @@ func (s *Server) wsAuthenticate(conn *websocket.Conn) (*store.Token, json.RawMes
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wsAuthTimeout)
 	defer cancel()
-	tok, err := s.Authenticate(ctx, req.Token)
+	tok, _, err := s.authFrom(ctx, "websocket", conn.IP(), "/ws", req.Token)
 	var e *Error
 	switch {
 	case err == nil:
 		return tok, req.ID, nil
+	case errors.As(err, &e) && e.Status == http.StatusTooManyRequests:
+		return nil, nil, &wsClose{websocket.CloseTryAgainLater, e.Message}
 	case errors.As(err, &e) && e.Status == http.StatusUnauthorized:
 		return nil, nil, &wsClose{websocket.ClosePolicyViolation, e.Message}
 	default:

@@ -43,6 +43,16 @@ type Config struct {
 	// Never log it.
 	SecretKey           string `env:"INFRA_SECRET_KEY"`
 	NotifyAllowLoopback bool   `env:"INFRA_NOTIFY_ALLOW_LOOPBACK"`
+
+	// Tokens (#15).
+	// TokenDefaultTTL is the lifetime of new API tokens created without expires_at; 0 means they never expire.
+	TokenDefaultTTL time.Duration `env:"INFRA_TOKEN_DEFAULT_TTL"`
+	// TokenRecheck is how often open WebSocket connections and MCP streams have their token checked again.
+	TokenRecheck time.Duration `env:"INFRA_TOKEN_RECHECK_INTERVAL"`
+	// AuthFailuresPerMinute is how many failed authentications one client address may make per minute.
+	AuthFailuresPerMinute int `env:"INFRA_AUTH_FAILURES_PER_MINUTE"`
+	// TokenRequestsPerMinute caps the requests of one token per minute in one API process; 0 means no limit.
+	TokenRequestsPerMinute int `env:"INFRA_TOKEN_REQUESTS_PER_MINUTE"`
 }
 
 // DefaultWorkerMetricsListen is where `infrastructor worker` serves /metrics unless INFRA_WORKER_METRICS_LISTEN
@@ -66,7 +76,11 @@ var Settings = []Setting{
 	{"INFRA_TASK_QUEUE", "infrastructor", "Temporal task queue shared by workers and the API."},
 	{"INFRA_LISTEN", "127.0.0.1:9101", "Address of the HTTP server (REST, WebSocket, MCP, dashboard, metrics)."},
 	{"INFRA_DATA_DIR", ".data", "Directory for local state: the generated admin token, `make run`'s PostgreSQL and Temporal data."},
-	{"INFRA_ADMIN_TOKEN", "(unset)", "Bootstrap admin API token (at least 32 characters). When unset and no token exists, one is generated into `$INFRA_DATA_DIR/admin.token`."},
+	{"INFRA_ADMIN_TOKEN", "(unset)", "Bootstrap admin API token (at least 32 characters). When unset and no token exists, one is generated into `$INFRA_DATA_DIR/admin.token`. Setting a new secret here revokes the token of the previous one."},
+	{"INFRA_TOKEN_DEFAULT_TTL", "0", "Lifetime of API tokens created without `expires_at`, such as `2160h` (90 days); `0` means they never expire. `\"expires_at\": \"never\"` (or null) still creates a token without expiry; bootstrap tokens never expire."},
+	{"INFRA_TOKEN_RECHECK_INTERVAL", "30s", "How often open WebSocket connections and MCP streams have their token checked again: an expired token's connections are closed (1008) within this time. Revocations close them at once."},
+	{"INFRA_AUTH_FAILURES_PER_MINUTE", "10", "Failed authentications one client address may make per minute (per API process) before every request from it gets 429 with `Retry-After`."},
+	{"INFRA_TOKEN_REQUESTS_PER_MINUTE", "6000", "Requests one API token may make per minute in one API process (REST, MCP and WebSocket upgrades; bursts up to the same number); beyond that 429 with `Retry-After`. `0` disables the limit."},
 	{"INFRA_SSH_KEY", "(unset)", "Private key file(s) for device logins, separated by commas or colons."},
 	{"INFRA_SSH_AGENT", "true when SSH_AUTH_SOCK is set", "Also authenticate with the keys of the running ssh-agent."},
 	{"INFRA_LOG_LEVEL", "info", "Log level: debug, info, warn or error."},
@@ -143,6 +157,20 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if c.AdminToken != "" && (len(c.AdminToken) < 32 || strings.ContainsAny(c.AdminToken, " \t\r\n")) {
 		return nil, &Error{"INFRA_ADMIN_TOKEN", "(hidden)", "want at least 32 characters without spaces"}
+	}
+	if v := get("INFRA_TOKEN_DEFAULT_TTL", "0"); v == "0" {
+		c.TokenDefaultTTL = 0
+	} else if c.TokenDefaultTTL, err = time.ParseDuration(v); err != nil || c.TokenDefaultTTL < time.Minute || c.TokenDefaultTTL > 10*365*24*time.Hour {
+		return nil, &Error{"INFRA_TOKEN_DEFAULT_TTL", v, "want 0 (never expire) or a duration such as 2160h, between 1m and 87600h"}
+	}
+	if c.TokenRecheck, err = time.ParseDuration(get("INFRA_TOKEN_RECHECK_INTERVAL", "30s")); err != nil || c.TokenRecheck < 100*time.Millisecond || c.TokenRecheck > 10*time.Minute {
+		return nil, &Error{"INFRA_TOKEN_RECHECK_INTERVAL", get("INFRA_TOKEN_RECHECK_INTERVAL", ""), "want a duration such as 30s, between 100ms and 10m"}
+	}
+	if c.AuthFailuresPerMinute, err = strconv.Atoi(get("INFRA_AUTH_FAILURES_PER_MINUTE", "10")); err != nil || c.AuthFailuresPerMinute < 1 || c.AuthFailuresPerMinute > 100000 {
+		return nil, &Error{"INFRA_AUTH_FAILURES_PER_MINUTE", get("INFRA_AUTH_FAILURES_PER_MINUTE", ""), "want a number between 1 and 100000"}
+	}
+	if c.TokenRequestsPerMinute, err = strconv.Atoi(get("INFRA_TOKEN_REQUESTS_PER_MINUTE", "6000")); err != nil || c.TokenRequestsPerMinute < 0 || c.TokenRequestsPerMinute > 10000000 {
+		return nil, &Error{"INFRA_TOKEN_REQUESTS_PER_MINUTE", get("INFRA_TOKEN_REQUESTS_PER_MINUTE", ""), "want 0 (no limit) or a number up to 10000000"}
 	}
 	if v := get("INFRA_SSH_KEY", ""); v != "" {
 		for _, p := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ':' }) {

@@ -43,6 +43,10 @@ func TestLoadDefaults(t *testing.T) {
 		WSMaxPerToken:       20,
 		RequestTimeout:      30 * time.Second,
 		WorkerMetricsListen: "127.0.0.1:9102",
+		// Tokens (#15).
+		TokenRecheck:           30 * time.Second,
+		AuthFailuresPerMinute:  10,
+		TokenRequestsPerMinute: 6000,
 	}, cfg)
 }
 
@@ -70,6 +74,11 @@ func TestSettingsDefaultsMatchLoad(t *testing.T) {
 		"INFRA_DB_MAX_CONNS":          strconv.Itoa(cfg.DBMaxConns),
 		"INFRA_WORKER_METRICS_LISTEN": cfg.WorkerMetricsListen,
 		"INFRA_NOTIFY_ALLOW_LOOPBACK": strconv.FormatBool(cfg.NotifyAllowLoopback),
+		// Tokens (#15).
+		"INFRA_TOKEN_DEFAULT_TTL":         "0",
+		"INFRA_TOKEN_RECHECK_INTERVAL":    cfg.TokenRecheck.String(),
+		"INFRA_AUTH_FAILURES_PER_MINUTE":  strconv.Itoa(cfg.AuthFailuresPerMinute),
+		"INFRA_TOKEN_REQUESTS_PER_MINUTE": strconv.Itoa(cfg.TokenRequestsPerMinute),
 	}
 	unset := map[string]bool{"INFRA_ADMIN_TOKEN": cfg.AdminToken == "", "INFRA_SSH_KEY": len(cfg.SSHKeys) == 0,
 		"INFRA_WS_ORIGINS": len(cfg.WSOrigins) == 0, "INFRA_SECRET_KEY": cfg.SecretKey == "",
@@ -156,6 +165,14 @@ func TestLoadAcceptsValues(t *testing.T) {
 			}},
 		{"WebSocket connection limit", map[string]string{"INFRA_WS_MAX_PER_TOKEN": "1"},
 			func(t *testing.T, c *Config) { require.Equal(t, 1, c.WSMaxPerToken) }},
+		{"token settings", map[string]string{"INFRA_TOKEN_DEFAULT_TTL": "2160h", "INFRA_TOKEN_RECHECK_INTERVAL": "1s",
+			"INFRA_AUTH_FAILURES_PER_MINUTE": "3", "INFRA_TOKEN_REQUESTS_PER_MINUTE": "0"},
+			func(t *testing.T, c *Config) {
+				require.Equal(t, 2160*time.Hour, c.TokenDefaultTTL)
+				require.Equal(t, time.Second, c.TokenRecheck)
+				require.Equal(t, 3, c.AuthFailuresPerMinute)
+				require.Equal(t, 0, c.TokenRequestsPerMinute)
+			}},
 		{"MCP read-only", map[string]string{"INFRA_MCP_READONLY": "true"},
 			func(t *testing.T, c *Config) { require.True(t, c.MCPReadOnly) }},
 		{"database and metrics settings", map[string]string{"INFRA_REQUEST_TIMEOUT": "5s", "INFRA_DB_MAX_CONNS": "64",
@@ -211,6 +228,15 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"INFRA_DATA_DIR", file},
 		{"INFRA_ADMIN_TOKEN", "short"},
 		{"INFRA_ADMIN_TOKEN", strings.Repeat("a", 20) + " " + strings.Repeat("b", 20)},
+		{"INFRA_TOKEN_DEFAULT_TTL", "90d"},
+		{"INFRA_TOKEN_DEFAULT_TTL", "30s"},
+		{"INFRA_TOKEN_DEFAULT_TTL", "-1h"},
+		{"INFRA_TOKEN_RECHECK_INTERVAL", "0s"},
+		{"INFRA_TOKEN_RECHECK_INTERVAL", "1h"},
+		{"INFRA_AUTH_FAILURES_PER_MINUTE", "0"},
+		{"INFRA_AUTH_FAILURES_PER_MINUTE", "few"},
+		{"INFRA_TOKEN_REQUESTS_PER_MINUTE", "-1"},
+		{"INFRA_TOKEN_REQUESTS_PER_MINUTE", "lots"},
 		{"INFRA_SSH_KEY", filepath.Join(dir, "missing")},
 		{"INFRA_SSH_KEY", dir},
 		{"INFRA_SSH_AGENT", "maybe"},

@@ -37,6 +37,9 @@ const (
 var (
 	ErrSlowConsumer = errors.New("slow consumer")
 	ErrShutdown     = errors.New("server shutting down")
+	// ErrTokenRevoked and ErrTokenExpired end the connections of a token that stopped working (see DropKey).
+	ErrTokenRevoked = errors.New(store.TokenRevoked)
+	ErrTokenExpired = errors.New(store.TokenExpired)
 )
 
 // Errors of Register.
@@ -109,6 +112,9 @@ type Hub struct {
 	clients map[*Client]struct{}
 	perKey  map[string]int
 	closed  bool
+
+	revokeMu sync.RWMutex
+	onRevoke []func(key string)
 
 	published, delivered, dropped, malformed, reconnects atomic.Uint64
 	listening                                            atomic.Bool
@@ -184,9 +190,73 @@ func (h *Hub) Close() {
 	}
 }
 
+// DropKey ends every connection of key (the API token's ID) with reason, such as ErrTokenRevoked, which the
+// connection sends as its close reason. It returns how many clients it dropped.
+func (h *Hub) DropKey(key string, reason error) int {
+	h.mu.RLock()
+	var victims []*Client
+	for c := range h.clients {
+		if c.key == key {
+			victims = append(victims, c)
+		}
+	}
+	h.mu.RUnlock()
+	n := 0
+	for _, c := range victims {
+		if c.drop(reason) {
+			n++
+		}
+	}
+	return n
+}
+
+// Keys returns the keys that have at least one connection, so their tokens can be checked again.
+func (h *Hub) Keys() []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]string, 0, len(h.perKey))
+	for k := range h.perKey {
+		out = append(out, k)
+	}
+	return out
+}
+
+// OnRevoke registers fn to hear of every token revocation any process announced (store.TopicTokenRevoked), after
+// the hub dropped that token's connections: other long-lived uses of the token (MCP streams) end there too.
+func (h *Hub) OnRevoke(fn func(key string)) {
+	h.revokeMu.Lock()
+	defer h.revokeMu.Unlock()
+	h.onRevoke = append(h.onRevoke, fn)
+}
+
+// revoked handles a store.TopicTokenRevoked notification.
+func (h *Hub) revoked(n store.Notification) {
+	var data struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(n.Data, &data); err != nil || data.ID == "" {
+		h.malformed.Add(1)
+		h.log.Warn("token revocation without a token id ignored", "err", err)
+		return
+	}
+	if dropped := h.DropKey(data.ID, ErrTokenRevoked); dropped > 0 {
+		h.log.Info("closed the WebSocket connections of a revoked token", "token_id", data.ID, "connections", dropped)
+	}
+	h.revokeMu.RLock()
+	hooks := slices.Clone(h.onRevoke)
+	h.revokeMu.RUnlock()
+	for _, fn := range hooks {
+		fn(data.ID)
+	}
+}
+
 // Publish delivers one update to every client subscribed to its topic. It never blocks: the envelope is encoded
 // once and queued to each client, and a client whose queue is full is dropped.
 func (h *Hub) Publish(n store.Notification) {
+	if n.Topic == store.TopicTokenRevoked {
+		h.revoked(n)
+		return
+	}
 	t, err := ParseTopic(n.Topic)
 	if err != nil {
 		h.malformed.Add(1)
@@ -236,10 +306,12 @@ type Client struct {
 // Messages is the client's queue of encoded messages, to be written to the socket in order.
 func (c *Client) Messages() <-chan []byte { return c.send }
 
-// Done is closed when the hub drops the client (slow consumer, shutdown); Err then says why.
+// Done is closed when the hub drops the client (slow consumer, shutdown, token revoked or expired); Err then says
+// why.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
-// Err is ErrSlowConsumer or ErrShutdown once Done is closed, nil before.
+// Err is why the client was dropped (ErrSlowConsumer, ErrShutdown, or the reason given to DropKey) once Done is
+// closed, nil before.
 func (c *Client) Err() error {
 	select {
 	case <-c.done:

@@ -229,3 +229,35 @@ func TestConcurrentSubscribeAndPublish(t *testing.T) {
 	require.Equal(t, 0, h.Stats().Clients)
 	require.Equal(t, uint64(2000), h.Stats().Published)
 }
+
+// A token.revoked notification drops exactly that token's clients with ErrTokenRevoked, tells the OnRevoke hooks,
+// and is never delivered as an update.
+func TestRevocationDropsTheTokensClients(t *testing.T) {
+	t.Parallel()
+	h := New(Options{})
+	victim1, err := h.Register("victim")
+	require.NoError(t, err)
+	victim2, err := h.Register("victim")
+	require.NoError(t, err)
+	other, err := h.Register("other")
+	require.NoError(t, err)
+	subscribe(t, other, "events", "operations", "device.*.*")
+	require.ElementsMatch(t, []string{"victim", "other"}, h.Keys())
+	var heard []string
+	h.OnRevoke(func(key string) { heard = append(heard, key) })
+
+	h.publishRaw(`{"topic":"token.revoked","data":{"id":"victim"}}`)
+	for _, c := range []*Client{victim1, victim2} {
+		<-c.Done()
+		require.ErrorIs(t, c.Err(), ErrTokenRevoked)
+		require.Equal(t, "token revoked", c.Err().Error(), "the close reason clients read")
+	}
+	require.NoError(t, other.Err())
+	require.Empty(t, drain(other), "not an update")
+	require.Equal(t, []string{"victim"}, heard)
+	require.Zero(t, h.Stats().Malformed)
+
+	require.Equal(t, 1, h.DropKey("other", ErrTokenExpired))
+	require.ErrorIs(t, other.Err(), ErrTokenExpired)
+	require.Zero(t, h.DropKey("other", ErrTokenExpired), "a client is dropped once")
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -137,14 +138,21 @@ func ListHostKeys(ctx context.Context, db DBTX, id uuid.UUID) ([]*HostKey, error
 	return out, rows.Err()
 }
 
-// ApproveHostKey trusts a pending key: the one with fingerprint, or when fingerprint is empty the newest
-// pending key. The previously approved key of the same role is retired, the device leaves the blocked state
-// and an event records who approved what.
+// ErrFingerprintRequired is returned by ApproveHostKey without a fingerprint: a key is only ever trusted by name.
+var ErrFingerprintRequired = errors.New("approving a host key needs its fingerprint")
+
+// ApproveHostKey trusts the pending key with fingerprint (ErrNotFound when no such key is pending). There is no
+// "approve whatever is pending": it could trust a key offered after the administrator looked (#15). The
+// previously approved key of the same role is retired, the device leaves the blocked state and an event records
+// who approved what.
 func ApproveHostKey(ctx context.Context, db TxStarter, id uuid.UUID, fingerprint, by string) (*HostKey, error) {
+	if fingerprint == "" {
+		return nil, ErrFingerprintRequired
+	}
 	var out *HostKey
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		k, err := scanHostKey(tx.QueryRow(ctx, `SELECT `+hostKeyColumns+` FROM device_host_keys
-			WHERE device_id = $1 AND state = 'pending' AND ($2 = '' OR fingerprint = $2)
+			WHERE device_id = $1 AND state = 'pending' AND fingerprint = $2
 			ORDER BY first_seen DESC LIMIT 1 FOR UPDATE`, id, fingerprint))
 		if err != nil {
 			return err

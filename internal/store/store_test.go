@@ -74,7 +74,19 @@ func TestTokenBySecret(t *testing.T) {
 	got, err := store.TokenBySecret(ctx, db, secret, now)
 	require.NoError(t, err)
 	require.Equal(t, tok.ID, got.ID)
-	require.NotNil(t, got.LastUsedAt, "use is recorded")
+	require.Nil(t, got.LastUsedAt, "authenticating only reads; TouchToken records the use")
+	wrote, err := store.TouchToken(ctx, db, tok.ID, now, time.Minute)
+	require.NoError(t, err)
+	require.True(t, wrote)
+	wrote, err = store.TouchToken(ctx, db, tok.ID, now.Add(59*time.Second), time.Minute)
+	require.NoError(t, err)
+	require.False(t, wrote, "a use within the interval does not rewrite the row")
+	wrote, err = store.TouchToken(ctx, db, tok.ID, now.Add(61*time.Second), time.Minute)
+	require.NoError(t, err)
+	require.True(t, wrote)
+	got, err = store.TokenBySecret(ctx, db, secret, now)
+	require.NoError(t, err)
+	require.WithinDuration(t, now.Add(61*time.Second), *got.LastUsedAt, time.Second)
 	require.True(t, got.Has(store.ScopeRead))
 	require.True(t, got.Has(store.ScopeOperate))
 	require.False(t, got.Has(store.ScopeAdmin))
@@ -87,10 +99,19 @@ func TestTokenBySecret(t *testing.T) {
 		_, err = store.TokenBySecret(ctx, db, s, now)
 		require.ErrorIs(t, err, store.ErrNotFound, "secret %q", s)
 	}
+	live, err := store.CreateToken(ctx, db, "live", []string{store.ScopeRead}, nil, "infra_live-secret-0123456789")
+	require.NoError(t, err)
+	gone, err := store.TokensGone(ctx, db, []uuid.UUID{tok.ID, live.ID}, exp)
+	require.NoError(t, err)
+	require.Equal(t, map[uuid.UUID]string{tok.ID: store.TokenExpired}, gone)
 	_, err = store.RevokeToken(ctx, db, tok.ID)
 	require.NoError(t, err)
 	_, err = store.TokenBySecret(ctx, db, secret, now)
 	require.ErrorIs(t, err, store.ErrNotFound)
+	unknown := uuid.New()
+	gone, err = store.TokensGone(ctx, db, []uuid.UUID{tok.ID, live.ID, unknown}, now)
+	require.NoError(t, err)
+	require.Equal(t, map[uuid.UUID]string{tok.ID: store.TokenRevoked, unknown: store.TokenRevoked}, gone)
 
 	// Two secrets never collide, and each is long enough to be unguessable.
 	other, err := store.NewSecret()
@@ -98,16 +119,36 @@ func TestTokenBySecret(t *testing.T) {
 	require.NotEqual(t, secret, other)
 	require.GreaterOrEqual(t, len(secret), len(store.TokenPrefix)+43)
 
-	// EnsureTokenSecret is idempotent.
+	// EnsureBootstrapToken is idempotent, and a new secret revokes the previous bootstrap token, never a newer one.
 	own := "an-admin-secret-that-is-long-enough-0123"
-	require.NoError(t, store.EnsureTokenSecret(ctx, db, "boot", own))
-	require.NoError(t, store.EnsureTokenSecret(ctx, db, "boot", own))
+	for range 2 {
+		revoked, err := store.EnsureBootstrapToken(ctx, db, "boot", own)
+		require.NoError(t, err)
+		require.Empty(t, revoked)
+	}
 	n, err := store.CountTokens(ctx, db)
 	require.NoError(t, err)
-	require.Equal(t, 2, n)
-	got, err = store.TokenBySecret(ctx, db, own, now)
+	require.Equal(t, 3, n)
+	first, err := store.TokenBySecret(ctx, db, own, now)
 	require.NoError(t, err)
-	require.True(t, got.Has(store.ScopeAdmin))
+	require.True(t, first.Has(store.ScopeAdmin))
+	require.True(t, first.Bootstrap)
+
+	rotated := "the-next-admin-secret-long-enough-4567"
+	revoked, err := store.EnsureBootstrapToken(ctx, db, "boot", rotated)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{first.ID}, revoked)
+	_, err = store.TokenBySecret(ctx, db, own, now)
+	require.ErrorIs(t, err, store.ErrNotFound, "the previous bootstrap secret no longer works")
+	_, err = store.TokenBySecret(ctx, db, rotated, now)
+	require.NoError(t, err)
+	// A process still configured with the old secret neither revives it nor revokes the new one.
+	_, err = store.EnsureBootstrapToken(ctx, db, "boot", own)
+	require.ErrorIs(t, err, store.ErrBootstrapRevoked)
+	_, err = store.TokenBySecret(ctx, db, rotated, now)
+	require.NoError(t, err)
+	_, err = store.TokenBySecret(ctx, db, "infra_live-secret-0123456789", now)
+	require.NoError(t, err, "tokens that are not bootstrap tokens are left alone")
 }
 
 func TestSetDeviceStatusKeepsLastSeenMonotonic(t *testing.T) {

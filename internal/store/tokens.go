@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"time"
 
@@ -35,6 +36,8 @@ type Token struct {
 	ExpiresAt  *time.Time `json:"expires_at"`
 	RevokedAt  *time.Time `json:"revoked_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
+	// Bootstrap marks the token stored from INFRA_ADMIN_TOKEN; setting a new secret there revokes it.
+	Bootstrap bool `json:"bootstrap"`
 }
 
 // Has reports whether the token grants scope (directly or through a stronger one).
@@ -63,11 +66,11 @@ func NewSecret() (string, error) {
 	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-const tokenColumns = `id, name, scopes, prefix, created_at, expires_at, revoked_at, last_used_at`
+const tokenColumns = `id, name, scopes, prefix, created_at, expires_at, revoked_at, last_used_at, bootstrap`
 
 func scanToken(row pgx.Row) (*Token, error) {
 	var t Token
-	if err := row.Scan(&t.ID, &t.Name, &t.Scopes, &t.Prefix, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt, &t.LastUsedAt); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Scopes, &t.Prefix, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt, &t.LastUsedAt, &t.Bootstrap); err != nil {
 		return nil, mapErr(err)
 	}
 	return &t, nil
@@ -83,14 +86,66 @@ func CreateToken(ctx context.Context, db DBTX, name string, scopes []string, exp
 		VALUES ($1,$2,$3,$4,$5,$6) RETURNING `+tokenColumns, uuid.New(), name, scopes, HashSecret(secret), prefix, expires))
 }
 
-// TokenBySecret returns the live token whose secret is secret: not revoked and not expired at now.
+// TokenBySecret returns the live token whose secret is secret: not revoked and not expired at now. It only reads:
+// recording the use is TouchToken's job, rate-limited by the caller, so that authenticating does not write a row
+// on every request.
 func TokenBySecret(ctx context.Context, db DBTX, secret string, now time.Time) (*Token, error) {
 	if !strings.HasPrefix(secret, TokenPrefix) && len(secret) < 32 {
 		return nil, ErrNotFound
 	}
-	return scanToken(db.QueryRow(ctx, `UPDATE api_tokens SET last_used_at = $3
-		WHERE secret_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
-		RETURNING `+tokenColumns, HashSecret(secret), now, now.Truncate(time.Second)))
+	return scanToken(db.QueryRow(ctx, `SELECT `+tokenColumns+` FROM api_tokens
+		WHERE secret_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`, HashSecret(secret), now))
+}
+
+// TouchToken records that the token was used at, unless the stored last_used_at is less than every old: several
+// API processes may each touch a token, and the condition keeps the row from being rewritten by each of them. It
+// reports whether the row was written.
+func TouchToken(ctx context.Context, db DBTX, id uuid.UUID, at time.Time, every time.Duration) (bool, error) {
+	at = at.Truncate(time.Second)
+	tag, err := db.Exec(ctx, `UPDATE api_tokens SET last_used_at = $2
+		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $3)`, id, at, at.Add(-every))
+	return tag.RowsAffected() > 0, err
+}
+
+// Reasons a token stops working, as TokensGone reports them.
+const (
+	TokenRevoked = "token revoked"
+	TokenExpired = "token expired"
+)
+
+// TopicTokenRevoked is the notification every API process hears when a token is revoked, so each closes that
+// token's open WebSocket connections and MCP streams at once. Its data is {"id": "<token id>"}; it is not a topic
+// clients can subscribe to.
+const TopicTokenRevoked = "token.revoked"
+
+// TokensGone returns, of ids, the tokens that no longer work at now, with the reason (TokenRevoked or TokenExpired;
+// a token that no longer exists counts as revoked).
+func TokensGone(ctx context.Context, db DBTX, ids []uuid.UUID, now time.Time) (map[uuid.UUID]string, error) {
+	out := map[uuid.UUID]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := db.Query(ctx, `SELECT i.id, t.id IS NULL OR t.revoked_at IS NOT NULL,
+		t.expires_at IS NOT NULL AND t.expires_at <= $2
+		FROM unnest($1::uuid[]) AS i(id) LEFT JOIN api_tokens t ON t.id = i.id`, ids, now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id uuid.UUID
+		var revoked, expired bool
+		if err := rows.Scan(&id, &revoked, &expired); err != nil {
+			return nil, err
+		}
+		switch {
+		case revoked:
+			out[id] = TokenRevoked
+		case expired:
+			out[id] = TokenExpired
+		}
+	}
+	return out, rows.Err()
 }
 
 // ListTokens returns every token, newest first.
@@ -111,10 +166,19 @@ func ListTokens(ctx context.Context, db DBTX) ([]*Token, error) {
 	return out, rows.Err()
 }
 
-// RevokeToken marks the token revoked; revoking twice is not an error.
+// RevokeToken marks the token revoked; revoking twice is not an error. Every API process is told (on commit, when
+// db is a transaction), so connections that authenticated with the token end at once.
 func RevokeToken(ctx context.Context, db DBTX, id uuid.UUID) (*Token, error) {
-	return scanToken(db.QueryRow(ctx, `UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
+	tok, err := scanToken(db.QueryRow(ctx, `UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
 		WHERE id = $1 RETURNING `+tokenColumns, id))
+	if err != nil {
+		return nil, err
+	}
+	return tok, notifyRevoked(ctx, db, id)
+}
+
+func notifyRevoked(ctx context.Context, db DBTX, id uuid.UUID) error {
+	return Notify(ctx, db, TopicTokenRevoked, map[string]string{"id": id.String()})
 }
 
 // CountTokens returns the number of tokens ever created (revoked ones included).
@@ -124,10 +188,49 @@ func CountTokens(ctx context.Context, db DBTX) (int, error) {
 	return n, err
 }
 
-// EnsureTokenSecret stores secret as an admin token named name unless a token with that secret exists.
-func EnsureTokenSecret(ctx context.Context, db DBTX, name, secret string) error {
-	_, err := db.Exec(ctx, `INSERT INTO api_tokens (id, name, scopes, secret_hash, prefix)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (secret_hash) DO NOTHING`,
-		uuid.New(), name, []string{ScopeAdmin}, HashSecret(secret), secret[:min(len(secret), len(TokenPrefix)+6)])
-	return err
+// ErrBootstrapRevoked is returned by EnsureBootstrapToken when the configured secret belongs to a revoked token.
+var ErrBootstrapRevoked = errors.New("the configured bootstrap token was revoked")
+
+// EnsureBootstrapToken stores secret as the admin bootstrap token named name unless it is stored already, and
+// revokes every bootstrap token created before it: setting a new INFRA_ADMIN_TOKEN retires the old secret. Only
+// older ones are revoked, so an API process still running with the old secret during a rolling restart cannot
+// revoke the new one; a secret that was revoked stays revoked (ErrBootstrapRevoked). It returns the IDs it revoked.
+func EnsureBootstrapToken(ctx context.Context, db TxStarter, name, secret string) ([]uuid.UUID, error) {
+	var revoked []uuid.UUID
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		// Replicas starting together with the same new secret serialise here.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('infra_bootstrap_token'))"); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO api_tokens (id, name, scopes, secret_hash, prefix, bootstrap)
+			VALUES ($1, $2, $3, $4, $5, true) ON CONFLICT (secret_hash) DO NOTHING`,
+			uuid.New(), name, []string{ScopeAdmin}, HashSecret(secret), secret[:min(len(secret), len(TokenPrefix)+6)]); err != nil {
+			return err
+		}
+		var id uuid.UUID
+		var created time.Time
+		var gone bool
+		if err := tx.QueryRow(ctx, `UPDATE api_tokens SET bootstrap = true WHERE secret_hash = $1
+			RETURNING id, created_at, revoked_at IS NOT NULL`, HashSecret(secret)).Scan(&id, &created, &gone); err != nil {
+			return err
+		}
+		if gone {
+			return ErrBootstrapRevoked
+		}
+		rows, err := tx.Query(ctx, `UPDATE api_tokens SET revoked_at = now()
+			WHERE bootstrap AND revoked_at IS NULL AND id <> $1 AND created_at <= $2 RETURNING id`, id, created)
+		if err != nil {
+			return err
+		}
+		if revoked, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID]); err != nil {
+			return err
+		}
+		for _, old := range revoked {
+			if err := notifyRevoked(ctx, tx, old); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return revoked, err
 }

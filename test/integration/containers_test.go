@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
@@ -127,6 +128,12 @@ func TestContainerInventory(t *testing.T) {
 		}
 	}
 	require.Equal(t, map[string]bool{"stdout": true, "stderr": true}, streams)
+	// Reading logs is a read of sensitive data: it is audited with who read which container (#15).
+	reads, _, err := store.ListAudit(context.Background(), s.DB, store.AuditFilter{Action: "read.container_logs"})
+	require.NoError(t, err)
+	require.Len(t, reads, 1)
+	require.Equal(t, "device/"+dev.ID.String()+"/containers/"+name("web"), reads[0].Target)
+	require.NotNil(t, reads[0].TokenID)
 	since := logs.Lines[len(logs.Lines)-1].Time.Add(time.Nanosecond).Format(time.RFC3339Nano)
 	require.Eventually(t, func() bool {
 		var later struct {
