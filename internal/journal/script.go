@@ -67,8 +67,8 @@ func JournalctlArgs(f Filter) []string {
 	return append(args, "-n", strconv.Itoa(n))
 }
 
-// Script returns the search script for f. It answers from journald when journalctl exists and a journal
-// directory is present, else from the newest lines of /var/log/syslog, /var/log/messages or busybox logread;
+// Script returns the search script for f. It answers from journald when journalctl exists and journal files
+// are present, else from the newest lines of /var/log/syslog, /var/log/messages or busybox logread;
 // the header line names the source, the device's clock (unix seconds) and UTC offset, for the year-less
 // timestamps of syslog files. Output is bounded to MaxOutputBytes of log lines.
 func Script(f Filter) string {
@@ -88,15 +88,14 @@ func Script(f Filter) string {
 	if f.Grep != "" {
 		fallbackTail = grep
 	}
-	journal := "journalctl " + docker.Join(JournalctlArgs(f)...)
-	if f.Grep != "" {
-		journal += grep + " | tail -n " + strconv.Itoa(f.Limit)
-	}
 	var b strings.Builder
 	b.WriteString("export LC_ALL=C\nPATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin\n")
 	b.WriteString("_h() { printf '" + headerPrefix + "%s %s %s@@\\n' \"$1\" \"$(date +%s)\" \"$(date +%z)\"; }\n")
-	b.WriteString("if command -v journalctl >/dev/null 2>&1 && { [ -d /run/log/journal ] || [ -d /var/log/journal ]; }; then\n")
-	b.WriteString("  _h " + SourceJournald + "\n  " + journal + " 2>/dev/null" + head + "\n")
+	// journald is there when journalctl is and journal files exist: an installed systemd without a running
+	// journald (containers, chroots) leaves an empty /var/log/journal behind.
+	b.WriteString("_j() { for f in /run/log/journal/*/*.journal /var/log/journal/*/*.journal; do [ -e \"$f\" ] && return 0; done; return 1; }\n")
+	b.WriteString("if command -v journalctl >/dev/null 2>&1 && _j; then\n")
+	b.WriteString("  _h " + SourceJournald + "\n  " + journaldPipeline(f) + "\n")
 	for _, src := range [][2]string{{SourceSyslog, "/var/log/syslog"}, {SourceMessages, "/var/log/messages"}} {
 		b.WriteString("elif [ -r " + src[1] + " ] && [ -s " + src[1] + " ]; then\n")
 		b.WriteString("  _h " + src[0] + "\n  tail -n " + strconv.Itoa(n) + " " + src[1] + fallbackTail + head + "\n")
@@ -105,4 +104,14 @@ func Script(f Filter) string {
 	b.WriteString("  _h " + SourceLogread + "\n  logread 2>/dev/null" + tail + fallbackTail + head + "\n")
 	b.WriteString("else\n  _h " + SourceNone + "\nfi\necho\necho '" + endMarker + "'\n")
 	return b.String()
+}
+
+// journaldPipeline is the journald branch of Script: journalctl, the fixed-string grep and its line limit when
+// grep is set, and the byte bound.
+func journaldPipeline(f Filter) string {
+	p := "journalctl " + docker.Join(JournalctlArgs(f)...) + " 2>/dev/null"
+	if f.Grep != "" {
+		p += " | grep -F -i -e " + docker.ShellQuote(f.Grep) + " | tail -n " + strconv.Itoa(f.Limit)
+	}
+	return p + " | head -c " + strconv.Itoa(MaxOutputBytes)
 }
