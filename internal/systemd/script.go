@@ -22,10 +22,16 @@ var ShowProperties = []string{
 	"MemoryCurrent", "Description",
 }
 
+// bootedDir exists only when systemd is the running init (sd_booted(3)); a device can have systemctl
+// installed without running systemd (containers, Alpine with systemd packages), and then systemctl answers
+// nothing useful.
+const bootedDir = "/run/systemd/system"
+
 // prelude runs before every script: a fixed locale and UTC, so timestamps parse the same on every device
-// ("Thu 2026-12-03 10:00:00 UTC"), and the sbin directories that non-login shells may lack.
+// ("Thu 2026-12-03 10:00:00 UTC"), the sbin directories that non-login shells may lack, and the check that
+// systemd runs at all.
 const prelude = "export LC_ALL=C TZ=UTC\nPATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin\n" +
-	"command -v systemctl >/dev/null 2>&1 || { echo '" + naMarker + "'; exit 0; }\n"
+	"{ command -v systemctl >/dev/null 2>&1 && [ -d " + bootedDir + " ]; } || { echo '" + naMarker + "'; exit 0; }\n"
 
 // FailedScript lists the failed units, as JSON where systemctl supports --output=json (systemd 251 and later)
 // and as plain columns otherwise (see ParseFailed).
