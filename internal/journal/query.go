@@ -10,7 +10,9 @@
 // from some builds, differs between versions and can be made to backtrack for a long time; a substring has
 // none of these problems. The device narrows the lines with `grep -F -i` (a fixed string: no pattern syntax)
 // so the line limit counts matching entries, and the parser checks every entry's decoded message again, so
-// what is returned always contains the text, whatever the device's grep and locale did.
+// what is returned always contains the text, whatever the device's grep and locale did. The device-side grep
+// sees journald's JSON, so it cannot find text in a binary MESSAGE (exported as an array of byte values); such
+// entries are only found without grep.
 package journal
 
 import (

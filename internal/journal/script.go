@@ -11,10 +11,9 @@ import (
 const (
 	// MaxOutputBytes caps the log lines a script prints (`head -c`); a result that reaches it is truncated.
 	MaxOutputBytes = 4 << 20
-	// ScanLines is how many of the newest lines a script reads when filtering on the device does not
-	// already stop at Limit matches: grep on journald, and every filter on the plain-text fallbacks (those are
-	// applied by the parser). Matches older than this are not found; the result says so (Result.Truncated
-	// is not set for it, but Scanned is).
+	// ScanLines is how many of the newest entries or lines a script reads when filtering on the device does
+	// not already stop at Limit matches: grep on journald, and every filter on the plain-text fallbacks (those
+	// are applied by the parser). Matches older than this are not found: this bounds the work on the device.
 	ScanLines = 50000
 )
 
