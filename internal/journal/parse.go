@@ -170,12 +170,14 @@ func Parse(out []byte, f Filter, now time.Time) (Result, error) {
 		if f.Grep != "" && !containsFold(e.Message, f.Grep) {
 			continue
 		}
-		if len(res.Entries) == limit {
-			// keep the newest: drop the oldest (a ring would avoid the copy; limit is at most 5000)
-			copy(res.Entries, res.Entries[1:])
-			res.Entries = res.Entries[:limit-1]
+		if len(res.Entries) == 2*limit {
+			// keep the newest: drop the older half at once, so a long scan costs linear time
+			res.Entries = append(res.Entries[:0], res.Entries[limit:]...)
 		}
 		res.Entries = append(res.Entries, e)
+	}
+	if len(res.Entries) > limit {
+		res.Entries = append(res.Entries[:0], res.Entries[len(res.Entries)-limit:]...)
 	}
 	if priorityUnapplied {
 		res.Unapplied = append(res.Unapplied, "priority")

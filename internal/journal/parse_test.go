@@ -2,6 +2,7 @@ package journal
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,6 +115,19 @@ func TestParseSyslogLine(t *testing.T) {
 		_, ok := ParseSyslogLine([]byte(bad), now, time.UTC)
 		require.False(t, ok, "%q", bad)
 	}
+}
+
+// TestParseKeepsNewest feeds many more matching lines than the limit: the newest limit remain, in order.
+func TestParseKeepsNewest(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < ScanLines; i++ {
+		fmt.Fprintf(&b, "Dec  4 10:00:00 h x: line %d\n", i)
+	}
+	res, err := Parse(wrap(SourceSyslog, []byte(b.String())), Filter{Priority: -1, Limit: MaxLimit}, recordedNow)
+	require.NoError(t, err)
+	require.Len(t, res.Entries, MaxLimit)
+	require.Equal(t, fmt.Sprintf("line %d", ScanLines-MaxLimit), res.Entries[0].Message)
+	require.Equal(t, fmt.Sprintf("line %d", ScanLines-1), res.Entries[MaxLimit-1].Message)
 }
 
 func TestParseHeaderAndTruncation(t *testing.T) {
