@@ -99,7 +99,8 @@ type Query struct {
 	Until string `json:"until,omitempty"`
 	// Grep is a plain case-insensitive substring of the message.
 	Grep string `json:"grep,omitempty"`
-	// Boot is "current" (or "0"), a negative offset such as "-1", or a 32-hex-digit boot ID.
+	// Boot is "current" (or "0"), a negative offset such as "-1", or a boot ID (32 hex digits, or the UUID form
+	// with dashes).
 	Boot string `json:"boot,omitempty"`
 	// Limit is the number of newest entries to return; 0 means DefaultLimit.
 	Limit int `json:"limit,omitempty"`
@@ -173,6 +174,9 @@ func (q Query) Normalize() (Filter, error) {
 		f.Boot = "0"
 	case bootIDPattern.MatchString(strings.ToLower(b)):
 		f.Boot = strings.ToLower(b)
+	case len(b) == 36 && bootIDPattern.MatchString(strings.ToLower(strings.ReplaceAll(b, "-", ""))):
+		// the UUID form of a boot ID, as /proc/sys/kernel/random/boot_id shows it
+		f.Boot = strings.ToLower(strings.ReplaceAll(b, "-", ""))
 	default:
 		n, err := strconv.Atoi(b)
 		if err != nil || n > 0 || n < -999 {

@@ -22,6 +22,10 @@ func TestNormalize(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Filter{Priority: -1, Limit: DefaultLimit}, f)
 
+	f, err = Query{Boot: "0123ABCD-89ab-cdef-0123-456789abcdef"}.Normalize()
+	require.NoError(t, err)
+	require.Equal(t, "0123abcd89abcdef0123456789abcdef", f.Boot)
+
 	f, err = Query{Boot: "current", Priority: "3"}.Normalize()
 	require.NoError(t, err)
 	require.Equal(t, "0", f.Boot)

@@ -213,9 +213,16 @@ func ParseShow(out []byte) (ShowResult, error) {
 
 // ParseTimestamp parses systemd's timestamp format, "Thu 2026-12-03 10:00:00 UTC" (format_timestamp), with
 // optional microseconds ("10:00:00.123456"). The zone must be UTC or GMT (ShowScript sets TZ=UTC) or a numeric
-// offset: an abbreviation such as CET is ambiguous and yields false rather than a wrong time. Empty values,
-// "n/a" and "[not set]" yield false.
+// offset: an abbreviation such as CET is ambiguous and yields false rather than a wrong time. "@<unix seconds>"
+// (--timestamp=unix) is accepted too. Empty values, "n/a" and "[not set]" yield false.
 func ParseTimestamp(s string) (time.Time, bool) {
+	if strings.HasPrefix(s, "@") { // --timestamp=unix (systemd 251 and later)
+		n, err := strconv.ParseInt(s[1:], 10, 64)
+		if err != nil || n <= 0 || n > 1<<40 {
+			return time.Time{}, false
+		}
+		return time.Unix(n, 0).UTC(), true
+	}
 	f := strings.Fields(s)
 	if len(f) == 4 { // drop the weekday
 		f = f[1:]

@@ -107,7 +107,7 @@ func TestParseTimestamp(t *testing.T) {
 		require.True(t, ok, in)
 		require.Equal(t, want, got, in)
 	}
-	for _, in := range []string{"", "n/a", "[not set]", "Thu 2026-12-03 10:00:00 CET", "Thu 2026-13-03 10:00:00 UTC", "@1790740980"} {
+	for _, in := range []string{"", "n/a", "[not set]", "Thu 2026-12-03 10:00:00 CET", "Thu 2026-13-03 10:00:00 UTC", "@", "@-5", "@x"} {
 		_, ok := ParseTimestamp(in)
 		require.False(t, ok, in)
 	}
