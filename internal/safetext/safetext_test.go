@@ -1,0 +1,56 @@
+package safetext
+
+import (
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestClean(t *testing.T) {
+	for _, c := range []struct {
+		in, want string
+		max      int
+		nl, cut  bool
+	}{
+		{"plain text", "plain text", 0, false, false},
+		{"Grüße ✓", "Grüße ✓", 0, false, false},
+		{"\x1b[31mred\x1b[0m", "red", 0, false, false},
+		{"\x1b]0;evil title\x07after", "after", 0, false, false},
+		{"\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\", "link", 0, false, false},
+		{"\x1bPdcs\x1b\\ok", "ok", 0, false, false},
+		{"\x1b(Bok", "ok", 0, false, false},
+		{"\u009b31mred", "red", 0, false, false},
+		{"bell\x07 nul\x00 del\x7f", "bell nul del", 0, false, false},
+		{"a\tb\nc\r", "a b c", 0, false, false},
+		{"a\tb\nc\r", "a\tb\nc", 0, true, false},
+		{"bad \xff\xfe", "bad \uFFFD\uFFFD", 0, false, false},
+		{"rtl \u202eevil", "rtl evil", 0, false, false},
+		{"\x1b]unterminated\nnext", "\nnext", 0, true, false},
+		{"ééé", "é", 3, false, true},
+		{"abc", "abc", 3, false, false},
+		{"abcd", "abc", 3, false, true},
+	} {
+		got, cut := String(c.in, c.max, c.nl)
+		require.Equal(t, c.want, got, "%q", c.in)
+		require.Equal(t, c.cut, cut, "%q", c.in)
+	}
+}
+
+func FuzzClean(f *testing.F) {
+	for _, s := range []string{"plain", "\x1b[1;31mx", "\xff", "\u009b1m", "\x1b]0;t\x07", "é\x1b"} {
+		f.Add([]byte(s), 5)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, max int) {
+		max %= 1 << 16
+		s, _ := Clean(b, max, true)
+		require.True(t, utf8.ValidString(s))
+		if max > 0 {
+			require.LessOrEqual(t, len(s), max)
+		}
+		require.LessOrEqual(t, len(s), 3*len(b))
+		for _, r := range s {
+			require.False(t, r == 0x1b || (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f || (r >= 0x80 && r < 0xa0), "%U", r)
+		}
+	})
+}
