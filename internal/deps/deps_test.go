@@ -148,17 +148,17 @@ func TestRelations(t *testing.T) {
 				ctr("api-1", "p", "api"), ctr("api-2", "p", "api", state(docker.StateRunning, docker.HealthUnhealthy)),
 				ctr("api-other", "q", "api"),
 			},
-			ask:       "web",
-			needs:     []string{"api-1 depends_on service api (service_healthy)", "api-2 depends_on service api (service_healthy)"},
-			neededBy:  []string{}, shares: []string{},
+			ask:      "web",
+			needs:    []string{"api-1 depends_on service api (service_healthy)", "api-2 depends_on service api (service_healthy)"},
+			neededBy: []string{}, shares: []string{},
 			unhealthy: []string{"api-2"},
 		},
 		{
-			name:      "a dependency that does not exist is missing",
-			cs:        []Container{ctr("web", "p", "web", dependsOn("db:service_started:false"), func(c *Container) { c.NetworkMode = "container:gone"; c.Links = []Link{{Target: "old"}} })},
-			ask:       "web",
-			needs:     []string{"db depends_on service db (service_started)", "gone network_mode shares its network namespace", "old link link"},
-			neededBy:  []string{}, shares: []string{},
+			name:     "a dependency that does not exist is missing",
+			cs:       []Container{ctr("web", "p", "web", dependsOn("db:service_started:false"), func(c *Container) { c.NetworkMode = "container:gone"; c.Links = []Link{{Target: "old"}} })},
+			ask:      "web",
+			needs:    []string{"db depends_on service db (service_started)", "gone network_mode shares its network namespace", "old link link"},
+			neededBy: []string{}, shares: []string{},
 			unhealthy: []string{"db", "gone", "old"},
 		},
 		{
@@ -167,8 +167,8 @@ func TestRelations(t *testing.T) {
 				ctr("a", "", "", nets("bridge", "host", "lan")), ctr("b", "", "", nets("bridge", "lan"), state(docker.StateExited, docker.HealthNone)),
 				ctr("c", "", "", nets("bridge")),
 			},
-			ask:       "a",
-			needs:     []string{}, neededBy: []string{},
+			ask:   "a",
+			needs: []string{}, neededBy: []string{},
 			shares:    []string{"b shared_network network lan"},
 			unhealthy: []string{"b"},
 		},
@@ -178,7 +178,9 @@ func TestRelations(t *testing.T) {
 				ctr("a", "", "", func(c *Container) {
 					c.Mounts = []docker.Mount{{Type: "volume", Name: "data"}, {Type: "bind", Source: "/var/run/docker.sock"}, {Type: "tmpfs", Destination: "/tmp"}}
 				}),
-				ctr("b", "", "", func(c *Container) { c.Mounts = []docker.Mount{{Type: "volume", Name: "data"}, {Type: "tmpfs", Destination: "/tmp"}} }),
+				ctr("b", "", "", func(c *Container) {
+					c.Mounts = []docker.Mount{{Type: "volume", Name: "data"}, {Type: "tmpfs", Destination: "/tmp"}}
+				}),
 				ctr("c", "", "", func(c *Container) { c.Mounts = []docker.Mount{{Type: "bind", Source: "/var/run/docker.sock"}} }),
 			},
 			ask: "a", needs: []string{}, neededBy: []string{},
