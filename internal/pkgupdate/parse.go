@@ -288,11 +288,15 @@ func (r *Report) parseDnf(up, sec, inst *section) {
 		r.SecurityKnown = true
 		for _, b := range sec.lines {
 			f := strings.Fields(string(b))
-			if len(f) < 3 || len(security) >= maxSecurity {
+			if len(f) < 3 {
 				continue
 			}
-			if nevra := f[len(f)-1]; strings.Contains(nevra, "-") {
-				security[nevraNameArch(nevra)] = true
+			// dnf4 prints the package last, dnf5 in the middle ("ID type severity package issued"): every
+			// field shaped like a NEVRA counts; keys that match no update are harmless.
+			for _, nevra := range f[1:] {
+				if len(security) < maxSecurity && strings.Count(nevra, "-") >= 2 && strings.Contains(nevra, ".") {
+					security[nevraNameArch(nevra)] = true
+				}
 			}
 		}
 	}

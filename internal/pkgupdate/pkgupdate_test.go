@@ -232,3 +232,12 @@ func TestScriptIsPOSIX(t *testing.T) {
 		require.NoError(t, err, "%s: %s", sh, out)
 	}
 }
+
+// TestDnf5Advisories: dnf5 prints the package in the middle of the advisory line, not last.
+func TestDnf5Advisories(t *testing.T) {
+	r, err := Parse(inputs(t)["derived-dnf5-fedora41"])
+	require.NoError(t, err)
+	require.Equal(t, 3, r.Total)
+	require.Equal(t, 2, r.Security)
+	require.Equal(t, Update{Name: "vim-minimal", Arch: "x86_64", Current: "2:9.1.825-1.fc41", Candidate: "2:9.1.866-1.fc41", Origin: "updates"}, r.Updates[2])
+}
