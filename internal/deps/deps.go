@@ -20,7 +20,10 @@ const (
 	// MaxRelations bounds each list of a Dependencies answer; Truncated says when it was cut.
 	MaxRelations = 500
 	// MaxDependsOn bounds the entries read from one depends_on label.
-	MaxDependsOn  = 64
+	MaxDependsOn = 64
+	// MaxInputBytes bounds the docker inspect output FromInspect decodes (a few thousand containers); the
+	// decoder's memory grows with its input, so larger output is refused before decoding.
+	MaxInputBytes = 32 << 20
 	maxFieldBytes = 256
 )
 
@@ -115,6 +118,13 @@ type extraJSON struct {
 // the common fields, plus network mode and links from both places Docker keeps them (HostConfig.Links on the
 // default bridge, "/target:/self/alias"; NetworkSettings.Networks[n].Links on user networks, "target:alias").
 func FromInspect(b []byte) ([]Container, error) {
+	if len(b) > MaxInputBytes {
+		return nil, fmt.Errorf("docker inspect: %d bytes, more than %d", len(b), MaxInputBytes)
+	}
+	if n := bytes.Count(b, []byte(`"Id"`)); n > MaxContainers {
+		// A cheap upper bound on the containers before decoding them all.
+		return nil, fmt.Errorf("docker inspect: more than %d containers", MaxContainers)
+	}
 	base, err := docker.ParseInspect(b)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -36,7 +38,7 @@ func golden(t *testing.T, name string, v any) {
 // demo with db, app (depends_on db, link to db, shares volume demo_data, networks demo_back and demo_front,
 // publishes 127.0.0.1:18080) and sidecar (network_mode container:app, depends_on app and db, shares the
 // /srv/demo/conf bind with app).
-func recorded(t *testing.T, name string) []byte {
+func recorded(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "netinfo", "testdata", "recorded", name))
 	require.NoError(t, err)
@@ -246,4 +248,60 @@ func TestSharedFixture(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, cs, 1)
 	require.NotEmpty(t, cs[0].Name)
+}
+
+// TestInspectLimits: inspect output larger than MaxInputBytes, or with more than MaxContainers containers, is
+// refused before it is decoded.
+func TestInspectLimits(t *testing.T) {
+	one := `{"Id":"0123456789ab","Created":"2024-01-01T00:00:00Z","State":{"Status":"running"}}`
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range MaxContainers + 1 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(one)
+	}
+	b.WriteString("]")
+	_, err := FromInspect([]byte(b.String()))
+	require.ErrorContains(t, err, "containers")
+	_, err = FromInspect([]byte("[" + strings.Repeat(" ", MaxInputBytes) + "]"))
+	require.ErrorContains(t, err, "bytes")
+}
+
+func allocatedBy(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// FuzzFromInspect: whatever the input, no panic, allocation proportional to it, fields and lists bounded, and
+// the analysis of what parsed answers for every container.
+func FuzzFromInspect(f *testing.F) {
+	f.Add(recorded(f, "docker-containers-inspect.json"))
+	f.Add([]byte(`[{"Id":"a","Created":"","HostConfig":{"NetworkMode":"container:a","Links":["/a:/a/x","bad"]},"Config":{"Labels":{"com.docker.compose.depends_on":"a:b:c,,"}}}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var cs []Container
+		var err error
+		if a := allocatedBy(func() { cs, err = FromInspect(b) }); a > uint64(64*len(b)+1<<20) {
+			t.Fatalf("FromInspect allocated %d bytes for %d", a, len(b))
+		}
+		if err != nil {
+			return
+		}
+		g, err := Analyze(cs)
+		require.NoError(t, err)
+		for _, c := range cs {
+			require.LessOrEqual(t, len(c.DependsOn), MaxDependsOn)
+			require.LessOrEqual(t, len(c.NetworkMode), maxFieldBytes)
+			if c.Name == "" && c.ID == "" {
+				continue
+			}
+			d, err := g.For(c.ID)
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(d.Needs), MaxRelations)
+		}
+	})
 }
