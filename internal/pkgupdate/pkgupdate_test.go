@@ -241,3 +241,16 @@ func TestDnf5Advisories(t *testing.T) {
 	require.Equal(t, 2, r.Security)
 	require.Equal(t, Update{Name: "vim-minimal", Arch: "x86_64", Current: "2:9.1.825-1.fc41", Candidate: "2:9.1.866-1.fc41", Origin: "updates"}, r.Updates[2])
 }
+
+func TestRefreshScript(t *testing.T) {
+	s, err := RefreshScript(ManagerApt, true)
+	require.NoError(t, err)
+	require.Equal(t, "export LC_ALL=C\nsudo -n apt-get -q update\n", s)
+	s, err = RefreshScript(ManagerDnf, false)
+	require.NoError(t, err)
+	require.Equal(t, "export LC_ALL=C\ndnf -q makecache\n", s)
+	_, err = RefreshScript(ManagerPacman, true)
+	require.ErrorIs(t, err, ErrRefreshUnsupported)
+	_, err = RefreshScript("rm -rf /", false)
+	require.ErrorContains(t, err, "manager")
+}
