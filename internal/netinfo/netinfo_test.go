@@ -137,7 +137,7 @@ func TestRealDockerNetworks(t *testing.T) {
 	}
 	dbArgs := append([]string{"run", "-d", "--name", "demo-db-1", "--network", "demo_back", "--network-alias", "db", "-v", "demo_data:/data"}, labels("db", "")...)
 	e.Docker(t, append(dbArgs, img, "sleep", "1000")...)
-	appArgs := append([]string{"run", "-d", "--name", "demo-app-1", "--network", "demo_back", "--link", "demo-db-1:database", "-v", "demo_data:/data:ro", "-v", "/srv/demo/conf:/conf:ro", "-p", "127.0.0.1:18080:80"}, labels("app", "db:service_started:false")...)
+	appArgs := append([]string{"run", "-d", "--name", "demo-app-1", "--network", "demo_back", "--link", "demo-db-1:database", "-v", "demo_data:/data:ro", "-v", "/srv/demo/conf:/conf:ro", "-p", "127.0.0.1::80"}, labels("app", "db:service_started:false")...)
 	e.Docker(t, append(appArgs, img, "sleep", "1000")...)
 	e.Docker(t, "network", "connect", "demo_front", "demo-app-1")
 	sideArgs := append([]string{"run", "-d", "--name", "demo-sidecar-1", "--network", "container:demo-app-1", "-v", "/srv/demo/conf:/conf:ro"}, labels("sidecar", "app:service_started:true,db:service_healthy:false")...)
