@@ -314,6 +314,9 @@ func (a *Activities) loadOp(ctx context.Context, in ContainerOpInput) (*opContex
 	if err != nil {
 		return nil, fmt.Errorf("load device %s: %w", devID, err)
 	}
+	if err := refuseReadOnly(dev); err != nil {
+		return nil, err
+	}
 	target, err := TargetOf(dev)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
@@ -412,7 +415,7 @@ func (a *Activities) runDocker(ctx context.Context, oc *opContext, cmd string) (
 		// not the pool's default for short commands.
 		ctx = sshpool.WithCommandTimeout(ctx, time.Until(deadline))
 	}
-	res, err := a.SSH.Run(ctx, oc.target, cmd, nil)
+	res, err := a.runDockerCommand(ctx, oc.dev, oc.target, cmd)
 	if err == nil {
 		return res, nil
 	}
@@ -422,7 +425,7 @@ func (a *Activities) runDocker(ctx context.Context, oc *opContext, cmd string) (
 	if sshpool.KindOf(err) != sshpool.CommandFailed || res == nil {
 		return nil, a.sshFailure(ctx, oc.dev, err)
 	}
-	probe, perr := a.SSH.Run(ctx, oc.target, docker.Probe(), nil)
+	probe, perr := a.runDockerCommand(ctx, oc.dev, oc.target, docker.Probe())
 	if perr != nil && (sshpool.KindOf(perr) != sshpool.CommandFailed || probe == nil) {
 		return nil, a.sshFailure(ctx, oc.dev, perr)
 	}
