@@ -86,8 +86,11 @@ func TestReadOnlyDeviceRefusedBeforeDialling(t *testing.T) {
 			_, err := acts.VerifyContainerOp(ctx, activities.VerifyInput{Op: op, Within: time.Second})
 			return err
 		},
-		"compose":     func() error { _, err := acts.PrecheckContainerOp(ctx, compose); return err },
-		"image prune": func() error { _, err := acts.PruneImages(ctx, activities.PruneImagesInput{DeviceID: dev.ID.String()}); return err },
+		"compose": func() error { _, err := acts.PrecheckContainerOp(ctx, compose); return err },
+		"image prune": func() error {
+			_, err := acts.PruneImages(ctx, activities.PruneImagesInput{DeviceID: dev.ID.String()})
+			return err
+		},
 	}
 	for name, run := range steps {
 		err := run()
