@@ -91,3 +91,20 @@ func TestReadOnlyDeviceRefusesOperations(t *testing.T) {
 	ts.req("POST", "/api/v1/devices/"+d.ID+"/containers/web/actions", ts.operate, map[string]any{"action": "restart"}).
 		requireStatus(t, http.StatusAccepted)
 }
+
+// TestScheduleOnReadOnlyDeviceRefused: a schedule that would act on a read-only device is refused when it is
+// created, naming the field, instead of failing at every firing.
+func TestScheduleOnReadOnlyDeviceRefused(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	d := ts.createDevice("monitor-only", map[string]any{"read_only": true, "enabled": false})
+	for _, action := range []map[string]any{
+		{"type": "container", "device_id": d.ID, "container": "web", "action": "restart"},
+		{"type": "image_prune", "device_id": d.ID},
+	} {
+		e := ts.req("POST", "/api/v1/schedules", ts.admin, map[string]any{"name": "nightly",
+			"spec": map[string]any{"cron": "0 3 * * *"}, "action": action}).
+			requireStatus(t, http.StatusUnprocessableEntity).envelope(t)
+		require.Contains(t, e.Error.Fields["action.device_id"], "read-only", "%v", e.Error.Fields)
+	}
+}
