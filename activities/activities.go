@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/infrastructor/infrastructor/internal/notify"
+	"github.com/infrastructor/infrastructor/internal/secret"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/store"
 )
@@ -25,6 +27,11 @@ type Activities struct {
 	Now func() time.Time
 	// Retention bounds how long data is kept (store.DefaultRetention when zero).
 	Retention store.Retention
+	// Secrets opens notification channels' credentials; without it only credentials stored in the clear (from
+	// before encryption at rest) can be sent.
+	Secrets *secret.Box
+	// Notify sends notifications; nil means a sender that refuses loopback receivers.
+	Notify *notify.Sender
 }
 
 func (a *Activities) now() time.Time {

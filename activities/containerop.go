@@ -72,8 +72,8 @@ type ContainerOpInput struct {
 	DeviceID    string
 	Ref         string `json:",omitempty"`
 	Project     string `json:",omitempty"`
-	// WorkingDir is the compose project's directory on the device (its compose file); precheck fills it from the
-	// containers' labels when empty.
+	// WorkingDir is the compose project's directory on the device (its compose file) as the caller found it
+	// confirmed; precheck uses the confirmed directory and refuses one the containers' labels contradict.
 	WorkingDir string `json:",omitempty"`
 	Action     string
 	// Timeout is the stop/restart grace period in seconds; nil means DefaultStopTimeout.
@@ -221,7 +221,7 @@ type PrecheckResult struct {
 	// the operation succeeds without acting.
 	Noop   bool   `json:",omitempty"`
 	Reason string `json:",omitempty"`
-	// WorkingDir is the compose project's directory, from the input or the containers' labels.
+	// WorkingDir is the compose project's confirmed directory (see ComposeWorkdir).
 	WorkingDir string `json:",omitempty"`
 }
 
@@ -639,11 +639,28 @@ func (a *Activities) precheckCompose(ctx context.Context, oc *opContext, in Cont
 	if err != nil {
 		return nil, err
 	}
-	res := &PrecheckResult{Before: OpSnapshot{Containers: []ContainerSnapshot{}}, WorkingDir: in.WorkingDir}
+	// Only a directory an operator confirmed is used, and only while the containers' labels, as the device shows
+	// them now, still agree with it: any image can set the label (#15).
+	confirmed := ""
+	if w, err := store.ConfirmedComposeWorkdir(ctx, a.DB, oc.dev.ID, in.Project); err == nil {
+		confirmed = w.WorkingDir
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("compose project %s: confirmed working directory: %w", in.Project, err)
+	}
+	labels := []string{in.WorkingDir}
+	res := &PrecheckResult{Before: OpSnapshot{Containers: []ContainerSnapshot{}}, WorkingDir: confirmed}
 	for _, c := range cs {
 		res.Before.Containers = append(res.Before.Containers, snapshotOf(c))
-		if res.WorkingDir == "" && docker.ValidWorkdir(c.ComposeWorkingDir) == nil {
-			res.WorkingDir = c.ComposeWorkingDir
+		labels = append(labels, c.ComposeWorkingDir)
+	}
+	for _, label := range labels {
+		if _, err := checkWorkdirLabel(in.Project, label, confirmed); err != nil {
+			var ue *UnconfirmedWorkdirError
+			if errors.As(err, &ue) {
+				return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s on %s: %s", err, oc.dev.Name,
+					ue.HowToConfirm(oc.dev.ID.String())), ErrTypeWorkdirUnconfirmed, nil)
+			}
+			return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
 		}
 	}
 	switch in.Action {
@@ -658,7 +675,7 @@ func (a *Activities) precheckCompose(ctx context.Context, oc *opContext, in Cont
 		}
 	}
 	if res.WorkingDir == "" {
-		return nil, invalidState("the working directory of compose project %s on %s is unknown (no container carries the %s label)",
+		return nil, invalidState("the working directory of compose project %s on %s is unknown (no container carries the %s label and none was confirmed)",
 			in.Project, oc.dev.Name, docker.LabelComposeWorkingDir)
 	}
 	return res, nil

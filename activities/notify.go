@@ -43,8 +43,15 @@ type DeliverResult struct {
 	State string
 }
 
-// sender is the notification sender; a variable so tests of this package could swap it.
-var sender = &notify.Sender{}
+// defaultSender sends when Activities.Notify is nil: it refuses loopback receivers, like the default settings.
+var defaultSender = &notify.Sender{}
+
+func (a *Activities) sender() *notify.Sender {
+	if a.Notify != nil {
+		return a.Notify
+	}
+	return defaultSender
+}
 
 // DeliverNotification sends one queued notice to its channel. A notice already sent is not sent again (a retry
 // after the answer was lost); a notice waits for the earlier notices of its alert on the same channel, so they
@@ -99,7 +106,13 @@ func (a *Activities) DeliverNotification(ctx context.Context, in DeliverInput) (
 	if err != nil {
 		return nil, err
 	}
-	err = sender.Send(ctx, notify.Channel{Type: ch.Type, URL: ch.URL, Token: ch.Token, Secret: ch.Secret}, msg)
+	target, err := a.openChannel(ch)
+	if err != nil {
+		// A wrong or missing key: the operator must fix the key, so retrying would only repeat the failure.
+		_ = store.FinishDelivery(context.WithoutCancel(ctx), a.DB, d.ID, store.DeliveryFailed, err.Error(), now)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
+	}
+	err = a.sender().Send(ctx, target, msg)
 	var rej *notify.RejectedError
 	var temp *notify.TemporaryError
 	switch {
@@ -119,6 +132,20 @@ func (a *Activities) DeliverNotification(ctx context.Context, in DeliverInput) (
 	}
 	_ = store.FinishDelivery(context.WithoutCancel(ctx), a.DB, d.ID, store.DeliveryFailed, err.Error(), now)
 	return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", ch, err), ErrTypeInvalidInput, nil)
+}
+
+// openChannel decrypts the channel's credentials for one send. The plaintext lives only in this activity's
+// memory: it is never part of an input, a result or an error, so it never reaches workflow history.
+func (a *Activities) openChannel(ch *store.Channel) (notify.Channel, error) {
+	token, err := a.Secrets.Open(ch.Token)
+	if err != nil {
+		return notify.Channel{}, fmt.Errorf("%s: token: %w", ch, err)
+	}
+	sec, err := a.Secrets.Open(ch.Secret)
+	if err != nil {
+		return notify.Channel{}, fmt.Errorf("%s: secret: %w", ch, err)
+	}
+	return notify.Channel{Type: ch.Type, URL: ch.URL, Token: token, Secret: sec}, nil
 }
 
 // message builds the notice from the delivery and its alert.

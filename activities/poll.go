@@ -61,11 +61,11 @@ func (a *Activities) pollDevice(ctx context.Context, in PollDeviceInput) (*PollD
 	}
 
 	start := a.now()
-	// The script goes on stdin of a POSIX sh: the login shell may be fish, csh or a restricted shell.
-	res, err := a.SSH.Run(ctx, target, "sh -s", []byte(collector.Script))
+	// The pool hands the script to sh on stdin: the login shell may be fish, csh or a restricted shell.
+	res, err := a.SSH.Run(ctx, target, collector.Script, nil)
 	if sshpool.KindOf(err) == sshpool.Closed && ctx.Err() == nil {
 		// The pooled connection died since the last poll (the pool has dropped it): redial once.
-		res, err = a.SSH.Run(ctx, target, "sh -s", []byte(collector.Script))
+		res, err = a.SSH.Run(ctx, target, collector.Script, nil)
 	}
 	if err != nil {
 		return nil, a.sshFailure(ctx, dev, err)

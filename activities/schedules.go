@@ -81,7 +81,8 @@ func (a *Activities) BeginScheduledRun(ctx context.Context, in BeginScheduledRun
 			target = s.Action.Container
 		case store.ScheduleComposeUpdate:
 			op = &ContainerOpInput{DeviceID: d.ID.String(), Project: s.Action.Project, Action: ActionPull}
-			if dir, err := store.ComposeWorkingDir(ctx, a.DB, d.ID, s.Action.Project); err == nil && docker.ValidWorkdir(dir) == nil {
+			// An unconfirmed directory is left out; the operation's precheck then says what to confirm.
+			if dir, err := ComposeWorkdir(ctx, a.DB, d.ID, s.Action.Project); err == nil {
 				op.WorkingDir = dir
 			}
 			target = "compose:" + s.Action.Project

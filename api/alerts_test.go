@@ -1,15 +1,18 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/infrastructor/infrastructor/api"
 	"github.com/infrastructor/infrastructor/internal/store"
 )
 
@@ -142,7 +145,7 @@ func TestMaintenanceWindows(t *testing.T) {
 
 func TestNotificationChannels(t *testing.T) {
 	ts := newServer(t)
-	body := map[string]any{"name": "phone", "type": "gotify", "url": "http://127.0.0.1:1/", "token": "AbCdEf-app-token"}
+	body := map[string]any{"name": "phone", "type": "gotify", "url": "http://192.168.77.1:1/", "token": "AbCdEf-app-token"}
 	ts.req("POST", "/api/v1/notification-channels", ts.operate, body).requireStatus(t, http.StatusForbidden)
 	r := ts.req("POST", "/api/v1/notification-channels", ts.admin, body).requireStatus(t, http.StatusCreated)
 	require.NotContains(t, string(r.Body), "AbCdEf", "the token is never returned")
@@ -162,6 +165,13 @@ func TestNotificationChannels(t *testing.T) {
 	r = ts.req("POST", "/api/v1/notification-channels", ts.admin, hook).requireStatus(t, http.StatusCreated)
 	require.NotContains(t, string(r.Body), "s3cr3t")
 
+	// Credentials are encrypted at rest: the rows hold neither the token nor the secret (#15).
+	var rows string
+	require.NoError(t, ts.pool.QueryRow(context.Background(),
+		`SELECT string_agg(token || ' ' || secret, ' ') FROM notification_channels`).Scan(&rows))
+	require.NotContains(t, rows, "AbCdEf")
+	require.NotContains(t, rows, "s3cr3t")
+
 	for _, tc := range []struct {
 		body  map[string]any
 		field string
@@ -172,17 +182,36 @@ func TestNotificationChannels(t *testing.T) {
 		{map[string]any{"name": "g", "type": "webhook", "url": "http://u:p@h/"}, "url"},
 		{map[string]any{"name": "g", "type": "webhook", "url": "http://h/", "min_severity": "loud"}, "min_severity"},
 		{map[string]any{"name": "g", "type": "webhook", "url": "http://h/", "rate_per_minute": 0}, "rate_per_minute"},
+		// Server-side request forgery: loopback (unless INFRA_NOTIFY_ALLOW_LOOPBACK), link-local, metadata (#15).
+		{map[string]any{"name": "g", "type": "webhook", "url": "http://127.0.0.1:8080/"}, "url"},
+		{map[string]any{"name": "g", "type": "webhook", "url": "http://localhost:8080/"}, "url"},
+		{map[string]any{"name": "g", "type": "webhook", "url": "http://[::1]/"}, "url"},
+		{map[string]any{"name": "g", "type": "webhook", "url": "http://169.254.169.254/latest/meta-data/"}, "url"},
+		{map[string]any{"name": "g", "type": "webhook", "url": "http://metadata.google.internal/"}, "url"},
+		{map[string]any{"name": "g", "type": "webhook", "url": "http://0.0.0.0:80/"}, "url"},
 	} {
 		e := ts.req("POST", "/api/v1/notification-channels", ts.admin, tc.body).requireStatus(t, http.StatusUnprocessableEntity).envelope(t)
 		require.Contains(t, e.Error.Fields, tc.field)
 	}
 
+	e := ts.req("PATCH", "/api/v1/notification-channels/"+ch.ID, ts.admin, map[string]any{"url": "http://169.254.169.254/"}).
+		requireStatus(t, http.StatusUnprocessableEntity).envelope(t)
+	require.Contains(t, e.Error.Fields, "url")
+
 	// A PATCH without the token keeps it.
 	ts.req("PATCH", "/api/v1/notification-channels/"+ch.ID, ts.admin, map[string]any{"enabled": false}).requireStatus(t, http.StatusOK)
 	stored, err := store.GetChannel(context.Background(), ts.pool, uuid.MustParse(ch.ID))
 	require.NoError(t, err)
-	require.Equal(t, "AbCdEf-app-token", stored.Token)
+	require.NotContains(t, stored.Token, "AbCdEf")
+	require.Equal(t, "AbCdEf-app-token", ts.open(stored.Token))
 	require.False(t, stored.Enabled)
+
+	// A PATCH with a new token seals the new one.
+	ts.req("PATCH", "/api/v1/notification-channels/"+ch.ID, ts.admin, map[string]any{"token": "GhIj-new-token"}).requireStatus(t, http.StatusOK)
+	stored, err = store.GetChannel(context.Background(), ts.pool, uuid.MustParse(ch.ID))
+	require.NoError(t, err)
+	require.NotContains(t, stored.Token, "GhIj")
+	require.Equal(t, "GhIj-new-token", ts.open(stored.Token))
 
 	r = ts.req("GET", "/api/v1/notification-channels", ts.admin, nil).requireStatus(t, http.StatusOK)
 	require.NotContains(t, string(r.Body), "AbCdEf")
@@ -195,6 +224,32 @@ func TestNotificationChannels(t *testing.T) {
 	}
 	ts.req("DELETE", "/api/v1/notification-channels/"+ch.ID, ts.admin, nil).requireStatus(t, http.StatusNoContent)
 	ts.req("GET", "/api/v1/notification-channels/"+ch.ID, ts.admin, nil).requireStatus(t, http.StatusNotFound)
+}
+
+// TestNotificationChannelTargetsAndKey: INFRA_NOTIFY_ALLOW_LOOPBACK admits a receiver on the same host, and a
+// server without a secret key refuses to store credentials rather than store them in the clear (#15).
+func TestNotificationChannelTargetsAndKey(t *testing.T) {
+	ts := newServer(t)
+	lo := map[string]any{"name": "local", "type": "gotify", "url": "http://127.0.0.1:8080/", "token": "LoCaL-token"}
+	ts.req("POST", "/api/v1/notification-channels", ts.admin, lo).requireStatus(t, http.StatusUnprocessableEntity)
+	ts.cfg.NotifyAllowLoopback = true
+	ts.req("POST", "/api/v1/notification-channels", ts.admin, lo).requireStatus(t, http.StatusCreated)
+	meta := map[string]any{"name": "meta", "type": "webhook", "url": "http://169.254.169.254/"}
+	ts.req("POST", "/api/v1/notification-channels", ts.admin, meta).requireStatus(t, http.StatusUnprocessableEntity)
+
+	noKey := api.New(api.Deps{Config: ts.cfg, Pool: ts.pool, Log: quiet})
+	body, err := json.Marshal(map[string]any{"name": "nokey", "type": "gotify", "url": "http://192.168.1.2/", "token": "NoKeY-token"})
+	require.NoError(t, err)
+	req := httptest.NewRequest("POST", "/api/v1/notification-channels", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+ts.admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := noKey.App().Test(req, -1)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	var n int
+	require.NoError(t, ts.pool.QueryRow(context.Background(), `SELECT count(*) FROM notification_channels WHERE token LIKE '%NoKeY%'`).Scan(&n))
+	require.Zero(t, n)
 }
 
 func TestAlertsAcknowledgeSilence(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/internal/alert"
 	"github.com/infrastructor/infrastructor/internal/notify"
+	"github.com/infrastructor/infrastructor/internal/secret"
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/workflows"
 )
@@ -74,7 +75,7 @@ func (s *Server) createChannel(c *fiber.Ctx) error {
 		return err
 	}
 	ch := &store.Channel{MinSeverity: alert.SeverityWarning, Enabled: true, RatePerMinute: 30}
-	if err := decodeChannel(raw, ch); err != nil {
+	if err := s.decodeChannel(c.UserContext(), raw, ch); err != nil {
 		return err
 	}
 	out, err := store.CreateChannel(c.UserContext(), s.pool, ch)
@@ -97,7 +98,7 @@ func (s *Server) updateChannel(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := decodeChannel(raw, ch); err != nil {
+	if err := s.decodeChannel(c.UserContext(), raw, ch); err != nil {
 		return err
 	}
 	setAudit(c, "notification_channel.update", ch.ID.String(), map[string]any{"name": ch.Name})
@@ -112,23 +113,28 @@ func (s *Server) updateChannel(c *fiber.Ctx) error {
 }
 
 // decodeChannel applies the fields present to ch. A token or secret absent from the body keeps the stored one;
-// "" clears it. Credentials never appear in errors or the audit log.
-func decodeChannel(raw map[string]json.RawMessage, ch *store.Channel) error {
+// "" clears it; a new one is stored encrypted (#15). Credentials never appear in errors or the audit log.
+func (s *Server) decodeChannel(ctx context.Context, raw map[string]json.RawMessage, ch *store.Channel) error {
 	d := newFieldDecoder(raw)
+	var token, sec string
 	d.get("name", &ch.Name, "a string")
 	d.get("type", &ch.Type, "a string")
-	d.get("url", &ch.URL, "a string")
-	d.get("token", &ch.Token, "a string")
-	d.get("secret", &ch.Secret, "a string")
+	newURL := d.get("url", &ch.URL, "a string")
+	newToken := d.get("token", &token, "a string")
+	newSecret := d.get("secret", &sec, "a string")
 	d.get("min_severity", &ch.MinSeverity, "a string")
 	d.get("enabled", &ch.Enabled, "a boolean")
 	d.get("rate_per_minute", &ch.RatePerMinute, "an integer")
 	if msg := validateName(ch.Name); msg != "" {
 		d.fail("name", msg)
 	}
+	hasToken := ch.Token != ""
+	if newToken {
+		hasToken = token != ""
+	}
 	switch ch.Type {
 	case notify.TypeGotify:
-		if ch.Token == "" {
+		if !hasToken {
 			d.fail("token", "is required for gotify (an application token)")
 		}
 	case notify.TypeWebhook:
@@ -137,9 +143,18 @@ func decodeChannel(raw map[string]json.RawMessage, ch *store.Channel) error {
 	}
 	if u, err := url.Parse(ch.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		d.fail("url", "must be an http(s) URL with a host and no user:password")
+	} else if newURL {
+		// Checked when the URL is set, so a channel saved before the check can still be disabled or renamed;
+		// deliveries check every connection anyway.
+		if err := s.notifyTargets().CheckURL(ctx, ch.URL); err != nil {
+			d.fail("url", "must not point at a loopback, link-local or cloud metadata address: "+err.Error())
+		}
 	}
-	if len(ch.Token) > 512 || len(ch.Secret) > 512 {
-		d.fail("secret", "token and secret must be at most 512 characters")
+	if len(token) > 512 {
+		d.fail("token", "must be at most 512 characters")
+	}
+	if len(sec) > 512 {
+		d.fail("secret", "must be at most 512 characters")
 	}
 	if ch.MinSeverity != alert.SeverityInfo && ch.MinSeverity != alert.SeverityWarning && ch.MinSeverity != alert.SeverityCritical {
 		d.fail("min_severity", "must be info, warning or critical")
@@ -147,7 +162,32 @@ func decodeChannel(raw map[string]json.RawMessage, ch *store.Channel) error {
 	if ch.RatePerMinute < 1 || ch.RatePerMinute > 10000 {
 		d.fail("rate_per_minute", "must be between 1 and 10000")
 	}
-	return d.finish()
+	if err := d.finish(); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		given bool
+		plain string
+		dst   *string
+	}{{newToken, token, &ch.Token}, {newSecret, sec, &ch.Secret}} {
+		if !f.given {
+			continue
+		}
+		sealed, err := s.secrets.Seal(f.plain)
+		if errors.Is(err, secret.ErrNoKey) {
+			return errorf(http.StatusServiceUnavailable, "unavailable", "channel credentials cannot be stored: no secret key is configured")
+		}
+		if err != nil {
+			return err
+		}
+		*f.dst = sealed
+	}
+	return nil
+}
+
+// notifyTargets are the addresses channels may point at (INFRA_NOTIFY_ALLOW_LOOPBACK).
+func (s *Server) notifyTargets() notify.Targets {
+	return notify.Targets{AllowLoopback: s.cfg != nil && s.cfg.NotifyAllowLoopback}
 }
 
 func (s *Server) deleteChannel(c *fiber.Ctx) error {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/infrastructor/infrastructor/api"
 	"github.com/infrastructor/infrastructor/internal/config"
+	"github.com/infrastructor/infrastructor/internal/secret"
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 	"github.com/infrastructor/infrastructor/migrations"
@@ -108,6 +109,7 @@ type testServer struct {
 	operate string
 	read    string
 	tokens  map[string]*store.Token // by secret
+	box     *secret.Box             // encrypts channel credentials
 }
 
 func newServer(t *testing.T) *testServer {
@@ -125,11 +127,15 @@ func newServer(t *testing.T) *testServer {
 	cfg.DataDir = t.TempDir()
 	cfg.TaskQueue = testenv.TaskQueue(t)
 
+	box, err := secret.Load("", cfg.DataDir)
+	require.NoError(t, err)
+
 	tc := temporal(t)
 	poller := &workflows.Poller{Client: tc, TaskQueue: cfg.TaskQueue}
 	ts := &testServer{t: t, pool: pool, cfg: cfg, tc: tc, clock: &clock{now: time.Now()}, health: &health{},
-		tokens: map[string]*store.Token{}}
-	ts.srv = api.New(api.Deps{Config: cfg, Pool: pool, Poller: poller, Temporal: ts.health, Log: quiet, Now: ts.clock.Now})
+		tokens: map[string]*store.Token{}, box: box}
+	ts.srv = api.New(api.Deps{Config: cfg, Pool: pool, Poller: poller, Temporal: ts.health, Log: quiet, Now: ts.clock.Now,
+		Secrets: box})
 	ts.app = ts.srv.App()
 	ts.admin = ts.token("admin", store.ScopeAdmin, nil)
 	ts.operate = ts.token("operator", store.ScopeOperate, nil)
@@ -151,6 +157,14 @@ func newServer(t *testing.T) *testServer {
 }
 
 // token stores a token with one scope directly in the database and returns its secret.
+// open decrypts a stored channel credential.
+func (ts *testServer) open(sealed string) string {
+	ts.t.Helper()
+	plain, err := ts.box.Open(sealed)
+	require.NoError(ts.t, err)
+	return plain
+}
+
 func (ts *testServer) token(name, scope string, expires *time.Time) string {
 	ts.t.Helper()
 	secret, err := store.NewSecret()

@@ -118,7 +118,7 @@ func (e *mcpEndpoint) containerAction(ctx context.Context, call *toolCall) (*mcp
 	}
 	if err != nil {
 		var ae *Error
-		if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+		if errors.As(err, &ae) && ae.Code == "operation_running" {
 			ae.Message += ". Wait for it with get_operation, or retry later."
 		}
 		return nil, err

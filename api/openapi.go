@@ -113,9 +113,14 @@ var apiRoutes = []route{
 		params: []obj{query("wait", `wait up to this long (e.g. "30s", at most 5m) and answer 200 with the finished operation`, "string")},
 		status: "202", resp: ref("Operation")},
 	{method: "post", path: "/devices/{id}/compose/{project}/actions", summary: "Run up, down, pull (then recreate) or restart on a " +
-		"compose project as a durable operation", scope: "operate", body: ref("ComposeAction"),
+		"compose project as a durable operation (409 while the project's working directory is unconfirmed)", scope: "operate",
+		body:   ref("ComposeAction"),
 		params: []obj{query("wait", `wait up to this long (e.g. "30s", at most 5m) and answer 200 with the finished operation`, "string")},
 		status: "202", resp: ref("Operation")},
+	{method: "post", path: "/devices/{id}/compose/{project}/confirm", summary: "Confirm the working directory a compose project's " +
+		"containers name in their com.docker.compose.project.working_dir label (any image can set it), once per device and " +
+		"project; compose actions use no other directory", scope: "admin", body: ref("ComposeConfirm"), status: "200",
+		resp: ref("ComposeWorkdir")},
 	{method: "get", path: "/operations", summary: "List operations, newest first", scope: "read", status: "200", resp: listOf("Operation"),
 		params: append([]obj{query("device_id", "only this device's operations", "string"),
 			query("state", "pending, running, succeeded, failed or cancelled", "string"),
@@ -195,6 +200,11 @@ var schemas = obj{
 		"volumes": obj{"type": "boolean", "description": "remove: also its anonymous volumes"}}},
 	"ComposeAction": obj{"type": "object", "required": []string{"action"}, "properties": obj{
 		"action": obj{"type": "string", "enum": []string{"up", "down", "pull", "restart"}}}},
+	"ComposeConfirm": obj{"type": "object", "required": []string{"working_dir"}, "properties": obj{
+		"working_dir": str("exactly what the project's com.docker.compose.project.working_dir label says")}},
+	"ComposeWorkdir": obj{"type": "object", "properties": obj{"device_id": obj{"type": "string", "format": "uuid"},
+		"project": str("compose project"), "working_dir": str("the confirmed directory"),
+		"confirmed_at": obj{"type": "string", "format": "date-time"}, "token_name": str("the token that confirmed it")}},
 	"Operation": obj{"type": "object", "properties": obj{"id": obj{"type": "string", "format": "uuid"},
 		"workflow_id": str("container-op/<device-id>/<container> or container-op/<device-id>/compose:<project>"),
 		"run_id":      str("the workflow run"), "device_id": obj{"type": "string", "format": "uuid"},

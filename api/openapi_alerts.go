@@ -96,7 +96,7 @@ var alertSchemas = obj{
 		"weekdays":  obj{"type": "array", "items": obj{"type": "integer", "minimum": 0, "maximum": 6}, "description": "0 = Sunday; empty: every day"},
 		"time_zone": str("IANA time zone (default UTC)")}},
 	"ChannelInput": obj{"type": "object", "properties": obj{"name": str("unique name"),
-		"type": obj{"type": "string", "enum": []string{"gotify", "webhook"}}, "url": str("Gotify base URL or webhook URL"),
+		"type": obj{"type": "string", "enum": []string{"gotify", "webhook"}}, "url": str("Gotify base URL or webhook URL; not loopback (unless INFRA_NOTIFY_ALLOW_LOOPBACK), link-local or cloud metadata"),
 		"token":        obj{"type": "string", "writeOnly": true, "description": "Gotify application token"},
 		"secret":       obj{"type": "string", "writeOnly": true, "description": "webhook HMAC-SHA256 secret"},
 		"min_severity": obj{"type": "string", "enum": []string{"info", "warning", "critical"}, "default": "warning"},

@@ -54,6 +54,7 @@ func (s *Server) operationRoutes(v1 fiber.Router) {
 	read, operate := require(store.ScopeRead), require(store.ScopeOperate)
 	v1.Post("/devices/:id/containers/:ref/actions", operate, s.containerAction)
 	v1.Post("/devices/:id/compose/:project/actions", operate, s.composeAction)
+	v1.Post("/devices/:id/compose/:project/confirm", require(store.ScopeAdmin), s.confirmComposeWorkdir)
 	v1.Get("/operations", read, s.listOperations)
 	v1.Get("/operations/:id", read, s.getOperation)
 	v1.Post("/operations/:id/cancel", operate, s.cancelOperation)
@@ -229,13 +230,18 @@ func (s *Server) StartComposeAction(ctx context.Context, tok *store.Token, devic
 	} else if dev.ReadOnly {
 		return nil, readOnlyDevice(dev)
 	}
-	dir, err := store.ComposeWorkingDir(ctx, s.pool, deviceID, project)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	dir, err := activities.ComposeWorkdir(ctx, s.pool, deviceID, project)
+	var ue *activities.UnconfirmedWorkdirError
+	switch {
+	case errors.As(err, &ue):
+		return nil, errorf(http.StatusConflict, "working_dir_unconfirmed", ue.Error()+": "+ue.HowToConfirm(deviceID.String()))
+	case errors.Is(err, docker.ErrInvalidArgument):
+		return nil, invalid(map[string]string{"working_dir": "the project's " + docker.LabelComposeWorkingDir +
+			" label is not an acceptable path: " + err.(*docker.ArgError).Reason})
+	case err != nil:
 		return nil, err
 	}
-	if docker.ValidWorkdir(dir) == nil {
-		in.WorkingDir = dir
-	}
+	in.WorkingDir = dir
 	params := map[string]any{"working_dir": in.WorkingDir}
 	return s.startOperation(ctx, tok, workflows.ComposeOperationWorkflowID(in.DeviceID, project), "compose:"+project, in, params)
 }
@@ -244,6 +250,67 @@ func (s *Server) StartComposeAction(ctx context.Context, tok *store.Token, devic
 // worker would refuse it anyway and the device's key may not even allow it.
 func readOnlyDevice(dev *store.Device) error {
 	return errorf(http.StatusConflict, "device_read_only", "device "+dev.Name+" is read-only: operations are refused (PATCH read_only to false to allow them)")
+}
+
+// ComposeConfirmRequest is the body of POST /devices/{id}/compose/{project}/confirm.
+type ComposeConfirmRequest struct {
+	// WorkingDir must be what the project's com.docker.compose.project.working_dir label says.
+	WorkingDir string `json:"working_dir"`
+}
+
+// confirmComposeWorkdir lets an admin confirm the working directory a compose project's containers name in their
+// label, once per device and project; compose actions use no other directory (#15). The directory must be the
+// label's, so a confirmation cannot point compose anywhere the device did not name.
+func (s *Server) confirmComposeWorkdir(c *fiber.Ctx) error {
+	d, err := s.loadDevice(c)
+	if err != nil {
+		return err
+	}
+	project := strings.Clone(c.Params("project"))
+	if err := docker.ValidProject(project); err != nil {
+		return invalid(map[string]string{"project": "must be a compose project name: " + err.(*docker.ArgError).Reason})
+	}
+	raw, err := decodeObject(c)
+	if err != nil {
+		return err
+	}
+	var req ComposeConfirmRequest
+	fd := newFieldDecoder(raw)
+	if !fd.get("working_dir", &req.WorkingDir, "a string") && fd.errs["working_dir"] == "" {
+		fd.fail("working_dir", "is required")
+	}
+	if err := fd.finish(); err != nil {
+		return err
+	}
+	setAudit(c, "compose.confirm_working_dir", "device/"+d.ID.String()+"/compose/"+project, map[string]any{"working_dir": req.WorkingDir})
+	if err := docker.ValidWorkdir(req.WorkingDir); err != nil {
+		return invalid(map[string]string{"working_dir": err.(*docker.ArgError).Reason})
+	}
+	ctx := c.UserContext()
+	label, err := store.ComposeWorkingDir(ctx, s.pool, d.ID, project)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return invalid(map[string]string{"working_dir": fmt.Sprintf("no known container of compose project %s on this device carries the %s label; nothing to confirm",
+			project, docker.LabelComposeWorkingDir)})
+	case err != nil:
+		return err
+	case label != req.WorkingDir:
+		return invalid(map[string]string{"working_dir": fmt.Sprintf("does not match the project's %s label, %q",
+			docker.LabelComposeWorkingDir, label)})
+	}
+	w := &store.ComposeWorkdir{DeviceID: d.ID, Project: project, WorkingDir: req.WorkingDir}
+	var tokenID *uuid.UUID
+	if tok := tokenOf(c); tok != nil {
+		id := tok.ID
+		tokenID, w.TokenName = &id, tok.Name
+	}
+	if err := store.ConfirmComposeWorkdir(ctx, s.pool, w, tokenID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound("device")
+		}
+		return err
+	}
+	return c.JSON(w)
 }
 
 func (s *Server) startOperation(ctx context.Context, tok *store.Token, workflowID, target string, in activities.ContainerOpInput, params map[string]any) (*store.Operation, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/hub"
+	"github.com/infrastructor/infrastructor/internal/secret"
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/workflows"
 )
@@ -47,6 +48,9 @@ type Deps struct {
 	Now      func() time.Time
 	// Hub fans live updates out to /ws clients; without one /ws answers 503.
 	Hub *hub.Hub
+	// Secrets encrypts notification channels' credentials; without it channels with a token or secret cannot be
+	// saved.
+	Secrets *secret.Box
 }
 
 // Server holds the handlers' dependencies.
@@ -59,11 +63,13 @@ type Server struct {
 	now      func() time.Time
 	app      *fiber.App
 	hub      *hub.Hub
+	secrets  *secret.Box
 }
 
 // New builds the server and its routes.
 func New(d Deps) *Server {
-	s := &Server{cfg: d.Config, pool: d.Pool, poller: d.Poller, temporal: d.Temporal, log: d.Log, now: d.Now, hub: d.Hub}
+	s := &Server{cfg: d.Config, pool: d.Pool, poller: d.Poller, temporal: d.Temporal, log: d.Log, now: d.Now, hub: d.Hub,
+		secrets: d.Secrets}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -19,7 +19,10 @@ import (
 	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/hub"
 	"github.com/infrastructor/infrastructor/internal/logging"
+	"github.com/infrastructor/infrastructor/internal/notify"
+	"github.com/infrastructor/infrastructor/internal/secret"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
+	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/migrations"
 	"github.com/infrastructor/infrastructor/worker"
 	"github.com/infrastructor/infrastructor/workflows"
@@ -133,6 +136,29 @@ func dialTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) (cl
 	}
 }
 
+// loadSecrets loads the key that encrypts channel credentials (INFRA_SECRET_KEY, or the key file in the data
+// directory, generated on first start), encrypts credentials still stored in the clear, and says loudly when the
+// key does not open the stored ones. A sweep that cannot run (a database not migrated yet) is only a warning: it
+// runs again at the next start, and channels stored in the clear keep working meanwhile.
+func loadSecrets(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger) (*secret.Box, error) {
+	box, err := secret.Load(cfg.SecretKey, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	sweep, err := store.SealChannelSecrets(ctx, pool, box)
+	switch {
+	case err != nil:
+		log.Warn("cannot encrypt stored notification credentials now; will try at the next start", "err", err)
+	case len(sweep.Unreadable) > 0:
+		log.Error("the secret key does not open the stored credentials of some notification channels: "+
+			"their notifications fail until INFRA_SECRET_KEY (or $INFRA_DATA_DIR/secret.key) is the key they were saved with, "+
+			"or their token and secret are entered again", "channels", sweep.Unreadable)
+	case sweep.Sealed > 0:
+		log.Info("encrypted notification credentials stored in the clear", "values", sweep.Sealed)
+	}
+	return box, nil
+}
+
 type temporalHealth struct{ c client.Client }
 
 func (t temporalHealth) CheckHealth(ctx context.Context) error {
@@ -156,6 +182,10 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 		if _, err := migrations.Up(ctx, pool, log); err != nil {
 			return err
 		}
+	}
+	secrets, err := loadSecrets(ctx, cfg, pool, log)
+	if err != nil {
+		return err
 	}
 	tc, err := dialTemporal(ctx, cfg, log)
 	if err != nil {
@@ -189,7 +219,8 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 			return err
 		}
 		defer ssh.Close()
-		w := worker.New(tc, cfg.TaskQueue, &activities.Activities{DB: pool, SSH: ssh, Log: log})
+		w := worker.New(tc, cfg.TaskQueue, &activities.Activities{DB: pool, SSH: ssh, Log: log, Secrets: secrets,
+			Notify: &notify.Sender{Targets: notify.Targets{AllowLoopback: cfg.NotifyAllowLoopback}}})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
@@ -211,7 +242,8 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 		live := hub.New(hub.Options{MaxPerKey: cfg.WSMaxPerToken, Log: log.With("component", "hub")})
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = live.Listen(ctx, hub.PoolConnector(pool)) }()
-		srv := api.New(api.Deps{Config: cfg, Pool: pool, Poller: poller, Temporal: temporalHealth{tc}, Log: log, Hub: live})
+		srv := api.New(api.Deps{Config: cfg, Pool: pool, Poller: poller, Temporal: temporalHealth{tc}, Log: log, Hub: live,
+			Secrets: secrets})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

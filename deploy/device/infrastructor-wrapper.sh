@@ -148,7 +148,8 @@ if docker compose version >/dev/null 2>&1; then exec docker compose "$@"; fi
 if command -v docker-compose >/dev/null 2>&1; then exec docker-compose "$@"; fi
 echo "neither the docker compose plugin nor docker-compose is installed" >&2
 exit 127'\'' sh'
-# The frame the worker puts around a command on standard input (sshpool.Script).
+# The exec request of current workers, and the frame they put around a command on standard input (sshpool).
+EXEC_COMMAND='sh -s'
 SCRIPT_HEAD='{
 '
 SCRIPT_TAIL='
@@ -365,7 +366,7 @@ check() {
 	check_docker "$@" || refuse "$why" "$orig"
 }
 
-if [ "${SSH_ORIGINAL_COMMAND-}" = "sh -s" ]; then
+if [ "${SSH_ORIGINAL_COMMAND-}" = "$EXEC_COMMAND" ]; then
 	# The command is on standard input. Read one byte more than allowed to tell "too long" from "just fits"; the
 	# "." keeps the trailing newlines command substitution would drop.
 	script=$(head -c $((MAX_SCRIPT + 1)) && echo .)

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/infrastructor/infrastructor/internal/secret"
 )
 
 // Config holds every setting of the binary. Each field is read from the environment variable in its `env` tag.
@@ -32,6 +34,10 @@ type Config struct {
 	WSOrigins         []string      `env:"INFRA_WS_ORIGINS"`
 	WSMaxPerToken     int           `env:"INFRA_WS_MAX_PER_TOKEN"`
 	MCPReadOnly       bool          `env:"INFRA_MCP_READONLY"`
+	// SecretKey is the base64 key that encrypts channel credentials at rest; "" means the key file in DataDir.
+	// Never log it.
+	SecretKey           string `env:"INFRA_SECRET_KEY"`
+	NotifyAllowLoopback bool   `env:"INFRA_NOTIFY_ALLOW_LOOPBACK"`
 }
 
 // Setting documents one environment variable: its name, default and meaning. The README table is generated from
@@ -61,6 +67,8 @@ var Settings = []Setting{
 	{"INFRA_WS_ORIGINS", "(unset)", "Browser origins (`https://host[:port]`, comma-separated, or `*` for any) allowed to open the WebSocket `/ws` besides the server's own; clients that send no Origin header (scripts) are always allowed."},
 	{"INFRA_WS_MAX_PER_TOKEN", "20", "Most WebSocket connections one API token may keep open on one API process."},
 	{"INFRA_MCP_READONLY", "false", "Serve the MCP endpoint `/mcp` read-only: tools that change anything (container actions, poll now, pause, resume) are hidden from every token."},
+	{"INFRA_SECRET_KEY", "(unset)", "Key that encrypts notification channels' tokens and secrets in the database: base64 of 32 bytes (`openssl rand -base64 32`). When unset, a key is generated into `$INFRA_DATA_DIR/secret.key` on first start; set it when the API and the worker do not share a data directory."},
+	{"INFRA_NOTIFY_ALLOW_LOOPBACK", "false", "Allow notification channels to reach loopback addresses (127.0.0.0/8, ::1), for a receiver on the same host. LAN addresses are always allowed; link-local and cloud metadata addresses never are."},
 }
 
 // Error is a configuration error that names the variable at fault.
@@ -180,6 +188,14 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if c.MCPReadOnly, err = parseBool(get("INFRA_MCP_READONLY", "false")); err != nil {
 		return nil, &Error{"INFRA_MCP_READONLY", get("INFRA_MCP_READONLY", ""), err.Error()}
+	}
+	if c.SecretKey = get("INFRA_SECRET_KEY", ""); c.SecretKey != "" {
+		if _, err := secret.ParseKey(c.SecretKey); err != nil {
+			return nil, &Error{"INFRA_SECRET_KEY", "(hidden)", err.Error()}
+		}
+	}
+	if c.NotifyAllowLoopback, err = parseBool(get("INFRA_NOTIFY_ALLOW_LOOPBACK", "false")); err != nil {
+		return nil, &Error{"INFRA_NOTIFY_ALLOW_LOOPBACK", get("INFRA_NOTIFY_ALLOW_LOOPBACK", ""), err.Error()}
 	}
 	return c, nil
 }

@@ -51,22 +51,23 @@ func TestSettingsDefaultsMatchLoad(t *testing.T) {
 	cfg, err := LoadFrom(env(nil))
 	require.NoError(t, err)
 	actual := map[string]string{
-		"INFRA_DATABASE_URL":       cfg.DatabaseURL,
-		"INFRA_TEMPORAL_ADDRESS":   cfg.TemporalAddress,
-		"INFRA_TEMPORAL_NAMESPACE": cfg.TemporalNamespace,
-		"INFRA_TEMPORAL_UI_URL":    cfg.TemporalUIURL,
-		"INFRA_TASK_QUEUE":         cfg.TaskQueue,
-		"INFRA_LISTEN":             cfg.Listen,
-		"INFRA_DATA_DIR":           cfg.DataDir,
-		"INFRA_LOG_LEVEL":          strings.ToLower(cfg.LogLevel.String()),
-		"INFRA_LOG_FORMAT":         cfg.LogFormat,
-		"INFRA_MAX_BODY_BYTES":     strconv.Itoa(cfg.MaxBodyBytes),
-		"INFRA_SHUTDOWN_TIMEOUT":   cfg.ShutdownTimeout.String(),
-		"INFRA_WS_MAX_PER_TOKEN":   strconv.Itoa(cfg.WSMaxPerToken),
-		"INFRA_MCP_READONLY":       strconv.FormatBool(cfg.MCPReadOnly),
+		"INFRA_DATABASE_URL":          cfg.DatabaseURL,
+		"INFRA_TEMPORAL_ADDRESS":      cfg.TemporalAddress,
+		"INFRA_TEMPORAL_NAMESPACE":    cfg.TemporalNamespace,
+		"INFRA_TEMPORAL_UI_URL":       cfg.TemporalUIURL,
+		"INFRA_TASK_QUEUE":            cfg.TaskQueue,
+		"INFRA_LISTEN":                cfg.Listen,
+		"INFRA_DATA_DIR":              cfg.DataDir,
+		"INFRA_LOG_LEVEL":             strings.ToLower(cfg.LogLevel.String()),
+		"INFRA_LOG_FORMAT":            cfg.LogFormat,
+		"INFRA_MAX_BODY_BYTES":        strconv.Itoa(cfg.MaxBodyBytes),
+		"INFRA_SHUTDOWN_TIMEOUT":      cfg.ShutdownTimeout.String(),
+		"INFRA_WS_MAX_PER_TOKEN":      strconv.Itoa(cfg.WSMaxPerToken),
+		"INFRA_MCP_READONLY":          strconv.FormatBool(cfg.MCPReadOnly),
+		"INFRA_NOTIFY_ALLOW_LOOPBACK": strconv.FormatBool(cfg.NotifyAllowLoopback),
 	}
 	unset := map[string]bool{"INFRA_ADMIN_TOKEN": cfg.AdminToken == "", "INFRA_SSH_KEY": len(cfg.SSHKeys) == 0,
-		"INFRA_WS_ORIGINS": len(cfg.WSOrigins) == 0}
+		"INFRA_WS_ORIGINS": len(cfg.WSOrigins) == 0, "INFRA_SECRET_KEY": cfg.SecretKey == ""}
 	seen := map[string]bool{}
 	for _, s := range Settings {
 		require.False(t, seen[s.Name], "%s listed twice in Settings", s.Name)
@@ -84,7 +85,8 @@ func TestSettingsDefaultsMatchLoad(t *testing.T) {
 		}
 	}
 	// Every variable Load reads must be documented.
-	for _, name := range append(keysOf(actual), "INFRA_ADMIN_TOKEN", "INFRA_SSH_KEY", "INFRA_SSH_AGENT", "INFRA_WS_ORIGINS") {
+	for _, name := range append(keysOf(actual), "INFRA_ADMIN_TOKEN", "INFRA_SSH_KEY", "INFRA_SSH_AGENT", "INFRA_WS_ORIGINS",
+		"INFRA_SECRET_KEY") {
 		require.True(t, seen[name], "%s is read by Load but missing from Settings", name)
 	}
 }
@@ -150,6 +152,11 @@ func TestLoadAcceptsValues(t *testing.T) {
 			func(t *testing.T, c *Config) { require.Equal(t, 1, c.WSMaxPerToken) }},
 		{"MCP read-only", map[string]string{"INFRA_MCP_READONLY": "true"},
 			func(t *testing.T, c *Config) { require.True(t, c.MCPReadOnly) }},
+		{"secret key and loopback targets", map[string]string{"INFRA_SECRET_KEY": strings.Repeat("A", 43) + "=",
+			"INFRA_NOTIFY_ALLOW_LOOPBACK": "true"}, func(t *testing.T, c *Config) {
+			require.Equal(t, strings.Repeat("A", 43)+"=", c.SecretKey)
+			require.True(t, c.NotifyAllowLoopback)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,6 +213,9 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"INFRA_WS_MAX_PER_TOKEN", "0"},
 		{"INFRA_WS_MAX_PER_TOKEN", "many"},
 		{"INFRA_MCP_READONLY", "sometimes"},
+		{"INFRA_SECRET_KEY", "not base64!"},
+		{"INFRA_SECRET_KEY", "c2hvcnQ="},
+		{"INFRA_NOTIFY_ALLOW_LOOPBACK", "yes please"},
 	}
 	covered := map[string]bool{}
 	for _, tt := range tests {
@@ -237,6 +247,10 @@ func TestErrorsHideSecrets(t *testing.T) {
 	_, err = LoadFrom(env(map[string]string{"INFRA_ADMIN_TOKEN": "secret-but-short"}))
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "secret-but-short")
+
+	_, err = LoadFrom(env(map[string]string{"INFRA_SECRET_KEY": "c2hvcnQtc2VjcmV0"}))
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "c2hvcnQtc2VjcmV0")
 
 	c, err := LoadFrom(env(map[string]string{"INFRA_DATABASE_URL": "postgres://user:hunter2@db:5432/x"}))
 	require.NoError(t, err)

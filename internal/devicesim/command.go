@@ -7,6 +7,7 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/docker"
+	"github.com/infrastructor/infrastructor/internal/sshpool"
 )
 
 // ExitUnknownCommand is the exit status of a command the simulator does not know, the shell's "command not
@@ -35,14 +36,19 @@ func unknown(cmd, why string) result {
 	return result{stderr: []byte("devicesim: " + why + ": " + cmd + "\n"), exit: ExitUnknownCommand}
 }
 
-// execute answers one exec request. stdin is what the client sent before closing its side (only read for
-// `sh -s`).
-func (d *Device) execute(cmd string, stdin func() []byte, now time.Time) result {
+// execute answers one exec request. Like the product's SSH layer it expects sshpool.ExecCommand with the command
+// as a script on stdin (what the client sent before closing its side); anything else would be parsed by a real
+// device's login shell and is refused.
+func (d *Device) execute(exec string, stdin func() []byte, now time.Time) result {
+	if exec != sshpool.ExecCommand {
+		return unknown(exec, "exec request is not "+sshpool.ExecCommand)
+	}
+	cmd, ok := sshpool.ParseScript(stdin())
+	if !ok {
+		return unknown(exec, "stdin is not a script")
+	}
 	switch cmd {
-	case "sh -s":
-		if string(stdin()) != collector.Script {
-			return unknown(cmd, "unknown script on stdin")
-		}
+	case collector.Script:
 		buf := d.sim.bufs.Get().(*[]byte)
 		out := d.writeCollector((*buf)[:0], now)
 		res := result{stdout: append([]byte(nil), out...)}

@@ -1,7 +1,8 @@
 // Package devicesim simulates a fleet of Linux devices for load tests and end-to-end tests of the product: one
 // process serves N devices over real SSH (golang.org/x/crypto/ssh server side), each on its own loopback port
-// with its own host key, and answers exactly the commands the product sends (the collector script on `sh -s`
-// and the docker commands of internal/docker) with output in the formats real hosts produce.
+// with its own host key, and answers exactly the commands the product sends (the collector script and the docker
+// commands of internal/docker, each a script on the standard input of `sh -s` as internal/sshpool sends them)
+// with output in the formats real hosts produce.
 //
 // A device costs a listener, an accept goroutine and a few hundred bytes of state; the shell profiles, container
 // templates and static texts are shared, and counters are pure functions of time, so thousands of devices fit

@@ -49,6 +49,8 @@ type fleet struct {
 	pool *sshpool.Pool
 	pins *sshpool.PinnedKeys
 	clk  *clock
+	// signer is the client key the devices accept.
+	signer ssh.Signer
 }
 
 func newFleet(t *testing.T, cfg Config, tweak func(*sshpool.Config)) *fleet {
@@ -80,7 +82,7 @@ func newFleet(t *testing.T, cfg Config, tweak func(*sshpool.Config)) *fleet {
 	pool, err := sshpool.New(pcfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pool.Close() })
-	return &fleet{sim: sim, pool: pool, pins: pins, clk: clk}
+	return &fleet{sim: sim, pool: pool, pins: pins, clk: clk, signer: signer}
 }
 
 func deviceID(d *Device) string { return "dev-" + strconv.Itoa(d.Index()) }
@@ -369,6 +371,46 @@ func TestUnknownCommandsFailLoudly(t *testing.T) {
 			require.Contains(t, string(res.Stderr), "devicesim:")
 		})
 	}
+}
+
+// TestRawExecRequestsAreRefused sends what a client that trusts the login shell would: the command itself as the
+// exec request. A real device would hand it to a login shell, so the simulator answers only the fixed `sh -s`
+// with the command as a script on stdin, as the product's SSH layer sends it.
+func TestRawExecRequestsAreRefused(t *testing.T) {
+	f := newFleet(t, Config{Devices: 1, Containers: 3}, nil)
+	d := f.sim.Device(0)
+	client, err := ssh.Dial("tcp", "127.0.0.1:"+strconv.Itoa(d.Port()), &ssh.ClientConfig{User: "monitor",
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(f.signer)}, HostKeyCallback: ssh.FixedHostKey(d.HostKey()), Timeout: 5 * time.Second})
+	require.NoError(t, err)
+	defer client.Close()
+	for _, tc := range []struct {
+		name, exec string
+		stdin      []byte
+	}{
+		{"command as exec request", docker.Inventory(), nil},
+		{"sh -s with a bare command", sshpool.ExecCommand, []byte(docker.Inventory())},
+		{"sh -c", "sh -c " + docker.ShellQuote(docker.Inventory()), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sess, err := client.NewSession()
+			require.NoError(t, err)
+			defer sess.Close()
+			var stderr strings.Builder
+			sess.Stderr = &stderr
+			if tc.stdin != nil {
+				sess.Stdin = strings.NewReader(string(tc.stdin))
+			}
+			err = sess.Run(tc.exec)
+			var ee *ssh.ExitError
+			require.ErrorAs(t, err, &ee)
+			require.Equal(t, ExitUnknownCommand, ee.ExitStatus())
+			require.Contains(t, stderr.String(), "devicesim:")
+		})
+	}
+	// The same command the product's way is answered.
+	res, err := f.run(t, d, docker.Inventory(), nil)
+	require.NoError(t, err)
+	require.NotEmpty(t, res.Stdout)
 }
 
 func TestFaults(t *testing.T) {

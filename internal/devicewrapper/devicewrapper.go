@@ -11,9 +11,9 @@
 // compose project names, timeouts, signals, log times. A new or changed command in the product is refused by
 // an older wrapper; TestWrapperAllowsEveryProductCommand fails until the wrapper learns it.
 //
-// Both transports are accepted: the command line as the SSH exec request (older workers), and the fixed exec
-// request "sh -s" with the command on standard input inside "{ ... } </dev/null" (see sshpool.Script). In
-// either case the wrapper runs, with /bin/sh -c, exactly the text it validated.
+// Both transports are accepted: the fixed exec request sshpool.ExecCommand ("sh -s") with the command on standard
+// input framed by sshpool.Script (current workers), and the command line as the exec request (older workers).
+// In either case the wrapper runs, with /bin/sh -c, exactly the text it validated.
 package devicewrapper
 
 import (
@@ -22,6 +22,7 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/docker"
+	"github.com/infrastructor/infrastructor/internal/sshpool"
 )
 
 // template is the wrapper with @NAME@ placeholders for the embedded literals.
@@ -34,7 +35,12 @@ const MaxScript = 65536
 
 // Script returns the wrapper, ready to install as an executable file on a device.
 func Script() string {
+	// The frame the SSH pool puts around every command, taken from the pool itself so the two cannot differ.
+	frame := strings.SplitN(string(sshpool.Script("\x00")), "\x00", 2)
 	r := strings.NewReplacer(
+		"@EXEC_COMMAND@", docker.ShellQuote(sshpool.ExecCommand),
+		"@SCRIPT_HEAD@", docker.ShellQuote(frame[0]),
+		"@SCRIPT_TAIL@", docker.ShellQuote(frame[1]),
 		"@LIT_COLLECTOR@", docker.ShellQuote(collector.Script),
 		"@LIT_PROBE@", docker.ShellQuote(docker.Probe()),
 		"@LIT_CGROUP@", docker.ShellQuote(docker.CgroupStats()),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/docker"
+	"github.com/infrastructor/infrastructor/internal/sshpool"
 )
 
 var update = flag.Bool("update", false, "rewrite deploy/device/infrastructor-wrapper.sh from the generator")
@@ -25,8 +26,8 @@ var shells = []struct{ name, path string }{
 	{"busybox", "/usr/bin/busybox"},
 }
 
-// frame is how the worker sends a command on standard input to the fixed exec request "sh -s" (sshpool.Script).
-func frame(cmd string) string { return "{\n" + cmd + "\n} </dev/null\n" }
+// frame is how the worker sends a command on standard input to the fixed exec request "sh -s".
+func frame(cmd string) string { return string(sshpool.Script(cmd)) }
 
 // dryWrapper writes the wrapper with its last line (running the command) replaced by printing what it would run,
 // so the tests see the wrapper's decision without a docker engine.

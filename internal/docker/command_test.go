@@ -31,7 +31,7 @@ func fakeBin(t testing.TB, withCompose bool, composePlugin bool) string {
 	return dir
 }
 
-// shells are the login shells a device may run commands through; missing ones are skipped.
+// shells are the shells the built commands are checked under; missing ones are skipped.
 func shells(t testing.TB) []string {
 	var out []string
 	for _, s := range []string{"/bin/sh", "/bin/bash", "/usr/bin/zsh"} {

@@ -1,12 +1,12 @@
 // Package docker builds the docker commands Infrastructor runs on devices and parses their output. It does no
 // I/O: the SSH layer runs the command strings, this package turns what came back into typed values.
 //
-// Every command is a complete string for an SSH "exec" request, which the device runs through the login shell of
-// the SSH user. Arguments are validated against Docker's own grammars first and then single-quoted anyway, so
-// nothing a caller passes can become shell syntax or a docker option (see FuzzCommandArgv). Commands that need
-// shell logic (compose fallback, probe, cgroup statistics) are a fixed POSIX sh script run as
-// `sh -c '<script>' sh <args>`: the login shell only sees quoted words, so they work the same from bash, dash,
-// zsh or fish, and the arguments reach the script as "$1"... and are never parsed as code.
+// Every command is a POSIX sh command line. The SSH layer hands it to sh on the session's standard input (see
+// sshpool.ExecCommand), never to the SSH user's login shell, whose quoting rules may differ (fish, csh).
+// Arguments are validated against Docker's own grammars first and then single-quoted anyway, so nothing a
+// caller passes can become shell syntax or a docker option (see FuzzCommandArgv). Commands that need shell logic
+// (compose fallback, probe, cgroup statistics) are a fixed script run as `sh -c '<script>' sh <args>`, so the
+// arguments reach the script as "$1"... and are never parsed as code.
 package docker
 
 import (
@@ -116,7 +116,10 @@ func ValidProject(s string) error {
 	return nil
 }
 
-// ValidWorkdir checks a compose project directory: an absolute, clean path without control characters.
+// ValidWorkdir checks a compose project directory: an absolute, clean path without control characters,
+// backslashes or single quotes. The directory usually comes from a container label, which any image can set, so
+// it is held to more than the kernel's rules: a backslash or a quote has no place in a real project path but is
+// what an argument breaking out of some shell's quoting needs (fish reads \' inside single quotes as a quote).
 func ValidWorkdir(s string) error {
 	switch {
 	case s == "":
@@ -129,8 +132,13 @@ func ValidWorkdir(s string) error {
 		return argErr("workdir", s, "not a clean path (no trailing '/', '//', '.' or '..')")
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+		switch {
+		case unicode.IsControl(r) || r == unicode.ReplacementChar:
 			return argErr("workdir", s, "contains a control character or invalid UTF-8")
+		case r == '\\':
+			return argErr("workdir", s, "contains a backslash")
+		case r == '\'':
+			return argErr("workdir", s, "contains a single quote")
 		}
 	}
 	return nil

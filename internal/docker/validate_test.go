@@ -88,10 +88,14 @@ func TestNormalizeTime(t *testing.T) {
 }
 
 func TestValidWorkdir(t *testing.T) {
-	for _, ok := range []string{"/", "/srv/shop", "/srv/my shop", "/srv/it's"} {
+	for _, ok := range []string{"/", "/srv/shop", "/srv/my shop", "/srv/$(x)", "/srv/a;b|c&d", "/srv/(x)!"} {
 		require.NoError(t, ValidWorkdir(ok), ok)
 	}
-	for _, bad := range []string{"", "srv", "/srv/", "/srv/../etc", "/srv//x", "/srv/./x", "/a\nb", "/a\x00b", "/a\xffb"} {
-		require.Error(t, ValidWorkdir(bad), "%q", bad)
+	for _, bad := range []string{"", "srv", "/srv/", "/srv/../etc", "/srv//x", "/srv/./x", "/a\nb", "/a\x00b", "/a\xffb",
+		"/srv/it's", `/srv/x\'; touch /tmp/pwned; #`, `/srv/a\b`, "/a\rb", "/a\tb"} {
+		err := ValidWorkdir(bad)
+		var ae *ArgError
+		require.ErrorAs(t, err, &ae, "%q", bad)
+		require.Equal(t, "workdir", ae.Arg, "the error names the field")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -90,13 +91,20 @@ func (e *TemporaryError) Unwrap() error { return e.Err }
 
 // Sender posts messages over HTTP.
 type Sender struct {
-	// HTTP is the client used; nil means one with a 20 s timeout.
+	// HTTP is the client used; nil means NewClient(Targets, 20 s), built once. A client given here is used as
+	// it is: it should not follow redirects or reach forbidden targets either.
 	HTTP *http.Client
+	// Targets are the addresses the default client may reach.
+	Targets Targets
 	// Now stamps webhook signatures (time.Now when nil).
 	Now func() time.Time
+
+	once sync.Once
+	def  *http.Client
 }
 
-// Send delivers m to ch. Errors are *RejectedError, *TemporaryError, or a plain error for a bad channel.
+// Send delivers m to ch. Errors are *RejectedError, *TemporaryError, or a plain error for a bad channel (an
+// unknown type, or a URL whose address is forbidden: errors.Is(err, ErrForbiddenTarget)).
 func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 	var (
 		url  string
@@ -137,20 +145,48 @@ func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 		if errors.As(err, &ue) && ue.Unwrap() != nil {
 			err = ue.Unwrap()
 		}
+		if errors.Is(err, ErrForbiddenTarget) {
+			// Configuration, not a passing fault: retrying cannot help.
+			return fmt.Errorf("send to %s channel: %w", ch.Type, err)
+		}
 		return &TemporaryError{Err: err}
 	}
 	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	// Read past the 300 bytes kept, so a credential cut at the boundary is still recognised and hidden.
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, int64(300+len(ch.Token)+len(ch.Secret))))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	snippet := redact(string(raw), ch.Token, ch.Secret)
+	if len(snippet) > 300 {
+		snippet = snippet[:300]
+	}
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
 		return nil
+	case code >= 300 && code < 400:
+		// Not followed (see NewClient). Only the Location's host is told: its query may hold credentials.
+		where := "another URL"
+		if loc, err := resp.Location(); err == nil {
+			where = loc.Scheme + "://" + loc.Host
+		}
+		return &RejectedError{Status: code, Body: "redirects are not followed (to " + where +
+			"); set the channel's URL to the final address"}
 	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
 		return &TemporaryError{Status: code, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), s.now()),
-			Err: errors.New(strings.TrimSpace(string(snippet)))}
+			Err: errors.New(strings.TrimSpace(snippet))}
 	default:
-		return &RejectedError{Status: code, Body: strings.TrimSpace(string(snippet))}
+		return &RejectedError{Status: code, Body: strings.TrimSpace(snippet)}
 	}
+}
+
+// redact hides credentials a receiver echoed back (a URL pointing at the wrong service may answer with the
+// request it got): the answer is kept with the delivery and in workflow history.
+func redact(s string, credentials ...string) string {
+	for _, c := range credentials {
+		if c != "" {
+			s = strings.ReplaceAll(s, c, "[redacted]")
+		}
+	}
+	return s
 }
 
 type gotifyMessage struct {
@@ -178,7 +214,9 @@ func (s *Sender) client() *http.Client {
 	if s.HTTP != nil {
 		return s.HTTP
 	}
-	return &http.Client{Timeout: 20 * time.Second}
+	// One client per Sender, so connections to a receiver are reused across deliveries.
+	s.once.Do(func() { s.def = NewClient(s.Targets, 20*time.Second) })
+	return s.def
 }
 
 func (s *Sender) now() time.Time {

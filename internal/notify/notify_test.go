@@ -51,6 +51,9 @@ func (g *gotify) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, `{"id":1}`)
 }
 
+// lo is a sender allowed to reach the test receivers on 127.0.0.1.
+func lo() *Sender { return &Sender{Targets: Targets{AllowLoopback: true}} }
+
 var msg = Message{DeliveryID: 42, Kind: "firing", Severity: "critical", Title: "nas: cpu", Text: "cpu at 97.0%",
 	AlertID: "a1", DeviceID: "d1", Time: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 
@@ -58,7 +61,7 @@ func TestGotify(t *testing.T) {
 	g := &gotify{key: "app-token", fail: 1}
 	srv := httptest.NewServer(g)
 	defer srv.Close()
-	s := &Sender{}
+	s := lo()
 	ctx := context.Background()
 
 	err := s.Send(ctx, Channel{Type: TypeGotify, URL: srv.URL + "/", Token: "app-token"}, msg)
@@ -102,7 +105,9 @@ func TestWebhookSignature(t *testing.T) {
 	}))
 	defer srv.Close()
 	ctx := context.Background()
-	at := func(t time.Time) *Sender { return &Sender{Now: func() time.Time { return t }} }
+	at := func(t time.Time) *Sender {
+		return &Sender{Targets: Targets{AllowLoopback: true}, Now: func() time.Time { return t }}
+	}
 
 	require.NoError(t, at(now).Send(ctx, Channel{Type: TypeWebhook, URL: srv.URL, Secret: "s3cret"}, msg))
 	require.Equal(t, []Message{msg}, verified)
@@ -148,7 +153,7 @@ func TestSendFailures(t *testing.T) {
 	down := "http://" + ln.Addr().String()
 	require.NoError(t, ln.Close())
 
-	err = (&Sender{}).Send(ctx, Channel{Type: TypeWebhook, URL: down}, msg)
+	err = lo().Send(ctx, Channel{Type: TypeWebhook, URL: down}, msg)
 	var temp *TemporaryError
 	require.ErrorAs(t, err, &temp, "connection refused is temporary")
 	require.Zero(t, temp.Status)
@@ -156,13 +161,13 @@ func TestSendFailures(t *testing.T) {
 	codes := map[int]bool{500: true, 502: true, 429: true, 408: true, 400: false, 404: false, 410: false}
 	for code, temporary := range codes {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(code) }))
-		err := (&Sender{}).Send(ctx, Channel{Type: TypeWebhook, URL: srv.URL}, msg)
+		err := lo().Send(ctx, Channel{Type: TypeWebhook, URL: srv.URL}, msg)
 		srv.Close()
 		var rej *RejectedError
 		require.Equal(t, temporary, errors.As(err, &temp), "HTTP %d", code)
 		require.Equal(t, !temporary, errors.As(err, &rej), "HTTP %d", code)
 	}
-	require.Error(t, (&Sender{}).Send(ctx, Channel{Type: "email", URL: down}, msg))
+	require.Error(t, lo().Send(ctx, Channel{Type: "email", URL: down}, msg))
 }
 
 func TestPriority(t *testing.T) {
@@ -170,4 +175,50 @@ func TestPriority(t *testing.T) {
 	require.Equal(t, 5, Priority(Message{Kind: "escalated", Severity: "warning"}))
 	require.Equal(t, 2, Priority(Message{Kind: "resolved", Severity: "critical"}))
 	require.Equal(t, 2, Priority(Message{Kind: "test", Severity: "info"}))
+}
+
+// TestRedirectNotFollowed: a receiver that redirects must not get the token forwarded to another host (Go's
+// client strips only Authorization and Cookie on a cross-host redirect, not X-Gotify-Key).
+func TestRedirectNotFollowed(t *testing.T) {
+	var mu sync.Mutex
+	var leaked []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		leaked = append(leaked, r.Header.Get(HeaderGotifyKey))
+		mu.Unlock()
+	}))
+	defer other.Close()
+	_, port, err := net.SplitHostPort(other.Listener.Addr().String())
+	require.NoError(t, err)
+	elsewhere := "http://localhost:" + port // another host name and port
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer first.Close()
+
+	s := lo()
+	err = s.Send(context.Background(), Channel{Type: TypeGotify, URL: first.URL, Token: "app-token"}, msg)
+	var rej *RejectedError
+	require.ErrorAs(t, err, &rej, "a redirect is a failed delivery")
+	require.Equal(t, http.StatusTemporaryRedirect, rej.Status)
+	require.Contains(t, rej.Error(), "redirect")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, leaked, "the redirect target must not be contacted")
+}
+
+// TestErrorsNeverCarryCredentials: a receiver that echoes the request (a wrong URL pointing at some other service)
+// must not get the token into the error, which is stored with the delivery and recorded in workflow history.
+func TestErrorsNeverCarryCredentials(t *testing.T) {
+	for _, code := range []int{http.StatusBadRequest, http.StatusServiceUnavailable} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(code)
+			_, _ = io.WriteString(w, "unexpected request with key "+r.Header.Get(HeaderGotifyKey))
+		}))
+		err := lo().Send(context.Background(), Channel{Type: TypeGotify, URL: srv.URL, Token: "Echoed-Token-9"}, msg)
+		srv.Close()
+		require.Error(t, err)
+		require.NotContains(t, err.Error(), "Echoed-Token-9", "HTTP %d", code)
+		require.Contains(t, err.Error(), "unexpected request with key", "HTTP %d: the rest of the answer is kept", code)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -201,9 +202,51 @@ func New(cfg Config) (*Pool, error) {
 	}, nil
 }
 
-// Run runs cmd on the target device in a new session of the device's pooled
-// connection, dialling it first if needed, with stdin as the command's
-// standard input (nil for none).
+// ExecCommand is the command line of every session's exec request. The
+// device's sshd hands it to the SSH user's login shell, which may be bash,
+// dash, BusyBox ash, zsh, fish, tcsh or csh: each of them parses these two
+// plain words the same way, while their quoting rules differ enough (fish
+// reads \' inside single quotes, csh expands ! and rejects newlines inside
+// them) that no quoted argument can be trusted to them. The command itself
+// travels on the session's standard input, where only sh reads it (#15).
+const ExecCommand = "sh -s"
+
+// Script returns what Run writes to the standard input of ExecCommand for
+// cmd: cmd as the body of a brace group whose standard input is /dev/null.
+// sh parses the whole group before it runs any of it, so a script cut short
+// by a dropped link fails as a syntax error instead of running its first
+// half (`docker rm -- web_1` cut to `docker rm -- web`), and a command that
+// reads its standard input sees end of file, as it would without a script
+// there, instead of eating the rest of the script.
+func Script(cmd string) []byte {
+	return []byte(scriptHead + cmd + scriptTail)
+}
+
+const (
+	scriptHead = "{\n"
+	scriptTail = "\n} </dev/null\n"
+)
+
+// ParseScript returns the command of a script made by Script, for servers
+// that answer the product's commands (the device simulator).
+func ParseScript(b []byte) (string, bool) {
+	s := string(b)
+	if !strings.HasPrefix(s, scriptHead) || !strings.HasSuffix(s, scriptTail) || len(s) < len(scriptHead)+len(scriptTail) {
+		return "", false
+	}
+	return s[len(scriptHead) : len(s)-len(scriptTail)], true
+}
+
+// Run runs cmd, a POSIX sh command line, on the target device in a new
+// session of the device's pooled connection, dialling it first if needed.
+// The session's exec request is always ExecCommand and cmd goes to sh on its
+// standard input (see Script), so the SSH user's login shell never parses
+// cmd and the arguments quoted in it reach the command as they are.
+//
+// stdin must be nil, because the session's standard input carries the
+// script, with one exception kept for scripts that are sent whole: cmd
+// ExecCommand ("sh -s") with a script as stdin runs that script like any
+// other cmd. Any other stdin is an Invalid error.
 //
 // Waiting for a session slot and for the connection are bounded by ctx
 // (connecting also by ConnectTimeout). The command itself runs until ctx's
@@ -217,6 +260,13 @@ func (p *Pool) Run(ctx context.Context, t Target, cmd string, stdin []byte) (*Re
 	start := p.cfg.Clock()
 	if err := t.validate(); err != nil {
 		return nil, &Error{Kind: Invalid, DeviceID: t.DeviceID, Op: "run", Err: err}
+	}
+	if stdin != nil {
+		if cmd != ExecCommand {
+			return nil, &Error{Kind: Invalid, DeviceID: t.DeviceID, Op: "run",
+				Err: errors.New("a command cannot have its own standard input: the session's carries the script")}
+		}
+		cmd = string(stdin)
 	}
 	d, err := p.device(t.DeviceID)
 	if err != nil {
@@ -241,7 +291,7 @@ func (p *Pool) Run(ctx context.Context, t Target, cmd string, stdin []byte) (*Re
 	}
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	res, err := p.run(ctx, c, t.DeviceID, cmd, stdin)
+	res, err := p.run(ctx, c, t.DeviceID, cmd)
 	if res != nil {
 		res.Duration = p.cfg.Clock().Sub(start)
 	}
@@ -580,7 +630,7 @@ func (p *Pool) handshake(ctx context.Context, nc net.Conn, hop Target) (*ssh.Cli
 }
 
 // run runs one command in a new session on c.
-func (p *Pool) run(ctx context.Context, c *conn, deviceID, cmd string, stdin []byte) (*Result, error) {
+func (p *Pool) run(ctx context.Context, c *conn, deviceID, cmd string) (*Result, error) {
 	// A deadline tears the whole connection down: whatever hangs (the
 	// command, the link, the remote sshd) must not hang the next Run too.
 	stop := context.AfterFunc(ctx, func() { c.close(context.Cause(ctx)) })
@@ -606,10 +656,8 @@ func (p *Pool) run(ctx context.Context, c *conn, deviceID, cmd string, stdin []b
 	stdout := &cappedBuffer{max: p.cfg.MaxOutputBytes}
 	stderr := &cappedBuffer{max: p.cfg.MaxOutputBytes}
 	sess.Stdout, sess.Stderr = stdout, stderr
-	if stdin != nil {
-		sess.Stdin = bytes.NewReader(stdin)
-	}
-	runErr := sess.Run(cmd)
+	sess.Stdin = bytes.NewReader(Script(cmd))
+	runErr := sess.Run(ExecCommand)
 	expired := !stop()
 
 	// Run has waited for the output copiers, so the buffers are ours now.

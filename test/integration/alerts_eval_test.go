@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/infrastructor/infrastructor/activities"
+	"github.com/infrastructor/infrastructor/internal/notify"
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 	"github.com/infrastructor/infrastructor/migrations"
@@ -45,7 +46,8 @@ func newEvalEnv(t *testing.T) *evalEnv {
 	require.NoError(t, err)
 	base := time.Now().UTC().Truncate(time.Second)
 	e := &evalEnv{t: t, db: db, base: base, now: base}
-	e.acts = &activities.Activities{DB: db, Now: e.clock}
+	// The test receivers listen on 127.0.0.1, which only INFRA_NOTIFY_ALLOW_LOOPBACK admits.
+	e.acts = &activities.Activities{DB: db, Now: e.clock, Notify: &notify.Sender{Targets: notify.Targets{AllowLoopback: true}}}
 	e.dev, err = store.CreateDevice(ctx, db, &store.Device{Name: "nas", Host: "192.0.2.1", Port: 22, User: "root",
 		DeviceType: "linux", Tags: []string{"home"}, PollInterval: 30 * time.Second, Enabled: true, HostKeyPolicy: "require_approval"})
 	require.NoError(t, err)

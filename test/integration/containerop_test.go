@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,6 +28,8 @@ import (
 	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/api"
 	"github.com/infrastructor/infrastructor/internal/config"
+	"github.com/infrastructor/infrastructor/internal/notify"
+	secretbox "github.com/infrastructor/infrastructor/internal/secret"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/internal/testenv"
@@ -53,13 +56,18 @@ func opStack(t *testing.T, signers []ssh.Signer, withWorker bool) (*stack, strin
 	t.Cleanup(tc.Close)
 	queue := testenv.TaskQueue(t)
 	poller := &workflows.Poller{Client: tc, TaskQueue: queue}
+	// The API and the worker share one key; the test receivers listen on 127.0.0.1, which only
+	// INFRA_NOTIFY_ALLOW_LOOPBACK admits.
+	keys, err := secretbox.New(bytes.Repeat([]byte{0x5a}, secretbox.KeySize))
+	require.NoError(t, err)
 	var pool *sshpool.Pool
 	if withWorker {
 		pool, err = sshpool.New(sshpool.Config{Signers: signers, HostKeys: &activities.HostKeys{DB: db},
 			ConnectTimeout: 5 * time.Second, CommandTimeout: 30 * time.Second, KeepAliveInterval: 2 * time.Second})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = pool.Close() })
-		w := worker.New(tc, queue, &activities.Activities{DB: db, SSH: pool, Log: log})
+		w := worker.New(tc, queue, &activities.Activities{DB: db, SSH: pool, Log: log, Secrets: keys,
+			Notify: &notify.Sender{Targets: notify.Targets{AllowLoopback: true}}})
 		require.NoError(t, w.Start())
 		t.Cleanup(w.Stop)
 	}
@@ -73,7 +81,8 @@ func opStack(t *testing.T, signers []ssh.Signer, withWorker bool) (*stack, strin
 	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	cfg.DataDir = t.TempDir()
-	srv := api.New(api.Deps{Config: cfg, Pool: db, Poller: poller, Temporal: healthOf{tc}, Log: log})
+	cfg.NotifyAllowLoopback = true
+	srv := api.New(api.Deps{Config: cfg, Pool: db, Poller: poller, Temporal: healthOf{tc}, Log: log, Secrets: keys})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	go func() { _ = srv.App().Listener(ln) }()
@@ -445,6 +454,17 @@ services:
 			code := s.do("POST", "/api/v1/devices/"+dev.String()+"/compose/"+project+"/actions?wait=60s", map[string]any{"action": action}, &raw)
 			return code, decodeOp(t, raw), errMessage(raw)
 		}
+
+		// The working directory comes from a label any image can set: nothing runs in it until an admin has
+		// confirmed what the label says (#15). A poll stores the labels first.
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			require.Equal(c, 200, s.do("POST", "/api/v1/devices/"+dev.String()+"/poll", nil, nil))
+			require.Len(c, s.containers("/api/v1/devices/"+dev.String()+"/containers?project="+project), 2)
+		}, 60*time.Second, 500*time.Millisecond)
+		code, _, msg := compose("up")
+		require.Equal(t, 409, code, msg)
+		require.Contains(t, msg, dir)
+		require.Equal(t, 200, s.do("POST", "/api/v1/devices/"+dev.String()+"/compose/"+project+"/confirm", map[string]any{"working_dir": dir}, nil))
 
 		code, o, msg := compose("up")
 		require.Equal(t, 200, code, msg)

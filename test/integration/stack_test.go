@@ -24,6 +24,8 @@ import (
 	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/api"
 	"github.com/infrastructor/infrastructor/internal/config"
+	"github.com/infrastructor/infrastructor/internal/notify"
+	"github.com/infrastructor/infrastructor/internal/secret"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/internal/testenv"
@@ -71,7 +73,12 @@ func startStack(t *testing.T, signers []ssh.Signer) *stack {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pool.Close() })
 
-	w := worker.New(tc, queue, &activities.Activities{DB: db, SSH: pool, Log: log})
+	// The API and the worker share one key, as they do through the data directory in production; the test
+	// receivers listen on 127.0.0.1, which only INFRA_NOTIFY_ALLOW_LOOPBACK admits.
+	secrets, err := secret.New(bytes.Repeat([]byte{0x5a}, secret.KeySize))
+	require.NoError(t, err)
+	w := worker.New(tc, queue, &activities.Activities{DB: db, SSH: pool, Log: log, Secrets: secrets,
+		Notify: &notify.Sender{Targets: notify.Targets{AllowLoopback: true}}})
 	require.NoError(t, w.Start())
 	poller := &workflows.Poller{Client: tc, TaskQueue: queue}
 	t.Cleanup(func() {
@@ -86,7 +93,8 @@ func startStack(t *testing.T, signers []ssh.Signer) *stack {
 	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	cfg.DataDir = t.TempDir()
-	srv := api.New(api.Deps{Config: cfg, Pool: db, Poller: poller, Temporal: healthOf{tc}, Log: log})
+	cfg.NotifyAllowLoopback = true
+	srv := api.New(api.Deps{Config: cfg, Pool: db, Poller: poller, Temporal: healthOf{tc}, Log: log, Secrets: secrets})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	go func() { _ = srv.App().Listener(ln) }()
