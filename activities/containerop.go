@@ -419,6 +419,9 @@ func (a *Activities) runDocker(ctx context.Context, oc *opContext, cmd string) (
 	if err == nil {
 		return res, nil
 	}
+	if refused := wrapperRefusal(oc.dev, "docker command", res); refused != nil {
+		return nil, refused
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -128,4 +130,39 @@ func TestDockerHostReachesTheProxy(t *testing.T) {
 	res, err := acts.PruneImages(ctx, activities.PruneImagesInput{DeviceID: dev.ID.String()})
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(res.Summary, "Total reclaimed space"), "summary %q", res.Summary)
+}
+
+// TestPollRefusedByDeviceWrapper: when the device's command wrapper refuses the poll script (typically an older
+// wrapper than the worker's release), the poll fails with a CommandRefused error that says so and how to fix it,
+// not with a bare "command failed".
+func TestPollRefusedByDeviceWrapper(t *testing.T) {
+	ctx := context.Background()
+	db := accessDB(t)
+	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{Wrapper: true})
+	old, err := os.ReadFile(filepath.Join(sshd.Dir, "infrastructor-wrapper"))
+	require.NoError(t, err)
+	// Keep the wrapper, but make it refuse the poll script as if it did not know it.
+	stale := strings.Replace(string(old), "LIT_COLLECTOR='", "LIT_COLLECTOR='# an older poll script\n", 1)
+	require.NotEqual(t, string(old), stale)
+	require.NoError(t, os.WriteFile(filepath.Join(sshd.Dir, "infrastructor-wrapper"), []byte(stale), 0o755))
+
+	dev, err := store.CreateDevice(ctx, db, &store.Device{Name: "wrapped", Host: sshd.Host, Port: sshd.Port,
+		User: sshd.User, DeviceType: "linux", PollInterval: 30 * time.Second, HostKeyPolicy: store.PolicyRequireApproval,
+		Enabled: true})
+	require.NoError(t, err)
+	pool, err := sshpool.New(sshpool.Config{Signers: []ssh.Signer{sshd.ClientSigner}, HostKeys: pinnedKey{sshd.HostKey},
+		ConnectTimeout: 10 * time.Second, CommandTimeout: time.Minute})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pool.Close() })
+	acts := &activities.Activities{DB: db, SSH: pool, Log: slog.New(slog.DiscardHandler)}
+
+	_, err = acts.PollDevice(ctx, activities.PollDeviceInput{DeviceID: dev.ID.String(), PollKey: "p1"})
+	var ae *temporal.ApplicationError
+	require.True(t, errors.As(err, &ae), "%v", err)
+	require.Equal(t, activities.ErrTypeCommandRefused, ae.Type(), "%v", err)
+	require.Contains(t, ae.Error(), "refused by the device's command wrapper")
+	require.Contains(t, ae.Error(), "infrastructor device-wrapper")
+	log, err := os.ReadFile(sshd.WrapperLog)
+	require.NoError(t, err)
+	require.Contains(t, string(log), "refused (")
 }

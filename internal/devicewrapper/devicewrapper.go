@@ -30,6 +30,13 @@ import (
 //go:embed wrapper.sh.in
 var template string
 
+// RefusedPrefix starts the wrapper's standard error when it refuses a command (its exit status is then
+// RefusedExitCode), so the worker can tell a refusal from a failing command.
+const RefusedPrefix = "infrastructor-wrapper: refused ("
+
+// RefusedExitCode is the wrapper's exit status for a refused command.
+const RefusedExitCode = 126
+
 // MaxScript is the most bytes of standard input the wrapper reads as a script; longer input is refused.
 const MaxScript = 65536
 
