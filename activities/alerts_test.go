@@ -2,7 +2,6 @@ package activities_test
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -15,8 +14,8 @@ import (
 	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/internal/testdb"
 	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -77,15 +76,13 @@ func (l *sqlLog) record(f func()) (roundTrips int, stateWrites []string) {
 // state write only when some state changed.
 func TestEvaluateAlertsWritesOnlyChangedStates(t *testing.T) {
 	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(testenv.PostgresURL(t))
+	cfg, err := pgxpool.ParseConfig(testdb.URL(t))
 	require.NoError(t, err)
 	log := &sqlLog{}
 	cfg.ConnConfig.Tracer = log
 	db, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
 	t.Cleanup(db.Close)
-	_, err = migrations.Up(ctx, db, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
 	dev, err := store.CreateDevice(ctx, db, &store.Device{Name: "web", Host: "192.0.2.1", Port: 22, User: "root",
 		DeviceType: "linux", PollInterval: 30 * time.Second, Enabled: true, HostKeyPolicy: store.PolicyRequireApproval})
 	require.NoError(t, err)

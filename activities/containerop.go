@@ -307,7 +307,8 @@ func (a *Activities) loadOp(ctx context.Context, in ContainerOpInput) (*opContex
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("bad id", ErrTypeInvalidInput, err)
 	}
-	dev, err := store.GetDevice(ctx, a.DB, devID)
+	var dev *store.Device
+	err := awaitDB(ctx, func(ctx context.Context) (err error) { dev, err = store.GetDevice(ctx, a.DB, devID); return err })
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, temporal.NewNonRetryableApplicationError("device not found", ErrTypeDeviceNotFound, nil)
 	}
@@ -333,7 +334,8 @@ func (a *Activities) step(ctx context.Context, opID uuid.UUID, name string) (fun
 	}
 	started := a.now().UTC()
 	st := store.OperationStep{Name: name, State: store.StepRunning, Attempt: attempt, StartedAt: started}
-	if _, err := store.SetOperationStep(ctx, a.DB, opID, st); err != nil && !errors.Is(err, store.ErrOperationFinished) {
+	if err := awaitDB(ctx, func(ctx context.Context) error { _, err := store.SetOperationStep(ctx, a.DB, opID, st); return err }); err != nil &&
+		!errors.Is(err, store.ErrOperationFinished) {
 		return nil, fmt.Errorf("record step %s of operation %s: %w", name, opID, err)
 	}
 	return func(err error, detail string) {

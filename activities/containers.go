@@ -36,6 +36,12 @@ func (a *Activities) collectContainers(ctx context.Context, dev *store.Device, t
 	if err != nil {
 		return &store.ContainerWrite{Docker: docker.Availability{State: docker.Unknown, Detail: err.Error()}}, nil
 	}
+	for _, c := range list {
+		if len(c.Truncated) > 0 {
+			// More ports, labels or text than docker ever prints (#15): what fits is stored.
+			a.logWarn(ctx, "docker ps output cut to the parser's limits", "device", dev.Name, "container", c.ID, "fields", c.Truncated)
+		}
+	}
 	stored, err := store.LoadContainers(ctx, a.DB, dev.ID)
 	if err != nil {
 		return nil, fmt.Errorf("load containers of %s: %w", dev.Name, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,6 +20,9 @@ import (
 
 // MaxLogBytes caps the log text one request returns; the newest lines are kept.
 const MaxLogBytes = 1 << 20
+
+// maxLogLines bounds the lines MergeLogs reads per stream: docker logs prints at most docker.MaxLogTail.
+const maxLogLines = docker.MaxLogTail
 
 // LogLine is one line of container output.
 type LogLine struct {
@@ -84,15 +88,29 @@ func (a *Activities) FetchLogs(ctx context.Context, in FetchLogsInput) (*FetchLo
 
 // MergeLogs parses `docker logs --timestamps` output of both streams, merges them by time and keeps the newest
 // lines within maxBytes of text.
+//
+// Each stream is read from its end and at most maxLogLines of its lines are kept: docker prints no more than
+// that, so a device printing millions of short lines costs no more than one printing the most docker would
+// (#15); the fetch is then marked truncated.
 func MergeLogs(stdout, stderr []byte, maxBytes int) LogFetch {
 	var lines []LogLine
+	cut := false
 	for _, src := range []struct {
 		name string
 		b    []byte
 	}{{"stdout", stdout}, {"stderr", stderr}} {
-		for _, l := range strings.Split(strings.TrimRight(string(src.b), "\n"), "\n") {
+		s := strings.TrimRight(string(src.b), "\n")
+		first := len(lines)
+		for end := len(s); end > 0; {
+			start := strings.LastIndexByte(s[:end], '\n') + 1
+			l := s[start:end]
+			end = start - 1
 			if l == "" {
 				continue
+			}
+			if len(lines)-first >= maxLogLines {
+				cut = true
+				break
 			}
 			t, text, err := docker.ParseLogLine(l)
 			if err != nil {
@@ -100,16 +118,17 @@ func MergeLogs(stdout, stderr []byte, maxBytes int) LogFetch {
 			}
 			lines = append(lines, LogLine{Time: t, Stream: src.name, Text: text})
 		}
+		slices.Reverse(lines[first:])
 	}
 	sort.SliceStable(lines, func(i, j int) bool { return lines[i].Time.Before(lines[j].Time) })
-	out := LogFetch{}
+	out := LogFetch{Truncated: cut}
 	size := 0
 	first := len(lines)
 	for first > 0 && size+len(lines[first-1].Text) <= maxBytes {
 		first--
 		size += len(lines[first].Text)
 	}
-	out.Truncated = first > 0
+	out.Truncated = out.Truncated || first > 0
 	out.Lines = lines[first:]
 	if out.Lines == nil {
 		out.Lines = []LogLine{}

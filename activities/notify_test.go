@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
@@ -18,8 +16,7 @@ import (
 	"github.com/infrastructor/infrastructor/internal/notify"
 	"github.com/infrastructor/infrastructor/internal/secret"
 	"github.com/infrastructor/infrastructor/internal/store"
-	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
+	"github.com/infrastructor/infrastructor/internal/testdb"
 )
 
 // keyReceiver records the Gotify keys it is sent.
@@ -45,11 +42,7 @@ func (k *keyReceiver) got() []string {
 // default sender refuses a loopback receiver (#15).
 func TestDeliverNotificationCredentials(t *testing.T) {
 	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testenv.PostgresURL(t))
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-	_, err = migrations.Up(ctx, db, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
+	db := testdb.Pool(t)
 	rcv := &keyReceiver{}
 	srv := httptest.NewServer(rcv)
 	t.Cleanup(srv.Close)

@@ -77,6 +77,10 @@ func (a *Activities) pollDevice(ctx context.Context, in PollDeviceInput) (*PollD
 	if err != nil {
 		return nil, fmt.Errorf("poll %s: parse collector output: %w", dev.Name, err)
 	}
+	if len(snap.Truncated) > 0 {
+		// More interfaces, disks or text than any real machine has (#15): what fits is stored.
+		a.logWarn(ctx, "collector output cut to the parsers' limits", "device", dev.Name, "sections", snap.Truncated)
+	}
 	prev, err := store.LoadCounters(ctx, a.DB, id)
 	if err != nil {
 		return nil, fmt.Errorf("poll %s: load counters: %w", dev.Name, err)

@@ -15,19 +15,13 @@ import (
 	"github.com/infrastructor/infrastructor/api"
 	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/store"
-	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
+	"github.com/infrastructor/infrastructor/internal/testdb"
 )
 
 // bootstrapEnv is a migrated database without any token, and a configuration with its own data directory.
 func bootstrapEnv(t *testing.T) (*pgxpool.Pool, *config.Config) {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.PostgresURL(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	_, err = migrations.Up(ctx, pool, quiet)
-	require.NoError(t, err)
+	pool := testdb.Pool(t)
 	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	cfg.DataDir = filepath.Join(t.TempDir(), "data") // not created yet: bootstrap makes it

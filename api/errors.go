@@ -40,6 +40,7 @@ func toEnvelope(err error) (e *Error, ok bool) {
 	case errors.As(err, &e):
 	case errors.Is(err, store.ErrNotFound):
 		e = notFound("resource")
+	case isUnavailable(err, &e):
 	case errors.Is(err, store.ErrConflict):
 		e = errorf(http.StatusConflict, "conflict", "a resource with the same unique key already exists")
 	case errors.As(err, &fe):
@@ -61,6 +62,11 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 		if !ok {
 			log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
 		}
+		if e.Status == http.StatusServiceUnavailable {
+			// Logged, since an outage shows here first; the client only learns to retry.
+			log.Warn("request failed: dependency unavailable", "method", c.Method(), "path", c.Path(), "err", err)
+		}
+		setRetryAfter(c, e.Status)
 		return c.Status(e.Status).JSON(fiber.Map{"error": e})
 	}
 }

@@ -173,13 +173,16 @@ func (e *mcpEndpoint) tool(t mcp.Tool, h toolHandler) {
 			e.writeAudit(ctx, t.Name, call, http.StatusForbidden)
 			return res, nil
 		}
-		res, err := h(ctx, call)
+		res, err := e.callBounded(ctx, t, h, call)
 		status := http.StatusOK
 		if err != nil {
-			var ae *Error
-			if !errors.As(err, &ae) {
+			// The same classes as REST: an outage of PostgreSQL or Temporal is a tool error saying to retry.
+			ae, ok := toEnvelope(err)
+			if !ok {
 				e.s.log.Error("MCP tool failed", "tool", t.Name, "err", err)
 				ae = errorf(http.StatusInternalServerError, "internal", "internal error (logged on the server); retry later")
+			} else if ae.Status == http.StatusServiceUnavailable {
+				e.s.log.Warn("MCP tool failed: dependency unavailable", "tool", t.Name, "err", err)
 			}
 			status = ae.Status
 			msg := ae.Message
@@ -194,6 +197,22 @@ func (e *mcpEndpoint) tool(t mcp.Tool, h toolHandler) {
 		}
 		return res, nil
 	})
+}
+
+// callBounded runs h under a deadline (#15): the request's own context is detached from the HTTP exchange (a
+// stream outlives the handler), so without one a stalled database would hang the call forever. Read tools get
+// INFRA_REQUEST_TIMEOUT; write tools may also wait for their operation (container_action's wait_seconds).
+func (e *mcpEndpoint) callBounded(ctx context.Context, t mcp.Tool, h toolHandler, call *toolCall) (*mcp.CallToolResult, error) {
+	d := e.s.cfg.RequestTimeout
+	if d <= 0 {
+		d = 30 * time.Second // a Config built by hand in a test
+	}
+	if isWriteTool(t) {
+		d += mcpMaxActionWait
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return h(ctx, call)
 }
 
 func (e *mcpEndpoint) writeAudit(ctx context.Context, name string, call *toolCall, status int) {

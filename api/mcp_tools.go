@@ -652,7 +652,7 @@ func (e *mcpEndpoint) getContainer(ctx context.Context, call *toolCall) (*mcp.Ca
 	}
 	for _, p := range row.Ports {
 		if p.HostPort > 0 {
-			lines = append(lines, fmt.Sprintf("Port: %s:%d -> %d/%s", p.HostIP, p.HostPort, p.ContainerPort, p.Protocol))
+			lines = append(lines, "Port: "+p.String()) // ranges as docker ps shows them (#15)
 		}
 	}
 	if latest != nil {

@@ -1,21 +1,35 @@
 package api
 
 import (
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/infrastructor/infrastructor/internal/telemetry"
 )
 
-// metricsHandler serves the process's own Prometheus metrics. Like /healthz it needs no token: it holds no
-// device data, only request, poll and runtime counters; keep the port private or scrape through a proxy.
-func metricsHandler() fiber.Handler {
-	return adaptor.HTTPHandler(promhttp.HandlerFor(telemetry.Registry, promhttp.HandlerOpts{}))
+// metricsHandler serves the process's own Prometheus metrics: request, poll and runtime counters and the database
+// pool's statistics. It holds no device data; when INFRA_METRICS_TOKEN is set it requires that token (and only
+// that one: an API token is not a scraper's credential), else it is open like /healthz, for a private port.
+func (s *Server) metricsHandler() fiber.Handler {
+	var extra []prometheus.Collector
+	if s.pool != nil {
+		extra = append(extra, telemetry.NewPoolCollector(s.pool))
+	}
+	serve := adaptor.HTTPHandler(promhttp.HandlerFor(telemetry.Gatherer(extra...), promhttp.HandlerOpts{}))
+	return func(c *fiber.Ctx) error {
+		if !telemetry.Authorized(c.Get(fiber.HeaderAuthorization), s.cfg.MetricsToken) {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="infrastructor-metrics"`)
+			return errorf(http.StatusUnauthorized, "unauthorized", "/metrics needs the metrics token (INFRA_METRICS_TOKEN)")
+		}
+		return serve(c)
+	}
 }
 
 // observe counts every request by route pattern (never the raw path, which would explode the label space).

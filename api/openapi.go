@@ -186,7 +186,9 @@ var schemas = obj{
 		"severity": obj{"type": "string", "enum": []string{"info", "warning", "critical"}}, "message": str("what happened"), "data": obj{"type": "object"}}},
 	"ContainerRow": obj{"type": "object", "description": "a container as last polled: id, name, image, image_id, state, " +
 		"status, health, exit_code, restart_count, created, started, finished, ports, mounts, networks, labels, compose_project, " +
-		"compose_service, compose_working_dir, plus device_id, device_name and updated_at"},
+		"compose_service, compose_working_dir, plus device_id, device_name and updated_at. Each port is {host_ip, host_port, " +
+		"container_port, protocol}; a range of consecutive ports is one entry with container_port_end (and host_port_end " +
+		"when published). truncated lists fields cut to the parser's limits (ports, labels, mounts, networks, text)"},
 	"TokenCreated": obj{"allOf": []obj{ref("Token"), {"type": "object", "properties": obj{"token": str("the secret, shown only in this response")}}}},
 	"AuditRecord": obj{"type": "object", "properties": obj{"id": obj{"type": "integer"}, "time": obj{"type": "string", "format": "date-time"},
 		"token_id": obj{"type": "string", "nullable": true}, "token_name": str("token label"), "action": str("e.g. device.create"),

@@ -96,8 +96,8 @@ func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
 func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
 
 func (s *Server) routes() {
-	s.app.Use(observe)
-	s.app.Get("/metrics", metricsHandler())
+	s.app.Use(observe, s.deadline)
+	s.app.Get("/metrics", s.metricsHandler())
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/ws", s.websocket())

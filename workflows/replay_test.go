@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -13,42 +14,87 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 	"github.com/infrastructor/infrastructor/workflows"
 )
 
-// record re-records the replay histories against a Temporal dev server. Record only when a change to a workflow
-// is meant to be incompatible with running executions (and those are migrated); otherwise the committed history
-// is what proves the change safe.
-var record = flag.Bool("record", false, "record the workflow histories in testdata/ against a Temporal dev server")
+// record records the histories in testdata/ that are missing, against a Temporal dev server. Files are only ever
+// added: a committed history is what proves a workflow change safe for the executions running on it, so it is
+// never overwritten (a deliberate incompatible change removes a file in the same commit, with its reason).
+var record = flag.Bool("record", false, "record the missing workflow histories in testdata/ against a Temporal dev server")
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// devicePollHistory is a DevicePoll run recorded on a dev server: polls at a one-second interval, pause and resume,
-// a poll-now update, an interval change, three failed polls with the device marked offline and back-off, recovery,
-// a host-key block and its resume, then termination.
-const devicePollHistory = "testdata/devicepoll_history.json"
+// recordedHistories names every history that must be in testdata/ and how -record makes it. Replay reads every
+// file there, listed or not.
+var recordedHistories = []struct {
+	files  []string
+	record func(t *testing.T, paths ...string)
+}{
+	// A DevicePoll run: polls at a one-second interval, pause and resume, a poll-now update, an interval change,
+	// three failed polls with the device marked offline and back-off, recovery, a host-key block and its resume,
+	// then termination.
+	{[]string{"devicepoll_history.json"}, func(t *testing.T, p ...string) { recordDevicePollHistory(t, p[0]) }},
+	// The same scenario with the poll loop from before alert evaluation (7bfa1cf, whose tree already called the
+	// evaluation hook before it existed: recorded with that one call removed). No evaluation and no version
+	// marker: its replay proves the GetVersion guard, so it cannot be recorded again.
+	{[]string{"devicepoll_before_alert_evaluation.json"}, nil},
+	// A poll loop's run that continues as new, and the run after it (state carried over).
+	{[]string{"devicepoll_continue_as_new.json", "devicepoll_after_continue_as_new.json"},
+		func(t *testing.T, p ...string) { recordDevicePollContinueAsNew(t, p[0], p[1]) }},
+	{[]string{"containerop_success.json"}, func(t *testing.T, p ...string) { recordContainerOpSuccess(t, p[0]) }},
+	{[]string{"containerop_failure.json"}, func(t *testing.T, p ...string) { recordContainerOpFailure(t, p[0]) }},
+	{[]string{"containerop_cancel.json"}, func(t *testing.T, p ...string) { recordContainerOpCancel(t, p[0]) }},
+	{[]string{"scheduledaction.json"}, func(t *testing.T, p ...string) { recordScheduledAction(t, p[0]) }},
+	{[]string{"notify.json"}, func(t *testing.T, p ...string) { recordNotify(t, p[0]) }},
+	{[]string{"housekeeping.json"}, func(t *testing.T, p ...string) { recordHousekeeping(t, p[0]) }},
+	{[]string{"containerlogs.json"}, func(t *testing.T, p ...string) { recordContainerLogs(t, p[0]) }},
+}
 
-// TestDevicePollReplay replays the recorded history against the current workflow code: a change that would make
-// running poll loops non-deterministic (another activity, a timer moved, a command reordered) fails here.
-func TestDevicePollReplay(t *testing.T) {
+// TestReplayRecordedHistories replays every history in testdata/ against the current workflow code: a change that
+// would make running executions non-deterministic (another activity, a timer moved, a command reordered) fails
+// here. New recordings are picked up without touching this test.
+func TestReplayRecordedHistories(t *testing.T) {
 	if *record {
-		recordDevicePollHistory(t, devicePollHistory)
+		for _, h := range recordedHistories {
+			var paths []string
+			missing := false
+			for _, f := range h.files {
+				p := filepath.Join("testdata", f)
+				paths = append(paths, p)
+				if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+					missing = true
+				}
+			}
+			if missing && h.record != nil {
+				t.Run("record "+h.files[0], func(t *testing.T) { h.record(t, paths...) })
+			}
+		}
 	}
-	r := worker.NewWorkflowReplayer()
-	r.RegisterWorkflowWithOptions(workflows.DevicePollWorkflow, workflow.RegisterOptions{Name: workflows.DevicePollWorkflowName})
-	require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(testLogger(t), devicePollHistory))
+	for _, h := range recordedHistories {
+		for _, f := range h.files {
+			require.FileExists(t, filepath.Join("testdata", f), "a recorded history is missing; histories are only added")
+		}
+	}
+
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			registerWorkflows(r)
+			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(testLogger(t), f))
+		})
+	}
 }
 
 // testLogger writes the SDK's warnings and errors to the test log; the replayer reports the cause of a
@@ -193,18 +239,5 @@ func recordDevicePollHistory(t *testing.T, path string) {
 	var terminated *temporal.TerminatedError
 	require.ErrorAs(t, run.Get(ctx, nil), &terminated)
 
-	hist := &historypb.History{}
-	it := c.GetWorkflowHistory(ctx, id, run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		require.NoError(t, err)
-		hist.Events = append(hist.Events, ev)
-	}
-	last := hist.Events[len(hist.Events)-1]
-	require.Equal(t, enums.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, last.GetEventType())
-	data, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(hist)
-	require.NoError(t, err)
-	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-	require.NoError(t, os.WriteFile(path, append(data, '\n'), 0o644))
-	t.Logf("recorded %d events of %s to %s", len(hist.Events), id, path)
+	saveHistory(t, c, id, run.GetRunID(), path)
 }

@@ -9,14 +9,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/secret"
 	"github.com/infrastructor/infrastructor/internal/store"
-	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
+	"github.com/infrastructor/infrastructor/internal/testdb"
 )
 
 // TestLoadSecrets: the first start generates the key file and encrypts a token stored in the clear; a start with
@@ -24,11 +22,7 @@ import (
 func TestLoadSecrets(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.PostgresURL(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	_, err = migrations.Up(ctx, pool, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
+	pool := testdb.Pool(t)
 	ch, err := store.CreateChannel(ctx, pool, &store.Channel{Name: "phone", Type: "gotify", URL: "http://192.168.1.9/",
 		Token: "Clear-Token-77", MinSeverity: "warning", Enabled: true, RatePerMinute: 30})
 	require.NoError(t, err)

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -23,6 +26,7 @@ import (
 	"github.com/infrastructor/infrastructor/internal/secret"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/internal/telemetry"
 	"github.com/infrastructor/infrastructor/migrations"
 	"github.com/infrastructor/infrastructor/worker"
 	"github.com/infrastructor/infrastructor/workflows"
@@ -45,12 +49,47 @@ func setup(stderr io.Writer) (*config.Config, *slog.Logger, error) {
 	return cfg, logging.New(stderr, cfg.LogLevel, cfg.LogFormat), nil
 }
 
-func openDB(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
+// Pool sizes by role when INFRA_DB_MAX_CONNS is 0 (#15). pgx's own default (4, or the CPU count) starves the
+// worker: up to 500 activities run at once, and every poll writes its samples, so polls queued behind a handful of
+// connections and timed out. The worker's share covers polls writing in bursts plus operations and notifications;
+// the API's covers concurrent requests plus the hub's LISTEN connection, which it holds for good. Both stay far
+// below PostgreSQL's default max_connections (100) for one API and one worker.
+const (
+	apiPoolConns    = 16
+	workerPoolConns = 24
+	// dbConnectTimeout bounds opening one connection, so a stalled server fails a request within its deadline
+	// instead of leaving connection attempts hanging in the pool.
+	dbConnectTimeout = 5 * time.Second
+)
+
+// poolSize is the pool's MaxConns for the roles this process plays.
+func poolSize(cfg *config.Config, roles role) int32 {
+	if cfg.DBMaxConns > 0 {
+		return int32(cfg.DBMaxConns)
+	}
+	var n int32
+	if roles&roleAPI != 0 {
+		n += apiPoolConns
+	}
+	if roles&roleWorker != 0 {
+		n += workerPoolConns
+	}
+	if n == 0 {
+		n = 4 // migrations only
+	}
+	return n
+}
+
+func openDB(ctx context.Context, cfg *config.Config, roles role) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("INFRA_DATABASE_URL: %w", err)
 	}
 	pcfg.ConnConfig.RuntimeParams["application_name"] = "infrastructor"
+	pcfg.MaxConns = poolSize(cfg, roles)
+	if pcfg.ConnConfig.ConnectTimeout == 0 { // connect_timeout in the URL wins
+		pcfg.ConnConfig.ConnectTimeout = dbConnectTimeout
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, err
@@ -77,7 +116,7 @@ func migrateUp(ctx context.Context, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pool, err := openDB(ctx, cfg)
+	pool, err := openDB(ctx, cfg, roleMigrate)
 	if err != nil {
 		return err
 	}
@@ -95,7 +134,7 @@ func migrateStatus(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pool, err := openDB(ctx, cfg)
+	pool, err := openDB(ctx, cfg, roleMigrate)
 	if err != nil {
 		return err
 	}
@@ -173,7 +212,7 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 		return err
 	}
 	log.Info("starting infrastructor", "version", version, "database", cfg.Redacted(), "temporal", cfg.TemporalAddress)
-	pool, err := openDB(ctx, cfg)
+	pool, err := openDB(ctx, cfg, roles)
 	if err != nil {
 		return err
 	}
@@ -232,6 +271,28 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 			return err
 		}
 		log.Info("worker running", "task_queue", cfg.TaskQueue)
+		// A worker without the API would record its poll counters and never expose them (#15); with the API (up)
+		// they share the process's registry and the API's /metrics serves them.
+		if roles&roleAPI == 0 && cfg.WorkerMetricsListen != "" {
+			ms, err := serveWorkerMetrics(cfg, pool, log, errs)
+			switch {
+			case err != nil && cfg.WorkerMetricsListen == config.DefaultWorkerMetricsListen:
+				// Several workers on one host (scaling out, tests) would all claim the default port: only an
+				// address chosen on purpose is worth refusing to start for.
+				log.Warn("worker metrics not served: the default address is taken; set INFRA_WORKER_METRICS_LISTEN",
+					"address", cfg.WorkerMetricsListen, "err", err)
+			case err != nil:
+				return err
+			}
+			defer func() {
+				if ms == nil {
+					return
+				}
+				sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+				defer scancel()
+				_ = ms.Shutdown(sctx)
+			}()
+		}
 	}
 
 	if roles&roleAPI != 0 {
@@ -271,4 +332,26 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 	case err := <-errs:
 		return err
 	}
+}
+
+// serveWorkerMetrics serves the worker's /metrics (poll counters, database pool, runtime) on
+// INFRA_WORKER_METRICS_LISTEN, with INFRA_METRICS_TOKEN when set.
+func serveWorkerMetrics(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, errs chan<- error) (*http.Server, error) {
+	ln, err := net.Listen("tcp", cfg.WorkerMetricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("INFRA_WORKER_METRICS_LISTEN: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", telemetry.Handler(telemetry.Gatherer(telemetry.NewPoolCollector(pool)), cfg.MetricsToken))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case errs <- fmt.Errorf("worker metrics on %s: %w", cfg.WorkerMetricsListen, err):
+			default:
+			}
+		}
+	}()
+	log.Info("worker metrics listening", "address", "http://"+ln.Addr().String()+"/metrics")
+	return srv, nil
 }

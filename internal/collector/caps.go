@@ -18,8 +18,10 @@ type OSRelease struct {
 
 // ParseOSRelease parses /etc/os-release (or /usr/lib/os-release): shell-like
 // KEY=VALUE lines whose values may be single- or double-quoted. ID defaults
-// to "linux" as os-release(5) specifies.
-func ParseOSRelease(b []byte) (*OSRelease, error) {
+// to "linux" as os-release(5) specifies. Values are cut to MaxFieldBytes.
+func ParseOSRelease(b []byte) (*OSRelease, error) { return parseOSRelease(b, &limiter{}) }
+
+func parseOSRelease(b []byte, lim *limiter) (*OSRelease, error) {
 	ls := lines(b)
 	if len(ls) == 0 {
 		return nil, ErrNotAvailable
@@ -43,7 +45,7 @@ func ParseOSRelease(b []byte) (*OSRelease, error) {
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}
 		if p, ok := dst[k]; ok {
-			*p = v
+			*p = lim.clip(v)
 		}
 	}
 	return r, nil
@@ -116,8 +118,13 @@ type Capabilities struct {
 
 // ParseCapabilities parses the caps section (KEY=VALUE lines) and merges
 // osr, which may be nil. On Unraid, whose os-release (if any) only says
-// Slackware, the OS is reported as "unraid" with its own version.
+// Slackware, the OS is reported as "unraid" with its own version. Values are
+// cut to MaxFieldBytes and Commands holds at most MaxCommands.
 func ParseCapabilities(b []byte, osr *OSRelease) (*Capabilities, error) {
+	return parseCapabilities(b, osr, &limiter{})
+}
+
+func parseCapabilities(b []byte, osr *OSRelease, lim *limiter) (*Capabilities, error) {
 	ls := lines(b)
 	if len(ls) == 0 && osr == nil {
 		return nil, ErrNotAvailable
@@ -136,7 +143,7 @@ func ParseCapabilities(b []byte, osr *OSRelease) (*Capabilities, error) {
 		if !ok {
 			return nil, fmt.Errorf("line %q: want KEY=VALUE", l)
 		}
-		v = strings.TrimSpace(v)
+		v = lim.clip(strings.TrimSpace(v))
 		switch {
 		case k == "uname":
 			f := strings.Fields(v)
@@ -153,7 +160,11 @@ func ParseCapabilities(b []byte, osr *OSRelease) (*Capabilities, error) {
 			if c.Commands == nil {
 				c.Commands = make(map[string]string)
 			}
-			c.Commands[k[len("cmd_"):]] = v
+			name := lim.clip(k[len("cmd_"):])
+			if _, dup := c.Commands[name]; !dup && !lim.room(len(c.Commands), MaxCommands) {
+				continue
+			}
+			c.Commands[name] = v
 		case k == "systemd_running":
 			c.HasSystemd = v == "1"
 		case k == "unraid_version":
@@ -182,7 +193,7 @@ func ParseCapabilities(b []byte, osr *OSRelease) (*Capabilities, error) {
 		if c.OSLike == "" && c.OSID != "linux" {
 			c.OSLike = c.OSID
 		}
-		c.OSID, c.OSName, c.OSVersion, c.OSPrettyName = "unraid", "Unraid", unraid, "Unraid "+unraid
+		c.OSID, c.OSName, c.OSVersion, c.OSPrettyName = "unraid", "Unraid", unraid, lim.clip("Unraid "+unraid)
 	}
 	_, c.HasDocker = c.Commands["docker"]
 	_, zpool := c.Commands["zpool"]

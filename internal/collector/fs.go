@@ -32,8 +32,10 @@ var blockUnit = regexp.MustCompile(`^(\d+)([kKMG]?)-blocks$`)
 // ParseDF parses POSIX-format df output (GNU coreutils or BusyBox, with -P,
 // optionally -T), either the block table or the inode table. Sources and
 // mount points may contain spaces: the row is anchored on its run of
-// numeric columns.
-func ParseDF(b []byte) (*DFTable, error) {
+// numeric columns. It keeps at most MaxMounts rows.
+func ParseDF(b []byte) (*DFTable, error) { return parseDF(b, &limiter{}) }
+
+func parseDF(b []byte, lim *limiter) (*DFTable, error) {
 	ls := lines(b)
 	if len(ls) == 0 {
 		return nil, ErrNotAvailable
@@ -65,10 +67,14 @@ func ParseDF(b []byte) (*DFTable, error) {
 		return nil, fmt.Errorf("unsupported size column %q (want 1024-blocks or Inodes)", unitCol)
 	}
 	for _, l := range ls[1:] {
+		if !lim.room(len(t.Rows), MaxMounts) {
+			break
+		}
 		r, err := parseDFRow(l, hasType, unit)
 		if err != nil {
 			return nil, err
 		}
+		r.Source, r.FSType, r.Mount = lim.clip(r.Source), lim.clip(r.FSType), lim.clip(r.Mount)
 		t.Rows = append(t.Rows, r)
 	}
 	return t, nil
@@ -165,21 +171,26 @@ type Mount struct {
 	Options string `json:"options,omitempty"`
 }
 
-// ParseMounts parses /proc/mounts.
-func ParseMounts(b []byte) ([]Mount, error) {
+// ParseMounts parses /proc/mounts, keeping at most MaxMounts lines.
+func ParseMounts(b []byte) ([]Mount, error) { return parseMounts(b, &limiter{}) }
+
+func parseMounts(b []byte, lim *limiter) ([]Mount, error) {
 	ls := lines(b)
 	if len(ls) == 0 {
 		return nil, ErrNotAvailable
 	}
-	out := make([]Mount, 0, len(ls))
+	out := make([]Mount, 0, min(len(ls), MaxMounts))
 	for _, l := range ls {
 		f := strings.Fields(l)
 		if len(f) < 3 {
 			return nil, fmt.Errorf("line %q: want source mount fstype", l)
 		}
-		m := Mount{Source: unescapeMount(f[0]), Mount: unescapeMount(f[1]), FSType: f[2]}
+		if !lim.room(len(out), MaxMounts) {
+			break
+		}
+		m := Mount{Source: lim.clip(unescapeMount(f[0])), Mount: lim.clip(unescapeMount(f[1])), FSType: lim.clip(f[2])}
 		if len(f) > 3 {
-			m.Options = f[3]
+			m.Options = lim.clip(f[3])
 		}
 		out = append(out, m)
 	}
@@ -258,8 +269,12 @@ func containerMount(m string) bool {
 // Filesystems joins df's block table with its inode table and
 // /proc/mounts (for fstypes) and drops pseudo filesystems, container
 // layers, snap images and repeated mounts of one device. inodes and mounts
-// may be nil.
+// may be nil. It returns at most MaxFilesystems.
 func Filesystems(blocks, inodes *DFTable, mounts []Mount) []Filesystem {
+	return filesystems(blocks, inodes, mounts, &limiter{})
+}
+
+func filesystems(blocks, inodes *DFTable, mounts []Mount, lim *limiter) []Filesystem {
 	if blocks == nil || blocks.Inodes {
 		return nil
 	}
@@ -307,7 +322,12 @@ func Filesystems(blocks, inodes *DFTable, mounts []Mount) []Filesystem {
 				}
 				continue
 			}
+			if !lim.room(len(out), MaxFilesystems) {
+				break
+			}
 			seenDev[r.Source] = len(out)
+		} else if !lim.room(len(out), MaxFilesystems) {
+			break
 		}
 		out = append(out, fs)
 	}

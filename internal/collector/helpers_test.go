@@ -9,31 +9,17 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/golden")
 
-// fixturesDir returns the shared recorded fixtures (../shared/fixtures from
-// the module root) or skips the test when they are not there.
+// fixturesDir returns the shared recorded fixtures (../shared/fixtures from the module root); see
+// testenv.FixturesDir for when their absence skips and when it fails.
 func fixturesDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found; cannot locate shared fixtures")
-		}
-		dir = parent
-	}
-	fx := filepath.Join(dir, "..", "shared", "fixtures")
-	if _, err := os.Stat(fx); err != nil {
-		t.Skipf("shared fixtures not present at %s: %v", fx, err)
-	}
-	return fx
+	return testenv.FixturesDir(t)
 }
 
 // fixtureFiles lists fixture files in sub whose names end with one of the

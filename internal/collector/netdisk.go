@@ -2,7 +2,6 @@ package collector
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -23,8 +22,10 @@ type NetDev struct {
 }
 
 // ParseNetDev parses /proc/net/dev, skipping the two header lines and the
-// loopback interface.
-func ParseNetDev(b []byte) ([]NetDev, error) {
+// loopback interface. It keeps at most MaxInterfaces.
+func ParseNetDev(b []byte) ([]NetDev, error) { return parseNetDev(b, &limiter{}) }
+
+func parseNetDev(b []byte, lim *limiter) ([]NetDev, error) {
 	ls := lines(b)
 	if len(ls) == 0 {
 		return nil, ErrNotAvailable
@@ -56,8 +57,11 @@ func ParseNetDev(b []byte) ([]NetDev, error) {
 		if name == "lo" {
 			continue
 		}
+		if !lim.room(len(out), MaxInterfaces) {
+			break
+		}
 		out = append(out, NetDev{
-			Name: name, RxBytes: v[0], RxPackets: v[1], RxErrors: v[2], RxDrops: v[3],
+			Name: lim.clip(name), RxBytes: v[0], RxPackets: v[1], RxErrors: v[2], RxDrops: v[3],
 			TxBytes: v[8], TxPackets: v[9], TxErrors: v[10], TxDrops: v[11],
 		})
 	}
@@ -96,16 +100,84 @@ type DiskStat struct {
 	WeightedIOMs    uint64 `json:"weighted_io_ms"`
 }
 
-// skipDisk matches devices whose I/O is counted elsewhere or is not disk
+// skipDisk reports devices whose I/O is counted elsewhere or is not disk
 // I/O: partitions (counted in their disk), loop and RAM-backed devices,
 // floppies, optical drives, ZFS zvols (their I/O lands on the pool's
 // disks) and NVMe per-controller paths (counted in the namespace). Whole
 // disks, md arrays, dm devices, NVMe namespaces and mmcblk cards are kept.
-var skipDisk = regexp.MustCompile(`^(?:(?:z?ram|loop|fd|sr|zd)\d+|(?:h|s|v|xv)d[a-z]+\d+|(?:nvme\d+n\d+|mmcblk\d+|md\d+|nbd\d+|loop\d+|rbd\d+|zd\d+)p\d+|nvme\d+c\d+n\d+|mmcblk\d+(?:boot\d+|rpmb))$`)
+//
+// It is the regular expression
+//
+//	^(?:(?:z?ram|loop|fd|sr|zd)\d+|(?:h|s|v|xv)d[a-z]+\d+|(?:nvme\d+n\d+|mmcblk\d+|md\d+|nbd\d+|loop\d+|rbd\d+|zd\d+)p\d+|nvme\d+c\d+n\d+|mmcblk\d+(?:boot\d+|rpmb))$
+//
+// written out as token patterns: it runs for every line of every poll, and
+// a regexp's per-call state is garbage in race-detector builds, where
+// sync.Pool drops entries (#15).
+func skipDisk(name string) bool {
+	for _, p := range skipDiskPatterns {
+		if matchDiskPattern(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Token kinds of skipDiskPatterns: a literal, a run of digits (\d+) or a run
+// of lower-case letters ([a-z]+).
+const (
+	digitsTok  = "\x00d"
+	lettersTok = "\x00l"
+)
+
+var skipDiskPatterns = func() [][]string {
+	d, l := digitsTok, lettersTok
+	var ps [][]string
+	for _, p := range []string{"ram", "zram", "loop", "fd", "sr", "zd"} {
+		ps = append(ps, []string{p, d})
+	}
+	for _, p := range []string{"hd", "sd", "vd", "xvd"} {
+		ps = append(ps, []string{p, l, d})
+	}
+	for _, p := range [][]string{{"nvme", d, "n", d}, {"mmcblk", d}, {"md", d}, {"nbd", d}, {"loop", d}, {"rbd", d}, {"zd", d}} {
+		ps = append(ps, append(p, "p", d))
+	}
+	return append(ps, []string{"nvme", d, "c", d, "n", d}, []string{"mmcblk", d, "boot", d}, []string{"mmcblk", d, "rpmb"})
+}()
+
+// matchDiskPattern matches all of s against tokens. Runs are greedy, which
+// is exact here because no run is followed by a token that could start with
+// the same kind of character.
+func matchDiskPattern(s string, tokens []string) bool {
+	for _, tok := range tokens {
+		switch tok {
+		case digitsTok, lettersTok:
+			lo, hi := byte('0'), byte('9')
+			if tok == lettersTok {
+				lo, hi = 'a', 'z'
+			}
+			n := 0
+			for n < len(s) && s[n] >= lo && s[n] <= hi {
+				n++
+			}
+			if n == 0 {
+				return false
+			}
+			s = s[n:]
+		default:
+			if !strings.HasPrefix(s, tok) {
+				return false
+			}
+			s = s[len(tok):]
+		}
+	}
+	return s == ""
+}
 
 // ParseDiskstats parses /proc/diskstats, keeping whole devices only (see
-// skipDisk).
-func ParseDiskstats(b []byte) ([]DiskStat, error) {
+// skipDisk), at most MaxDisks.
+func ParseDiskstats(b []byte) ([]DiskStat, error) { return parseDiskstats(b, &limiter{}) }
+
+func parseDiskstats(b []byte, lim *limiter) ([]DiskStat, error) {
 	ls := lines(b)
 	if len(ls) == 0 {
 		return nil, ErrNotAvailable
@@ -117,7 +189,7 @@ func ParseDiskstats(b []byte) ([]DiskStat, error) {
 			return nil, fmt.Errorf("line %q: want major minor name", l)
 		}
 		name := f[2]
-		if skipDisk.MatchString(name) {
+		if skipDisk(name) {
 			// Kernels before 2.6.25 print partitions with 4 counters
 			// only; skipped names are not parsed further.
 			continue
@@ -139,8 +211,11 @@ func ParseDiskstats(b []byte) ([]DiskStat, error) {
 				return nil, err
 			}
 		}
+		if !lim.room(len(out), MaxDisks) {
+			break
+		}
 		out = append(out, DiskStat{
-			Name: name, Major: uint32(maj), Minor: uint32(minr),
+			Name: lim.clip(name), Major: uint32(maj), Minor: uint32(minr),
 			ReadsCompleted: v[0], ReadsMerged: v[1], SectorsRead: v[2], ReadTimeMs: v[3],
 			WritesCompleted: v[4], WritesMerged: v[5], SectorsWritten: v[6], WriteTimeMs: v[7],
 			InFlight: v[8], IOTicksMs: v[9], WeightedIOMs: v[10],

@@ -212,8 +212,10 @@ type CPUStat struct {
 	ProcsBlocked    uint64 `json:"procs_blocked,omitempty"`
 }
 
-// ParseStat parses /proc/stat.
-func ParseStat(b []byte) (*CPUStat, error) {
+// ParseStat parses /proc/stat, keeping at most MaxCPUs cores.
+func ParseStat(b []byte) (*CPUStat, error) { return parseStat(b, &limiter{}) }
+
+func parseStat(b []byte, lim *limiter) (*CPUStat, error) {
 	ls := lines(b)
 	if len(ls) == 0 {
 		return nil, ErrNotAvailable
@@ -244,6 +246,9 @@ func ParseStat(b []byte) (*CPUStat, error) {
 			}
 			if seenCore[n] {
 				return nil, fmt.Errorf("duplicate %q line", key)
+			}
+			if !lim.room(len(st.Cores), MaxCPUs) {
+				continue
 			}
 			seenCore[n] = true
 			t, err := parseCPUTimes(f[1:])
@@ -347,7 +352,11 @@ func ParseMeminfo(b []byte) (*Memory, error) {
 	if len(ls) == 0 {
 		return nil, ErrNotAvailable
 	}
-	vals := make(map[string]uint64, 16)
+	// Only the keys read below are kept: a device printing a million distinct keys must not build a map of
+	// them. Every line is still checked, so a malformed file fails as before.
+	wanted := map[string]bool{"MemTotal": true, "MemFree": true, "MemAvailable": true, "Buffers": true,
+		"Cached": true, "SReclaimable": true, "Shmem": true, "SwapTotal": true, "SwapFree": true}
+	vals := make(map[string]uint64, len(wanted))
 	for _, l := range ls {
 		key, rest, ok := strings.Cut(l, ":")
 		if !ok {
@@ -375,7 +384,9 @@ func ParseMeminfo(b []byte) (*Memory, error) {
 			}
 			v *= 1024
 		}
-		vals[key] = v
+		if wanted[key] {
+			vals[key] = v
+		}
 	}
 	total, ok := vals["MemTotal"]
 	if !ok {

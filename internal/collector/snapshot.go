@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -39,9 +40,10 @@ type SectionError struct {
 	Err     error
 }
 
-// Error implements error.
+// Error implements error. The message is cut to a few hundred bytes: it
+// quotes device text and is kept in logs and workflow history.
 func (e *SectionError) Error() string {
-	return fmt.Sprintf("parse collector section %q: %v", e.Section, e.Err)
+	return clipError(fmt.Errorf("parse collector section %q: %v", e.Section, e.Err)).Error()
 }
 
 // Unwrap returns the underlying error.
@@ -67,6 +69,10 @@ type Snapshot struct {
 	// Unavailable lists the sections the device reported as not available
 	// or did not print at all, in script order.
 	Unavailable []string `json:"unavailable,omitempty"`
+	// Truncated lists the sections whose entries or strings were cut to the
+	// parsers' limits (MaxInterfaces, MaxFieldBytes, ...), each once; empty
+	// for any real machine.
+	Truncated []string `json:"truncated,omitempty"`
 }
 
 // Counters is the part of a Snapshot that Compute needs from the previous
@@ -104,7 +110,7 @@ func splitSections(out []byte) (map[string]section, bool, error) {
 	secs := make(map[string]section)
 	cur := ""
 	start := 0
-	end := false
+	end, unknown := false, false
 	pos := 0
 	flush := func(stop int) {
 		if cur != "" {
@@ -125,15 +131,21 @@ func splitSections(out []byte) (map[string]section, bool, error) {
 		if name, na, ok := parseMarker(line); ok {
 			flush(pos)
 			if end {
-				return nil, false, fmt.Errorf("section %q after end marker", name)
+				return nil, false, fmt.Errorf("section %q after end marker", clipString(name, 64))
 			}
 			if _, dup := secs[name]; dup {
 				return nil, false, fmt.Errorf("duplicate section %q", name)
 			}
-			if name == SectionEnd {
+			switch {
+			case name == SectionEnd:
 				end = true
 				cur = ""
-			} else {
+			case !knownSections[name]:
+				// A newer script's section: skipped, and not kept, so
+				// any number of them costs nothing.
+				cur = ""
+				unknown = true
+			default:
 				cur = name
 				secs[name] = section{na: na}
 			}
@@ -147,18 +159,28 @@ func splitSections(out []byte) (map[string]section, bool, error) {
 	if cur != "" {
 		flush(len(out))
 	}
-	if len(secs) == 0 && !end {
+	if len(secs) == 0 && !end && !unknown {
 		return nil, false, ErrNoSections
 	}
 	return secs, end, nil
 }
 
+// knownSections are the sections Parse reads.
+var knownSections = map[string]bool{
+	SectionTime: true, SectionUptime: true, SectionStat: true, SectionMeminfo: true, SectionLoadavg: true,
+	SectionNetDev: true, SectionDiskstats: true, SectionMounts: true, SectionARCStats: true, SectionProcs: true,
+	SectionHwmon: true, SectionThermal: true, SectionOSRelease: true, SectionCaps: true, SectionDF: true,
+	SectionDFInodes: true,
+}
+
 // parseMarker recognises a whole marker line.
 func parseMarker(line []byte) (name string, na bool, ok bool) {
-	s := string(line)
-	if !strings.HasPrefix(s, markerPrefix) || !strings.HasSuffix(s, "@@") || len(s) < len(markerPrefix)+3 {
+	// Checked on the bytes first: converting every line of the output to a
+	// string would copy the whole output.
+	if !bytes.HasPrefix(line, []byte(markerPrefix)) || !bytes.HasSuffix(line, []byte("@@")) || len(line) < len(markerPrefix)+3 {
 		return "", false, false
 	}
+	s := string(line)
 	name = s[len(markerPrefix) : len(s)-2]
 	if n, cut := strings.CutSuffix(name, ":na"); cut {
 		name, na = n, true
@@ -179,6 +201,14 @@ func parseMarker(line []byte) (name string, na bool, ok bool) {
 // parse with a *SectionError, because storing half-wrong counters would show
 // up later as a bogus rate.
 func Parse(out []byte) (*Snapshot, error) {
+	s, err := parse(out)
+	if err != nil {
+		return nil, clipError(err)
+	}
+	return s, nil
+}
+
+func parse(out []byte) (*Snapshot, error) {
 	secs, end, err := splitSections(out)
 	if err != nil {
 		return nil, fmt.Errorf("parse collector output: %w", err)
@@ -195,13 +225,13 @@ func Parse(out []byte) (*Snapshot, error) {
 		return err
 	})
 	p.run(SectionUptime, func(b []byte) (err error) { s.Uptime, err = ParseUptime(b); return })
-	p.run(SectionStat, func(b []byte) (err error) { s.CPU, err = ParseStat(b); return })
+	p.runLimited(SectionStat, func(b []byte, l *limiter) (err error) { s.CPU, err = parseStat(b, l); return })
 	p.run(SectionMeminfo, func(b []byte) (err error) { s.Memory, err = ParseMeminfo(b); return })
 	p.run(SectionLoadavg, func(b []byte) (err error) { s.Load, err = ParseLoadavg(b); return })
-	p.run(SectionNetDev, func(b []byte) (err error) { s.Interfaces, err = ParseNetDev(b); return })
-	p.run(SectionDiskstats, func(b []byte) (err error) { s.Disks, err = ParseDiskstats(b); return })
+	p.runLimited(SectionNetDev, func(b []byte, l *limiter) (err error) { s.Interfaces, err = parseNetDev(b, l); return })
+	p.runLimited(SectionDiskstats, func(b []byte, l *limiter) (err error) { s.Disks, err = parseDiskstats(b, l); return })
 	var mounts []Mount
-	p.run(SectionMounts, func(b []byte) (err error) { mounts, err = ParseMounts(b); return })
+	p.runLimited(SectionMounts, func(b []byte, l *limiter) (err error) { mounts, err = parseMounts(b, l); return })
 	p.run(SectionARCStats, func(b []byte) (err error) { s.ARC, err = ParseARCStats(b); return })
 	p.run(SectionProcs, func(b []byte) error {
 		n, err := ParseProcs(b)
@@ -211,22 +241,32 @@ func Parse(out []byte) (*Snapshot, error) {
 		return err
 	})
 	var temps []Temperature
-	p.run(SectionHwmon, func(b []byte) (err error) { temps, err = ParseHwmon(b); return })
-	p.run(SectionThermal, func(b []byte) error {
-		t, err := ParseThermal(b)
+	p.runLimited(SectionHwmon, func(b []byte, l *limiter) (err error) { temps, err = parseHwmon(b, l); return })
+	p.runLimited(SectionThermal, func(b []byte, l *limiter) error {
+		t, err := parseThermal(b, l)
+		if room := MaxSensors - len(temps); len(t) > room {
+			t, l.cut = t[:room], true
+		}
 		temps = append(temps, t...)
 		return err
 	})
 	s.Temperatures = uniqueSensors(temps)
 	var df, dfi *DFTable
-	p.run(SectionDF, func(b []byte) (err error) { df, err = ParseDF(b); return })
-	p.run(SectionDFInodes, func(b []byte) (err error) { dfi, err = ParseDF(b); return })
+	p.runLimited(SectionDF, func(b []byte, l *limiter) (err error) { df, err = parseDF(b, l); return })
+	p.runLimited(SectionDFInodes, func(b []byte, l *limiter) (err error) { dfi, err = parseDF(b, l); return })
 	if df != nil {
-		s.Filesystems = Filesystems(df, dfi, mounts)
+		lim := &limiter{}
+		s.Filesystems = filesystems(df, dfi, mounts, lim)
+		if lim.cut && !slices.Contains(s.Truncated, SectionDF) {
+			s.Truncated = append(s.Truncated, SectionDF)
+		}
 	}
 	var osr *OSRelease
-	p.run(SectionOSRelease, func(b []byte) (err error) { osr, err = ParseOSRelease(b); return })
-	p.run(SectionCaps, func(b []byte) (err error) { s.Capabilities, err = ParseCapabilities(b, osr); return })
+	p.runLimited(SectionOSRelease, func(b []byte, l *limiter) (err error) { osr, err = parseOSRelease(b, l); return })
+	p.runLimited(SectionCaps, func(b []byte, l *limiter) (err error) {
+		s.Capabilities, err = parseCapabilities(b, osr, l)
+		return
+	})
 	if p.err != nil {
 		return nil, p.err
 	}
@@ -253,6 +293,16 @@ type parser struct {
 	secs map[string]section
 	snap *Snapshot
 	err  error
+}
+
+// runLimited is run for a parser that may cut its result to the limits; a
+// cut is listed in Snapshot.Truncated.
+func (p *parser) runLimited(name string, fn func([]byte, *limiter) error) {
+	lim := &limiter{}
+	p.run(name, func(b []byte) error { return fn(b, lim) })
+	if lim.cut && p.err == nil && !slices.Contains(p.snap.Truncated, name) {
+		p.snap.Truncated = append(p.snap.Truncated, name)
+	}
 }
 
 func (p *parser) run(name string, fn func([]byte) error) {

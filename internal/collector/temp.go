@@ -40,8 +40,10 @@ const (
 // ParseHwmon parses the hwmon section: one tab-separated line per
 // temp*_input file with its path, chip name, device directory, value in
 // millidegrees and label. A sensor whose read failed (empty value) is
-// skipped, as is an implausible reading.
-func ParseHwmon(b []byte) ([]Temperature, error) {
+// skipped, as is an implausible reading. It keeps at most MaxSensors.
+func ParseHwmon(b []byte) ([]Temperature, error) { return parseHwmon(b, &limiter{}) }
+
+func parseHwmon(b []byte, lim *limiter) ([]Temperature, error) {
 	var out []Temperature
 	for _, l := range lines(b) {
 		f := strings.SplitN(l, "\t", 5)
@@ -77,6 +79,10 @@ func ParseHwmon(b []byte) ([]Temperature, error) {
 		if dev != "" {
 			inst = dev
 		}
+		if !lim.room(len(out), MaxSensors) {
+			break
+		}
+		chip, label, dev, inst = lim.clip(chip), lim.clip(label), lim.clip(dev), lim.clip(inst)
 		out = append(out, Temperature{
 			Sensor: chip + "/" + label, Source: "hwmon", Chip: chip, Label: label,
 			Device: dev, Celsius: c, instance: inst,
@@ -115,8 +121,11 @@ func milliCelsius(s string) (float64, bool, error) {
 }
 
 // ParseThermal parses the thermal section: one tab-separated line per
-// thermal zone with its directory name, value in millidegrees and type.
-func ParseThermal(b []byte) ([]Temperature, error) {
+// thermal zone with its directory name, value in millidegrees and type. It
+// keeps at most MaxSensors.
+func ParseThermal(b []byte) ([]Temperature, error) { return parseThermal(b, &limiter{}) }
+
+func parseThermal(b []byte, lim *limiter) ([]Temperature, error) {
 	var out []Temperature
 	for _, l := range lines(b) {
 		f := strings.SplitN(l, "\t", 3)
@@ -144,6 +153,10 @@ func ParseThermal(b []byte) ([]Temperature, error) {
 		if typ == "" {
 			typ = zone
 		}
+		if !lim.room(len(out), MaxSensors) {
+			break
+		}
+		zone, typ = lim.clip(zone), lim.clip(typ)
 		out = append(out, Temperature{
 			Sensor: "thermal/" + typ, Source: "thermal", Chip: "thermal", Label: typ,
 			Device: zone, Celsius: c, instance: zone,

@@ -34,11 +34,20 @@ type Config struct {
 	WSOrigins         []string      `env:"INFRA_WS_ORIGINS"`
 	WSMaxPerToken     int           `env:"INFRA_WS_MAX_PER_TOKEN"`
 	MCPReadOnly       bool          `env:"INFRA_MCP_READONLY"`
+	// Database and metrics hardening (#15).
+	RequestTimeout      time.Duration `env:"INFRA_REQUEST_TIMEOUT"`
+	DBMaxConns          int           `env:"INFRA_DB_MAX_CONNS"`
+	MetricsToken        string        `env:"INFRA_METRICS_TOKEN"`
+	WorkerMetricsListen string        `env:"INFRA_WORKER_METRICS_LISTEN"`
 	// SecretKey is the base64 key that encrypts channel credentials at rest; "" means the key file in DataDir.
 	// Never log it.
 	SecretKey           string `env:"INFRA_SECRET_KEY"`
 	NotifyAllowLoopback bool   `env:"INFRA_NOTIFY_ALLOW_LOOPBACK"`
 }
+
+// DefaultWorkerMetricsListen is where `infrastructor worker` serves /metrics unless INFRA_WORKER_METRICS_LISTEN
+// says otherwise.
+const DefaultWorkerMetricsListen = "127.0.0.1:9102"
 
 // Setting documents one environment variable: its name, default and meaning. The README table is generated from
 // the same list (see TestREADMEDocumentsEverySetting), so code and documentation cannot drift apart.
@@ -67,6 +76,10 @@ var Settings = []Setting{
 	{"INFRA_WS_ORIGINS", "(unset)", "Browser origins (`https://host[:port]`, comma-separated, or `*` for any) allowed to open the WebSocket `/ws` besides the server's own; clients that send no Origin header (scripts) are always allowed."},
 	{"INFRA_WS_MAX_PER_TOKEN", "20", "Most WebSocket connections one API token may keep open on one API process."},
 	{"INFRA_MCP_READONLY", "false", "Serve the MCP endpoint `/mcp` read-only: tools that change anything (container actions, poll now, pause, resume) are hidden from every token."},
+	{"INFRA_REQUEST_TIMEOUT", "30s", "Deadline of one REST request or MCP read tool call; a request that waits longer on PostgreSQL or Temporal answers 503 with Retry-After. Requests that wait on purpose (`?wait=`, poll now, a channel test) and MCP write tools get their wait on top; WebSocket connections are not bounded by it."},
+	{"INFRA_DB_MAX_CONNS", "0", "Most PostgreSQL connections of one process. 0 (the default) sizes the pool by role: 16 for `server`, 24 for `worker` (activities that write samples, operations and notifications), 40 for `up`."},
+	{"INFRA_METRICS_TOKEN", "(unset)", "When set, `/metrics` (of the API and of the worker) requires `Authorization: Bearer <this value>` (at least 32 characters); API tokens are not accepted there, so a scraper's secret grants nothing else."},
+	{"INFRA_WORKER_METRICS_LISTEN", "127.0.0.1:9102", "Address where `infrastructor worker` serves its own `/metrics` (poll counters, database pool); empty turns it off. When the default address is taken (several workers on one host) the worker starts without it and logs a warning; an address set on purpose must be free. `up` serves the worker's counters on the API's `/metrics` instead."},
 	{"INFRA_SECRET_KEY", "(unset)", "Key that encrypts notification channels' tokens and secrets in the database: base64 of 32 bytes (`openssl rand -base64 32`). When unset, a key is generated into `$INFRA_DATA_DIR/secret.key` on first start; set it when the API and the worker do not share a data directory."},
 	{"INFRA_NOTIFY_ALLOW_LOOPBACK", "false", "Allow notification channels to reach loopback addresses (127.0.0.0/8, ::1), for a receiver on the same host. LAN addresses are always allowed; link-local and cloud metadata addresses never are."},
 }
@@ -188,6 +201,26 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if c.MCPReadOnly, err = parseBool(get("INFRA_MCP_READONLY", "false")); err != nil {
 		return nil, &Error{"INFRA_MCP_READONLY", get("INFRA_MCP_READONLY", ""), err.Error()}
+	}
+	if c.RequestTimeout, err = time.ParseDuration(get("INFRA_REQUEST_TIMEOUT", "30s")); err != nil || c.RequestTimeout < time.Second || c.RequestTimeout > 10*time.Minute {
+		return nil, &Error{"INFRA_REQUEST_TIMEOUT", get("INFRA_REQUEST_TIMEOUT", ""), "want a duration between 1s and 10m, such as 30s"}
+	}
+	if c.DBMaxConns, err = strconv.Atoi(get("INFRA_DB_MAX_CONNS", "0")); err != nil || c.DBMaxConns < 0 || c.DBMaxConns > 10000 {
+		return nil, &Error{"INFRA_DB_MAX_CONNS", get("INFRA_DB_MAX_CONNS", ""), "want a number between 0 (auto) and 10000"}
+	}
+	c.MetricsToken = get("INFRA_METRICS_TOKEN", "")
+	if c.MetricsToken != "" && (len(c.MetricsToken) < 32 || strings.ContainsAny(c.MetricsToken, " \t\r\n")) {
+		return nil, &Error{"INFRA_METRICS_TOKEN", "(hidden)", "want at least 32 characters without spaces"}
+	}
+	// Set but empty turns the worker's metrics listener off; unset keeps the default.
+	c.WorkerMetricsListen = DefaultWorkerMetricsListen
+	if v, ok := lookup("INFRA_WORKER_METRICS_LISTEN"); ok {
+		c.WorkerMetricsListen = strings.TrimSpace(v)
+	}
+	if c.WorkerMetricsListen != "" {
+		if err := hostPort(c.WorkerMetricsListen); err != nil {
+			return nil, &Error{"INFRA_WORKER_METRICS_LISTEN", c.WorkerMetricsListen, err.Error()}
+		}
 	}
 	if c.SecretKey = get("INFRA_SECRET_KEY", ""); c.SecretKey != "" {
 		if _, err := secret.ParseKey(c.SecretKey); err != nil {

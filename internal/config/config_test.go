@@ -29,18 +29,20 @@ func TestLoadDefaults(t *testing.T) {
 	cfg, err := LoadFrom(env(nil))
 	require.NoError(t, err)
 	require.Equal(t, &Config{
-		DatabaseURL:       "postgres://infrastructor@127.0.0.1:9100/infrastructor?sslmode=disable",
-		TemporalAddress:   "127.0.0.1:7233",
-		TemporalNamespace: "default",
-		TemporalUIURL:     "http://127.0.0.1:8233",
-		TaskQueue:         "infrastructor",
-		Listen:            "127.0.0.1:9101",
-		DataDir:           ".data",
-		LogLevel:          slog.LevelInfo,
-		LogFormat:         "auto",
-		MaxBodyBytes:      1 << 20,
-		ShutdownTimeout:   15 * time.Second,
-		WSMaxPerToken:     20,
+		DatabaseURL:         "postgres://infrastructor@127.0.0.1:9100/infrastructor?sslmode=disable",
+		TemporalAddress:     "127.0.0.1:7233",
+		TemporalNamespace:   "default",
+		TemporalUIURL:       "http://127.0.0.1:8233",
+		TaskQueue:           "infrastructor",
+		Listen:              "127.0.0.1:9101",
+		DataDir:             ".data",
+		LogLevel:            slog.LevelInfo,
+		LogFormat:           "auto",
+		MaxBodyBytes:        1 << 20,
+		ShutdownTimeout:     15 * time.Second,
+		WSMaxPerToken:       20,
+		RequestTimeout:      30 * time.Second,
+		WorkerMetricsListen: "127.0.0.1:9102",
 	}, cfg)
 }
 
@@ -64,10 +66,14 @@ func TestSettingsDefaultsMatchLoad(t *testing.T) {
 		"INFRA_SHUTDOWN_TIMEOUT":      cfg.ShutdownTimeout.String(),
 		"INFRA_WS_MAX_PER_TOKEN":      strconv.Itoa(cfg.WSMaxPerToken),
 		"INFRA_MCP_READONLY":          strconv.FormatBool(cfg.MCPReadOnly),
+		"INFRA_REQUEST_TIMEOUT":       cfg.RequestTimeout.String(),
+		"INFRA_DB_MAX_CONNS":          strconv.Itoa(cfg.DBMaxConns),
+		"INFRA_WORKER_METRICS_LISTEN": cfg.WorkerMetricsListen,
 		"INFRA_NOTIFY_ALLOW_LOOPBACK": strconv.FormatBool(cfg.NotifyAllowLoopback),
 	}
 	unset := map[string]bool{"INFRA_ADMIN_TOKEN": cfg.AdminToken == "", "INFRA_SSH_KEY": len(cfg.SSHKeys) == 0,
-		"INFRA_WS_ORIGINS": len(cfg.WSOrigins) == 0, "INFRA_SECRET_KEY": cfg.SecretKey == ""}
+		"INFRA_WS_ORIGINS": len(cfg.WSOrigins) == 0, "INFRA_SECRET_KEY": cfg.SecretKey == "",
+		"INFRA_METRICS_TOKEN": cfg.MetricsToken == ""}
 	seen := map[string]bool{}
 	for _, s := range Settings {
 		require.False(t, seen[s.Name], "%s listed twice in Settings", s.Name)
@@ -86,7 +92,7 @@ func TestSettingsDefaultsMatchLoad(t *testing.T) {
 	}
 	// Every variable Load reads must be documented.
 	for _, name := range append(keysOf(actual), "INFRA_ADMIN_TOKEN", "INFRA_SSH_KEY", "INFRA_SSH_AGENT", "INFRA_WS_ORIGINS",
-		"INFRA_SECRET_KEY") {
+		"INFRA_SECRET_KEY", "INFRA_METRICS_TOKEN") {
 		require.True(t, seen[name], "%s is read by Load but missing from Settings", name)
 	}
 }
@@ -152,6 +158,16 @@ func TestLoadAcceptsValues(t *testing.T) {
 			func(t *testing.T, c *Config) { require.Equal(t, 1, c.WSMaxPerToken) }},
 		{"MCP read-only", map[string]string{"INFRA_MCP_READONLY": "true"},
 			func(t *testing.T, c *Config) { require.True(t, c.MCPReadOnly) }},
+		{"database and metrics settings", map[string]string{"INFRA_REQUEST_TIMEOUT": "5s", "INFRA_DB_MAX_CONNS": "64",
+			"INFRA_METRICS_TOKEN": strings.Repeat("m", 32), "INFRA_WORKER_METRICS_LISTEN": ":9200"},
+			func(t *testing.T, c *Config) {
+				require.Equal(t, 5*time.Second, c.RequestTimeout)
+				require.Equal(t, 64, c.DBMaxConns)
+				require.Equal(t, strings.Repeat("m", 32), c.MetricsToken)
+				require.Equal(t, ":9200", c.WorkerMetricsListen)
+			}},
+		{"worker metrics listener off", map[string]string{"INFRA_WORKER_METRICS_LISTEN": ""},
+			func(t *testing.T, c *Config) { require.Empty(t, c.WorkerMetricsListen) }},
 		{"secret key and loopback targets", map[string]string{"INFRA_SECRET_KEY": strings.Repeat("A", 43) + "=",
 			"INFRA_NOTIFY_ALLOW_LOOPBACK": "true"}, func(t *testing.T, c *Config) {
 			require.Equal(t, strings.Repeat("A", 43)+"=", c.SecretKey)
@@ -213,6 +229,13 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"INFRA_WS_MAX_PER_TOKEN", "0"},
 		{"INFRA_WS_MAX_PER_TOKEN", "many"},
 		{"INFRA_MCP_READONLY", "sometimes"},
+		{"INFRA_REQUEST_TIMEOUT", "30"},
+		{"INFRA_REQUEST_TIMEOUT", "100ms"},
+		{"INFRA_REQUEST_TIMEOUT", "1h"},
+		{"INFRA_DB_MAX_CONNS", "-1"},
+		{"INFRA_DB_MAX_CONNS", "lots"},
+		{"INFRA_METRICS_TOKEN", "short"},
+		{"INFRA_WORKER_METRICS_LISTEN", "9102"},
 		{"INFRA_SECRET_KEY", "not base64!"},
 		{"INFRA_SECRET_KEY", "c2hvcnQ="},
 		{"INFRA_NOTIFY_ALLOW_LOOPBACK", "yes please"},
@@ -248,6 +271,9 @@ func TestErrorsHideSecrets(t *testing.T) {
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "secret-but-short")
 
+	_, err = LoadFrom(env(map[string]string{"INFRA_METRICS_TOKEN": "scraper-secret"}))
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "scraper-secret")
 	_, err = LoadFrom(env(map[string]string{"INFRA_SECRET_KEY": "c2hvcnQtc2VjcmV0"}))
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "c2hvcnQtc2VjcmV0")

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current parsers")
@@ -30,26 +32,10 @@ func golden(t *testing.T, name string, v any) {
 }
 
 // sharedFixtures returns the directory of the shared recorded fixtures (../shared/fixtures beside the
-// repository), or skips the test when it is absent.
-func sharedFixtures(t *testing.T) string {
+// repository); see testenv.FixturesDir for when their absence skips and when it fails.
+func sharedFixtures(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the package directory; cannot locate shared fixtures")
-		}
-		dir = parent
-	}
-	fx := filepath.Join(dir, "..", "shared", "fixtures")
-	if _, err := os.Stat(fx); err != nil {
-		t.Skipf("shared fixtures not found at %s: %v", fx, err)
-	}
-	return fx
+	return testenv.FixturesDir(t)
 }
 
 func readFile(t *testing.T, path string) []byte {

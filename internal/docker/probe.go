@@ -83,11 +83,11 @@ func ClassifyProbe(stdout, stderr []byte, exit int) Availability {
 	var v versionJSON
 	if err := json.Unmarshal(bytes.TrimSpace(stdout), &v); err == nil {
 		if v.Client != nil {
-			a.ClientVersion = v.Client.Version
+			a.ClientVersion = clipString(v.Client.Version, MaxFieldBytes)
 		}
 		if v.Server != nil {
-			a.ServerVersion = v.Server.Version
-			a.APIVersion = v.Server.APIVersion
+			a.ServerVersion = clipString(v.Server.Version, MaxFieldBytes)
+			a.APIVersion = clipString(v.Server.APIVersion, MaxFieldBytes)
 		}
 	}
 	switch exit {
@@ -106,7 +106,7 @@ func ClassifyProbe(stdout, stderr []byte, exit int) Availability {
 			return a
 		}
 	}
-	msg := strings.ToLower(string(stderr))
+	msg := strings.ToLower(string(stderr[:min(len(stderr), 64<<10)]))
 	switch {
 	case strings.Contains(msg, "permission denied"):
 		a.State = PermissionDenied
@@ -124,8 +124,6 @@ func firstLine(b []byte) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
-	if len(s) > 300 {
-		s = s[:300]
-	}
+	s = clipString(s, 300)
 	return s
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func TestRecord(t *testing.T) {
 	if names == "" {
 		t.Skip("set INFRA_DOCKER_RECORD and DOCKER_HOST to record outputs from a Docker engine")
 	}
-	inspect, err := Inspect(splitList(names)...)
+	inspect, err := Inspect(slices.Collect(listItems(names))...)
 	require.NoError(t, err)
 	for _, c := range []struct{ name, cmd string }{
 		{"inventory", Inventory()},

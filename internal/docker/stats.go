@@ -49,8 +49,14 @@ type statsJSON struct {
 // ParseStats parses the output of Stats, one JSON object per line. Values docker shows as "--" (not available,
 // e.g. for a container that is starting) are 0.
 func ParseStats(out []byte) ([]StatsSample, error) {
+	s, err := parseStats(out)
+	return s, clipError(err)
+}
+
+func parseStats(out []byte) ([]StatsSample, error) {
 	var res []StatsSample
 	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
 	n := 0
 	for sc.Scan() {
 		n++
@@ -58,13 +64,19 @@ func ParseStats(out []byte) ([]StatsSample, error) {
 		if len(line) == 0 {
 			continue
 		}
+		if len(res) >= MaxContainers {
+			return nil, fmt.Errorf("docker stats: %w", tooMany("containers", MaxContainers))
+		}
 		var j statsJSON
 		if err := json.Unmarshal(line, &j); err != nil {
 			return nil, fmt.Errorf("docker stats line %d: decode: %w", n, err)
 		}
-		s := StatsSample{ID: j.ID, Name: j.Name}
+		s := StatsSample{ID: j.ID, Name: clipString(j.Name, MaxFieldBytes)}
 		if s.ID == "" {
 			s.ID = j.Container
+		}
+		if err := checkID(s.ID); err != nil {
+			return nil, fmt.Errorf("docker stats line %d: %w", n, err)
 		}
 		var err error
 		fail := func(field string, e error) error {
@@ -240,6 +252,9 @@ type CgroupSnapshot struct {
 	Uptime        time.Duration          `json:"uptime"`
 	CgroupVersion int                    `json:"cgroup_version"`
 	Containers    []CgroupContainerStats `json:"containers"`
+	// Truncated is set when a container had more than MaxNetworksPerContainer interfaces and the rest were
+	// left out.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // CPUPercent is the CPU use between two samples in percent of one core (docker stats' convention: 200% is two
@@ -256,11 +271,16 @@ const unlimitedV1 = 1 << 62
 
 // ParseCgroupStats parses the output of the CgroupStats command.
 func ParseCgroupStats(out []byte) (*CgroupSnapshot, error) {
+	s, err := parseCgroupStats(out)
+	return s, clipError(err)
+}
+
+func parseCgroupStats(out []byte) (*CgroupSnapshot, error) {
 	snap := &CgroupSnapshot{}
 	var cur *CgroupContainerStats
 	file := ""
 	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	sc.Buffer(nil, 1<<20)
 	n := 0
 	for sc.Scan() {
 		n++
@@ -293,13 +313,19 @@ func ParseCgroupStats(out []byte) (*CgroupSnapshot, error) {
 				if len(f) < 3 {
 					return fail(fmt.Errorf("short container marker"))
 				}
+				if len(snap.Containers) >= MaxContainers {
+					return fail(tooMany("containers", MaxContainers))
+				}
 				pid, err := strconv.Atoi(f[2])
 				if err != nil {
-					return fail(fmt.Errorf("bad pid %q", f[2]))
+					return fail(fmt.Errorf("bad pid %q", clipString(f[2], 64)))
+				}
+				if err := checkID(f[1]); err != nil {
+					return fail(err)
 				}
 				c := CgroupContainerStats{ID: f[1], PID: pid}
 				if len(f) > 3 {
-					c.NetworkMode = f[3]
+					c.NetworkMode = clipString(f[3], MaxFieldBytes)
 				}
 				snap.Containers = append(snap.Containers, c)
 				cur = &snap.Containers[len(snap.Containers)-1]
@@ -309,12 +335,20 @@ func ParseCgroupStats(out []byte) (*CgroupSnapshot, error) {
 				}
 				file = f[1]
 			default:
-				return fail(fmt.Errorf("unknown marker %q", f[0]))
+				return fail(fmt.Errorf("unknown marker %q", clipString(f[0], 64)))
 			}
 			continue
 		}
 		if cur == nil || file == "" {
 			continue
+		}
+		if cur.Networks != nil && len(cur.Networks) >= MaxNetworksPerContainer && file == "net/dev" {
+			if name, _, ok := strings.Cut(line, ":"); ok {
+				if _, known := cur.Networks[strings.TrimSpace(name)]; !known {
+					snap.Truncated = true
+					continue
+				}
+			}
 		}
 		if err := cur.addLine(file, line); err != nil {
 			return fail(fmt.Errorf("%s %s: %w", cur.ID, file, err))
@@ -427,7 +461,7 @@ func (c *CgroupContainerStats) addNetDev(line string) error {
 	if c.Networks == nil {
 		c.Networks = map[string]NetCounters{}
 	}
-	c.Networks[name] = NetCounters{RxBytes: v[0], RxPackets: v[1], RxErrors: v[2], RxDropped: v[3],
+	c.Networks[clipString(name, MaxFieldBytes)] = NetCounters{RxBytes: v[0], RxPackets: v[1], RxErrors: v[2], RxDropped: v[3],
 		TxBytes: v[8], TxPackets: v[9], TxErrors: v[10], TxDropped: v[11]}
 	return nil
 }

@@ -44,6 +44,15 @@ const (
 	// MaxHosts is the most hosts one import returns.
 	MaxHosts  = 2000
 	maxBlocks = 10000
+	// maxSkipped and maxWarnings bound Result.Skipped and Result.Warnings; what is left out is counted in one
+	// last entry. A file of a million bad lines must not become a million warnings (#15).
+	maxSkipped  = 1000
+	maxWarnings = 1000
+	// maxSkipName bounds Skip.Name, which quotes Host patterns, Match criteria or Include arguments.
+	maxSkipName = 1024
+	// maxMatchSteps bounds the pattern matching of one Parse (aliases x patterns x their lengths). Real files
+	// use a tiny fraction; hosts left when it runs out are skipped with a reason.
+	maxMatchSteps = 200_000_000
 )
 
 // ErrTooLarge is returned when the input exceeds MaxFileSize.
@@ -124,14 +133,65 @@ func Parse(r io.Reader) (*Result, error) {
 	if len(data) > MaxFileSize {
 		return nil, ErrTooLarge
 	}
-	res := &Result{}
-	blocks := splitBlocks(string(data), res)
-	collectHosts(blocks, res)
-	return res, nil
+	st := &parseState{Result: &Result{}}
+	blocks := splitBlocks(string(data), st)
+	collectHosts(blocks, st)
+	if st.droppedSkips > 0 {
+		st.Skipped = append(st.Skipped, Skip{Name: "(more)", Reason: fmt.Sprintf("%d more entries not listed", st.droppedSkips)})
+	}
+	if st.droppedWarnings > 0 {
+		st.Warnings = append(st.Warnings, Warning{Message: fmt.Sprintf("%d more warnings not listed", st.droppedWarnings)})
+	}
+	return st.Result, nil
+}
+
+// parseState is the Result under construction and the limits' accounting.
+type parseState struct {
+	*Result
+	droppedSkips, droppedWarnings int
+	// steps counts pattern matching work against maxMatchSteps.
+	steps int
+}
+
+// warn adds a warning, or counts it once maxWarnings are listed. The message is built only when it is kept:
+// formatting a million dropped warnings would cost what the limit saves.
+func (st *parseState) warn(line int, msg func() string) {
+	if len(st.Warnings) >= maxWarnings {
+		st.droppedWarnings++
+		return
+	}
+	st.Warnings = append(st.Warnings, Warning{Line: line, Message: msg()})
+}
+
+// skip adds a Skip, or counts it once maxSkipped are listed; name and reason are built only when it is kept.
+func (st *parseState) skip(line int, name, reason func() string) {
+	if len(st.Skipped) >= maxSkipped {
+		st.droppedSkips++
+		return
+	}
+	n := name()
+	if len(n) > maxSkipName {
+		n = clipString(n, maxSkipName) + "..."
+	}
+	st.Skipped = append(st.Skipped, Skip{Name: n, Line: line, Reason: reason()})
+}
+
+func fixed(s string) func() string { return func() string { return s } }
+
+// clipString cuts s to at most max bytes without splitting a UTF-8 sequence.
+func clipString(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	i := max
+	for i > 0 && i > max-utf8.UTFMax && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
 }
 
 // splitBlocks tokenises the file into blocks, reporting Include lines, Match blocks and malformed lines.
-func splitBlocks(data string, res *Result) []*block {
+func splitBlocks(data string, res *parseState) []*block {
 	cur := &block{line: 0, implicit: true}
 	blocks := []*block{cur}
 	sc := bufio.NewScanner(strings.NewReader(data))
@@ -141,12 +201,12 @@ func splitBlocks(data string, res *Result) []*block {
 		n++
 		text := sc.Text()
 		if len(text) > maxLine {
-			res.Warnings = append(res.Warnings, Warning{Line: n, Message: "line too long, ignored"})
+			res.warn(n, fixed("line too long, ignored"))
 			continue
 		}
 		d, ok, err := parseLine(text)
 		if err != nil {
-			res.Warnings = append(res.Warnings, Warning{Line: n, Message: err.Error() + ", line ignored"})
+			res.warn(n, func() string { return err.Error() + ", line ignored" })
 			continue
 		}
 		if !ok {
@@ -154,7 +214,7 @@ func splitBlocks(data string, res *Result) []*block {
 		}
 		d.line = n
 		if (d.keyword == "host" || d.keyword == "match") && len(blocks) >= maxBlocks {
-			res.Warnings = append(res.Warnings, Warning{Line: n, Message: fmt.Sprintf("more than %d blocks; the rest of the file is ignored", maxBlocks)})
+			res.warn(n, func() string { return fmt.Sprintf("more than %d blocks; the rest of the file is ignored", maxBlocks) })
 			break
 		}
 		switch d.keyword {
@@ -164,17 +224,11 @@ func splitBlocks(data string, res *Result) []*block {
 		case "match":
 			cur = &block{line: n, match: true}
 			blocks = append(blocks, cur)
-			res.Skipped = append(res.Skipped, Skip{
-				Name:   "Match " + strings.Join(d.args, " "),
-				Line:   n,
-				Reason: "Match blocks need evaluation when connecting; their settings are not applied",
-			})
+			res.skip(n, func() string { return "Match " + strings.Join(d.args, " ") },
+				fixed("Match blocks need evaluation when connecting; their settings are not applied"))
 		case "include":
-			res.Skipped = append(res.Skipped, Skip{
-				Name:   strings.Join(d.args, " "),
-				Line:   n,
-				Reason: "Include is not followed; import the included file separately",
-			})
+			res.skip(n, func() string { return strings.Join(d.args, " ") },
+				fixed("Include is not followed; import the included file separately"))
 		default:
 			cur.dirs = append(cur.dirs, d)
 		}
@@ -193,7 +247,7 @@ func parseLine(line string) (d directive, ok bool, err error) {
 	}
 	end := strings.IndexAny(s, " \t\r\n=")
 	if end < 0 {
-		return d, false, fmt.Errorf("no argument after keyword %q", s)
+		return d, false, &lineError{keyword: s}
 	}
 	keyword := s[:end]
 	rest := s[end:]
@@ -203,20 +257,38 @@ func parseLine(line string) (d directive, ok bool, err error) {
 		rest = strings.TrimLeft(rest[1:], " \t\r\n")
 	}
 	if keyword == "" {
-		return d, false, errors.New("missing keyword")
+		return d, false, errMissingKeyword
 	}
 	if rest == "" {
-		return d, false, fmt.Errorf("no argument after keyword %q", keyword)
+		return d, false, &lineError{keyword: keyword}
 	}
 	args, err := splitArgs(rest)
 	if err != nil {
-		return d, false, fmt.Errorf("keyword %q: %w", keyword, err)
+		return d, false, &lineError{keyword: keyword, err: err}
 	}
 	if len(args) == 0 {
-		return d, false, fmt.Errorf("no argument after keyword %q", keyword)
+		return d, false, &lineError{keyword: keyword}
 	}
 	return directive{keyword: strings.ToLower(keyword), args: args}, true, nil
 }
+
+// lineError is a malformed line. Its message is built only when it is read: a file may hold a million bad
+// lines, of which only maxWarnings are reported.
+type lineError struct {
+	keyword string
+	err     error // nil: no argument after the keyword
+}
+
+func (e *lineError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("no argument after keyword %q", clipString(e.keyword, 64))
+	}
+	return fmt.Sprintf("keyword %q: %v", clipString(e.keyword, 64), e.err)
+}
+
+func (e *lineError) Unwrap() error { return e.err }
+
+var errMissingKeyword = errors.New("missing keyword")
 
 // errUnbalancedQuotes mirrors ssh's "invalid quotes" error.
 var errUnbalancedQuotes = errors.New("invalid quotes")
@@ -269,9 +341,19 @@ func isWildcard(p string) bool {
 // It is the iterative wildcard algorithm with one backtrack point, so it runs in O(len(s)*len(p)) even for
 // patterns like "*a*a*a*a*b" that make a naive recursive matcher exponential.
 func matchPattern(s, p string) bool {
+	steps := 0
+	return matchPatternSteps(s, p, &steps)
+}
+
+// matchPatternSteps is matchPattern counting its work in *steps; it gives up (false) once *steps exceeds
+// maxMatchSteps.
+func matchPatternSteps(s, p string, steps *int) bool {
 	si, pi := 0, 0
 	star, mark := -1, 0
 	for si < len(s) {
+		if *steps++; *steps > maxMatchSteps {
+			return false
+		}
 		switch {
 		case pi < len(p) && p[pi] == '?':
 			_, size := utf8.DecodeRuneInString(s[si:])
@@ -299,7 +381,7 @@ func matchPattern(s, p string) bool {
 }
 
 // matches reports whether a Host block applies to alias: one positive pattern matches and no negated one does.
-func (b *block) matches(alias string) bool {
+func (b *block) matches(alias string, steps *int) bool {
 	if b.match {
 		return false
 	}
@@ -309,12 +391,12 @@ func (b *block) matches(alias string) bool {
 	hit := false
 	for _, p := range b.patterns {
 		if neg, ok := strings.CutPrefix(p, "!"); ok {
-			if matchPattern(alias, neg) {
+			if matchPatternSteps(alias, neg, steps) {
 				return false
 			}
 			continue
 		}
-		if matchPattern(alias, p) {
+		if matchPatternSteps(alias, p, steps) {
 			hit = true
 		}
 	}
@@ -322,13 +404,12 @@ func (b *block) matches(alias string) bool {
 }
 
 // collectHosts walks Host blocks for concrete aliases and resolves each alias against all blocks.
-func collectHosts(blocks []*block, res *Result) {
+func collectHosts(blocks []*block, res *parseState) {
 	seen := map[string]int{}
 	for _, b := range blocks {
 		if b.match || b.implicit {
 			continue
 		}
-		name := "Host " + strings.Join(b.patterns, " ")
 		concrete := 0
 		for _, p := range b.patterns {
 			if isWildcard(p) {
@@ -336,36 +417,45 @@ func collectHosts(blocks []*block, res *Result) {
 			}
 			concrete++
 			if first, dup := seen[p]; dup {
-				res.Warnings = append(res.Warnings, Warning{Line: b.line,
-					Message: fmt.Sprintf("host %q already defined on line %d; the first definition is imported", p, first)})
+				res.warn(b.line, func() string {
+					return fmt.Sprintf("host %q already defined on line %d; the first definition is imported", p, first)
+				})
 				continue
 			}
-			seen[p] = b.line
+			// Past the hosts and skips that can be listed, aliases are no longer remembered: a later
+			// duplicate then reads as one more host over the limit, and the set stays bounded.
+			if len(seen) < MaxHosts+maxSkipped {
+				seen[p] = b.line
+			}
 			if len(res.Hosts) >= MaxHosts {
-				res.Skipped = append(res.Skipped, Skip{Name: p, Line: b.line, Reason: fmt.Sprintf("more than %d hosts in one file", MaxHosts)})
+				res.skip(b.line, fixed(p), func() string { return fmt.Sprintf("more than %d hosts in one file", MaxHosts) })
 				continue
 			}
-			if !b.matches(p) {
-				res.Skipped = append(res.Skipped, Skip{Name: p, Line: b.line, Reason: "excluded by a negated pattern on its own Host line"})
+			if res.steps > maxMatchSteps {
+				res.skip(b.line, fixed(p), fixed("the file's Host patterns take too long to match; simplify them"))
+				continue
+			}
+			if !b.matches(p, &res.steps) {
+				res.skip(b.line, fixed(p), fixed("excluded by a negated pattern on its own Host line"))
 				continue
 			}
 			h, reason := resolve(p, b.line, blocks, res)
 			if reason != "" {
-				res.Skipped = append(res.Skipped, Skip{Name: p, Line: b.line, Reason: reason})
+				res.skip(b.line, fixed(p), fixed(reason))
 				continue
 			}
 			res.Hosts = append(res.Hosts, h)
 		}
 		if concrete == 0 {
-			res.Skipped = append(res.Skipped, Skip{Name: name, Line: b.line,
-				Reason: "wildcard or negated patterns only; its settings apply to the hosts it matches"})
+			res.skip(b.line, func() string { return "Host " + strings.Join(b.patterns, " ") },
+				fixed("wildcard or negated patterns only; its settings apply to the hosts it matches"))
 		}
 	}
 }
 
 // resolve computes the settings of alias with first-obtained-value-wins over the blocks that match it. A
 // non-empty reason means the alias cannot be imported.
-func resolve(alias string, line int, blocks []*block, res *Result) (Host, string) {
+func resolve(alias string, line int, blocks []*block, res *parseState) (Host, string) {
 	h := Host{Name: alias, Line: line}
 	if err := validName("alias", alias, maxAliasLen); err != nil {
 		return h, err.Error()
@@ -373,7 +463,7 @@ func resolve(alias string, line int, blocks []*block, res *Result) (Host, string
 	var hostName, user, proxyJump, proxyCommand *directive
 	var port *directive
 	for _, b := range blocks {
-		if !b.matches(alias) {
+		if !b.matches(alias, &res.steps) {
 			continue
 		}
 		for i := range b.dirs {
@@ -444,8 +534,9 @@ func resolve(alias string, line int, blocks []*block, res *Result) (Host, string
 		}
 	}
 	if proxyCommand != nil && !strings.EqualFold(proxyCommand.args[0], "none") {
-		res.Warnings = append(res.Warnings, Warning{Line: proxyCommand.line,
-			Message: fmt.Sprintf("host %q uses ProxyCommand, which is not supported; connecting directly", alias)})
+		res.warn(proxyCommand.line, func() string {
+			return fmt.Sprintf("host %q uses ProxyCommand, which is not supported; connecting directly", alias)
+		})
 	}
 	return h, ""
 }

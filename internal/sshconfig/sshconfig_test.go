@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infrastructor/infrastructor/internal/malformed"
 	"github.com/stretchr/testify/require"
 )
 
@@ -338,21 +339,59 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add("Host=a\nHostName=\"%h%%\"\n")
 	f.Add("Host a\\ b\n")
-	f.Fuzz(func(t *testing.T, conf string) {
-		res, err := Parse(strings.NewReader(conf))
-		require.NoError(t, err)
-		for _, h := range res.Hosts {
-			require.NoError(t, validName("alias", h.Name, maxAliasLen))
-			require.NoError(t, validName("HostName", h.HostName, maxHostNameLen))
-			if h.User != "" {
-				require.NoError(t, validName("User", h.User, maxUserLen))
-			}
-			require.GreaterOrEqual(t, h.Port, 0)
-			require.LessOrEqual(t, h.Port, 65535)
-			require.Positive(t, h.Line)
-			require.False(t, isWildcard(h.Name))
+	f.Fuzz(func(t *testing.T, conf string) { checkParse(t, conf) })
+}
+
+// checkParse parses conf and checks the result's invariants and bounds (#15): no panic, valid hosts, lists
+// within their limits and allocation within allocBound.
+func checkParse(t testing.TB, conf string) {
+	var res *Result
+	var err error
+	alloc := allocatedBy(func() { res, err = Parse(strings.NewReader(conf)) })
+	if alloc > allocBound(len(conf)) {
+		t.Fatalf("allocated %d bytes for %d bytes of input (bound %d)", alloc, len(conf), allocBound(len(conf)))
+	}
+	if len(conf) > MaxFileSize {
+		require.ErrorIs(t, err, ErrTooLarge)
+		return
+	}
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(res.Hosts), MaxHosts)
+	require.LessOrEqual(t, len(res.Skipped), maxSkipped+1)
+	require.LessOrEqual(t, len(res.Warnings), maxWarnings+1)
+	for _, s := range res.Skipped {
+		require.LessOrEqual(t, len(s.Name), maxSkipName+len("..."))
+	}
+	for _, h := range res.Hosts {
+		require.NoError(t, validName("alias", h.Name, maxAliasLen))
+		require.NoError(t, validName("HostName", h.HostName, maxHostNameLen))
+		if h.User != "" {
+			require.NoError(t, validName("User", h.User, maxUserLen))
+		}
+		require.GreaterOrEqual(t, h.Port, 0)
+		require.LessOrEqual(t, h.Port, 65535)
+		require.Positive(t, h.Line)
+		require.False(t, isWildcard(h.Name))
+	}
+}
+
+// TestFaultSSHConfigMalformed is the fault-matrix row "10,000 malformed inputs per parser" for the ssh config
+// import.
+func TestFaultSSHConfigMalformed(t *testing.T) {
+	var seeds [][]byte
+	for _, tc := range cases {
+		seeds = append(seeds, []byte(tc.conf))
+	}
+	cur := -1
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("failed on malformed input %d (malformed.Inputs replays it)", cur)
 		}
 	})
+	for i, b := range malformed.Inputs(seeds, 10000, 201) {
+		cur = i
+		checkParse(t, string(b))
+	}
 }
 
 func TestMatchPattern(t *testing.T) {

@@ -2,8 +2,6 @@ package store_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,21 +10,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/internal/testdb"
 	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 func migratedDB(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testenv.PostgresURL(t))
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-	_, err = migrations.Up(ctx, db, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, err)
-	return db
+	return testdb.Pool(t)
 }
 
 func newDevice(t *testing.T, db *pgxpool.Pool, name string) uuid.UUID {

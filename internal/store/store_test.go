@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,21 +11,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/infrastructor/infrastructor/internal/store"
-	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
+	"github.com/infrastructor/infrastructor/internal/testdb"
 )
 
 // TestMain is in housekeeping_test.go.
 
 func newDB(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.PostgresURL(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	_, err = migrations.Up(ctx, pool, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	return pool
+	return testdb.Pool(t)
 }
 
 func makeDevice(t *testing.T, db store.DBTX, name string) *store.Device {

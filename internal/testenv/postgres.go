@@ -39,6 +39,13 @@ var (
 // binaries fail the test rather than skip it.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
+	return newDatabase(t, postgresAdmin(t), "")
+}
+
+// postgresAdmin returns the admin URL of the server test databases live on, starting the private cluster on first
+// use.
+func postgresAdmin(t testing.TB) string {
+	t.Helper()
 	admin := os.Getenv("INFRA_TEST_DATABASE_URL")
 	if admin == "" {
 		pgOnce.Do(func() { pgAdminURL, pgErr = startPostgres() })
@@ -47,15 +54,25 @@ func PostgresURL(t testing.TB) string {
 		}
 		admin = pgAdminURL
 	}
+	return admin
+}
 
+// newDatabase creates a database for this test alone, a copy of template when that is not empty, drops it when the
+// test ends and returns its URL.
+func newDatabase(t testing.TB, admin, template string) string {
+	t.Helper()
 	name := "t_" + sanitizeName(t.Name(), 40) + "_" + randomHex(t, 4)
 	dbURL, err := withDatabase(admin, name)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
+	create := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if template != "" {
+		create += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := adminExec(ctx, admin, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+	if err := adminExec(ctx, admin, create); err != nil {
 		t.Fatalf("testenv: create database %s: %v", name, err)
 	}
 	t.Cleanup(func() {

@@ -2,8 +2,13 @@ package testenv
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,4 +94,84 @@ func TestWithDatabase(t *testing.T) {
 			require.Equal(t, tc.want, got)
 		})
 	}
+}
+
+func TestPostgresURLFromTemplateCopiesPreparedDatabase(t *testing.T) {
+	var prepared atomic.Int32
+	var tplURL string
+	prepare := func(ctx context.Context, dbURL string) error {
+		prepared.Add(1)
+		tplURL = dbURL
+		conn, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.Background())
+		_, err = conn.Exec(ctx, `CREATE TABLE seeded (x int); INSERT INTO seeded VALUES (42)`)
+		return err
+	}
+	key := "copies-" + randomHex(t, 4)
+
+	// Parallel copies of one template: PostgreSQL refuses a copy while anyone is connected to the template.
+	var names sync.Map
+	t.Run("group", func(t *testing.T) {
+		for i := range 8 {
+			t.Run(fmt.Sprint(i), func(t *testing.T) {
+				t.Parallel()
+				conn := connect(t, PostgresURLFromTemplate(t, key, prepare))
+				ctx := context.Background()
+				var x int
+				require.NoError(t, conn.QueryRow(ctx, `SELECT x FROM seeded`).Scan(&x))
+				require.Equal(t, 42, x)
+				// A change in one copy is not seen by the others or by the template.
+				_, err := conn.Exec(ctx, `INSERT INTO seeded VALUES ($1)`, i)
+				require.NoError(t, err)
+				var n int
+				require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM seeded`).Scan(&n))
+				require.Equal(t, 2, n)
+				var name string
+				require.NoError(t, conn.QueryRow(ctx, `SELECT current_database()`).Scan(&name))
+				_, dup := names.LoadOrStore(name, true)
+				require.False(t, dup, "database %s handed out twice", name)
+			})
+		}
+	})
+	require.EqualValues(t, 1, prepared.Load(), "the template is prepared once per test binary and key")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := pgx.Connect(ctx, tplURL)
+	require.Error(t, err, "the template must refuse connections once prepared")
+	require.Contains(t, err.Error(), "not currently accepting connections")
+}
+
+func TestPostgresURLFromTemplateReportsPrepareFailure(t *testing.T) {
+	key := "broken-" + randomHex(t, 4)
+	calls := 0
+	prepare := func(context.Context, string) error { calls++; return errors.New("schema exploded") }
+	for i := range 2 {
+		ok := t.Run(fmt.Sprint(i), func(t *testing.T) {
+			ft := &fatalRecorder{TB: t}
+			done := make(chan struct{})
+			go func() { // Fatalf ends the goroutine, as it ends a test
+				defer close(done)
+				PostgresURLFromTemplate(ft, key, prepare)
+			}()
+			<-done
+			require.Contains(t, ft.msg, "schema exploded")
+		})
+		require.True(t, ok)
+	}
+	require.Equal(t, 1, calls, "a failed prepare is not retried by the next test")
+}
+
+// fatalRecorder keeps the message of Fatalf instead of failing the real test.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
 }

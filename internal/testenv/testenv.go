@@ -15,6 +15,10 @@
 //   - INFRA_TEST_TEMPORAL_ADDRESS: host:port of an existing Temporal frontend, instead of starting a dev server.
 //   - INFRA_TEST_DEVICE_WRAPPER: when set, every test sshd puts its client key behind the device command wrapper
 //     (see SSHDOptions.Wrapper), so a suite runs through it unchanged (make test-wrapper).
+//   - CI=true: the recorded fixtures are required (FixturesDir fails instead of skipping without them).
+//
+// A test that needs the schema uses internal/testdb, whose databases are copies of one template migrated per test
+// binary (PostgresURLFromTemplate).
 package testenv
 
 import (
@@ -128,16 +132,52 @@ func findGoMod(dir string) (string, bool) {
 }
 
 // FixturesDir returns the directory of recorded real outputs shared by the project (../shared/fixtures next to
-// the repository). The fixtures are not part of the repository, so a test that needs them is skipped when they
-// are absent.
+// the repository). The fixtures are not part of the repository: outside CI a test that needs them is skipped when
+// they are absent; in CI (CI=true), where they are always provided, a missing directory fails the test, so the
+// parser coverage they give cannot vanish silently.
 func FixturesDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(RepoRoot(t), "..", "shared", "fixtures")
-	info, err := os.Stat(dir)
-	if err != nil || !info.IsDir() {
-		t.Skipf("testenv: recorded fixtures not found at %s (they live next to the repository, not in it): %v", dir, err)
+	dir, ok := fixturesDirAt(t, fixturesPath(t), inCI())
+	if !ok {
+		t.Skipf("testenv: recorded fixtures not found at %s (they live next to the repository, not in it; "+
+			"in CI, CI=true, their absence fails instead)", dir)
 	}
 	return dir
+}
+
+// OptionalFixturesDir is FixturesDir for a test that still has work to do without the fixtures (a fuzz test's
+// inline seeds): outside CI it reports whether they are present instead of skipping; in CI their absence fails
+// the test all the same.
+func OptionalFixturesDir(t testing.TB) (string, bool) {
+	t.Helper()
+	return fixturesDirAt(t, fixturesPath(t), inCI())
+}
+
+func fixturesPath(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(RepoRoot(t), "..", "shared", "fixtures")
+}
+
+// fixturesDirAt reports whether dir is a directory, failing the test when it is not and required is set.
+func fixturesDirAt(t testing.TB, dir string, required bool) (string, bool) {
+	t.Helper()
+	info, err := os.Stat(dir)
+	if err == nil && !info.IsDir() {
+		err = fmt.Errorf("%s is not a directory", dir)
+	}
+	if err != nil {
+		if required {
+			t.Fatalf("testenv: recorded fixtures missing at %s, and CI=true requires them: %v", dir, err)
+		}
+		return dir, false
+	}
+	return dir, true
+}
+
+// inCI reports whether the tests run in CI: the CI variable that CI systems (and .ci/run) set to true.
+func inCI() bool {
+	ci, err := strconv.ParseBool(os.Getenv("CI"))
+	return err == nil && ci
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. The kernel does not hand the same

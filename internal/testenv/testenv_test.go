@@ -30,6 +30,48 @@ func TestFixturesDirIsNextToRepository(t *testing.T) {
 	require.DirExists(t, dir)
 }
 
+// TestFixturesMissingFailsInCI runs TestFixturesMissingChild in a child process (a failing test cannot be
+// observed from inside): with CI=true a missing fixtures directory must fail the test, without CI it must skip.
+func TestFixturesMissingFailsInCI(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-fixtures-here")
+	run := func(ci string) (string, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestFixturesMissingChild$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), "CI="+ci, "TESTENV_FIXTURES_CHILD="+missing)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	out, err := run("true")
+	require.Error(t, err, "CI=true and no fixtures must fail:\n%s", out)
+	require.Contains(t, out, "--- FAIL: TestFixturesMissingChild")
+	require.Contains(t, out, "CI=true requires them")
+	require.NotContains(t, out, "child reached the end")
+
+	out, err = run("")
+	require.NoError(t, err, "outside CI missing fixtures must skip:\n%s", out)
+	require.Contains(t, out, "--- SKIP: TestFixturesMissingChild")
+	require.NotContains(t, out, "child reached the end")
+}
+
+// TestFixturesMissingChild is the child of TestFixturesMissingFailsInCI; it does nothing in a normal run.
+func TestFixturesMissingChild(t *testing.T) {
+	dir := os.Getenv("TESTENV_FIXTURES_CHILD")
+	if dir == "" {
+		t.Skip("runs only as the child of TestFixturesMissingFailsInCI")
+	}
+	if _, ok := fixturesDirAt(t, dir, inCI()); !ok {
+		t.Skipf("fixtures absent at %s", dir)
+	}
+	t.Log("child reached the end")
+}
+
+func TestFixturesPresentPassInCI(t *testing.T) {
+	t.Setenv("CI", "true")
+	dir, ok := fixturesDirAt(t, t.TempDir(), inCI())
+	require.True(t, ok)
+	require.DirExists(t, dir)
+}
+
 func TestFreePortCanBeBound(t *testing.T) {
 	port := FreePort(t)
 	require.Greater(t, port, 0)

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -18,8 +17,7 @@ import (
 	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/internal/notify"
 	"github.com/infrastructor/infrastructor/internal/store"
-	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
+	"github.com/infrastructor/infrastructor/internal/testdb"
 )
 
 // evalEnv runs the EvaluateAlerts and DeliverNotification activities directly against a real, migrated
@@ -39,15 +37,12 @@ type evalEnv struct {
 func newEvalEnv(t *testing.T) *evalEnv {
 	t.Helper()
 	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testenv.PostgresURL(t))
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-	_, err = migrations.Up(ctx, db, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
+	db := testdb.Pool(t)
 	base := time.Now().UTC().Truncate(time.Second)
 	e := &evalEnv{t: t, db: db, base: base, now: base}
 	// The test receivers listen on 127.0.0.1, which only INFRA_NOTIFY_ALLOW_LOOPBACK admits.
 	e.acts = &activities.Activities{DB: db, Now: e.clock, Notify: &notify.Sender{Targets: notify.Targets{AllowLoopback: true}}}
+	var err error
 	e.dev, err = store.CreateDevice(ctx, db, &store.Device{Name: "nas", Host: "192.0.2.1", Port: 22, User: "root",
 		DeviceType: "linux", Tags: []string{"home"}, PollInterval: 30 * time.Second, Enabled: true, HostKeyPolicy: "require_approval"})
 	require.NoError(t, err)

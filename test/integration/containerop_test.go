@@ -32,8 +32,8 @@ import (
 	secretbox "github.com/infrastructor/infrastructor/internal/secret"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/internal/testdb"
 	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
 	"github.com/infrastructor/infrastructor/worker"
 	"github.com/infrastructor/infrastructor/workflows"
 )
@@ -44,12 +44,10 @@ func opStack(t *testing.T, signers []ssh.Signer, withWorker bool) (*stack, strin
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	dbURL := testenv.PostgresURL(t)
+	dbURL := testdb.URL(t)
 	db, err := pgxpool.New(ctx, dbURL)
 	require.NoError(t, err)
 	t.Cleanup(db.Close)
-	_, err = migrations.Up(ctx, db, log)
-	require.NoError(t, err)
 
 	tc, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t), Logger: tlog.NewStructuredLogger(log)})
 	require.NoError(t, err)

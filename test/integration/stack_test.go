@@ -28,8 +28,8 @@ import (
 	"github.com/infrastructor/infrastructor/internal/secret"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/internal/testdb"
 	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
 	"github.com/infrastructor/infrastructor/worker"
 	"github.com/infrastructor/infrastructor/workflows"
 )
@@ -52,11 +52,7 @@ func startStack(t *testing.T, signers []ssh.Signer) *stack {
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	db, err := pgxpool.New(ctx, testenv.PostgresURL(t))
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-	_, err = migrations.Up(ctx, db, log)
-	require.NoError(t, err)
+	db := testdb.Pool(t)
 
 	tc, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t), Logger: tlog.NewStructuredLogger(log)})
 	require.NoError(t, err)

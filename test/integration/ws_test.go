@@ -26,8 +26,8 @@ import (
 	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/hub"
 	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/internal/testdb"
 	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
 )
 
 // wsAPI is one API process with its own hub and LISTEN connection, as one replica behind a load balancer is.
@@ -78,11 +78,7 @@ type wsDatabase struct {
 func newWSDatabase(t *testing.T) *wsDatabase {
 	t.Helper()
 	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testenv.PostgresURL(t))
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-	_, err = migrations.Up(ctx, db, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
+	db := testdb.Pool(t)
 	d := &wsDatabase{DB: db, Tokens: map[string]string{}}
 	for _, scope := range []string{store.ScopeRead, store.ScopeAdmin} {
 		secret, err := store.NewSecret()
@@ -167,9 +163,11 @@ func (w *wsConn) subscribe(topics ...string) {
 	require.Equal(w.t, "subscribed", w.read().Type)
 }
 
-// expectClose reads until the server's close frame and checks its code and reason.
+// expectClose reads until the server's close frame (within 30s) and checks its code and reason. The deadline is
+// set here: the one a previous read left may have passed while the client deliberately did not read.
 func (w *wsConn) expectClose(code int, reason string) {
 	w.t.Helper()
+	_ = w.c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	for {
 		_, _, err := w.c.ReadMessage()
 		if err == nil {
@@ -500,7 +498,9 @@ func TestWebSocketSlowConsumer(t *testing.T) {
 	ctx := context.Background()
 	const batch = 50
 	var sent int64
-	deadline := time.Now().Add(90 * time.Second)
+	// About two thousand updates fill the slow client's queue and socket buffers; with the race detector on a
+	// loaded machine each batch's round trip to the fast clients can take seconds, so the bound is generous.
+	deadline := time.Now().Add(4 * time.Minute)
 	for a.Hub.Stats().Dropped == 0 {
 		require.True(t, time.Now().Before(deadline), "the slow client was never dropped")
 		_, err := d.DB.Exec(ctx, `SELECT pg_notify($1, json_build_object('topic', $2::text, 'time', now(),

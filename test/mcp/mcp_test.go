@@ -36,8 +36,8 @@ import (
 	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/internal/testdb"
 	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
 	"github.com/infrastructor/infrastructor/worker"
 	"github.com/infrastructor/infrastructor/workflows"
 )
@@ -68,11 +68,7 @@ func startSystem(tb testing.TB, signers []ssh.Signer) *system {
 	tb.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	db, err := pgxpool.New(ctx, testenv.PostgresURL(tb))
-	require.NoError(tb, err)
-	tb.Cleanup(db.Close)
-	_, err = migrations.Up(ctx, db, log)
-	require.NoError(tb, err)
+	db := testdb.Pool(tb)
 
 	tc, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(tb), Logger: tlog.NewStructuredLogger(log)})
 	require.NoError(tb, err)
