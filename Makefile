@@ -18,7 +18,7 @@ TEST_TIMEOUT ?= 30m
 
 # Test suites outside `go test` (JavaScript end-to-end tests, ...) add their target here; `make test` runs them
 # after the Go suite.
-TEST_EXTRA :=
+TEST_EXTRA := test-wrapper
 
 .PHONY: help build run test test-go lint clean $(TEST_EXTRA)
 
@@ -38,6 +38,13 @@ test: test-go $(TEST_EXTRA) ## Run every test (Go with -race, then the suites in
 
 test-go: bin/temporal ## Run the Go tests with the race detector.
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# The integration tests of polling and container management once more, with every test device's key behind the
+# device wrapper (restrict,command=...), as deploy/device/setup-device.sh installs it: the product must work
+# unchanged through it.
+WRAPPER_TESTS := TestPollingFleet|TestContainerInventory|TestContainerOperations
+test-wrapper: bin/temporal ## Run the polling and container integration tests through the device wrapper.
+	INFRA_TEST_DEVICE_WRAPPER=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -run '^($(WRAPPER_TESTS))$$' ./test/integration/
 
 # The MCP check with the official TypeScript SDK already runs inside test-go (test/mcp runs node on client.mjs and
 # installs its npm packages when missing), so it is not in TEST_EXTRA; this target runs it alone.

@@ -315,6 +315,9 @@ func (a *Activities) loadOp(ctx context.Context, in ContainerOpInput) (*opContex
 	if err != nil {
 		return nil, fmt.Errorf("load device %s: %w", devID, err)
 	}
+	if err := refuseReadOnly(dev); err != nil {
+		return nil, err
+	}
 	target, err := TargetOf(dev)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
@@ -414,9 +417,12 @@ func (a *Activities) runDocker(ctx context.Context, oc *opContext, cmd string) (
 		// not the pool's default for short commands.
 		ctx = sshpool.WithCommandTimeout(ctx, time.Until(deadline))
 	}
-	res, err := a.SSH.Run(ctx, oc.target, cmd, nil)
+	res, err := a.runDockerCommand(ctx, oc.dev, oc.target, cmd)
 	if err == nil {
 		return res, nil
+	}
+	if refused := wrapperRefusal(oc.dev, "docker command", res); refused != nil {
+		return nil, refused
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -424,7 +430,7 @@ func (a *Activities) runDocker(ctx context.Context, oc *opContext, cmd string) (
 	if sshpool.KindOf(err) != sshpool.CommandFailed || res == nil {
 		return nil, a.sshFailure(ctx, oc.dev, err)
 	}
-	probe, perr := a.SSH.Run(ctx, oc.target, docker.Probe(), nil)
+	probe, perr := a.runDockerCommand(ctx, oc.dev, oc.target, docker.Probe())
 	if perr != nil && (sshpool.KindOf(perr) != sshpool.CommandFailed || probe == nil) {
 		return nil, a.sshFailure(ctx, oc.dev, perr)
 	}

@@ -16,12 +16,12 @@ import (
 // daemon down or its socket forbidden is reported as the device's docker availability, not as a failed poll;
 // only a broken SSH connection fails it.
 func (a *Activities) collectContainers(ctx context.Context, dev *store.Device, target sshpool.Target, firstInventory bool) (*store.ContainerWrite, error) {
-	res, err := a.SSH.Run(ctx, target, docker.Inventory(), nil)
+	res, err := a.runDockerCommand(ctx, dev, target, docker.Inventory())
 	if err != nil {
 		if sshpool.KindOf(err) != sshpool.CommandFailed {
 			return nil, err
 		}
-		probe, perr := a.SSH.Run(ctx, target, docker.Probe(), nil)
+		probe, perr := a.runDockerCommand(ctx, dev, target, docker.Probe())
 		if perr != nil && sshpool.KindOf(perr) != sshpool.CommandFailed {
 			return nil, perr
 		}
@@ -56,7 +56,7 @@ func (a *Activities) collectContainers(ctx context.Context, dev *store.Device, t
 			changed = append(changed, c.ID)
 		}
 	}
-	inspected, err := a.inspect(ctx, target, changed)
+	inspected, err := a.inspect(ctx, dev, target, changed)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,7 @@ func (a *Activities) collectContainers(ctx context.Context, dev *store.Device, t
 }
 
 // inspect runs docker inspect for ids in batches; containers removed meanwhile are simply absent.
-func (a *Activities) inspect(ctx context.Context, target sshpool.Target, ids []string) (map[string]docker.Container, error) {
+func (a *Activities) inspect(ctx context.Context, dev *store.Device, target sshpool.Target, ids []string) (map[string]docker.Container, error) {
 	out := make(map[string]docker.Container, len(ids))
 	for start := 0; start < len(ids); start += docker.MaxInspect {
 		batch := ids[start:min(start+docker.MaxInspect, len(ids))]
@@ -94,7 +94,7 @@ func (a *Activities) inspect(ctx context.Context, target sshpool.Target, ids []s
 		if err != nil {
 			return nil, err
 		}
-		res, err := a.SSH.Run(ctx, target, cmd, nil)
+		res, err := a.runDockerCommand(ctx, dev, target, cmd)
 		if err != nil && sshpool.KindOf(err) != sshpool.CommandFailed {
 			return nil, err
 		}
@@ -125,7 +125,7 @@ func (a *Activities) containerStats(ctx context.Context, dev *store.Device, targ
 	if len(names) == 0 {
 		return nil
 	}
-	res, err := a.SSH.Run(ctx, target, docker.CgroupStats(), nil)
+	res, err := a.runDockerCommand(ctx, dev, target, docker.CgroupStats())
 	if err != nil {
 		if sshpool.KindOf(err) == sshpool.CommandFailed {
 			a.Log.Warn("container stats unavailable", "device", dev.Name, "err", err)

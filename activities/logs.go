@@ -60,7 +60,7 @@ func (a *Activities) FetchLogs(ctx context.Context, in FetchLogsInput) (*FetchLo
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
 	}
-	res, err := a.SSH.Run(ctx, target, cmd, nil)
+	res, err := a.runDockerCommand(ctx, dev, target, cmd)
 	if err != nil {
 		if sshpool.KindOf(err) == sshpool.CommandFailed && res != nil {
 			msg := strings.TrimSpace(firstLine(res.Stderr))

@@ -68,6 +68,9 @@ func (a *Activities) pollDevice(ctx context.Context, in PollDeviceInput) (*PollD
 		res, err = a.SSH.Run(ctx, target, collector.Script, nil)
 	}
 	if err != nil {
+		if refused := wrapperRefusal(dev, "poll", res); refused != nil {
+			return nil, refused
+		}
 		return nil, a.sshFailure(ctx, dev, err)
 	}
 	if res.Truncated {

@@ -154,11 +154,14 @@ func (a *Activities) PruneImages(ctx context.Context, in PruneImagesInput) (*Pru
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseReadOnly(dev); err != nil {
+		return nil, err
+	}
 	target, err := TargetOf(dev)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
 	}
-	res, err := a.SSH.Run(ctx, target, docker.Join("docker", "image", "prune", "-f"), nil)
+	res, err := a.runDockerCommand(ctx, dev, target, docker.Join("docker", "image", "prune", "-f"))
 	if err != nil {
 		return nil, a.sshFailure(ctx, dev, err)
 	}

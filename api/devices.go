@@ -3,12 +3,14 @@ package api
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"sort"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/infrastructor/infrastructor/internal/docker"
 	"github.com/infrastructor/infrastructor/internal/store"
 )
 
@@ -110,6 +112,29 @@ func deviceFields(fd *fieldDecoder, d *store.Device, create bool) {
 		d.HostKeyPolicy = s
 	} else if fd.isNull["host_key_policy"] {
 		d.HostKeyPolicy = store.PolicyRequireApproval
+	}
+	if fd.get("read_only", &b, "true or false") {
+		d.ReadOnly = b
+	} else if fd.isNull["read_only"] {
+		d.ReadOnly = false
+	}
+	if fd.get("docker_host", &s, "a string or null") {
+		if s == "" {
+			d.DockerHost = nil
+		} else {
+			if err := docker.ValidDockerHost(s); err != nil {
+				var ae *docker.ArgError
+				if errors.As(err, &ae) {
+					fd.fail("docker_host", ae.Reason)
+				} else {
+					fd.fail("docker_host", err.Error())
+				}
+			}
+			host := s
+			d.DockerHost = &host
+		}
+	} else if fd.isNull["docker_host"] {
+		d.DockerHost = nil
 	}
 	// Read-only fields are accepted when they echo a GET response, but never written.
 	for _, ro := range []string{"id", "status", "status_reason", "last_seen", "created_at", "updated_at", "capabilities"} {

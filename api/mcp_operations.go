@@ -81,6 +81,10 @@ func (e *mcpEndpoint) containerAction(ctx context.Context, call *toolCall) (*mcp
 		return nil, errorf(http.StatusUnprocessableEntity, "invalid_input", "give exactly one of container (a container action) or project (a compose project action)")
 	}
 	call.audit.detail = map[string]any{"action": args.Action}
+	if d.ReadOnly {
+		call.audit.target = "device/" + d.ID.String()
+		return nil, readOnlyDevice(d)
+	}
 	switch d.Status {
 	case store.StatusOffline, store.StatusBlocked:
 		call.audit.target = "device/" + d.ID.String()

@@ -110,7 +110,7 @@ var apiRoutes = []route{
 		params: append([]obj{query("action", "only this action, e.g. device.create", "string"),
 			query("target", "only this target, e.g. device/<id>", "string")}, pageParamsDoc...)},
 	{method: "post", path: "/devices/{id}/containers/{ref}/actions", summary: "Run an action on a container as a durable operation " +
-		"(one at a time per container: 409 names the running one)", scope: "operate", body: ref("ContainerAction"),
+		"(one at a time per container: 409 names the running one, or says the device is read-only)", scope: "operate", body: ref("ContainerAction"),
 		params: []obj{query("wait", `wait up to this long (e.g. "30s", at most 5m) and answer 200 with the finished operation`, "string")},
 		status: "202", resp: ref("Operation")},
 	{method: "post", path: "/devices/{id}/compose/{project}/actions", summary: "Run up, down, pull (then recreate) or restart on a " +
@@ -142,7 +142,11 @@ var schemas = obj{
 		"device_type": str("linux, unraid, raspberrypi, ..."), "tags": obj{"type": "array", "items": obj{"type": "string"}},
 		"poll_interval": obj{"type": "string", "default": "30s", "description": "duration between 5s and 1h"},
 		"enabled":       obj{"type": "boolean", "default": true}, "jump_host": obj{"type": "string", "nullable": true, "description": "[user@]host[:port]"},
-		"host_key_policy": obj{"type": "string", "enum": []string{"require_approval", "trust_first_use"}, "default": "require_approval"}}},
+		"host_key_policy": obj{"type": "string", "enum": []string{"require_approval", "trust_first_use"}, "default": "require_approval"},
+		"read_only": obj{"type": "boolean", "default": false, "description": "monitoring only: every container, compose and " +
+			"maintenance operation is refused (409) before the worker dials the device"},
+		"docker_host": obj{"type": "string", "nullable": true, "description": "DOCKER_HOST for the docker commands on the device, " +
+			"e.g. a socket proxy: unix:///path/to/socket or tcp://host:port"}}},
 	"Device": obj{"allOf": []obj{ref("DeviceInput"), {"type": "object", "properties": obj{
 		"id": obj{"type": "string", "format": "uuid"}, "status": obj{"type": "string", "enum": []string{"unknown", "online", "offline", "blocked"}},
 		"status_reason": str("why the device is offline or blocked"), "last_seen": obj{"type": "string", "format": "date-time", "nullable": true},

@@ -190,7 +190,7 @@ func (s *Server) answerOperation(c *fiber.Ctx, op *store.Operation, wait time.Du
 
 // StartContainerAction validates an action on a device's container, records the operation (pending, with the
 // token) and starts its workflow. The MCP layer shares it with REST. Errors are *Error values ready for the
-// envelope (404 device, 422 invalid input, 409 another operation running, 503 no Temporal); the returned
+// envelope (404 device, 422 invalid input, 409 another operation running or a read-only device, 503 no Temporal); the returned
 // operation is set whenever one was created.
 func (s *Server) StartContainerAction(ctx context.Context, tok *store.Token, deviceID uuid.UUID, ref string, req ContainerActionRequest) (*store.Operation, error) {
 	in := activities.ContainerOpInput{DeviceID: deviceID.String(), Ref: ref, Action: req.Action, Timeout: req.Timeout,
@@ -198,10 +198,12 @@ func (s *Server) StartContainerAction(ctx context.Context, tok *store.Token, dev
 	if err := in.Validate(); err != nil {
 		return nil, invalid(argField(err))
 	}
-	if _, err := store.GetDevice(ctx, s.pool, deviceID); errors.Is(err, store.ErrNotFound) {
+	if dev, err := store.GetDevice(ctx, s.pool, deviceID); errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("device")
 	} else if err != nil {
 		return nil, err
+	} else if dev.ReadOnly {
+		return nil, readOnlyDevice(dev)
 	}
 	// One spelling per container, so an operation by ID and one by name collide as they should.
 	if row, err := store.GetContainer(ctx, s.pool, deviceID, ref); err == nil {
@@ -221,10 +223,12 @@ func (s *Server) StartComposeAction(ctx context.Context, tok *store.Token, devic
 	if err := in.Validate(); err != nil {
 		return nil, invalid(argField(err))
 	}
-	if _, err := store.GetDevice(ctx, s.pool, deviceID); errors.Is(err, store.ErrNotFound) {
+	if dev, err := store.GetDevice(ctx, s.pool, deviceID); errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("device")
 	} else if err != nil {
 		return nil, err
+	} else if dev.ReadOnly {
+		return nil, readOnlyDevice(dev)
 	}
 	dir, err := activities.ComposeWorkdir(ctx, s.pool, deviceID, project)
 	var ue *activities.UnconfirmedWorkdirError
@@ -240,6 +244,12 @@ func (s *Server) StartComposeAction(ctx context.Context, tok *store.Token, devic
 	in.WorkingDir = dir
 	params := map[string]any{"working_dir": in.WorkingDir}
 	return s.startOperation(ctx, tok, workflows.ComposeOperationWorkflowID(in.DeviceID, project), "compose:"+project, in, params)
+}
+
+// readOnlyDevice is the answer to an operation on a read-only device: 409, before any workflow starts, since the
+// worker would refuse it anyway and the device's key may not even allow it.
+func readOnlyDevice(dev *store.Device) error {
+	return errorf(http.StatusConflict, "device_read_only", "device "+dev.Name+" is read-only: operations are refused (PATCH read_only to false to allow them)")
 }
 
 // ComposeConfirmRequest is the body of POST /devices/{id}/compose/{project}/confirm.

@@ -190,8 +190,11 @@ func (s *Server) validateSchedule(ctx context.Context, req *ScheduleRequest) (wo
 		id, err := uuid.Parse(a.DeviceID)
 		if err != nil {
 			bad["action.device_id"] = "no such device"
-		} else if _, err := store.GetDevice(ctx, s.pool, id); err != nil {
+		} else if dev, err := store.GetDevice(ctx, s.pool, id); err != nil {
 			bad["action.device_id"] = "no such device"
+		} else if dev.ReadOnly {
+			// Every firing would be refused: say so now rather than fail nightly.
+			bad["action.device_id"] = "device " + dev.Name + " is read-only: operations on it are refused"
 		}
 	} else if _, msg := validateTags([]string{a.Tag}); msg != "" {
 		bad["action.tag"] = msg

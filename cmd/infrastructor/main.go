@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/infrastructor/infrastructor/internal/devicewrapper"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -31,6 +33,8 @@ Commands:
                   Run as many as needed on the same task queue.
   migrate up      Apply every pending database migration and exit.
   migrate status  List the migrations and whether each is applied.
+  device-wrapper  Print the forced-command wrapper for devices' authorized_keys (see deploy/device/README.md):
+                  it lets through only the commands this release sends.
   version         Print the version.
   help            Show this help.
 
@@ -78,6 +82,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprint(stderr, "usage: infrastructor migrate up|status\n")
 			return errUsage
 		}
+	case "device-wrapper":
+		_, err := io.WriteString(stdout, devicewrapper.Script())
+		return err
 	case "up":
 		return serve(ctx, stderr, roleAPI|roleWorker|roleMigrate)
 	case "server":

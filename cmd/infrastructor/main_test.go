@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/infrastructor/infrastructor/internal/devicewrapper"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 	"github.com/infrastructor/infrastructor/migrations"
 )
@@ -70,7 +71,7 @@ func TestHelpListsEverySubcommand(t *testing.T) {
 	for _, arg := range []string{"help", "--help", "-h"} {
 		var out, errb bytes.Buffer
 		require.NoError(t, run(context.Background(), []string{arg}, &out, &errb))
-		for _, sub := range []string{"up", "server", "worker", "migrate up", "migrate status", "version", "help"} {
+		for _, sub := range []string{"up", "server", "worker", "migrate up", "migrate status", "device-wrapper", "version", "help"} {
 			require.Regexp(t, regexp.MustCompile(`(?m)^  `+regexp.QuoteMeta(sub)+`\s`), out.String(), "%s does not list %q", arg, sub)
 		}
 		require.Empty(t, errb.String())
@@ -97,6 +98,16 @@ func TestVersion(t *testing.T) {
 		require.Zero(t, code, stderr)
 		require.Equal(t, "infrastructor v9.8.7-test\n", stdout)
 	}
+}
+
+// TestDeviceWrapper: the subcommand prints the wrapper the devices install, needing no configuration.
+func TestDeviceWrapper(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"device-wrapper"}, &out, &errb))
+	require.Equal(t, devicewrapper.Script(), out.String())
+	require.True(t, strings.HasPrefix(out.String(), "#!/bin/sh\n"))
+	require.Empty(t, errb.String())
 }
 
 // TestBadSettingIsOneLine: every role stops at once on a bad setting, with one line that names the variable.

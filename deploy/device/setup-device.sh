@@ -2,33 +2,49 @@
 # Prepares a device for Infrastructor: an unprivileged monitoring account that the worker logs in to with its
 # key, and nothing more unless asked. Run as root on the device (POSIX sh; works with busybox). Safe to repeat.
 #
-#   sh setup-device.sh -k /path/to/worker_key.pub [options]
-#   curl .../worker_key.pub | sh setup-device.sh -k - [options]
+#   sh setup-device.sh -k /path/to/worker_key.pub --from WORKER_ADDRESS [options]
+#   curl .../worker_key.pub | sh setup-device.sh -k - --from WORKER_ADDRESS [options]
 #
 # Options:
-#   -u NAME        account name (default: monitor)
-#   -k KEY         the worker's public key: a file, or - to read it from standard input (required)
-#   --from LIST    accept the key only from these addresses (sshd's from="..." patterns, e.g. 100.64.0.0/10)
-#   --docker       add the account to group docker, for container management. WARNING: access to the Docker
-#                  socket equals root on this device (a container can mount / and run as root).
-#   --smartctl     allow read-only smartctl calls as root through sudo, for drive health
-#   --jump-host    allow TCP forwarding, only if Infrastructor reaches other devices through this one
-#   --root DIR     act on the system installed under DIR instead of / (images, tests)
-#   -h             this help
+#   -u NAME          account name (default: monitor)
+#   -k KEY           the worker's public key: a file, or - to read it from standard input (required)
+#   --from LIST      accept the key only from these addresses: the worker's (sshd's from="..." patterns, e.g.
+#                    100.101.102.103 or 100.64.0.0/10). Required; --from any accepts it from anywhere
+#   --read-only      this key may only monitor: the wrapper refuses container, compose and image actions
+#                    (mark the device "read_only": true in Infrastructor too)
+#   --docker         add the account to group docker, for container management. WARNING: access to the Docker
+#                    socket equals root on this device (a container can mount / and run as root); prefer a
+#                    socket proxy (deploy/device/README.md)
+#   --smartctl       allow read-only smartctl calls as root through sudo, for drive health
+#   --jump-host LIST this device is the jump host for others: allow TCP forwarding to exactly these
+#                    host:port targets (comma-separated, e.g. 192.168.1.20:22,192.168.1.21:22)
+#   --wrapper FILE   the forced-command wrapper to install (default: infrastructor-wrapper.sh next to this
+#                    script; `infrastructor device-wrapper` prints the one of your release)
+#   --wrapper-log F  also log the wrapper's refusals to file F (they go to syslog through logger anyway)
+#   --no-wrapper     no forced command: the key may run any command as the account (not recommended)
+#   --root DIR       act on the system installed under DIR instead of / (images, tests)
+#   -h               this help
 #
-# The key is installed with `restrict` (no pty, no forwarding, no agent or X11): the worker only runs commands.
-# A forced command (command="...") is not used because the worker runs several different commands (the poll
-# script through `sh -s`, docker ps/inspect/stats and container actions, smartctl, log reads); deploy/README.md
-# explains this and what limits the account instead.
+# The key is installed with `restrict` (no pty, no forwarding, no agent or X11) and a forced command,
+# command="/usr/local/lib/infrastructor/device-wrapper": whatever the client asks for, sshd runs the wrapper,
+# which runs only the commands Infrastructor sends (the poll script, the docker and compose commands it builds,
+# arguments checked) and refuses and logs everything else. deploy/device/README.md explains it.
 set -eu
 
 NAME=monitor
 KEY_SRC=""
 FROM=""
+FROM_SET=0
+READ_ONLY=0
 DOCKER=0
 SMARTCTL=0
-JUMP=0
+JUMP=""
+WRAPPER_SRC="$(dirname "$0")/infrastructor-wrapper.sh"
+WRAPPER_LOG=""
+NO_WRAPPER=0
 ROOT=""
+# Where the wrapper is installed on the device: root-owned, so the account cannot change what it allows.
+WRAPPER_PATH=/usr/local/lib/infrastructor/device-wrapper
 
 say() { printf 'setup-device: %s\n' "$*" >&2; }
 die() {
@@ -53,9 +69,28 @@ while [ $# -gt 0 ]; do
 		shift 2
 		;;
 	--from)
-		[ $# -ge 2 ] || die "--from needs a pattern list"
+		[ $# -ge 2 ] || die "--from needs a pattern list (the worker's address) or any"
 		FROM=$2
+		FROM_SET=1
 		shift 2
+		;;
+	--read-only)
+		READ_ONLY=1
+		shift
+		;;
+	--wrapper)
+		[ $# -ge 2 ] || die "--wrapper needs a file"
+		WRAPPER_SRC=$2
+		shift 2
+		;;
+	--wrapper-log)
+		[ $# -ge 2 ] || die "--wrapper-log needs a file"
+		WRAPPER_LOG=$2
+		shift 2
+		;;
+	--no-wrapper)
+		NO_WRAPPER=1
+		shift
 		;;
 	--docker)
 		DOCKER=1
@@ -66,8 +101,9 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	--jump-host)
-		JUMP=1
-		shift
+		[ $# -ge 2 ] || die "--jump-host needs the host:port targets the worker reaches through this device"
+		JUMP=$2
+		shift 2
 		;;
 	--root)
 		[ $# -ge 2 ] || die "--root needs a directory"
@@ -88,10 +124,55 @@ case "$NAME" in
 "" | [!a-z_]* | *[!a-z0-9_-]*) die "account name '$NAME': want lower-case letters, digits, '_' or '-', not starting with a digit or '-'" ;;
 esac
 [ ${#NAME} -le 32 ] || die "account name '$NAME' is longer than 32 characters"
+# from= by default: a stolen worker key is useless from elsewhere. "any" is the explicit opt-out.
+[ "$FROM_SET" = 1 ] || die "--from is required: the worker's address(es), e.g. --from 100.101.102.103 (or --from any)"
+[ -n "$FROM" ] || die "--from needs the worker's address(es) (or any)"
+[ "$FROM" != any ] || FROM=""
 # from="..." must not break out of its quotes or add options.
 case "$FROM" in
 *[!0-9A-Za-z.:/*?!,_-]*) die "--from '$FROM': want address patterns such as 192.0.2.0/24,100.64.0.0/10" ;;
 esac
+# permitopen="host:port" per jump target; the same rule keeps each inside its quotes.
+PERMIT=""
+if [ -n "$JUMP" ]; then
+	# IPv4 addresses and DNS names only: sshd's permitopen wants IPv6 addresses in brackets, which this check
+	# keeps out for simplicity.
+	set -f
+	old_ifs=$IFS
+	IFS=,
+	for target in $JUMP; do
+		host=${target%:*}
+		port=${target##*:}
+		case "$host:$port" in
+		"$target") ;;
+		*) host="" ;;
+		esac
+		case "$host" in
+		"" | "$target" | *[!0-9A-Za-z.-]*) die "--jump-host target '$target': want host:port, e.g. 192.168.1.20:22" ;;
+		esac
+		case "$port" in
+		"" | *[!0-9]*) die "--jump-host target '$target': want host:port, e.g. 192.168.1.20:22" ;;
+		esac
+		PERMIT="$PERMIT,permitopen=\"$host:$port\""
+	done
+	IFS=$old_ifs
+	set +f
+	[ -n "$PERMIT" ] || die "--jump-host needs at least one host:port target"
+fi
+case "$WRAPPER_LOG" in
+"" | /*) ;;
+*) die "--wrapper-log '$WRAPPER_LOG': want an absolute path" ;;
+esac
+case "$WRAPPER_LOG" in
+*[!0-9A-Za-z./_-]*) die "--wrapper-log '$WRAPPER_LOG': letters, digits, '.', '_', '-' and '/' only" ;;
+esac
+if [ "$NO_WRAPPER" = 1 ]; then
+	[ "$READ_ONLY" = 0 ] || die "--read-only needs the wrapper (it is what refuses the operations)"
+else
+	[ -r "$WRAPPER_SRC" ] || die "cannot read the wrapper $WRAPPER_SRC (--wrapper FILE; infrastructor device-wrapper prints it)"
+	head -n 2 "$WRAPPER_SRC" | grep -q '^# Infrastructor device wrapper' || die "$WRAPPER_SRC is not the Infrastructor device wrapper"
+	sh -n "$WRAPPER_SRC" || die "$WRAPPER_SRC does not parse"
+fi
 
 # --- the key ---------------------------------------------------------------------------------------------------
 
@@ -120,7 +201,13 @@ esac
 
 OPTIONS=restrict
 [ -z "$FROM" ] || OPTIONS="$OPTIONS,from=\"$FROM\""
-[ "$JUMP" = 0 ] || OPTIONS="$OPTIONS,port-forwarding"
+[ -z "$JUMP" ] || OPTIONS="$OPTIONS,port-forwarding$PERMIT"
+if [ "$NO_WRAPPER" = 0 ]; then
+	COMMAND=$WRAPPER_PATH
+	[ "$READ_ONLY" = 0 ] || COMMAND="$COMMAND --read-only"
+	[ -z "$WRAPPER_LOG" ] || COMMAND="$COMMAND --log $WRAPPER_LOG"
+	OPTIONS="$OPTIONS,command=\"$COMMAND\""
+fi
 
 # --- the account -----------------------------------------------------------------------------------------------
 
@@ -179,6 +266,26 @@ chmod 600 "$tmp"
 mv "$tmp" "$AUTH"
 chown "$USER_ID:$GROUP_ID" "$ROOT$HOME_DIR" "$SSH_DIR" "$AUTH"
 say "installed the key in $HOME_DIR/.ssh/authorized_keys with: $OPTIONS"
+
+# --- the wrapper -----------------------------------------------------------------------------------------------
+
+if [ "$NO_WRAPPER" = 0 ]; then
+	mkdir -p "$ROOT$(dirname "$WRAPPER_PATH")"
+	tmp="$ROOT$WRAPPER_PATH.setup-device.$$"
+	cp "$WRAPPER_SRC" "$tmp"
+	chown 0:0 "$tmp"
+	chmod 755 "$tmp"
+	mv "$tmp" "$ROOT$WRAPPER_PATH"
+	say "installed the command wrapper $WRAPPER_PATH$([ "$READ_ONLY" = 0 ] || echo ' (this key: read-only)')"
+	if [ -n "$WRAPPER_LOG" ]; then
+		mkdir -p "$ROOT$(dirname "$WRAPPER_LOG")"
+		touch "$ROOT$WRAPPER_LOG"
+		chown "$USER_ID:$GROUP_ID" "$ROOT$WRAPPER_LOG"
+		chmod 600 "$ROOT$WRAPPER_LOG"
+	fi
+else
+	say "WARNING: --no-wrapper: this key may run any command as $NAME"
+fi
 
 # --- optional access -------------------------------------------------------------------------------------------
 

@@ -27,22 +27,28 @@ const (
 
 // Device is one managed machine.
 type Device struct {
-	ID            uuid.UUID       `json:"id"`
-	Name          string          `json:"name"`
-	Host          string          `json:"host"`
-	Port          int             `json:"port"`
-	User          string          `json:"user"`
-	Description   string          `json:"description"`
-	DeviceType    string          `json:"device_type"`
-	Tags          []string        `json:"tags"`
-	PollInterval  time.Duration   `json:"-"`
-	Enabled       bool            `json:"enabled"`
-	JumpHost      *string         `json:"jump_host"`
-	HostKeyPolicy string          `json:"host_key_policy"`
-	Status        string          `json:"status"`
-	StatusReason  string          `json:"status_reason"`
-	LastSeen      *time.Time      `json:"last_seen"`
-	Capabilities  json.RawMessage `json:"capabilities,omitempty"`
+	ID            uuid.UUID     `json:"id"`
+	Name          string        `json:"name"`
+	Host          string        `json:"host"`
+	Port          int           `json:"port"`
+	User          string        `json:"user"`
+	Description   string        `json:"description"`
+	DeviceType    string        `json:"device_type"`
+	Tags          []string      `json:"tags"`
+	PollInterval  time.Duration `json:"-"`
+	Enabled       bool          `json:"enabled"`
+	JumpHost      *string       `json:"jump_host"`
+	HostKeyPolicy string        `json:"host_key_policy"`
+	// ReadOnly devices are monitored only: every container, compose or maintenance operation on them is refused
+	// before the worker dials, for devices whose key allows monitoring commands only.
+	ReadOnly bool `json:"read_only"`
+	// DockerHost, when set, is the DOCKER_HOST the docker commands on the device use (unix:///path or
+	// tcp://host:port), typically a socket proxy that exposes only the API calls Infrastructor makes.
+	DockerHost   *string         `json:"docker_host"`
+	Status       string          `json:"status"`
+	StatusReason string          `json:"status_reason"`
+	LastSeen     *time.Time      `json:"last_seen"`
+	Capabilities json.RawMessage `json:"capabilities,omitempty"`
 	// Docker is the device's docker availability at the last poll (nil before the first container inventory).
 	Docker    json.RawMessage `json:"docker,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
@@ -62,7 +68,8 @@ func (d Device) MarshalJSON() ([]byte, error) {
 }
 
 const deviceColumns = `id, name, host, port, ssh_user, description, device_type, tags, poll_interval_ms, enabled,
-	jump_host, host_key_policy, status, status_reason, last_seen, capabilities, docker, created_at, updated_at`
+	jump_host, host_key_policy, status, status_reason, last_seen, capabilities, docker, created_at, updated_at,
+	read_only, docker_host`
 
 func scanDevice(row pgx.Row) (*Device, error) {
 	var d Device
@@ -70,7 +77,7 @@ func scanDevice(row pgx.Row) (*Device, error) {
 	var caps, dock []byte
 	err := row.Scan(&d.ID, &d.Name, &d.Host, &d.Port, &d.User, &d.Description, &d.DeviceType, &d.Tags, &ms,
 		&d.Enabled, &d.JumpHost, &d.HostKeyPolicy, &d.Status, &d.StatusReason, &d.LastSeen, &caps, &dock,
-		&d.CreatedAt, &d.UpdatedAt)
+		&d.CreatedAt, &d.UpdatedAt, &d.ReadOnly, &d.DockerHost)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -93,10 +100,10 @@ func CreateDevice(ctx context.Context, db DBTX, d *Device) (*Device, error) {
 		d.Tags = []string{}
 	}
 	row := db.QueryRow(ctx, `INSERT INTO devices (id, name, host, port, ssh_user, description, device_type, tags,
-		poll_interval_ms, enabled, jump_host, host_key_policy)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING `+deviceColumns,
+		poll_interval_ms, enabled, jump_host, host_key_policy, read_only, docker_host)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) RETURNING `+deviceColumns,
 		d.ID, d.Name, d.Host, d.Port, d.User, d.Description, d.DeviceType, d.Tags, d.PollInterval.Milliseconds(),
-		d.Enabled, d.JumpHost, d.HostKeyPolicy)
+		d.Enabled, d.JumpHost, d.HostKeyPolicy, d.ReadOnly, d.DockerHost)
 	return scanDevice(row)
 }
 
@@ -114,9 +121,9 @@ func GetDeviceByName(ctx context.Context, db DBTX, name string) (*Device, error)
 func UpdateDevice(ctx context.Context, db DBTX, d *Device) (*Device, error) {
 	row := db.QueryRow(ctx, `UPDATE devices SET name=$2, host=$3, port=$4, ssh_user=$5, description=$6,
 		device_type=$7, tags=$8, poll_interval_ms=$9, enabled=$10, jump_host=$11, host_key_policy=$12,
-		updated_at=now() WHERE id=$1 RETURNING `+deviceColumns,
+		read_only=$13, docker_host=$14, updated_at=now() WHERE id=$1 RETURNING `+deviceColumns,
 		d.ID, d.Name, d.Host, d.Port, d.User, d.Description, d.DeviceType, d.Tags, d.PollInterval.Milliseconds(),
-		d.Enabled, d.JumpHost, d.HostKeyPolicy)
+		d.Enabled, d.JumpHost, d.HostKeyPolicy, d.ReadOnly, d.DockerHost)
 	return scanDevice(row)
 }
 

@@ -48,7 +48,19 @@ type SSHDOptions struct {
 	User string
 	// ExtraConfig lines are appended to the generated sshd_config.
 	ExtraConfig []string
+	// KeyOptions prefix the client key's line in authorized_keys, e.g. `restrict,from="127.0.0.1"`.
+	KeyOptions string
+	// Wrapper puts the client key behind the device wrapper (deploy/device/infrastructor-wrapper.sh) as
+	// setup-device.sh installs it: `restrict,command="<wrapper> --log <WrapperLog> <WrapperArgs>"`, after
+	// KeyOptions. Setting INFRA_TEST_DEVICE_WRAPPER=1 in the environment turns it on for every server, so a
+	// test suite can run through the wrapper unchanged.
+	Wrapper bool
+	// WrapperArgs are extra wrapper options, e.g. "--read-only".
+	WrapperArgs string
 }
+
+// WrapperEnv is the environment variable that puts every test sshd's client key behind the device wrapper.
+const WrapperEnv = "INFRA_TEST_DEVICE_WRAPPER"
 
 // SSHD is a private OpenSSH server owned by one test.
 //
@@ -74,6 +86,8 @@ type SSHD struct {
 	HostKeyPath string
 	// Dir holds the configuration, keys and PID file.
 	Dir string
+	// WrapperLog is the file the device wrapper logs its refusals to ("" without the wrapper).
+	WrapperLog string
 
 	t          testing.TB
 	opts       SSHDOptions
@@ -139,7 +153,11 @@ func StartSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 		t.Fatalf("testenv: %v", err)
 	}
 	authKeys := filepath.Join(dir, "authorized_keys")
-	if err := os.WriteFile(authKeys, ssh.MarshalAuthorizedKey(clientSigner.PublicKey()), 0o644); err != nil {
+	keyLine := ssh.MarshalAuthorizedKey(clientSigner.PublicKey())
+	if options := s.keyOptions(); options != "" {
+		keyLine = append([]byte(options+" "), keyLine...)
+	}
+	if err := os.WriteFile(authKeys, keyLine, 0o644); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	s.writeHostKey()
@@ -147,6 +165,10 @@ func StartSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("sshd %s output:\n%s", s.Addr, s.logText())
+			if s.WrapperLog != "" {
+				b, _ := os.ReadFile(s.WrapperLog)
+				t.Logf("device wrapper refusals on %s:\n%s", s.Addr, b)
+			}
 		}
 		s.stop()
 	})
@@ -175,6 +197,41 @@ func StartSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 	}
 	t.Fatalf("testenv: start sshd: %v\n%s", lastErr, s.logText())
 	return nil
+}
+
+// keyOptions returns the authorized_keys options of the client key, installing the device wrapper in s.Dir when
+// it is asked for.
+func (s *SSHD) keyOptions() string {
+	s.t.Helper()
+	options := s.opts.KeyOptions
+	if !s.opts.Wrapper && os.Getenv(WrapperEnv) == "" {
+		return options
+	}
+	src := filepath.Join(RepoRoot(s.t), "deploy", "device", "infrastructor-wrapper.sh")
+	body, err := os.ReadFile(src)
+	if err != nil {
+		s.t.Fatalf("testenv: device wrapper: %v", err)
+	}
+	wrapper := filepath.Join(s.Dir, "infrastructor-wrapper")
+	if err := os.WriteFile(wrapper, body, 0o755); err != nil {
+		s.t.Fatalf("testenv: %v", err)
+	}
+	// The login user appends to the log, so it must be able to write it.
+	s.WrapperLog = filepath.Join(s.Dir, "wrapper.log")
+	if err := os.WriteFile(s.WrapperLog, nil, 0o666); err != nil {
+		s.t.Fatalf("testenv: %v", err)
+	}
+	if err := os.Chmod(s.WrapperLog, 0o666); err != nil {
+		s.t.Fatalf("testenv: %v", err)
+	}
+	command := wrapper + " --log " + s.WrapperLog
+	if s.opts.WrapperArgs != "" {
+		command += " " + s.opts.WrapperArgs
+	}
+	if options != "" {
+		options += ","
+	}
+	return options + `restrict,command="` + command + `"`
 }
 
 // Start starts the server again after Stop, on the same address and keys.

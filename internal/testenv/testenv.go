@@ -13,6 +13,8 @@
 //   - INFRA_TEST_DATABASE_URL: admin URL of an existing PostgreSQL server to create the test databases on,
 //     instead of starting a private cluster.
 //   - INFRA_TEST_TEMPORAL_ADDRESS: host:port of an existing Temporal frontend, instead of starting a dev server.
+//   - INFRA_TEST_DEVICE_WRAPPER: when set, every test sshd puts its client key behind the device command wrapper
+//     (see SSHDOptions.Wrapper), so a suite runs through it unchanged (make test-wrapper).
 //   - CI=true: the recorded fixtures are required (FixturesDir fails instead of skipping without them).
 //
 // A test that needs the schema uses internal/testdb, whose databases are copies of one template migrated per test

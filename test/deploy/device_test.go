@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
@@ -90,6 +91,7 @@ func TestSetupDevice(t *testing.T) {
 	key := workerKey(t, "infrastructor worker")
 	pub := strings.TrimSpace(readFile(t, key+".pub"))
 
+	const wrapper = `command="/usr/local/lib/infrastructor/device-wrapper"`
 	tests := []struct {
 		name        string
 		args        []string
@@ -97,12 +99,18 @@ func TestSetupDevice(t *testing.T) {
 		wantDocker  bool
 		wantSudoers bool
 	}{
-		{"plain", nil, "restrict", false, false},
-		{"from", []string{"--from", "100.64.0.0/10,192.0.2.7"}, `restrict,from="100.64.0.0/10,192.0.2.7"`, false, false},
-		{"jump host", []string{"--jump-host"}, "restrict,port-forwarding", false, false},
-		{"docker", []string{"--docker"}, "restrict", true, false},
-		{"smartctl", []string{"--smartctl"}, "restrict", false, true},
-		{"everything", []string{"--docker", "--smartctl", "-u", "infra-mon"}, "restrict", true, true},
+		{"plain", []string{"--from", "any"}, "restrict," + wrapper, false, false},
+		{"from", []string{"--from", "100.64.0.0/10,192.0.2.7"}, `restrict,from="100.64.0.0/10,192.0.2.7",` + wrapper, false, false},
+		{"read-only", []string{"--from", "192.0.2.7", "--read-only"},
+			`restrict,from="192.0.2.7",command="/usr/local/lib/infrastructor/device-wrapper --read-only"`, false, false},
+		{"wrapper log", []string{"--from", "any", "--wrapper-log", "/var/log/infrastructor-wrapper.log"},
+			`restrict,command="/usr/local/lib/infrastructor/device-wrapper --log /var/log/infrastructor-wrapper.log"`, false, false},
+		{"no wrapper", []string{"--from", "any", "--no-wrapper"}, "restrict", false, false},
+		{"jump host", []string{"--from", "any", "--jump-host", "192.168.1.20:22,gw.lan:2222"},
+			`restrict,port-forwarding,permitopen="192.168.1.20:22",permitopen="gw.lan:2222",` + wrapper, false, false},
+		{"docker", []string{"--from", "any", "--docker"}, "restrict," + wrapper, true, false},
+		{"smartctl", []string{"--from", "any", "--smartctl"}, "restrict," + wrapper, false, true},
+		{"everything", []string{"--from", "any", "--docker", "--smartctl", "-u", "infra-mon"}, "restrict," + wrapper, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,6 +139,19 @@ func TestSetupDevice(t *testing.T) {
 				require.Equal(t, mode, st.Mode().Perm(), path)
 			}
 
+			installed := filepath.Join(root, "usr", "local", "lib", "infrastructor", "device-wrapper")
+			if strings.Contains(tt.wantOptions, "command=") {
+				require.Equal(t, readFile(t, filepath.Join(testenv.RepoRoot(t), "deploy", "device", "infrastructor-wrapper.sh")),
+					readFile(t, installed), "the wrapper is installed")
+				st, err := os.Stat(installed)
+				require.NoError(t, err)
+				require.Equal(t, os.FileMode(0o755), st.Mode().Perm())
+			} else {
+				_, err := os.Stat(installed)
+				require.True(t, os.IsNotExist(err), "no wrapper with --no-wrapper")
+				require.Contains(t, out, "WARNING: --no-wrapper")
+			}
+
 			group := readFile(t, filepath.Join(root, "etc", "group"))
 			require.Equal(t, tt.wantDocker, strings.Contains(group, "docker:x:998:"+user), group)
 			if tt.wantDocker {
@@ -153,7 +174,7 @@ func TestSetupDevice(t *testing.T) {
 			// Again, with other options: still one line for the key, with the new options.
 			out, err = runSetupDevice(t, "--root", root, "-u", user, "-k", key+".pub", "--from", "127.0.0.1")
 			require.NoError(t, err, out)
-			require.Equal(t, `restrict,from="127.0.0.1" `+pub+"\n", readFile(t, auth))
+			require.Equal(t, `restrict,from="127.0.0.1",`+wrapper+" "+pub+"\n", readFile(t, auth))
 			require.Equal(t, 1, strings.Count(readFile(t, filepath.Join(root, "etc", "passwd")), user+":x:"))
 		})
 	}
@@ -163,14 +184,22 @@ func TestSetupDevice(t *testing.T) {
 		args []string
 		key  string
 	}{
-		{"no key", []string{}, ""},
-		{"private key", nil, readFile(t, key)},
-		{"key with options", nil, "command=\"/bin/sh\" " + pub},
-		{"two keys", nil, pub + "\n" + pub},
-		{"bad name", []string{"-u", "Root;rm"}, pub},
-		{"name starting with dash", []string{"-u", "-x"}, pub},
+		{"no key", []string{"--from", "any"}, ""},
+		{"private key", []string{"--from", "any"}, readFile(t, key)},
+		{"key with options", []string{"--from", "any"}, "command=\"/bin/sh\" " + pub},
+		{"two keys", []string{"--from", "any"}, pub + "\n" + pub},
+		{"bad name", []string{"--from", "any", "-u", "Root;rm"}, pub},
+		{"name starting with dash", []string{"--from", "any", "-u", "-x"}, pub},
 		{"from with a quote", []string{"--from", `1.2.3.4",command="/bin/sh`}, pub},
-		{"unknown option", []string{"--sudo-all"}, pub},
+		{"unknown option", []string{"--from", "any", "--sudo-all"}, pub},
+		{"no from", nil, pub},
+		{"empty from", []string{"--from", ""}, pub},
+		{"jump host without targets", []string{"--from", "any", "--jump-host", ","}, pub},
+		{"jump host without port", []string{"--from", "any", "--jump-host", "192.168.1.20"}, pub},
+		{"jump host with a quote", []string{"--from", "any", "--jump-host", `h:22",permitopen="*:*`}, pub},
+		{"read-only without wrapper", []string{"--from", "any", "--read-only", "--no-wrapper"}, pub},
+		{"not a wrapper", []string{"--from", "any", "--wrapper", "/etc/hostname"}, pub},
+		{"relative wrapper log", []string{"--from", "any", "--wrapper-log", "wrapper.log"}, pub},
 	}
 	for _, tt := range refused {
 		t.Run("refuses/"+tt.name, func(t *testing.T) {
@@ -225,8 +254,13 @@ func TestDeviceKeyOptionsWithSSHD(t *testing.T) {
 			require.NoError(t, err)
 			uid, _ := strconv.Atoi(u.Uid)
 			gid, _ := strconv.Atoi(u.Gid)
+			// The wrapper too: the login user cannot enter root's temporary directory.
+			wrapper := filepath.Join(dir, "device-wrapper")
+			installed := filepath.Join(root, "usr", "local", "lib", "infrastructor", "device-wrapper")
+			require.NoError(t, os.WriteFile(wrapper, []byte(readFile(t, installed)), 0o755))
 			copyAuth := func() {
 				src := readFile(t, filepath.Join(root, "home", "monitor", ".ssh", "authorized_keys"))
+				src = strings.ReplaceAll(src, "/usr/local/lib/infrastructor/device-wrapper", wrapper)
 				require.NoError(t, os.WriteFile(auth, []byte(src), 0o600))
 				require.NoError(t, os.Chown(auth, uid, gid))
 			}
@@ -275,8 +309,18 @@ func TestDeviceKeyOptionsWithSSHD(t *testing.T) {
 				require.Contains(t, sshd.tail(), "not from a permitted host")
 				return
 			}
-			require.NoError(t, err, "%s\n%s", out, sshd.tail())
-			require.Contains(t, out, "poll-ok")
+			// The forced command: an arbitrary command is refused by the wrapper...
+			require.Error(t, err, out)
+			require.Contains(t, out, "infrastructor-wrapper: refused", sshd.tail())
+			require.NotContains(t, out, "poll-ok")
+			// ...the poll script runs.
+			poll := exec.Command("ssh", "-F", "/dev/null", "-i", key, "-p", fmt.Sprint(port), "-o", "BatchMode=yes",
+				"-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+				"-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR", login+"@127.0.0.1", "sh", "-s")
+			poll.Stdin = strings.NewReader(collector.Script)
+			pollOut, err := poll.CombinedOutput()
+			require.NoError(t, err, "%s\n%s", pollOut, sshd.tail())
+			require.Contains(t, string(pollOut), "@@infra:end@@")
 
 			// restrict: a pty is refused...
 			out, _ = ssh("-tt", login+"@127.0.0.1", "tty")
@@ -296,11 +340,21 @@ func TestDeviceKeyOptionsWithSSHD(t *testing.T) {
 			require.Contains(t, out, "administratively prohibited")
 			require.NotContains(t, out, "SSH-2.0-")
 			// ...unless the device is set up as a jump host.
-			out, err = runSetupDevice(t, "--root", root, "-k", key+".pub", "--from", tt.from, "--jump-host")
+			out, err = runSetupDevice(t, "--root", root, "-k", key+".pub", "--from", tt.from, "--jump-host",
+				fmt.Sprintf("127.0.0.1:%d", port))
 			require.NoError(t, err, out)
 			copyAuth()
 			out, _ = forward()
 			require.Contains(t, out, "SSH-2.0-OpenSSH")
+			// ...and then only to the devices behind it (permitopen).
+			out, err = runSetupDevice(t, "--root", root, "-k", key+".pub", "--from", tt.from, "--jump-host",
+				fmt.Sprintf("127.0.0.1:%d", port+1))
+			require.NoError(t, err, out)
+			copyAuth()
+			out, err = forward()
+			require.Error(t, err, out)
+			require.Contains(t, out, "administratively prohibited")
+			require.NotContains(t, out, "SSH-2.0-")
 		})
 	}
 }

@@ -1,0 +1,58 @@
+// Package devicewrapper generates the forced command installed in front of the worker's key on a device
+// (authorized_keys `restrict,command="..."`, see deploy/device/setup-device.sh). The wrapper is a POSIX sh
+// script, since devices have no Infrastructor binary: it lets through exactly the commands the product sends
+// and refuses, logs and fails everything else (#15).
+//
+// What it allows is derived from the product's own command builders, so it cannot drift from them unnoticed:
+// the fixed scripts (the collector, the docker probe, the cgroup statistics, the compose fallback's prefix) are
+// embedded verbatim and compared byte for byte, and the docker commands with arguments are parsed into words
+// (only after checking that no word can expand: quotes are balanced, nothing outside quotes but letters, digits
+// and . _ / : , @ + = % { } -) and checked word by word against the builders' grammar: container references,
+// compose project names, timeouts, signals, log times. A new or changed command in the product is refused by
+// an older wrapper; TestWrapperAllowsEveryProductCommand fails until the wrapper learns it.
+//
+// Both transports are accepted: the fixed exec request sshpool.ExecCommand ("sh -s") with the command on standard
+// input framed by sshpool.Script (current workers), and the command line as the exec request (older workers).
+// In either case the wrapper runs, with /bin/sh -c, exactly the text it validated.
+package devicewrapper
+
+import (
+	_ "embed"
+	"strings"
+
+	"github.com/infrastructor/infrastructor/internal/collector"
+	"github.com/infrastructor/infrastructor/internal/docker"
+	"github.com/infrastructor/infrastructor/internal/sshpool"
+)
+
+// template is the wrapper with @NAME@ placeholders for the embedded literals.
+//
+//go:embed wrapper.sh.in
+var template string
+
+// RefusedPrefix starts the wrapper's standard error when it refuses a command (its exit status is then
+// RefusedExitCode), so the worker can tell a refusal from a failing command.
+const RefusedPrefix = "infrastructor-wrapper: refused ("
+
+// RefusedExitCode is the wrapper's exit status for a refused command.
+const RefusedExitCode = 126
+
+// MaxScript is the most bytes of standard input the wrapper reads as a script; longer input is refused.
+const MaxScript = 65536
+
+// Script returns the wrapper, ready to install as an executable file on a device.
+func Script() string {
+	// The frame the SSH pool puts around every command, taken from the pool itself so the two cannot differ.
+	frame := strings.SplitN(string(sshpool.Script("\x00")), "\x00", 2)
+	r := strings.NewReplacer(
+		"@EXEC_COMMAND@", docker.ShellQuote(sshpool.ExecCommand),
+		"@SCRIPT_HEAD@", docker.ShellQuote(frame[0]),
+		"@SCRIPT_TAIL@", docker.ShellQuote(frame[1]),
+		"@LIT_COLLECTOR@", docker.ShellQuote(collector.Script),
+		"@LIT_PROBE@", docker.ShellQuote(docker.Probe()),
+		"@LIT_CGROUP@", docker.ShellQuote(docker.CgroupStats()),
+		"@COMPOSE_PREFIX@", docker.ShellQuote(docker.ComposePrefix()),
+		"@MAX_SCRIPT@", "65536",
+	)
+	return r.Replace(template)
+}
