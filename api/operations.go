@@ -18,7 +18,7 @@ import (
 	"github.com/infrastructor/infrastructor/workflows"
 )
 
-// ContainerOperator starts, waits for and cancels ContainerOperation workflows (workflows.Poller in production).
+// ContainerOperator starts, waits for and cancels ContainerOperation workflows (workflows.Client in production).
 type ContainerOperator interface {
 	StartContainerOperation(ctx context.Context, workflowID string, in workflows.ContainerOperationInput) (string, error)
 	WaitContainerOperation(ctx context.Context, workflowID, runID string) error
@@ -304,7 +304,7 @@ func (s *Server) confirmComposeWorkdir(c *fiber.Ctx) error {
 }
 
 func (s *Server) startOperation(ctx context.Context, tok *store.Token, workflowID, target string, in activities.ContainerOpInput, params map[string]any) (*store.Operation, error) {
-	operator := s.poller
+	operator := s.wf
 	op := &store.Operation{ID: uuid.New(), WorkflowID: workflowID, DeviceID: uuid.MustParse(in.DeviceID), Target: target, Action: in.Action}
 	var err error
 	if op.Params, err = marshalParams(params); err != nil {
@@ -358,7 +358,7 @@ func (s *Server) WaitOperation(ctx context.Context, id uuid.UUID, d time.Duratio
 	if err != nil || store.OpFinal(op.State) || d <= 0 {
 		return op, err
 	}
-	operator := s.poller
+	operator := s.wf
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	if err := operator.WaitContainerOperation(wctx, op.WorkflowID, op.RunID); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -468,7 +468,7 @@ func (s *Server) cancelOperation(c *fiber.Ctx) error {
 	if store.OpFinal(op.State) {
 		return errorf(http.StatusConflict, "operation_finished", "operation "+op.ID.String()+" already "+op.State)
 	}
-	operator := s.poller
+	operator := s.wf
 	if err := operator.CancelContainerOperation(c.UserContext(), op.WorkflowID, op.RunID); err != nil {
 		return err
 	}

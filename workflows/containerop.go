@@ -201,7 +201,7 @@ var ErrOperationRunning = errors.New("another operation is running on this targe
 
 // StartContainerOperation starts the operation's workflow under workflowID. It fails with ErrOperationRunning
 // while another operation on the same target runs; a new operation may start once the previous one closed.
-func (p *Poller) StartContainerOperation(ctx context.Context, workflowID string, in ContainerOperationInput) (string, error) {
+func (p *Client) StartContainerOperation(ctx context.Context, workflowID string, in ContainerOperationInput) (string, error) {
 	run, err := p.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       workflowID,
 		TaskQueue:                                p.TaskQueue,
@@ -222,7 +222,7 @@ func (p *Poller) StartContainerOperation(ctx context.Context, workflowID string,
 
 // WaitContainerOperation waits until the operation's workflow has closed (whatever its outcome, which is stored
 // with the operation) or ctx ends, returning ctx's error then.
-func (p *Poller) WaitContainerOperation(ctx context.Context, workflowID, runID string) error {
+func (p *Client) WaitContainerOperation(ctx context.Context, workflowID, runID string) error {
 	err := p.Client.GetWorkflow(ctx, workflowID, runID).Get(ctx, nil)
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -235,7 +235,7 @@ func (p *Poller) WaitContainerOperation(ctx context.Context, workflowID, runID s
 }
 
 // CancelContainerOperation asks a running operation to stop; it records itself as cancelled.
-func (p *Poller) CancelContainerOperation(ctx context.Context, workflowID, runID string) error {
+func (p *Client) CancelContainerOperation(ctx context.Context, workflowID, runID string) error {
 	if err := p.Client.CancelWorkflow(ctx, workflowID, runID); err != nil {
 		return fmt.Errorf("cancel %s: %w", workflowID, err)
 	}

@@ -159,8 +159,8 @@ func (w *devicePoll) evaluateAlerts(ctx workflow.Context, collected time.Time, p
 	startNotices(ctx, res.Notices)
 }
 
-// SendTest runs the Notify workflow of a queued test delivery (see Notifier.SendTest); it lets the API's
-// poller serve the test-send endpoint.
-func (p *Poller) SendTest(ctx context.Context, deliveryID int64) (*NotifyResult, error) {
+// SendTest runs the Notify workflow of a queued test delivery (see Notifier.SendTest); it lets the API
+// serve the test-send endpoint.
+func (p *Client) SendTest(ctx context.Context, deliveryID int64) (*NotifyResult, error) {
 	return (&Notifier{Client: p.Client, TaskQueue: p.TaskQueue}).SendTest(ctx, deliveryID)
 }

@@ -193,7 +193,7 @@ func overlapPolicy(name string) enumspb.ScheduleOverlapPolicy {
 
 // CreateUserSchedule creates the Temporal schedule of a user schedule. Temporal validates the cron expression
 // and the time zone; its error is returned as is.
-func (p *Poller) CreateUserSchedule(ctx context.Context, o UserScheduleOptions) error {
+func (p *Client) CreateUserSchedule(ctx context.Context, o UserScheduleOptions) error {
 	spec := client.ScheduleSpec{TimeZoneName: o.TimeZone}
 	if o.Cron != "" {
 		spec.CronExpressions = []string{o.Cron}
@@ -229,7 +229,7 @@ type ScheduleInfo struct {
 }
 
 // DescribeUserSchedule describes a user schedule's Temporal schedule.
-func (p *Poller) DescribeUserSchedule(ctx context.Context, id string) (*ScheduleInfo, error) {
+func (p *Client) DescribeUserSchedule(ctx context.Context, id string) (*ScheduleInfo, error) {
 	d, err := p.Client.ScheduleClient().GetHandle(ctx, UserScheduleID(id)).Describe(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("describe schedule %s: %w", UserScheduleID(id), err)
@@ -244,7 +244,7 @@ func (p *Poller) DescribeUserSchedule(ctx context.Context, id string) (*Schedule
 }
 
 // PauseUserSchedule pauses or resumes a user schedule.
-func (p *Poller) PauseUserSchedule(ctx context.Context, id string, pause bool, note string) error {
+func (p *Client) PauseUserSchedule(ctx context.Context, id string, pause bool, note string) error {
 	h := p.Client.ScheduleClient().GetHandle(ctx, UserScheduleID(id))
 	var err error
 	if pause {
@@ -259,7 +259,7 @@ func (p *Poller) PauseUserSchedule(ctx context.Context, id string, pause bool, n
 }
 
 // TriggerUserSchedule runs a user schedule now (its overlap policy applies).
-func (p *Poller) TriggerUserSchedule(ctx context.Context, id string) error {
+func (p *Client) TriggerUserSchedule(ctx context.Context, id string) error {
 	if err := p.Client.ScheduleClient().GetHandle(ctx, UserScheduleID(id)).Trigger(ctx, client.ScheduleTriggerOptions{
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_UNSPECIFIED}); err != nil {
 		return fmt.Errorf("trigger schedule %s: %w", UserScheduleID(id), err)
@@ -268,7 +268,7 @@ func (p *Poller) TriggerUserSchedule(ctx context.Context, id string) error {
 }
 
 // DeleteUserSchedule deletes a user schedule's Temporal schedule; one already gone is not an error.
-func (p *Poller) DeleteUserSchedule(ctx context.Context, id string) error {
+func (p *Client) DeleteUserSchedule(ctx context.Context, id string) error {
 	err := p.Client.ScheduleClient().GetHandle(ctx, UserScheduleID(id)).Delete(ctx)
 	var nf *serviceerror.NotFound
 	if err != nil && !errors.As(err, &nf) {
