@@ -210,7 +210,7 @@ func (s *Server) StartContainerAction(ctx context.Context, tok *store.Token, dev
 		return nil, err
 	}
 	params := map[string]any{"timeout": req.Timeout, "signal": req.Signal, "force": req.Force, "volumes": req.Volumes}
-	return s.startOperation(ctx, tok, workflows.ContainerOperationWorkflowID(in.DeviceID, in.Ref), in.Ref, in, params)
+	return s.startOperation(ctx, tok, in.WorkflowID(), in.Ref, in, params)
 }
 
 // StartComposeAction is StartContainerAction for a compose project (up, down, pull, restart). The project's
@@ -239,7 +239,7 @@ func (s *Server) StartComposeAction(ctx context.Context, tok *store.Token, devic
 	}
 	in.WorkingDir = dir
 	params := map[string]any{"working_dir": in.WorkingDir}
-	return s.startOperation(ctx, tok, workflows.ComposeOperationWorkflowID(in.DeviceID, project), "compose:"+project, in, params)
+	return s.startOperation(ctx, tok, in.WorkflowID(), "compose:"+project, in, params)
 }
 
 // ComposeConfirmRequest is the body of POST /devices/{id}/compose/{project}/confirm.

@@ -20,17 +20,6 @@ import (
 // ContainerOperationWorkflowName is the registered name of ContainerOperationWorkflow.
 const ContainerOperationWorkflowName = "ContainerOperation"
 
-// ContainerOperationWorkflowID names the operation slot of one container: one operation per container at a time.
-// Use the container's name (not sometimes its ID) so that two requests for the same container collide.
-func ContainerOperationWorkflowID(deviceID, container string) string {
-	return "container-op/" + deviceID + "/" + container
-}
-
-// ComposeOperationWorkflowID names the operation slot of one compose project on a device.
-func ComposeOperationWorkflowID(deviceID, project string) string {
-	return "container-op/" + deviceID + "/compose:" + project
-}
-
 // Tunables of container operations.
 const (
 	// DefaultSettle is how long a started container must stay up before verify calls it started.

@@ -288,6 +288,7 @@ func TestContainerOperationCancelled(t *testing.T) {
 
 func TestContainerOperationIDs(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, "container-op/"+deviceID+"/web", workflows.ContainerOperationWorkflowID(deviceID, "web"))
-	require.Equal(t, "container-op/"+deviceID+"/compose:demo", workflows.ComposeOperationWorkflowID(deviceID, "demo"))
+	require.Equal(t, "container-op/"+deviceID+"/web", activities.ContainerOpInput{DeviceID: deviceID, Ref: "web"}.WorkflowID())
+	require.Equal(t, "container-op/"+deviceID+"/compose:demo",
+		activities.ContainerOpInput{DeviceID: deviceID, Ref: "web", Project: "demo"}.WorkflowID())
 }

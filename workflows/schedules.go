@@ -141,7 +141,7 @@ func runTarget(ctx workflow.Context, t activities.ScheduleTarget) (workflow.Futu
 	}
 	op := *t.Op
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            containerOpWorkflowID(op),
+		WorkflowID:            op.WorkflowID(),
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 	})
@@ -154,13 +154,6 @@ func runTarget(ctx workflow.Context, t activities.ScheduleTarget) (workflow.Futu
 		}
 		return out.Summary, err
 	}
-}
-
-func containerOpWorkflowID(op activities.ContainerOpInput) string {
-	if op.IsCompose() {
-		return ComposeOperationWorkflowID(op.DeviceID, op.Project)
-	}
-	return ContainerOperationWorkflowID(op.DeviceID, op.Ref)
 }
 
 // isStartFailure reports whether a child workflow never started (its ID was busy with another operation).
