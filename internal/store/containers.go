@@ -140,7 +140,7 @@ func writeContainers(ctx context.Context, tx pgx.Tx, id uuid.UUID, t time.Time, 
 			summary = append(summary, map[string]string{"container_id": ch.ContainerID, "name": ch.Name,
 				"change": string(ch.Kind), "state": string(ch.State)})
 		}
-		if err := Notify(ctx, tx, TopicDeviceContainers(id.String()), map[string]any{"device_id": id, "changes": summary}); err != nil {
+		if err := Publish(ctx, tx, TopicDeviceContainers(id.String()), map[string]any{"device_id": id, "changes": summary}); err != nil {
 			return 0, err
 		}
 	}

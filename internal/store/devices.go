@@ -214,7 +214,7 @@ func SetDeviceStatus(ctx context.Context, db DBTX, id uuid.UUID, status, reason 
 		return "", mapErr(err)
 	}
 	if prev != status {
-		err = Notify(ctx, db, TopicDeviceStatus(id.String()), map[string]string{"device_id": id.String(),
+		err = Publish(ctx, db, TopicDeviceStatus(id.String()), map[string]string{"device_id": id.String(),
 			"status": status, "previous_status": prev, "reason": reason})
 	}
 	return prev, err

@@ -46,7 +46,7 @@ func InsertEvent(ctx context.Context, db DBTX, e *Event) error {
 	if len(msg) > 500 {
 		msg = msg[:500]
 	}
-	return Notify(ctx, db, TopicEvents, map[string]any{"id": e.ID, "device_id": e.DeviceID, "kind": e.Kind,
+	return Publish(ctx, db, TopicEvents, map[string]any{"id": e.ID, "device_id": e.DeviceID, "kind": e.Kind,
 		"severity": e.Severity, "message": msg})
 }
 

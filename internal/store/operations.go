@@ -104,7 +104,7 @@ func CreateOperation(ctx context.Context, db DBTX, o *Operation) error {
 		return mapErr(err)
 	}
 	o.Steps = []OperationStep{}
-	return notifyOperation(ctx, db, o.ID, o.DeviceID, o.Action, o.Target, o.State)
+	return publishOperation(ctx, db, o.ID, o.DeviceID, o.Action, o.Target, o.State)
 }
 
 // GetOperation returns one operation.
@@ -173,7 +173,7 @@ func SetOperationStep(ctx context.Context, db TxStarter, id uuid.UUID, step Oper
 		Scan(&o.State, &o.StartedAt); err != nil {
 		return nil, mapErr(err)
 	}
-	if err := notifyOperation(ctx, tx, o.ID, o.DeviceID, o.Action, o.Target, o.State); err != nil {
+	if err := publishOperation(ctx, tx, o.ID, o.DeviceID, o.Action, o.Target, o.State); err != nil {
 		return nil, err
 	}
 	return o, tx.Commit(ctx)
@@ -206,11 +206,11 @@ func FinishOperation(ctx context.Context, db DBTX, id uuid.UUID, state string, r
 	if err != nil {
 		return nil, err
 	}
-	return o, notifyOperation(ctx, db, o.ID, o.DeviceID, o.Action, o.Target, o.State)
+	return o, publishOperation(ctx, db, o.ID, o.DeviceID, o.Action, o.Target, o.State)
 }
 
-func notifyOperation(ctx context.Context, db DBTX, id, device uuid.UUID, action, target, state string) error {
-	return Notify(ctx, db, TopicOperations, map[string]any{"id": id, "device_id": device, "action": action,
+func publishOperation(ctx context.Context, db DBTX, id, device uuid.UUID, action, target, state string) error {
+	return Publish(ctx, db, TopicOperations, map[string]any{"id": id, "device_id": device, "action": action,
 		"target": target, "state": state})
 }
 

@@ -178,7 +178,7 @@ func RevokeToken(ctx context.Context, db DBTX, id uuid.UUID) (*Token, error) {
 }
 
 func notifyRevoked(ctx context.Context, db DBTX, id uuid.UUID) error {
-	return Notify(ctx, db, TopicTokenRevoked, map[string]string{"id": id.String()})
+	return Publish(ctx, db, TopicTokenRevoked, map[string]string{"id": id.String()})
 }
 
 // CountTokens returns the number of tokens ever created (revoked ones included).

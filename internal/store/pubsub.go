@@ -1,21 +1,24 @@
 package store
 
+// Live updates travel from writers to every API replica's WebSocket hub over PostgreSQL LISTEN/NOTIFY. This file
+// names that path "publish" so it is not confused with alert notices and the Notify workflow.
+
 import (
 	"context"
 	"encoding/json"
 	"time"
 )
 
-// NotifyChannel is the PostgreSQL LISTEN/NOTIFY channel that carries live updates from writers (workers, API
+// UpdatesChannel is the PostgreSQL LISTEN/NOTIFY channel that carries live updates from writers (workers, API
 // replicas) to every API replica's WebSocket hub.
-const NotifyChannel = "infra_updates"
+const UpdatesChannel = "infra_updates"
 
-// maxNotifyBytes keeps payloads well under PostgreSQL's 8000-byte NOTIFY limit; notifications carry IDs and key
+// maxPayloadBytes keeps payloads well under PostgreSQL's 8000-byte NOTIFY limit; notifications carry IDs and key
 // figures, and clients fetch details through the API.
-const maxNotifyBytes = 7000
+const maxPayloadBytes = 7000
 
-// Notification is one live update.
-type Notification struct {
+// LiveUpdate is one live update, the payload of a NOTIFY on UpdatesChannel.
+type LiveUpdate struct {
 	Topic string          `json:"topic"`
 	Time  time.Time       `json:"time"`
 	Data  json.RawMessage `json:"data"`
@@ -32,25 +35,25 @@ const (
 	TopicEvents     = "events"
 )
 
-// Notify queues a live update. Inside a transaction it is delivered on commit and dropped on rollback, so
+// Publish queues a live update on UpdatesChannel. Inside a transaction it is delivered on commit and dropped on rollback, so
 // listeners never hear of a write that did not happen. A payload too large for NOTIFY is replaced by
 // {"truncated":true}: the topic alone tells listeners to re-read.
-func Notify(ctx context.Context, db DBTX, topic string, data any) error {
+func Publish(ctx context.Context, db DBTX, topic string, data any) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return err
 	}
-	n := Notification{Topic: topic, Time: time.Now().UTC(), Data: raw}
+	n := LiveUpdate{Topic: topic, Time: time.Now().UTC(), Data: raw}
 	b, err := json.Marshal(n)
 	if err != nil {
 		return err
 	}
-	if len(b) > maxNotifyBytes {
+	if len(b) > maxPayloadBytes {
 		n.Data = json.RawMessage(`{"truncated":true}`)
 		if b, err = json.Marshal(n); err != nil {
 			return err
 		}
 	}
-	_, err = db.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, string(b))
+	_, err = db.Exec(ctx, `SELECT pg_notify($1, $2)`, UpdatesChannel, string(b))
 	return err
 }
