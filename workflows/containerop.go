@@ -14,7 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/infrastructor/infrastructor/activities"
-	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
 // ContainerOperationWorkflowName is the registered name of ContainerOperationWorkflow.
@@ -93,7 +93,7 @@ func (w *containerOp) run(ctx workflow.Context) (*ContainerOperationResult, erro
 	w.rec.Before = &pre.Before
 	if pre.Noop {
 		w.rec.Noop = true
-		return w.finish(ctx, store.OpSucceeded, "nothing to do: "+pre.Reason, "")
+		return w.finish(ctx, vocab.OpSucceeded, "nothing to do: "+pre.Reason, "")
 	}
 	if op.IsCompose() {
 		op.WorkingDir = pre.WorkingDir
@@ -132,7 +132,7 @@ func (w *containerOp) run(ctx workflow.Context) (*ContainerOperationResult, erro
 	if act.AlreadyDone {
 		summary += " (an earlier attempt had acted)"
 	}
-	return w.finish(ctx, store.OpSucceeded, summary, "")
+	return w.finish(ctx, vocab.OpSucceeded, summary, "")
 }
 
 func targetLabel(op activities.ContainerOpInput) string {
@@ -145,7 +145,7 @@ func targetLabel(op activities.ContainerOpInput) string {
 // fail records a failed or cancelled operation and ends the workflow with the step's error.
 func (w *containerOp) fail(ctx workflow.Context, step string, err error) (*ContainerOperationResult, error) {
 	if temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
-		if _, rerr := w.finish(ctx, store.OpCancelled, "cancelled during "+step, "cancelled during "+step); rerr != nil {
+		if _, rerr := w.finish(ctx, vocab.OpCancelled, "cancelled during "+step, "cancelled during "+step); rerr != nil {
 			return nil, rerr
 		}
 		return nil, err
@@ -164,7 +164,7 @@ func (w *containerOp) fail(ctx workflow.Context, step string, err error) (*Conta
 		msg = fmt.Sprintf("%s timed out (%s)", step, te.TimeoutType())
 	}
 	w.log.Warn("container operation failed", "step", step, "error", msg)
-	if _, rerr := w.finish(ctx, store.OpFailed, step+" failed: "+msg, step+": "+msg); rerr != nil {
+	if _, rerr := w.finish(ctx, vocab.OpFailed, step+" failed: "+msg, step+": "+msg); rerr != nil {
 		return nil, rerr
 	}
 	return nil, err

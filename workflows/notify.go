@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/infrastructor/infrastructor/activities"
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
 // NotifyWorkflowName is the registered name of the Notify workflow.
@@ -68,7 +69,7 @@ func NotifyWorkflow(ctx workflow.Context, in NotifyInput) (*NotifyResult, error)
 			var out activities.DeliverResult
 			err := workflow.ExecuteActivity(actx, a.DeliverNotification, activities.DeliverInput{DeliveryID: id}).Get(ctx, &out)
 			if err == nil {
-				if out.State == "sent" {
+				if out.State == vocab.DeliverySent {
 					res.Sent++
 				}
 				return

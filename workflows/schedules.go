@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/infrastructor/infrastructor/activities"
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
 // User schedule names.
@@ -40,13 +41,6 @@ type ScheduledActionResult struct {
 	Outcomes []activities.TargetOutcome
 }
 
-// Run and outcome states.
-const (
-	runSucceeded = "succeeded"
-	runFailed    = "failed"
-	runSkipped   = "skipped"
-)
-
 // ScheduledActionWorkflow runs a user schedule's action: a ContainerOperation child workflow per device for
 // container and compose actions (the same operations the API starts, so they show in /operations and never run
 // at once with a manual one), or an image prune activity. Across a tag at most Concurrency devices run at
@@ -61,12 +55,12 @@ func ScheduledActionWorkflow(ctx workflow.Context, in ScheduledActionInput) (*Sc
 		return nil, err
 	}
 	log := workflow.GetLogger(ctx)
-	res := &ScheduledActionResult{State: runSucceeded, Outcomes: make([]activities.TargetOutcome, len(plan.Targets))}
+	res := &ScheduledActionResult{State: vocab.RunSucceeded, Outcomes: make([]activities.TargetOutcome, len(plan.Targets))}
 	failed := false
 	running := 0
 	sel := workflow.NewSelector(ctx)
 	for i, t := range plan.Targets {
-		res.Outcomes[i] = activities.TargetOutcome{DeviceID: t.DeviceID, DeviceName: t.DeviceName, State: runSkipped}
+		res.Outcomes[i] = activities.TargetOutcome{DeviceID: t.DeviceID, DeviceName: t.DeviceName, State: vocab.RunSkipped}
 		if t.Op != nil {
 			res.Outcomes[i].OperationID = t.Op.OperationID
 		}
@@ -92,7 +86,7 @@ func ScheduledActionWorkflow(ctx workflow.Context, in ScheduledActionInput) (*Sc
 			out := &res.Outcomes[i]
 			summary, err := read(f)
 			if err != nil {
-				out.State, out.Error = runFailed, rootMessage(err)
+				out.State, out.Error = vocab.RunFailed, rootMessage(err)
 				failed = true
 				log.Warn("scheduled action failed", "device", t.DeviceName, "err", out.Error)
 				if t.Op != nil && isStartFailure(err) {
@@ -102,7 +96,7 @@ func ScheduledActionWorkflow(ctx workflow.Context, in ScheduledActionInput) (*Sc
 				}
 				return
 			}
-			out.State, out.Summary = runSucceeded, summary
+			out.State, out.Summary = vocab.RunSucceeded, summary
 		})
 	}
 	for ; running > 0; running-- {
@@ -110,7 +104,7 @@ func ScheduledActionWorkflow(ctx workflow.Context, in ScheduledActionInput) (*Sc
 	}
 	errMsg := ""
 	if failed {
-		res.State, errMsg = runFailed, "one or more devices failed"
+		res.State, errMsg = vocab.RunFailed, "one or more devices failed"
 	}
 	if err := workflow.ExecuteActivity(short, a.FinishScheduledRun, activities.FinishScheduledRunInput{WorkflowID: wfID,
 		State: res.State, Outcomes: res.Outcomes, Error: errMsg}).Get(ctx, nil); err != nil {
@@ -149,7 +143,7 @@ func runTarget(ctx workflow.Context, t activities.ScheduleTarget) (workflow.Futu
 	return f, func(f workflow.Future) (string, error) {
 		var out ContainerOperationResult
 		err := f.Get(ctx, &out)
-		if err == nil && out.State != "succeeded" {
+		if err == nil && out.State != vocab.OpSucceeded {
 			err = fmt.Errorf("%s", out.Summary)
 		}
 		return out.Summary, err

@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
 // Event kinds of alerts, recorded in events (and so pushed on the events topic).
@@ -15,10 +17,10 @@ const (
 	EventAlertResolved  = "alert.resolved"
 )
 
-// Alert states.
+// Alert states (defined in package vocab).
 const (
-	AlertFiring   = "firing"
-	AlertResolved = "resolved"
+	AlertFiring   = vocab.AlertFiring
+	AlertResolved = vocab.AlertResolved
 )
 
 // Alert is one firing episode of a rule on a device's subject.

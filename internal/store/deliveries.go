@@ -6,13 +6,15 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
-// Delivery states.
+// Delivery states (defined in package vocab).
 const (
-	DeliveryPending = "pending"
-	DeliverySent    = "sent"
-	DeliveryFailed  = "failed"
+	DeliveryPending = vocab.DeliveryPending
+	DeliverySent    = vocab.DeliverySent
+	DeliveryFailed  = vocab.DeliveryFailed
 )
 
 // Delivery is one notice to one channel.

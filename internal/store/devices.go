@@ -9,14 +9,16 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
-// Device statuses.
+// Device statuses (defined in package vocab).
 const (
-	StatusUnknown = "unknown"
-	StatusOnline  = "online"
-	StatusOffline = "offline"
-	StatusBlocked = "blocked"
+	StatusUnknown = vocab.StatusUnknown
+	StatusOnline  = vocab.StatusOnline
+	StatusOffline = vocab.StatusOffline
+	StatusBlocked = vocab.StatusBlocked
 )
 
 // Host-key policies.

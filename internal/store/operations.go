@@ -11,16 +11,18 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
-// Operation states. An operation is pending from the API's request until its workflow's first step runs, then
-// running until its record step writes one of the three final states.
+// Operation states (defined in package vocab). An operation is pending from the API's request until its
+// workflow's first step runs, then running until its record step writes one of the three final states.
 const (
-	OpPending   = "pending"
-	OpRunning   = "running"
-	OpSucceeded = "succeeded"
-	OpFailed    = "failed"
-	OpCancelled = "cancelled"
+	OpPending   = vocab.OpPending
+	OpRunning   = vocab.OpRunning
+	OpSucceeded = vocab.OpSucceeded
+	OpFailed    = vocab.OpFailed
+	OpCancelled = vocab.OpCancelled
 )
 
 // OpFinal reports whether state is one an operation ends in.
@@ -28,12 +30,12 @@ func OpFinal(state string) bool {
 	return state == OpSucceeded || state == OpFailed || state == OpCancelled
 }
 
-// Step states.
+// Step states (defined in package vocab).
 const (
-	StepRunning   = "running"
-	StepSucceeded = "succeeded"
-	StepFailed    = "failed"
-	StepSkipped   = "skipped"
+	StepRunning   = vocab.StepRunning
+	StepSucceeded = vocab.StepSucceeded
+	StepFailed    = vocab.StepFailed
+	StepSkipped   = vocab.StepSkipped
 )
 
 // OperationStep is one step of an operation (precheck, act, verify, record) as its activity last reported it.

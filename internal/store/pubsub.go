@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
 // UpdatesChannel is the PostgreSQL LISTEN/NOTIFY channel that carries live updates from writers (workers, API
@@ -24,15 +26,19 @@ type LiveUpdate struct {
 	Data  json.RawMessage `json:"data"`
 }
 
-// Topics of live updates.
-func TopicDeviceMetrics(id string) string    { return "device." + id + ".metrics" }
-func TopicDeviceStatus(id string) string     { return "device." + id + ".status" }
-func TopicDeviceContainers(id string) string { return "device." + id + ".containers" }
+// TopicDeviceMetrics is vocab.TopicDeviceMetrics.
+func TopicDeviceMetrics(id string) string { return vocab.TopicDeviceMetrics(id) }
 
-// Topics without a device.
+// TopicDeviceStatus is vocab.TopicDeviceStatus.
+func TopicDeviceStatus(id string) string { return vocab.TopicDeviceStatus(id) }
+
+// TopicDeviceContainers is vocab.TopicDeviceContainers.
+func TopicDeviceContainers(id string) string { return vocab.TopicDeviceContainers(id) }
+
+// Topics without a device, defined in package vocab.
 const (
-	TopicOperations = "operations"
-	TopicEvents     = "events"
+	TopicOperations = vocab.TopicOperations
+	TopicEvents     = vocab.TopicEvents
 )
 
 // Publish queues a live update on UpdatesChannel. Inside a transaction it is delivered on commit and dropped on rollback, so

@@ -11,13 +11,15 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
-// Scopes, from least to most powerful. A token with a scope also holds every scope below it.
+// Scopes (defined in package vocab), from least to most powerful. A token with a scope also holds every scope below it.
 const (
-	ScopeRead    = "read"
-	ScopeOperate = "operate"
-	ScopeAdmin   = "admin"
+	ScopeRead    = vocab.ScopeRead
+	ScopeOperate = vocab.ScopeOperate
+	ScopeAdmin   = vocab.ScopeAdmin
 )
 
 // ScopeRank orders scopes so that admin implies operate implies read.
@@ -113,10 +115,8 @@ const (
 	TokenExpired = "token expired"
 )
 
-// TopicTokenRevoked is the notification every API process hears when a token is revoked, so each closes that
-// token's open WebSocket connections and MCP streams at once. Its data is {"id": "<token id>"}; it is not a topic
-// clients can subscribe to.
-const TopicTokenRevoked = "token.revoked"
+// TopicTokenRevoked is heard by every API process when a token is revoked (see vocab.TopicTokenRevoked).
+const TopicTokenRevoked = vocab.TopicTokenRevoked
 
 // TokensGone returns, of ids, the tokens that no longer work at now, with the reason (TokenRevoked or TokenExpired;
 // a token that no longer exists counts as revoked).
