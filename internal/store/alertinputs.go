@@ -125,23 +125,17 @@ func scanTemperatureSamples(rows pgx.Rows, qerr error, m *collector.Metrics) err
 }
 
 func scanContainerDetails(rows pgx.Rows, qerr error) ([]docker.Container, error) {
-	if qerr != nil {
-		return nil, qerr
-	}
-	defer rows.Close()
-	var out []docker.Container
-	for rows.Next() {
+	return scanRows(func(row pgx.Row) (docker.Container, error) {
 		var raw []byte
-		if err := rows.Scan(&raw); err != nil {
-			return nil, err
-		}
 		var c docker.Container
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, fmt.Errorf("container detail: %w", err)
+		if err := row.Scan(&raw); err != nil {
+			return c, err
 		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return c, fmt.Errorf("container detail: %w", err)
+		}
+		return c, nil
+	}, rows, qerr)
 }
 
 // BatchSender sends several queries in one round trip (a pgx.Tx, connection or pool).

@@ -247,20 +247,12 @@ func ListOperations(ctx context.Context, db DBTX, f OperationFilter) ([]*Operati
 		WHERE ($1::uuid IS NULL OR device_id = $1) AND ($2 = '' OR state = $2) AND ($3 = '' OR action = $3)
 		AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid))
 		ORDER BY created_at DESC, id DESC LIMIT $6`, f.DeviceID, f.State, f.Action, afterTime, afterID, f.Limit+1)
+	out, err := scanRows(scanOperation, rows, err)
 	if err != nil {
 		return nil, "", err
 	}
-	defer rows.Close()
-	out := []*Operation{}
-	for rows.Next() {
-		o, err := scanOperation(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
+	if out == nil {
+		out = []*Operation{} // the list is [] in JSON, never null
 	}
 	next := ""
 	if len(out) > f.Limit {

@@ -151,19 +151,7 @@ func TokensGone(ctx context.Context, db DBTX, ids []uuid.UUID, now time.Time) (m
 // ListTokens returns every token, newest first.
 func ListTokens(ctx context.Context, db DBTX) ([]*Token, error) {
 	rows, err := db.Query(ctx, `SELECT `+tokenColumns+` FROM api_tokens ORDER BY created_at DESC, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return scanRows(scanToken, rows, err)
 }
 
 // RevokeToken marks the token revoked; revoking twice is not an error. Every API process is told (on commit, when
