@@ -49,7 +49,8 @@ func LoadContainers(ctx context.Context, db DBTX, id uuid.UUID) ([]docker.Contai
 		if err := row.Scan(&raw); err != nil {
 			return c, err
 		}
-		return c, json.Unmarshal(raw, &c)
+		err := json.Unmarshal(raw, &c)
+		return c, err
 	}, rows, err)
 }
 
