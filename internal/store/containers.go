@@ -49,8 +49,10 @@ func LoadContainers(ctx context.Context, db DBTX, id uuid.UUID) ([]docker.Contai
 		if err := row.Scan(&raw); err != nil {
 			return c, err
 		}
-		err := json.Unmarshal(raw, &c)
-		return c, err
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return c, err
+		}
+		return c, nil
 	}, rows, err)
 }
 

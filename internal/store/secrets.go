@@ -31,8 +31,10 @@ func SealChannelSecrets(ctx context.Context, db DBTX, box *secret.Box) (*Channel
 	rows, err := db.Query(ctx, `SELECT id, name, token, secret FROM notification_channels ORDER BY lower(name)`)
 	all, err := scanRows(func(pr pgx.Row) (row, error) {
 		var r row
-		err := pr.Scan(&r.id, &r.name, &r.token, &r.secret)
-		return r, err
+		if err := pr.Scan(&r.id, &r.name, &r.token, &r.secret); err != nil {
+			return r, err
+		}
+		return r, nil
 	}, rows, err)
 	if err != nil {
 		return nil, fmt.Errorf("read channel credentials: %w", mapErr(err))
