@@ -95,7 +95,7 @@ func (a *Activities) BeginScheduledRun(ctx context.Context, in BeginScheduledRun
 			}
 			opID := uuid.NewSHA1(scheduleRunNS, []byte(in.WorkflowID+"/"+d.ID.String()))
 			params, _ := json.Marshal(map[string]any{"schedule_id": s.ID, "schedule": s.Name})
-			err := store.CreateOperation(ctx, a.DB, &store.Operation{ID: opID, WorkflowID: opWorkflowID(op), DeviceID: d.ID,
+			err := store.CreateOperation(ctx, a.DB, &store.Operation{ID: opID, WorkflowID: op.WorkflowID(), DeviceID: d.ID,
 				Target: target, Action: op.Action, Params: params, TokenName: "schedule:" + s.Name})
 			if err != nil && !errors.Is(err, store.ErrConflict) {
 				return nil, fmt.Errorf("schedule %s: record operation on %s: %w", s.Name, d.Name, err)
@@ -106,15 +106,6 @@ func (a *Activities) BeginScheduledRun(ctx context.Context, in BeginScheduledRun
 		out.Targets = append(out.Targets, t)
 	}
 	return out, nil
-}
-
-// opWorkflowID is the ContainerOperation workflow ID of an operation (the same IDs the API uses, so a scheduled
-// restart and a manual one on the same container never run at once).
-func opWorkflowID(op *ContainerOpInput) string {
-	if op.IsCompose() {
-		return "container-op/" + op.DeviceID + "/compose:" + op.Project
-	}
-	return "container-op/" + op.DeviceID + "/" + op.Ref
 }
 
 // FailScheduledOperation records that a scheduled operation's workflow could not start (another operation on

@@ -56,3 +56,14 @@ type FetchLogsResult struct {
 	Lines     int
 	Truncated bool
 }
+
+// WorkflowID names the ContainerOperation workflow of the operation: the operation slot of one container, or of
+// one compose project, on a device. The API and scheduled runs both use it, so two operations on the same
+// container (a scheduled restart and a manual one) never run at once. The container must be given by its name
+// (never sometimes by its ID) so that two requests for the same container collide.
+func (in ContainerOpInput) WorkflowID() string {
+	if in.IsCompose() {
+		return "container-op/" + in.DeviceID + "/compose:" + in.Project
+	}
+	return "container-op/" + in.DeviceID + "/" + in.Ref
+}

@@ -20,8 +20,7 @@ import (
 	"github.com/infrastructor/infrastructor/workflows"
 )
 
-// TestSender runs the Notify workflow of a test notice (workflows.Poller in production). It is looked up on
-// Deps.Poller, so a poller without it makes the test-send route answer 503.
+// TestSender runs the Notify workflow of a test notice (workflows.Client in production); part of Workflows.
 type TestSender interface {
 	SendTest(ctx context.Context, deliveryID int64) (*workflows.NotifyResult, error)
 }
@@ -209,8 +208,8 @@ func (s *Server) testChannel(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	sender, ok := s.poller.(TestSender)
-	if !ok {
+	sender := s.wf
+	if sender == nil {
 		return errorf(http.StatusServiceUnavailable, "unavailable", "notifications are not available on this server")
 	}
 	id, err := activities.QueueTestNotice(c.UserContext(), s.pool, ch.ID, "Infrastructor test notification",

@@ -172,7 +172,7 @@ func (s *Server) containerLogs(c *fiber.Ctx) error {
 func (s *Server) fetchLogs(ctx context.Context, in activities.FetchLogsInput) (*activities.LogFetch, error) {
 	lctx, cancel := context.WithTimeout(ctx, logsTimeout)
 	defer cancel()
-	if _, err := s.poller.FetchLogs(lctx, in); err != nil {
+	if _, err := s.wf.FetchLogs(lctx, in); err != nil {
 		return nil, err
 	}
 	var body []byte

@@ -304,7 +304,7 @@ func (s *Server) deleteDevice(c *fiber.Ctx) error {
 	} else if err != nil {
 		return err
 	}
-	if err := s.poller.StopPolling(c.UserContext(), id); err != nil {
+	if err := s.wf.StopPolling(c.UserContext(), id); err != nil {
 		return err
 	}
 	return c.SendStatus(http.StatusNoContent)
@@ -313,9 +313,9 @@ func (s *Server) deleteDevice(c *fiber.Ctx) error {
 // syncPolling starts or stops the device's poll workflow to match its enabled flag and settings.
 func (s *Server) syncPolling(c *fiber.Ctx, d *store.Device) error {
 	if !d.Enabled {
-		return s.poller.StopPolling(c.UserContext(), d.ID)
+		return s.wf.StopPolling(c.UserContext(), d.ID)
 	}
-	wf, err := s.poller.StartPolling(c.UserContext(), d.ID, d.PollInterval)
+	wf, err := s.wf.StartPolling(c.UserContext(), d.ID, d.PollInterval)
 	if err != nil {
 		return err
 	}

@@ -126,10 +126,10 @@ func newServer(t *testing.T) *testServer {
 	require.NoError(t, err)
 
 	tc := temporal(t)
-	poller := &workflows.Poller{Client: tc, TaskQueue: cfg.TaskQueue}
+	poller := &workflows.Client{Client: tc, TaskQueue: cfg.TaskQueue}
 	ts := &testServer{t: t, pool: pool, cfg: cfg, tc: tc, clock: &clock{now: time.Now()}, health: &health{},
 		tokens: map[string]*store.Token{}, box: box}
-	ts.srv = api.New(api.Deps{Config: cfg, Pool: pool, Poller: poller, Temporal: ts.health, Log: quiet, Now: ts.clock.Now,
+	ts.srv = api.New(api.Deps{Config: cfg, Pool: pool, Workflows: poller, Temporal: ts.health, Log: quiet, Now: ts.clock.Now,
 		Secrets: box})
 	ts.app = ts.srv.App()
 	ts.admin = ts.token("admin", store.ScopeAdmin, nil)

@@ -239,7 +239,7 @@ func (e *mcpEndpoint) deviceDetail(ctx context.Context, d *store.Device) (*mcp.C
 
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	st, err := e.s.poller.Status(sctx, d.ID)
+	st, err := e.s.wf.Status(sctx, d.ID)
 	switch {
 	case err == nil:
 		loop := map[string]any{"paused": st.Paused, "blocked": st.Blocked, "block_reason": st.BlockReason,
@@ -817,7 +817,7 @@ func (e *mcpEndpoint) pollDeviceNow(ctx context.Context, call *toolCall) (*mcp.C
 	e.progress(ctx, call, 0, 2, "asking the poll loop of "+d.Name+" to poll now")
 	pctx, cancel := context.WithTimeout(ctx, pollNowTimeout)
 	defer cancel()
-	res, err := e.s.poller.PollNow(pctx, d.ID)
+	res, err := e.s.wf.PollNow(pctx, d.ID)
 	if err != nil {
 		return nil, mcpPollError(d, err)
 	}
@@ -858,7 +858,7 @@ func (e *mcpEndpoint) signalTool(signal, done string) toolHandler {
 		}
 		call.audit.target = "device/" + d.ID.String()
 		call.audit.workflow = workflows.DevicePollWorkflowID(d.ID.String())
-		if err := e.s.poller.Signal(ctx, d.ID, signal, nil); err != nil {
+		if err := e.s.wf.Signal(ctx, d.ID, signal, nil); err != nil {
 			return nil, mcpPollError(d, err)
 		}
 		return textResult(map[string]any{"device_id": d.ID, "device": d.Name, "accepted": signal},

@@ -18,7 +18,7 @@ import (
 	"github.com/infrastructor/infrastructor/workflows"
 )
 
-// ContainerOperator starts, waits for and cancels ContainerOperation workflows (workflows.Poller in production).
+// ContainerOperator starts, waits for and cancels ContainerOperation workflows (workflows.Client in production).
 type ContainerOperator interface {
 	StartContainerOperation(ctx context.Context, workflowID string, in workflows.ContainerOperationInput) (string, error)
 	WaitContainerOperation(ctx context.Context, workflowID, runID string) error
@@ -212,7 +212,7 @@ func (s *Server) StartContainerAction(ctx context.Context, tok *store.Token, dev
 		return nil, err
 	}
 	params := map[string]any{"timeout": req.Timeout, "signal": req.Signal, "force": req.Force, "volumes": req.Volumes}
-	return s.startOperation(ctx, tok, workflows.ContainerOperationWorkflowID(in.DeviceID, in.Ref), in.Ref, in, params)
+	return s.startOperation(ctx, tok, in.WorkflowID(), in.Ref, in, params)
 }
 
 // StartComposeAction is StartContainerAction for a compose project (up, down, pull, restart). The project's
@@ -243,7 +243,7 @@ func (s *Server) StartComposeAction(ctx context.Context, tok *store.Token, devic
 	}
 	in.WorkingDir = dir
 	params := map[string]any{"working_dir": in.WorkingDir}
-	return s.startOperation(ctx, tok, workflows.ComposeOperationWorkflowID(in.DeviceID, project), "compose:"+project, in, params)
+	return s.startOperation(ctx, tok, in.WorkflowID(), "compose:"+project, in, params)
 }
 
 // readOnlyDevice is the answer to an operation on a read-only device: 409, before any workflow starts, since the
@@ -314,7 +314,7 @@ func (s *Server) confirmComposeWorkdir(c *fiber.Ctx) error {
 }
 
 func (s *Server) startOperation(ctx context.Context, tok *store.Token, workflowID, target string, in activities.ContainerOpInput, params map[string]any) (*store.Operation, error) {
-	operator := s.poller
+	operator := s.wf
 	op := &store.Operation{ID: uuid.New(), WorkflowID: workflowID, DeviceID: uuid.MustParse(in.DeviceID), Target: target, Action: in.Action}
 	var err error
 	if op.Params, err = marshalParams(params); err != nil {
@@ -368,7 +368,7 @@ func (s *Server) WaitOperation(ctx context.Context, id uuid.UUID, d time.Duratio
 	if err != nil || store.OpFinal(op.State) || d <= 0 {
 		return op, err
 	}
-	operator := s.poller
+	operator := s.wf
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	if err := operator.WaitContainerOperation(wctx, op.WorkflowID, op.RunID); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -478,7 +478,7 @@ func (s *Server) cancelOperation(c *fiber.Ctx) error {
 	if store.OpFinal(op.State) {
 		return errorf(http.StatusConflict, "operation_finished", "operation "+op.ID.String()+" already "+op.State)
 	}
-	operator := s.poller
+	operator := s.wf
 	if err := operator.CancelContainerOperation(c.UserContext(), op.WorkflowID, op.RunID); err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ func (s *Server) deviceStatus(c *fiber.Ctx) error {
 		"temporal_ui": s.cfg.TemporalUIURL + "/namespaces/" + s.cfg.TemporalNamespace + "/workflows/" + workflows.DevicePollWorkflowID(d.ID.String())}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 5*time.Second)
 	defer cancel()
-	st, err := s.poller.Status(ctx, d.ID)
+	st, err := s.wf.Status(ctx, d.ID)
 	switch {
 	case err == nil:
 		out["poll_loop"] = fiber.Map{"paused": st.Paused, "blocked": st.Blocked, "block_reason": st.BlockReason,
@@ -101,7 +101,7 @@ func (s *Server) pollNow(c *fiber.Ctx) error {
 	setAuditWorkflow(c, workflows.DevicePollWorkflowID(d.ID.String()))
 	ctx, cancel := context.WithTimeout(c.UserContext(), pollNowTimeout)
 	defer cancel()
-	res, err := s.poller.PollNow(ctx, d.ID)
+	res, err := s.wf.PollNow(ctx, d.ID)
 	if err != nil {
 		return pollError(d, err)
 	}
@@ -125,7 +125,7 @@ func (s *Server) signalPoll(c *fiber.Ctx, signal, action string) error {
 	}
 	setAudit(c, action, "device/"+d.ID.String(), nil)
 	setAuditWorkflow(c, workflows.DevicePollWorkflowID(d.ID.String()))
-	if err := s.poller.Signal(c.UserContext(), d.ID, signal, nil); err != nil {
+	if err := s.wf.Signal(c.UserContext(), d.ID, signal, nil); err != nil {
 		return pollError(d, err)
 	}
 	return c.Status(http.StatusAccepted).JSON(fiber.Map{"device_id": d.ID, "accepted": signal})
@@ -194,10 +194,10 @@ func (s *Server) approveHostKey(c *fiber.Ctx) error {
 	if d.Enabled {
 		setAuditWorkflow(c, workflows.DevicePollWorkflowID(d.ID.String()))
 		// A loop that has ended (or never started) is started; a blocked one is resumed.
-		if _, err := s.poller.StartPolling(c.UserContext(), d.ID, d.PollInterval); err != nil {
+		if _, err := s.wf.StartPolling(c.UserContext(), d.ID, d.PollInterval); err != nil {
 			return err
 		}
-		if err := s.poller.Signal(c.UserContext(), d.ID, workflows.SignalResume, nil); err != nil && !errors.Is(err, workflows.ErrNotPolling) {
+		if err := s.wf.Signal(c.UserContext(), d.ID, workflows.SignalResume, nil); err != nil && !errors.Is(err, workflows.ErrNotPolling) {
 			return err
 		}
 	}

@@ -20,8 +20,7 @@ import (
 	"github.com/infrastructor/infrastructor/workflows"
 )
 
-// Scheduler manages the Temporal schedules of user schedules (workflows.Poller in production). It is looked up
-// on Deps.Poller, so a poller without it makes the schedule routes answer 503.
+// Scheduler manages the Temporal schedules of user schedules (workflows.Client in production); part of Workflows.
 type Scheduler interface {
 	CreateUserSchedule(ctx context.Context, o workflows.UserScheduleOptions) error
 	DescribeUserSchedule(ctx context.Context, id string) (*workflows.ScheduleInfo, error)
@@ -62,11 +61,10 @@ func (s *Server) scheduleRoutes(v1 fiber.Router) {
 }
 
 func (s *Server) scheduler() (Scheduler, error) {
-	sc, ok := s.poller.(Scheduler)
-	if !ok {
+	if s.wf == nil {
 		return nil, errorf(http.StatusServiceUnavailable, "unavailable", "schedules are not available on this server")
 	}
-	return sc, nil
+	return s.wf, nil
 }
 
 // ListSchedules returns every user schedule with Temporal's view of it. The MCP layer shares it with REST.

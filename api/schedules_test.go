@@ -55,7 +55,7 @@ func TestSchedules(t *testing.T) {
 		TemporalUI string `json:"temporal_ui"`
 	}
 	ts.req("POST", "/api/v1/schedules", ts.admin, ok).requireStatus(t, http.StatusCreated).into(t, &sch)
-	t.Cleanup(func() { _ = (&workflows.Poller{Client: ts.tc}).DeleteUserSchedule(context.Background(), sch.ID) })
+	t.Cleanup(func() { _ = (&workflows.Client{Client: ts.tc}).DeleteUserSchedule(context.Background(), sch.ID) })
 	require.Equal(t, "skip", sch.Overlap)
 	require.True(t, sch.Action.StopOnFailure)
 	require.Equal(t, 1, sch.Action.Concurrency)

@@ -21,10 +21,12 @@ import (
 	"github.com/infrastructor/infrastructor/workflows"
 )
 
-// Poller starts, stops and steers the durable poll loop of a device (workflows.Poller in production).
-// StartPolling is idempotent and returns the workflow ID; StopPolling of a device that is not polled is not an
-// error; the others return workflows.ErrNotPolling when the device has no running loop.
-type Poller interface {
+// Workflows is the API's client of every workflow (workflows.Client in production): it starts, stops and steers
+// the durable poll loop of a device, fetches logs, runs container operations, manages user schedules and sends
+// test notices. StartPolling is idempotent and returns the workflow ID; StopPolling of a device that is not
+// polled is not an error; the other poll-loop calls return workflows.ErrNotPolling when the device has no
+// running loop.
+type Workflows interface {
 	StartPolling(ctx context.Context, id uuid.UUID, interval time.Duration) (string, error)
 	StopPolling(ctx context.Context, id uuid.UUID) error
 	Signal(ctx context.Context, id uuid.UUID, name string, arg any) error
@@ -32,6 +34,8 @@ type Poller interface {
 	Status(ctx context.Context, id uuid.UUID) (*workflows.DevicePollState, error)
 	FetchLogs(ctx context.Context, in activities.FetchLogsInput) (*activities.FetchLogsResult, error)
 	ContainerOperator
+	Scheduler
+	TestSender
 }
 
 // HealthChecker reports whether a dependency (Temporal) answers.
@@ -41,12 +45,13 @@ type HealthChecker interface {
 
 // Deps is what the server needs from the process that runs it.
 type Deps struct {
-	Config   *config.Config
-	Pool     *pgxpool.Pool
-	Poller   Poller
-	Temporal HealthChecker
-	Log      *slog.Logger
-	Now      func() time.Time
+	Config *config.Config
+	Pool   *pgxpool.Pool
+	// Workflows runs everything that touches a device; without it the schedule and test-send routes answer 503.
+	Workflows Workflows
+	Temporal  HealthChecker
+	Log       *slog.Logger
+	Now       func() time.Time
 	// Hub fans live updates out to /ws clients; without one /ws answers 503.
 	Hub *hub.Hub
 	// Secrets encrypts notification channels' credentials; without it channels with a token or secret cannot be
@@ -58,7 +63,7 @@ type Deps struct {
 type Server struct {
 	cfg      *config.Config
 	pool     *pgxpool.Pool
-	poller   Poller
+	wf       Workflows
 	temporal HealthChecker
 	log      *slog.Logger
 	now      func() time.Time
@@ -78,7 +83,7 @@ type Server struct {
 
 // New builds the server and its routes.
 func New(d Deps) *Server {
-	s := &Server{cfg: d.Config, pool: d.Pool, poller: d.Poller, temporal: d.Temporal, log: d.Log, now: d.Now, hub: d.Hub,
+	s := &Server{cfg: d.Config, pool: d.Pool, wf: d.Workflows, temporal: d.Temporal, log: d.Log, now: d.Now, hub: d.Hub,
 		secrets: d.Secrets}
 	if s.now == nil {
 		s.now = time.Now

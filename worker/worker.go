@@ -36,7 +36,7 @@ func New(c client.Client, taskQueue string, acts *activities.Activities) worker.
 
 // StartPollingAll (re)starts the poll loop of every enabled device. Starting is idempotent: a loop that is
 // already running is left alone.
-func StartPollingAll(ctx context.Context, db store.DBTX, p *workflows.Poller, log *slog.Logger) error {
+func StartPollingAll(ctx context.Context, db store.DBTX, p *workflows.Client, log *slog.Logger) error {
 	enabled := true
 	devices, _, err := store.ListDevices(ctx, db, store.DeviceFilter{Enabled: &enabled})
 	if err != nil {

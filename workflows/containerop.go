@@ -14,22 +14,11 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/infrastructor/infrastructor/activities"
-	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
 // ContainerOperationWorkflowName is the registered name of ContainerOperationWorkflow.
 const ContainerOperationWorkflowName = "ContainerOperation"
-
-// ContainerOperationWorkflowID names the operation slot of one container: one operation per container at a time.
-// Use the container's name (not sometimes its ID) so that two requests for the same container collide.
-func ContainerOperationWorkflowID(deviceID, container string) string {
-	return "container-op/" + deviceID + "/" + container
-}
-
-// ComposeOperationWorkflowID names the operation slot of one compose project on a device.
-func ComposeOperationWorkflowID(deviceID, project string) string {
-	return "container-op/" + deviceID + "/compose:" + project
-}
 
 // Tunables of container operations.
 const (
@@ -104,7 +93,7 @@ func (w *containerOp) run(ctx workflow.Context) (*ContainerOperationResult, erro
 	w.rec.Before = &pre.Before
 	if pre.Noop {
 		w.rec.Noop = true
-		return w.finish(ctx, store.OpSucceeded, "nothing to do: "+pre.Reason, "")
+		return w.finish(ctx, vocab.OpSucceeded, "nothing to do: "+pre.Reason, "")
 	}
 	if op.IsCompose() {
 		op.WorkingDir = pre.WorkingDir
@@ -143,7 +132,7 @@ func (w *containerOp) run(ctx workflow.Context) (*ContainerOperationResult, erro
 	if act.AlreadyDone {
 		summary += " (an earlier attempt had acted)"
 	}
-	return w.finish(ctx, store.OpSucceeded, summary, "")
+	return w.finish(ctx, vocab.OpSucceeded, summary, "")
 }
 
 func targetLabel(op activities.ContainerOpInput) string {
@@ -156,7 +145,7 @@ func targetLabel(op activities.ContainerOpInput) string {
 // fail records a failed or cancelled operation and ends the workflow with the step's error.
 func (w *containerOp) fail(ctx workflow.Context, step string, err error) (*ContainerOperationResult, error) {
 	if temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
-		if _, rerr := w.finish(ctx, store.OpCancelled, "cancelled during "+step, "cancelled during "+step); rerr != nil {
+		if _, rerr := w.finish(ctx, vocab.OpCancelled, "cancelled during "+step, "cancelled during "+step); rerr != nil {
 			return nil, rerr
 		}
 		return nil, err
@@ -175,7 +164,7 @@ func (w *containerOp) fail(ctx workflow.Context, step string, err error) (*Conta
 		msg = fmt.Sprintf("%s timed out (%s)", step, te.TimeoutType())
 	}
 	w.log.Warn("container operation failed", "step", step, "error", msg)
-	if _, rerr := w.finish(ctx, store.OpFailed, step+" failed: "+msg, step+": "+msg); rerr != nil {
+	if _, rerr := w.finish(ctx, vocab.OpFailed, step+" failed: "+msg, step+": "+msg); rerr != nil {
 		return nil, rerr
 	}
 	return nil, err
@@ -201,7 +190,7 @@ var ErrOperationRunning = errors.New("another operation is running on this targe
 
 // StartContainerOperation starts the operation's workflow under workflowID. It fails with ErrOperationRunning
 // while another operation on the same target runs; a new operation may start once the previous one closed.
-func (p *Poller) StartContainerOperation(ctx context.Context, workflowID string, in ContainerOperationInput) (string, error) {
+func (p *Client) StartContainerOperation(ctx context.Context, workflowID string, in ContainerOperationInput) (string, error) {
 	run, err := p.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       workflowID,
 		TaskQueue:                                p.TaskQueue,
@@ -222,7 +211,7 @@ func (p *Poller) StartContainerOperation(ctx context.Context, workflowID string,
 
 // WaitContainerOperation waits until the operation's workflow has closed (whatever its outcome, which is stored
 // with the operation) or ctx ends, returning ctx's error then.
-func (p *Poller) WaitContainerOperation(ctx context.Context, workflowID, runID string) error {
+func (p *Client) WaitContainerOperation(ctx context.Context, workflowID, runID string) error {
 	err := p.Client.GetWorkflow(ctx, workflowID, runID).Get(ctx, nil)
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -235,7 +224,7 @@ func (p *Poller) WaitContainerOperation(ctx context.Context, workflowID, runID s
 }
 
 // CancelContainerOperation asks a running operation to stop; it records itself as cancelled.
-func (p *Poller) CancelContainerOperation(ctx context.Context, workflowID, runID string) error {
+func (p *Client) CancelContainerOperation(ctx context.Context, workflowID, runID string) error {
 	if err := p.Client.CancelWorkflow(ctx, workflowID, runID); err != nil {
 		return fmt.Errorf("cancel %s: %w", workflowID, err)
 	}

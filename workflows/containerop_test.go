@@ -17,7 +17,7 @@ import (
 
 	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/internal/docker"
-	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/internal/vocab"
 	"github.com/infrastructor/infrastructor/workflows"
 )
 
@@ -128,7 +128,7 @@ func TestContainerOperationSteps(t *testing.T) {
 		{
 			name:      "precheck act verify record",
 			wantCalls: []string{"precheck", "act", "verify", "record"},
-			wantState: store.OpSucceeded,
+			wantState: vocab.OpSucceeded,
 			check: func(t *testing.T, f *fakeContainer, rec activities.RecordInput) {
 				require.Equal(t, 1, f.restarts)
 				require.NotNil(t, rec.Before)
@@ -146,7 +146,7 @@ func TestContainerOperationSteps(t *testing.T) {
 				}
 			},
 			wantCalls: []string{"precheck", "record"},
-			wantState: store.OpSucceeded,
+			wantState: vocab.OpSucceeded,
 			check: func(t *testing.T, f *fakeContainer, rec activities.RecordInput) {
 				require.True(t, rec.Noop)
 				require.Equal(t, "nothing to do: already stopped (exited)", rec.Summary)
@@ -171,7 +171,7 @@ func TestContainerOperationSteps(t *testing.T) {
 				}
 			},
 			wantCalls: []string{"precheck", "act", "act", "verify", "record"},
-			wantState: store.OpSucceeded,
+			wantState: vocab.OpSucceeded,
 			check: func(t *testing.T, f *fakeContainer, rec activities.RecordInput) {
 				require.Equal(t, 1, f.restarts)
 				require.True(t, rec.AlreadyDone)
@@ -193,7 +193,7 @@ func TestContainerOperationSteps(t *testing.T) {
 				}
 			},
 			wantCalls: []string{"precheck", "act", "verify", "record"},
-			wantState: store.OpFailed,
+			wantState: vocab.OpFailed,
 			wantErr:   "exited with code 3",
 			check: func(t *testing.T, f *fakeContainer, rec activities.RecordInput) {
 				require.Equal(t, "verify: container web exited with code 3 right after restart", rec.Error)
@@ -209,7 +209,7 @@ func TestContainerOperationSteps(t *testing.T) {
 				}
 			},
 			wantCalls: []string{"precheck", "record"},
-			wantState: store.OpFailed,
+			wantState: vocab.OpFailed,
 			wantErr:   "paused",
 		},
 		{
@@ -220,7 +220,7 @@ func TestContainerOperationSteps(t *testing.T) {
 				}
 			},
 			wantCalls: []string{"precheck", "record"},
-			wantState: store.OpFailed,
+			wantState: vocab.OpFailed,
 			wantErr:   "not found",
 		},
 		{
@@ -231,7 +231,7 @@ func TestContainerOperationSteps(t *testing.T) {
 				}
 			},
 			wantCalls: []string{"precheck", "act", "verify", "verify", "verify", "record"},
-			wantState: store.OpFailed,
+			wantState: vocab.OpFailed,
 			wantErr:   "ssh closed",
 		},
 	}
@@ -282,12 +282,13 @@ func TestContainerOperationCancelled(t *testing.T) {
 	require.True(t, errors.As(err, &canceled), "the workflow ends cancelled: %v", err)
 	require.Equal(t, []string{"precheck", "act", "record"}, f.calls)
 	require.Len(t, f.records, 1)
-	require.Equal(t, store.OpCancelled, f.records[0].State)
+	require.Equal(t, vocab.OpCancelled, f.records[0].State)
 	require.Equal(t, "cancelled during act", f.records[0].Error)
 }
 
 func TestContainerOperationIDs(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, "container-op/"+deviceID+"/web", workflows.ContainerOperationWorkflowID(deviceID, "web"))
-	require.Equal(t, "container-op/"+deviceID+"/compose:demo", workflows.ComposeOperationWorkflowID(deviceID, "demo"))
+	require.Equal(t, "container-op/"+deviceID+"/web", activities.ContainerOpInput{DeviceID: deviceID, Ref: "web"}.WorkflowID())
+	require.Equal(t, "container-op/"+deviceID+"/compose:demo",
+		activities.ContainerOpInput{DeviceID: deviceID, Ref: "web", Project: "demo"}.WorkflowID())
 }

@@ -286,6 +286,36 @@ func (w *devicePoll) poll(ctx workflow.Context) (*activities.PollDeviceResult, e
 	return nil, err
 }
 
+// evaluateAlertsVersion guards the alert evaluation added to DevicePoll, so histories recorded before it replay.
+const evaluateAlertsVersion = "evaluate-alerts"
+
+// evaluateAlerts runs the device's alert rules after a poll attempt (collected is the successful poll's time,
+// pollErr the failure otherwise) and starts a Notify workflow per notice. It is a local activity: it runs every
+// poll and is small. A failure is logged, never fails the poll loop.
+func (w *devicePoll) evaluateAlerts(ctx workflow.Context, collected time.Time, pollErr error) {
+	if workflow.GetVersion(ctx, evaluateAlertsVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	in := activities.EvaluateAlertsInput{DeviceID: w.deviceID}
+	if pollErr == nil {
+		in.Collected = collected
+	} else {
+		in.ErrorType = errorType(pollErr)
+	}
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 15 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3,
+			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput}},
+	})
+	var a *activities.Activities
+	var res activities.EvaluateAlertsResult
+	if err := workflow.ExecuteLocalActivity(lctx, a.EvaluateAlerts, in).Get(ctx, &res); err != nil {
+		w.log.Warn("alert evaluation failed", "err", err)
+		return
+	}
+	startNotices(ctx, res.Notices)
+}
+
 // pollActivityOptions bounds one poll by the interval: a poll that cannot finish before the next one is due
 // has failed. There is no second attempt: the next poll is the retry, and the loop counts failures to decide
 // when a device is offline (the activity itself redials once when a pooled connection turns out dead).

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/infrastructor/infrastructor/activities"
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
 // NotifyWorkflowName is the registered name of the Notify workflow.
@@ -68,7 +69,7 @@ func NotifyWorkflow(ctx workflow.Context, in NotifyInput) (*NotifyResult, error)
 			var out activities.DeliverResult
 			err := workflow.ExecuteActivity(actx, a.DeliverNotification, activities.DeliverInput{DeliveryID: id}).Get(ctx, &out)
 			if err == nil {
-				if out.State == "sent" {
+				if out.State == vocab.DeliverySent {
 					res.Sent++
 				}
 				return
@@ -129,38 +130,8 @@ func (n *Notifier) SendTest(ctx context.Context, deliveryID int64) (*NotifyResul
 	return &res, nil
 }
 
-// evaluateAlertsVersion guards the alert evaluation added to DevicePoll, so histories recorded before it replay.
-const evaluateAlertsVersion = "evaluate-alerts"
-
-// evaluateAlerts runs the device's alert rules after a poll attempt (collected is the successful poll's time,
-// pollErr the failure otherwise) and starts a Notify workflow per notice. It is a local activity: it runs every
-// poll and is small. A failure is logged, never fails the poll loop.
-func (w *devicePoll) evaluateAlerts(ctx workflow.Context, collected time.Time, pollErr error) {
-	if workflow.GetVersion(ctx, evaluateAlertsVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		return
-	}
-	in := activities.EvaluateAlertsInput{DeviceID: w.deviceID}
-	if pollErr == nil {
-		in.Collected = collected
-	} else {
-		in.ErrorType = errorType(pollErr)
-	}
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 15 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput}},
-	})
-	var a *activities.Activities
-	var res activities.EvaluateAlertsResult
-	if err := workflow.ExecuteLocalActivity(lctx, a.EvaluateAlerts, in).Get(ctx, &res); err != nil {
-		w.log.Warn("alert evaluation failed", "err", err)
-		return
-	}
-	startNotices(ctx, res.Notices)
-}
-
-// SendTest runs the Notify workflow of a queued test delivery (see Notifier.SendTest); it lets the API's
-// poller serve the test-send endpoint.
-func (p *Poller) SendTest(ctx context.Context, deliveryID int64) (*NotifyResult, error) {
+// SendTest runs the Notify workflow of a queued test delivery (see Notifier.SendTest); it lets the API
+// serve the test-send endpoint.
+func (p *Client) SendTest(ctx context.Context, deliveryID int64) (*NotifyResult, error) {
 	return (&Notifier{Client: p.Client, TaskQueue: p.TaskQueue}).SendTest(ctx, deliveryID)
 }

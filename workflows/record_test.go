@@ -196,7 +196,7 @@ func recordContainerOpSuccess(t *testing.T, path string) {
 		"ActContainerOp":      func(context.Context, []any) (any, error) { return activities.ActResult{Output: "web"}, nil },
 		"VerifyContainerOp":   verifyOK,
 	})
-	r.run(path, workflows.ContainerOperationWorkflowID(recDevice, "web"), workflows.ContainerOperationWorkflowName,
+	r.run(path, recContainerOp(recOperation).WorkflowID(), workflows.ContainerOperationWorkflowName,
 		recContainerOp(recOperation), false)
 }
 
@@ -209,7 +209,7 @@ func recordContainerOpFailure(t *testing.T, path string) {
 				activities.ErrTypeVerifyFailed, nil, activities.OpSnapshot{})
 		},
 	})
-	r.run(path, workflows.ContainerOperationWorkflowID(recDevice, "web"), workflows.ContainerOperationWorkflowName,
+	r.run(path, recContainerOp(recOperation).WorkflowID(), workflows.ContainerOperationWorkflowName,
 		recContainerOp(recOperation), true)
 }
 
@@ -236,7 +236,7 @@ func recordContainerOpCancel(t *testing.T, path string) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	id := workflows.ContainerOperationWorkflowID(recDevice, "web")
+	id := recContainerOp(recOperation).WorkflowID()
 	run, err := r.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: r.tq},
 		workflows.ContainerOperationWorkflowName, recContainerOp(recOperation))
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/infrastructor/infrastructor/activities"
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
 // User schedule names.
@@ -40,13 +41,6 @@ type ScheduledActionResult struct {
 	Outcomes []activities.TargetOutcome
 }
 
-// Run and outcome states.
-const (
-	runSucceeded = "succeeded"
-	runFailed    = "failed"
-	runSkipped   = "skipped"
-)
-
 // ScheduledActionWorkflow runs a user schedule's action: a ContainerOperation child workflow per device for
 // container and compose actions (the same operations the API starts, so they show in /operations and never run
 // at once with a manual one), or an image prune activity. Across a tag at most Concurrency devices run at
@@ -61,12 +55,12 @@ func ScheduledActionWorkflow(ctx workflow.Context, in ScheduledActionInput) (*Sc
 		return nil, err
 	}
 	log := workflow.GetLogger(ctx)
-	res := &ScheduledActionResult{State: runSucceeded, Outcomes: make([]activities.TargetOutcome, len(plan.Targets))}
+	res := &ScheduledActionResult{State: vocab.RunSucceeded, Outcomes: make([]activities.TargetOutcome, len(plan.Targets))}
 	failed := false
 	running := 0
 	sel := workflow.NewSelector(ctx)
 	for i, t := range plan.Targets {
-		res.Outcomes[i] = activities.TargetOutcome{DeviceID: t.DeviceID, DeviceName: t.DeviceName, State: runSkipped}
+		res.Outcomes[i] = activities.TargetOutcome{DeviceID: t.DeviceID, DeviceName: t.DeviceName, State: vocab.RunSkipped}
 		if t.Op != nil {
 			res.Outcomes[i].OperationID = t.Op.OperationID
 		}
@@ -92,7 +86,7 @@ func ScheduledActionWorkflow(ctx workflow.Context, in ScheduledActionInput) (*Sc
 			out := &res.Outcomes[i]
 			summary, err := read(f)
 			if err != nil {
-				out.State, out.Error = runFailed, rootMessage(err)
+				out.State, out.Error = vocab.RunFailed, rootMessage(err)
 				failed = true
 				log.Warn("scheduled action failed", "device", t.DeviceName, "err", out.Error)
 				if t.Op != nil && isStartFailure(err) {
@@ -102,7 +96,7 @@ func ScheduledActionWorkflow(ctx workflow.Context, in ScheduledActionInput) (*Sc
 				}
 				return
 			}
-			out.State, out.Summary = runSucceeded, summary
+			out.State, out.Summary = vocab.RunSucceeded, summary
 		})
 	}
 	for ; running > 0; running-- {
@@ -110,7 +104,7 @@ func ScheduledActionWorkflow(ctx workflow.Context, in ScheduledActionInput) (*Sc
 	}
 	errMsg := ""
 	if failed {
-		res.State, errMsg = runFailed, "one or more devices failed"
+		res.State, errMsg = vocab.RunFailed, "one or more devices failed"
 	}
 	if err := workflow.ExecuteActivity(short, a.FinishScheduledRun, activities.FinishScheduledRunInput{WorkflowID: wfID,
 		State: res.State, Outcomes: res.Outcomes, Error: errMsg}).Get(ctx, nil); err != nil {
@@ -141,7 +135,7 @@ func runTarget(ctx workflow.Context, t activities.ScheduleTarget) (workflow.Futu
 	}
 	op := *t.Op
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            containerOpWorkflowID(op),
+		WorkflowID:            op.WorkflowID(),
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 	})
@@ -149,18 +143,11 @@ func runTarget(ctx workflow.Context, t activities.ScheduleTarget) (workflow.Futu
 	return f, func(f workflow.Future) (string, error) {
 		var out ContainerOperationResult
 		err := f.Get(ctx, &out)
-		if err == nil && out.State != "succeeded" {
+		if err == nil && out.State != vocab.OpSucceeded {
 			err = fmt.Errorf("%s", out.Summary)
 		}
 		return out.Summary, err
 	}
-}
-
-func containerOpWorkflowID(op activities.ContainerOpInput) string {
-	if op.IsCompose() {
-		return ComposeOperationWorkflowID(op.DeviceID, op.Project)
-	}
-	return ContainerOperationWorkflowID(op.DeviceID, op.Ref)
 }
 
 // isStartFailure reports whether a child workflow never started (its ID was busy with another operation).
@@ -193,7 +180,7 @@ func overlapPolicy(name string) enumspb.ScheduleOverlapPolicy {
 
 // CreateUserSchedule creates the Temporal schedule of a user schedule. Temporal validates the cron expression
 // and the time zone; its error is returned as is.
-func (p *Poller) CreateUserSchedule(ctx context.Context, o UserScheduleOptions) error {
+func (p *Client) CreateUserSchedule(ctx context.Context, o UserScheduleOptions) error {
 	spec := client.ScheduleSpec{TimeZoneName: o.TimeZone}
 	if o.Cron != "" {
 		spec.CronExpressions = []string{o.Cron}
@@ -229,7 +216,7 @@ type ScheduleInfo struct {
 }
 
 // DescribeUserSchedule describes a user schedule's Temporal schedule.
-func (p *Poller) DescribeUserSchedule(ctx context.Context, id string) (*ScheduleInfo, error) {
+func (p *Client) DescribeUserSchedule(ctx context.Context, id string) (*ScheduleInfo, error) {
 	d, err := p.Client.ScheduleClient().GetHandle(ctx, UserScheduleID(id)).Describe(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("describe schedule %s: %w", UserScheduleID(id), err)
@@ -244,7 +231,7 @@ func (p *Poller) DescribeUserSchedule(ctx context.Context, id string) (*Schedule
 }
 
 // PauseUserSchedule pauses or resumes a user schedule.
-func (p *Poller) PauseUserSchedule(ctx context.Context, id string, pause bool, note string) error {
+func (p *Client) PauseUserSchedule(ctx context.Context, id string, pause bool, note string) error {
 	h := p.Client.ScheduleClient().GetHandle(ctx, UserScheduleID(id))
 	var err error
 	if pause {
@@ -259,7 +246,7 @@ func (p *Poller) PauseUserSchedule(ctx context.Context, id string, pause bool, n
 }
 
 // TriggerUserSchedule runs a user schedule now (its overlap policy applies).
-func (p *Poller) TriggerUserSchedule(ctx context.Context, id string) error {
+func (p *Client) TriggerUserSchedule(ctx context.Context, id string) error {
 	if err := p.Client.ScheduleClient().GetHandle(ctx, UserScheduleID(id)).Trigger(ctx, client.ScheduleTriggerOptions{
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_UNSPECIFIED}); err != nil {
 		return fmt.Errorf("trigger schedule %s: %w", UserScheduleID(id), err)
@@ -268,7 +255,7 @@ func (p *Poller) TriggerUserSchedule(ctx context.Context, id string) error {
 }
 
 // DeleteUserSchedule deletes a user schedule's Temporal schedule; one already gone is not an error.
-func (p *Poller) DeleteUserSchedule(ctx context.Context, id string) error {
+func (p *Client) DeleteUserSchedule(ctx context.Context, id string) error {
 	err := p.Client.ScheduleClient().GetHandle(ctx, UserScheduleID(id)).Delete(ctx)
 	var nf *serviceerror.NotFound
 	if err != nil && !errors.As(err, &nf) {

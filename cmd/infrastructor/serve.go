@@ -231,7 +231,7 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 		return err
 	}
 	defer tc.Close()
-	poller := &workflows.Poller{Client: tc, TaskQueue: cfg.TaskQueue}
+	poller := &workflows.Client{Client: tc, TaskQueue: cfg.TaskQueue}
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
@@ -303,7 +303,7 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 		live := hub.New(hub.Options{MaxPerKey: cfg.WSMaxPerToken, Log: log.With("component", "hub")})
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = live.Listen(ctx, hub.PoolConnector(pool)) }()
-		srv := api.New(api.Deps{Config: cfg, Pool: pool, Poller: poller, Temporal: temporalHealth{tc}, Log: log, Hub: live,
+		srv := api.New(api.Deps{Config: cfg, Pool: pool, Workflows: poller, Temporal: temporalHealth{tc}, Log: log, Hub: live,
 			Secrets: secrets})
 		wg.Add(1)
 		go func() {

@@ -1,6 +1,6 @@
 // Package hub fans live updates out to WebSocket clients. Each API process runs one Hub fed by one PostgreSQL
 // LISTEN connection (see Listen), so every API replica delivers every update that any writer published with
-// store.Notify. Fan-out never blocks: each client has a bounded queue, and a client whose queue is full is dropped
+// store.Publish. Fan-out never blocks: each client has a bounded queue, and a client whose queue is full is dropped
 // as a slow consumer instead of slowing the hub or the other clients.
 package hub
 
@@ -98,7 +98,7 @@ type Stats struct {
 	Published  uint64 // updates received from the database
 	Delivered  uint64 // messages queued to clients
 	Dropped    uint64 // clients dropped as slow consumers
-	Malformed  uint64 // notifications that were not a valid store.Notification
+	Malformed  uint64 // notifications that were not a valid store.LiveUpdate
 	Listening  bool   // the database listener is connected and LISTENing
 	Reconnects uint64 // times the listener connected again after losing its connection
 }
@@ -230,7 +230,7 @@ func (h *Hub) OnRevoke(fn func(key string)) {
 }
 
 // revoked handles a store.TopicTokenRevoked notification.
-func (h *Hub) revoked(n store.Notification) {
+func (h *Hub) revoked(n store.LiveUpdate) {
 	var data struct {
 		ID string `json:"id"`
 	}
@@ -252,7 +252,7 @@ func (h *Hub) revoked(n store.Notification) {
 
 // Publish delivers one update to every client subscribed to its topic. It never blocks: the envelope is encoded
 // once and queued to each client, and a client whose queue is full is dropped.
-func (h *Hub) Publish(n store.Notification) {
+func (h *Hub) Publish(n store.LiveUpdate) {
 	if n.Topic == store.TopicTokenRevoked {
 		h.revoked(n)
 		return

@@ -15,8 +15,8 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func note(topic string, n int) store.Notification {
-	return store.Notification{Topic: topic, Time: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, n))}
+func note(topic string, n int) store.LiveUpdate {
+	return store.LiveUpdate{Topic: topic, Time: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, n))}
 }
 
 func subscribe(t *testing.T, c *Client, patterns ...string) {

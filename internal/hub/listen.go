@@ -29,7 +29,7 @@ func PoolConnector(pool *pgxpool.Pool) Connector {
 	}
 }
 
-// Listen feeds the hub from PostgreSQL: it LISTENs on store.NotifyChannel and publishes every notification until
+// Listen feeds the hub from PostgreSQL: it LISTENs on store.UpdatesChannel and publishes every notification until
 // ctx ends. When the connection drops it reconnects with exponential back-off (MinBackoff to MaxBackoff) while the
 // hub keeps its clients, and then sends them a resync message, since updates in the gap are lost. It returns nil
 // when ctx ends.
@@ -78,9 +78,9 @@ func (h *Hub) listenConn(ctx context.Context, connect Connector) (*pgx.Conn, err
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	if _, err := conn.Exec(cctx, "LISTEN "+pgx.Identifier{store.NotifyChannel}.Sanitize()); err != nil {
+	if _, err := conn.Exec(cctx, "LISTEN "+pgx.Identifier{store.UpdatesChannel}.Sanitize()); err != nil {
 		_ = conn.Close(context.Background())
-		return nil, fmt.Errorf("LISTEN %s: %w", store.NotifyChannel, err)
+		return nil, fmt.Errorf("LISTEN %s: %w", store.UpdatesChannel, err)
 	}
 	return conn, nil
 }
@@ -112,7 +112,7 @@ func (h *Hub) receive(ctx context.Context, conn *pgx.Conn) error {
 }
 
 func (h *Hub) publishRaw(payload string) {
-	var n store.Notification
+	var n store.LiveUpdate
 	if err := json.Unmarshal([]byte(payload), &n); err != nil || n.Topic == "" {
 		h.malformed.Add(1)
 		h.log.Warn("live updates: malformed notification ignored", "bytes", len(payload), "err", err)

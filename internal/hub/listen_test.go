@@ -69,10 +69,10 @@ func TestListenDeliversNotifications(t *testing.T) {
 	// A notification inside a transaction arrives on commit only.
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)
-	require.NoError(t, store.Notify(ctx, tx, store.TopicDeviceStatus(devA), map[string]string{"status": "rolled back"}))
+	require.NoError(t, store.Publish(ctx, tx, store.TopicDeviceStatus(devA), map[string]string{"status": "rolled back"}))
 	require.NoError(t, tx.Rollback(ctx))
-	require.NoError(t, store.Notify(ctx, pool, store.TopicDeviceMetrics(devA), map[string]int{"cpu": 1})) // not subscribed
-	require.NoError(t, store.Notify(ctx, pool, store.TopicDeviceStatus(devA), map[string]string{"status": "online"}))
+	require.NoError(t, store.Publish(ctx, pool, store.TopicDeviceMetrics(devA), map[string]int{"cpu": 1})) // not subscribed
+	require.NoError(t, store.Publish(ctx, pool, store.TopicDeviceStatus(devA), map[string]string{"status": "online"}))
 
 	m := next(t, c)
 	require.Equal(t, TypeUpdate, m.Type)
@@ -81,9 +81,9 @@ func TestListenDeliversNotifications(t *testing.T) {
 	require.WithinDuration(t, time.Now(), m.Time, time.Minute)
 
 	// Garbage on the channel is counted and skipped; the next good update still arrives.
-	_, err = pool.Exec(ctx, `SELECT pg_notify($1, 'not json'), pg_notify($1, '{"topic":"device.x.status"}')`, store.NotifyChannel)
+	_, err = pool.Exec(ctx, `SELECT pg_notify($1, 'not json'), pg_notify($1, '{"topic":"device.x.status"}')`, store.UpdatesChannel)
 	require.NoError(t, err)
-	require.NoError(t, store.Notify(ctx, pool, store.TopicDeviceStatus(devB), map[string]string{"status": "offline"}))
+	require.NoError(t, store.Publish(ctx, pool, store.TopicDeviceStatus(devB), map[string]string{"status": "offline"}))
 	m = next(t, c)
 	require.Equal(t, "device."+devB+".status", m.Topic)
 	require.Equal(t, uint64(2), h.Stats().Malformed)
@@ -113,7 +113,7 @@ func TestListenSurvivesATerminatedConnection(t *testing.T) {
 		require.NoError(t, json.Unmarshal(m.Data, &gap))
 		require.False(t, gap.To.Before(gap.From))
 
-		require.NoError(t, store.Notify(ctx, pool, store.TopicEvents, map[string]int{"round": round}))
+		require.NoError(t, store.Publish(ctx, pool, store.TopicEvents, map[string]int{"round": round}))
 		m = next(t, c)
 		require.Equal(t, "events", m.Topic)
 		require.JSONEq(t, `{"round":`+string(rune('0'+round))+`}`, string(m.Data))
@@ -143,7 +143,7 @@ func TestListenRetriesUntilTheDatabaseAnswers(t *testing.T) {
 	c, err := h.Register("k")
 	require.NoError(t, err)
 	subscribe(t, c, "operations")
-	require.NoError(t, store.Notify(context.Background(), pool, store.TopicOperations, map[string]string{"id": "op"}))
+	require.NoError(t, store.Publish(context.Background(), pool, store.TopicOperations, map[string]string{"id": "op"}))
 	require.Equal(t, "operations", next(t, c).Topic)
 }
 
@@ -173,7 +173,7 @@ func TestListenDetectsASilentDeadConnection(t *testing.T) {
 		assert.True(c, h.Stats().Listening)
 	}, 15*time.Second, 10*time.Millisecond)
 	require.Equal(t, TypeResync, next(t, c).Type)
-	require.NoError(t, store.Notify(context.Background(), pool, store.TopicEvents, map[string]int{"n": 1}))
+	require.NoError(t, store.Publish(context.Background(), pool, store.TopicEvents, map[string]int{"n": 1}))
 	require.Equal(t, "events", next(t, c).Topic)
 }
 

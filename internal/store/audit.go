@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // AuditRecord is one entry of the audit log: who changed what, how it went, and the workflow it started.
@@ -52,24 +53,19 @@ func ListAudit(ctx context.Context, db DBTX, f AuditFilter) ([]*AuditRecord, int
 		coalesce(status_code, 0), workflow_id, remote_addr, detail FROM audit_log
 		WHERE ($1 = '' OR action = $1) AND ($2 = '' OR target = $2) AND ($3 = 0 OR id < $3)
 		ORDER BY id DESC LIMIT $4`, f.Action, f.Target, f.Before, f.Limit+1)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	var out []*AuditRecord
-	for rows.Next() {
+	out, err := scanRows(func(row pgx.Row) (*AuditRecord, error) {
 		var r AuditRecord
 		var detail []byte
-		if err := rows.Scan(&r.ID, &r.Time, &r.TokenID, &r.TokenName, &r.Action, &r.Target, &r.Outcome,
+		if err := row.Scan(&r.ID, &r.Time, &r.TokenID, &r.TokenName, &r.Action, &r.Target, &r.Outcome,
 			&r.StatusCode, &r.WorkflowID, &r.RemoteAddr, &detail); err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		if len(detail) > 0 {
 			r.Detail = detail
 		}
-		out = append(out, &r)
-	}
-	if err := rows.Err(); err != nil {
+		return &r, nil
+	}, rows, err)
+	if err != nil {
 		return nil, 0, err
 	}
 	var next int64

@@ -43,23 +43,17 @@ type ContainerWrite struct {
 // LoadContainers returns the stored inventory of a device.
 func LoadContainers(ctx context.Context, db DBTX, id uuid.UUID) ([]docker.Container, error) {
 	rows, err := db.Query(ctx, `SELECT detail FROM containers WHERE device_id = $1 ORDER BY name`, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []docker.Container
-	for rows.Next() {
+	return scanRows(func(row pgx.Row) (docker.Container, error) {
 		var c docker.Container
 		var raw []byte
-		if err := rows.Scan(&raw); err != nil {
-			return nil, err
+		if err := row.Scan(&raw); err != nil {
+			return c, err
 		}
 		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, err
+			return c, err
 		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		return c, nil
+	}, rows, err)
 }
 
 // LoadContainerCounters returns the cgroup counters of the device's last poll, or nil.
@@ -140,7 +134,7 @@ func writeContainers(ctx context.Context, tx pgx.Tx, id uuid.UUID, t time.Time, 
 			summary = append(summary, map[string]string{"container_id": ch.ContainerID, "name": ch.Name,
 				"change": string(ch.Kind), "state": string(ch.State)})
 		}
-		if err := Notify(ctx, tx, TopicDeviceContainers(id.String()), map[string]any{"device_id": id, "changes": summary}); err != nil {
+		if err := Publish(ctx, tx, TopicDeviceContainers(id.String()), map[string]any{"device_id": id, "changes": summary}); err != nil {
 			return 0, err
 		}
 	}
@@ -207,19 +201,8 @@ func ListContainers(ctx context.Context, db DBTX, f ContainerFilter) ([]*Contain
 		AND ($3 = '' OR c.compose_project = $3) AND ($4 = '' OR c.name ILIKE '%' || $4 || '%')
 		AND ($5 = '' OR lower(d.name) || '/' || c.name > $5)
 		ORDER BY lower(d.name), c.name LIMIT $6`, f.DeviceID, f.State, f.Project, escapeLike(f.Name), f.After, f.Limit+1)
+	out, err := scanRows(scanContainerRow, rows, err)
 	if err != nil {
-		return nil, "", err
-	}
-	defer rows.Close()
-	var out []*ContainerRow
-	for rows.Next() {
-		r, err := scanContainerRow(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, "", err
 	}
 	next := ""

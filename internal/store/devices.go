@@ -9,14 +9,16 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
-// Device statuses.
+// Device statuses (defined in package vocab).
 const (
-	StatusUnknown = "unknown"
-	StatusOnline  = "online"
-	StatusOffline = "offline"
-	StatusBlocked = "blocked"
+	StatusUnknown = vocab.StatusUnknown
+	StatusOnline  = vocab.StatusOnline
+	StatusOffline = vocab.StatusOffline
+	StatusBlocked = vocab.StatusBlocked
 )
 
 // Host-key policies.
@@ -221,7 +223,7 @@ func SetDeviceStatus(ctx context.Context, db DBTX, id uuid.UUID, status, reason 
 		return "", mapErr(err)
 	}
 	if prev != status {
-		err = Notify(ctx, db, TopicDeviceStatus(id.String()), map[string]string{"device_id": id.String(),
+		err = Publish(ctx, db, TopicDeviceStatus(id.String()), map[string]string{"device_id": id.String(),
 			"status": status, "previous_status": prev, "reason": reason})
 	}
 	return prev, err

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // Event kinds recorded for devices.
@@ -46,7 +47,7 @@ func InsertEvent(ctx context.Context, db DBTX, e *Event) error {
 	if len(msg) > 500 {
 		msg = msg[:500]
 	}
-	return Notify(ctx, db, TopicEvents, map[string]any{"id": e.ID, "device_id": e.DeviceID, "kind": e.Kind,
+	return Publish(ctx, db, TopicEvents, map[string]any{"id": e.ID, "device_id": e.DeviceID, "kind": e.Kind,
 		"severity": e.Severity, "message": msg})
 }
 
@@ -71,23 +72,18 @@ func ListEvents(ctx context.Context, db DBTX, f EventFilter) ([]*Event, int64, e
 		AND ($3 = '' OR severity = $3) AND ($4::timestamptz IS NULL OR time >= $4)
 		AND ($5::timestamptz IS NULL OR time < $5) AND ($6 = 0 OR id < $6)
 		ORDER BY id DESC LIMIT $7`, f.DeviceID, f.Kind, f.Severity, f.Since, f.Until, f.Before, f.Limit+1)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	var out []*Event
-	for rows.Next() {
+	out, err := scanRows(func(row pgx.Row) (*Event, error) {
 		var e Event
 		var data []byte
-		if err := rows.Scan(&e.ID, &e.Time, &e.DeviceID, &e.Kind, &e.Severity, &e.Message, &data); err != nil {
-			return nil, 0, err
+		if err := row.Scan(&e.ID, &e.Time, &e.DeviceID, &e.Kind, &e.Severity, &e.Message, &data); err != nil {
+			return nil, err
 		}
 		if len(data) > 0 {
 			e.Data = data
 		}
-		out = append(out, &e)
-	}
-	if err := rows.Err(); err != nil {
+		return &e, nil
+	}, rows, err)
+	if err != nil {
 		return nil, 0, err
 	}
 	var next int64

@@ -123,19 +123,7 @@ func scanHostKey(row pgx.Row) (*HostKey, error) {
 func ListHostKeys(ctx context.Context, db DBTX, id uuid.UUID) ([]*HostKey, error) {
 	rows, err := db.Query(ctx, `SELECT `+hostKeyColumns+` FROM device_host_keys WHERE device_id = $1
 		ORDER BY first_seen DESC, fingerprint`, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*HostKey
-	for rows.Next() {
-		k, err := scanHostKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return scanRows(scanHostKey, rows, err)
 }
 
 // ErrFingerprintRequired is returned by ApproveHostKey without a fingerprint: a key is only ever trusted by name.

@@ -114,13 +114,13 @@ func WritePoll(ctx context.Context, db TxStarter, w *PollWrite) (*PollOutcome, e
 			w.DeviceID, w.Time, caps); err != nil {
 			return err
 		}
-		if err := Notify(ctx, tx, TopicDeviceMetrics(w.DeviceID.String()), keyFigures(w)); err != nil {
+		if err := Publish(ctx, tx, TopicDeviceMetrics(w.DeviceID.String()), keyFigures(w)); err != nil {
 			return err
 		}
 		if out.PreviousStatus == StatusOnline {
 			return nil
 		}
-		if err := Notify(ctx, tx, TopicDeviceStatus(w.DeviceID.String()), map[string]string{
+		if err := Publish(ctx, tx, TopicDeviceStatus(w.DeviceID.String()), map[string]string{
 			"device_id": w.DeviceID.String(), "status": StatusOnline, "previous_status": out.PreviousStatus}); err != nil {
 			return err
 		}

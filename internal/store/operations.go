@@ -11,16 +11,18 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
-// Operation states. An operation is pending from the API's request until its workflow's first step runs, then
-// running until its record step writes one of the three final states.
+// Operation states (defined in package vocab). An operation is pending from the API's request until its
+// workflow's first step runs, then running until its record step writes one of the three final states.
 const (
-	OpPending   = "pending"
-	OpRunning   = "running"
-	OpSucceeded = "succeeded"
-	OpFailed    = "failed"
-	OpCancelled = "cancelled"
+	OpPending   = vocab.OpPending
+	OpRunning   = vocab.OpRunning
+	OpSucceeded = vocab.OpSucceeded
+	OpFailed    = vocab.OpFailed
+	OpCancelled = vocab.OpCancelled
 )
 
 // OpFinal reports whether state is one an operation ends in.
@@ -28,12 +30,12 @@ func OpFinal(state string) bool {
 	return state == OpSucceeded || state == OpFailed || state == OpCancelled
 }
 
-// Step states.
+// Step states (defined in package vocab).
 const (
-	StepRunning   = "running"
-	StepSucceeded = "succeeded"
-	StepFailed    = "failed"
-	StepSkipped   = "skipped"
+	StepRunning   = vocab.StepRunning
+	StepSucceeded = vocab.StepSucceeded
+	StepFailed    = vocab.StepFailed
+	StepSkipped   = vocab.StepSkipped
 )
 
 // OperationStep is one step of an operation (precheck, act, verify, record) as its activity last reported it.
@@ -104,7 +106,7 @@ func CreateOperation(ctx context.Context, db DBTX, o *Operation) error {
 		return mapErr(err)
 	}
 	o.Steps = []OperationStep{}
-	return notifyOperation(ctx, db, o.ID, o.DeviceID, o.Action, o.Target, o.State)
+	return publishOperation(ctx, db, o.ID, o.DeviceID, o.Action, o.Target, o.State)
 }
 
 // GetOperation returns one operation.
@@ -173,7 +175,7 @@ func SetOperationStep(ctx context.Context, db TxStarter, id uuid.UUID, step Oper
 		Scan(&o.State, &o.StartedAt); err != nil {
 		return nil, mapErr(err)
 	}
-	if err := notifyOperation(ctx, tx, o.ID, o.DeviceID, o.Action, o.Target, o.State); err != nil {
+	if err := publishOperation(ctx, tx, o.ID, o.DeviceID, o.Action, o.Target, o.State); err != nil {
 		return nil, err
 	}
 	return o, tx.Commit(ctx)
@@ -206,11 +208,11 @@ func FinishOperation(ctx context.Context, db DBTX, id uuid.UUID, state string, r
 	if err != nil {
 		return nil, err
 	}
-	return o, notifyOperation(ctx, db, o.ID, o.DeviceID, o.Action, o.Target, o.State)
+	return o, publishOperation(ctx, db, o.ID, o.DeviceID, o.Action, o.Target, o.State)
 }
 
-func notifyOperation(ctx context.Context, db DBTX, id, device uuid.UUID, action, target, state string) error {
-	return Notify(ctx, db, TopicOperations, map[string]any{"id": id, "device_id": device, "action": action,
+func publishOperation(ctx context.Context, db DBTX, id, device uuid.UUID, action, target, state string) error {
+	return Publish(ctx, db, TopicOperations, map[string]any{"id": id, "device_id": device, "action": action,
 		"target": target, "state": state})
 }
 
@@ -245,20 +247,12 @@ func ListOperations(ctx context.Context, db DBTX, f OperationFilter) ([]*Operati
 		WHERE ($1::uuid IS NULL OR device_id = $1) AND ($2 = '' OR state = $2) AND ($3 = '' OR action = $3)
 		AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid))
 		ORDER BY created_at DESC, id DESC LIMIT $6`, f.DeviceID, f.State, f.Action, afterTime, afterID, f.Limit+1)
+	out, err := scanRows(scanOperation, rows, err)
 	if err != nil {
 		return nil, "", err
 	}
-	defer rows.Close()
-	out := []*Operation{}
-	for rows.Next() {
-		o, err := scanOperation(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
+	if out == nil {
+		out = []*Operation{} // the list is [] in JSON, never null
 	}
 	next := ""
 	if len(out) > f.Limit {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // seriesDef is one value a metric query returns per bucket.
@@ -262,18 +263,12 @@ func FleetFigures(ctx context.Context, db DBTX, within time.Duration) ([]*Latest
 		LEFT JOIN LATERAL (SELECT max(celsius)::float8 AS celsius FROM temperature_metrics m
 			WHERE m.device_id = d.id AND m.time = s.time) t ON true
 		ORDER BY lower(d.name)`, within)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*LatestFigures
-	for rows.Next() {
+	return scanRows(func(row pgx.Row) (*LatestFigures, error) {
 		var f LatestFigures
-		if err := rows.Scan(&f.DeviceID, &f.Name, &f.Status, &f.StatusReason, &f.LastSeen, &f.CPUPercent,
+		if err := row.Scan(&f.DeviceID, &f.Name, &f.Status, &f.StatusReason, &f.LastSeen, &f.CPUPercent,
 			&f.MemoryUsedPercent, &f.Load1, &f.DiskMaxPercent, &f.DiskMaxMount, &f.TempMaxCelsius); err != nil {
 			return nil, err
 		}
-		out = append(out, &f)
-	}
-	return out, rows.Err()
+		return &f, nil
+	}, rows, err)
 }

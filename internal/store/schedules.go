@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
 // ScheduleSpec is when a user schedule runs: a cron expression or an interval, in a time zone.
@@ -104,11 +106,11 @@ func DeleteUserSchedule(ctx context.Context, db DBTX, id uuid.UUID) error {
 	return execOne(db.Exec(ctx, `DELETE FROM user_schedules WHERE id = $1`, id))
 }
 
-// Schedule run states.
+// Schedule run states (defined in package vocab).
 const (
-	RunRunning   = "running"
-	RunSucceeded = "succeeded"
-	RunFailed    = "failed"
+	RunRunning   = vocab.RunRunning
+	RunSucceeded = vocab.RunSucceeded
+	RunFailed    = vocab.RunFailed
 )
 
 // ScheduleRun is one run of a user schedule: one workflow.

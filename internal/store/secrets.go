@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/infrastructor/infrastructor/internal/secret"
 )
@@ -28,20 +29,14 @@ func SealChannelSecrets(ctx context.Context, db DBTX, box *secret.Box) (*Channel
 		token, secret string
 	}
 	rows, err := db.Query(ctx, `SELECT id, name, token, secret FROM notification_channels ORDER BY lower(name)`)
-	if err != nil {
-		return nil, fmt.Errorf("read channel credentials: %w", mapErr(err))
-	}
-	var all []row
-	for rows.Next() {
+	all, err := scanRows(func(pr pgx.Row) (row, error) {
 		var r row
-		if err := rows.Scan(&r.id, &r.name, &r.token, &r.secret); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read channel credentials: %w", mapErr(err))
+		if err := pr.Scan(&r.id, &r.name, &r.token, &r.secret); err != nil {
+			return r, err
 		}
-		all = append(all, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return r, nil
+	}, rows, err)
+	if err != nil {
 		return nil, fmt.Errorf("read channel credentials: %w", mapErr(err))
 	}
 	res := &ChannelSecretSweep{}

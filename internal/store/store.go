@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // DBTX is what queries need: a *pgxpool.Pool, a *pgx.Conn or a pgx.Tx.
@@ -31,14 +30,6 @@ var (
 	// ErrConflict means a unique key (such as a device name) is already taken.
 	ErrConflict = errors.New("already exists")
 )
-
-// Store bundles the connection pool with the queries.
-type Store struct {
-	Pool *pgxpool.Pool
-}
-
-// New returns a Store over pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{Pool: pool} }
 
 func mapErr(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {

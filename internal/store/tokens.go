@@ -11,13 +11,15 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
-// Scopes, from least to most powerful. A token with a scope also holds every scope below it.
+// Scopes (defined in package vocab), from least to most powerful. A token with a scope also holds every scope below it.
 const (
-	ScopeRead    = "read"
-	ScopeOperate = "operate"
-	ScopeAdmin   = "admin"
+	ScopeRead    = vocab.ScopeRead
+	ScopeOperate = vocab.ScopeOperate
+	ScopeAdmin   = vocab.ScopeAdmin
 )
 
 // ScopeRank orders scopes so that admin implies operate implies read.
@@ -113,10 +115,8 @@ const (
 	TokenExpired = "token expired"
 )
 
-// TopicTokenRevoked is the notification every API process hears when a token is revoked, so each closes that
-// token's open WebSocket connections and MCP streams at once. Its data is {"id": "<token id>"}; it is not a topic
-// clients can subscribe to.
-const TopicTokenRevoked = "token.revoked"
+// TopicTokenRevoked is heard by every API process when a token is revoked (see vocab.TopicTokenRevoked).
+const TopicTokenRevoked = vocab.TopicTokenRevoked
 
 // TokensGone returns, of ids, the tokens that no longer work at now, with the reason (TokenRevoked or TokenExpired;
 // a token that no longer exists counts as revoked).
@@ -151,19 +151,7 @@ func TokensGone(ctx context.Context, db DBTX, ids []uuid.UUID, now time.Time) (m
 // ListTokens returns every token, newest first.
 func ListTokens(ctx context.Context, db DBTX) ([]*Token, error) {
 	rows, err := db.Query(ctx, `SELECT `+tokenColumns+` FROM api_tokens ORDER BY created_at DESC, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return scanRows(scanToken, rows, err)
 }
 
 // RevokeToken marks the token revoked; revoking twice is not an error. Every API process is told (on commit, when
@@ -178,7 +166,7 @@ func RevokeToken(ctx context.Context, db DBTX, id uuid.UUID) (*Token, error) {
 }
 
 func notifyRevoked(ctx context.Context, db DBTX, id uuid.UUID) error {
-	return Notify(ctx, db, TopicTokenRevoked, map[string]string{"id": id.String()})
+	return Publish(ctx, db, TopicTokenRevoked, map[string]string{"id": id.String()})
 }
 
 // CountTokens returns the number of tokens ever created (revoked ones included).

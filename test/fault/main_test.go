@@ -73,7 +73,7 @@ type stack struct {
 	DB       *pgxpool.Pool
 	DBURL    string
 	SSH      *sshpool.Pool
-	Poller   *workflows.Poller
+	Poller   *workflows.Client
 	TC       client.Client
 	Temporal string
 }
@@ -100,7 +100,7 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
 	queue := testenv.TaskQueue(t)
-	poller := &workflows.Poller{Client: tc, TaskQueue: queue}
+	poller := &workflows.Client{Client: tc, TaskQueue: queue}
 	s := &stack{t: t, DB: db, DBURL: dbURL, Poller: poller, TC: tc, Temporal: opts.Temporal}
 
 	if !opts.NoWorker {
@@ -141,7 +141,7 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	cfg.DataDir = t.TempDir()
-	srv := api.New(api.Deps{Config: cfg, Pool: db, Poller: poller, Temporal: healthOf{tc}, Log: log})
+	srv := api.New(api.Deps{Config: cfg, Pool: db, Workflows: poller, Temporal: healthOf{tc}, Log: log})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	go func() { _ = srv.App().Listener(ln) }()

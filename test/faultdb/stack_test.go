@@ -92,7 +92,7 @@ func startStack(t *testing.T, pg *testenv.PGCluster, devices int) *stack {
 	t.Cleanup(func() { _ = sshPool.Close() })
 	w := worker.New(tc, queue, &activities.Activities{DB: db, SSH: sshPool, Log: log})
 	require.NoError(t, w.Start())
-	poller := &workflows.Poller{Client: tc, TaskQueue: queue}
+	poller := &workflows.Client{Client: tc, TaskQueue: queue}
 	s := &stack{t: t, pg: pg, DB: db, Sim: sim}
 	t.Cleanup(func() {
 		// End the poll loops, so the shared dev server does not keep scheduling them, then stop the worker.
@@ -108,7 +108,7 @@ func startStack(t *testing.T, pg *testenv.PGCluster, devices int) *stack {
 	require.NoError(t, err)
 	cfg.DataDir = t.TempDir()
 	cfg.RequestTimeout = 5 * time.Second
-	srv := api.New(api.Deps{Config: cfg, Pool: db, Poller: poller, Temporal: healthOf{tc}, Log: log})
+	srv := api.New(api.Deps{Config: cfg, Pool: db, Workflows: poller, Temporal: healthOf{tc}, Log: log})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	go func() { _ = srv.App().Listener(ln) }()

@@ -53,7 +53,7 @@ func opStack(t *testing.T, signers []ssh.Signer, withWorker bool) (*stack, strin
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
 	queue := testenv.TaskQueue(t)
-	poller := &workflows.Poller{Client: tc, TaskQueue: queue}
+	poller := &workflows.Client{Client: tc, TaskQueue: queue}
 	// The API and the worker share one key; the test receivers listen on 127.0.0.1, which only
 	// INFRA_NOTIFY_ALLOW_LOOPBACK admits.
 	keys, err := secretbox.New(bytes.Repeat([]byte{0x5a}, secretbox.KeySize))
@@ -80,7 +80,7 @@ func opStack(t *testing.T, signers []ssh.Signer, withWorker bool) (*stack, strin
 	require.NoError(t, err)
 	cfg.DataDir = t.TempDir()
 	cfg.NotifyAllowLoopback = true
-	srv := api.New(api.Deps{Config: cfg, Pool: db, Poller: poller, Temporal: healthOf{tc}, Log: log, Secrets: keys})
+	srv := api.New(api.Deps{Config: cfg, Pool: db, Workflows: poller, Temporal: healthOf{tc}, Log: log, Secrets: keys})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	go func() { _ = srv.App().Listener(ln) }()

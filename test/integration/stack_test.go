@@ -43,7 +43,7 @@ type stack struct {
 	Token  string
 	DB     *pgxpool.Pool
 	SSH    *sshpool.Pool
-	Poller *workflows.Poller
+	Poller *workflows.Client
 	TC     client.Client
 }
 
@@ -76,7 +76,7 @@ func startStack(t *testing.T, signers []ssh.Signer) *stack {
 	w := worker.New(tc, queue, &activities.Activities{DB: db, SSH: pool, Log: log, Secrets: secrets,
 		Notify: &notify.Sender{Targets: notify.Targets{AllowLoopback: true}}})
 	require.NoError(t, w.Start())
-	poller := &workflows.Poller{Client: tc, TaskQueue: queue}
+	poller := &workflows.Client{Client: tc, TaskQueue: queue}
 	t.Cleanup(func() {
 		// End every poll loop this test started, so the shared dev server does not keep scheduling them.
 		devs, _, _ := store.ListDevices(context.Background(), db, store.DeviceFilter{})
@@ -90,7 +90,7 @@ func startStack(t *testing.T, signers []ssh.Signer) *stack {
 	require.NoError(t, err)
 	cfg.DataDir = t.TempDir()
 	cfg.NotifyAllowLoopback = true
-	srv := api.New(api.Deps{Config: cfg, Pool: db, Poller: poller, Temporal: healthOf{tc}, Log: log, Secrets: secrets})
+	srv := api.New(api.Deps{Config: cfg, Pool: db, Workflows: poller, Temporal: healthOf{tc}, Log: log, Secrets: secrets})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	go func() { _ = srv.App().Listener(ln) }()

@@ -383,7 +383,7 @@ func TestWebSocketMessages(t *testing.T) {
 	require.JSONEq(t, `{"topics":["device.`+dev.String()+`.status"],"subscriptions":["events"]}`, string(m.Data))
 	_, err = store.SetDeviceStatus(ctx, d.DB, dev, "offline", "test", nil)
 	require.NoError(t, err)
-	require.NoError(t, store.Notify(ctx, d.DB, store.TopicEvents, map[string]string{"kind": "test"}))
+	require.NoError(t, store.Publish(ctx, d.DB, store.TopicEvents, map[string]string{"kind": "test"}))
 	m = w.read()
 	require.Equal(t, "events", m.Topic)
 }
@@ -507,7 +507,7 @@ func TestWebSocketSlowConsumer(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "the slow client was never dropped")
 		_, err := d.DB.Exec(ctx, `SELECT pg_notify($1, json_build_object('topic', $2::text, 'time', now(),
 			'data', json_build_object('seq', g, 'pad', repeat('x', 2000)))::text) FROM generate_series($3::bigint, $4::bigint) g`,
-			store.NotifyChannel, topic, sent+1, sent+batch)
+			store.UpdatesChannel, topic, sent+1, sent+batch)
 		require.NoError(t, err)
 		sent += batch
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
@@ -530,7 +530,7 @@ func TestWebSocketSlowConsumer(t *testing.T) {
 
 	// The others keep receiving.
 	_, err := d.DB.Exec(ctx, `SELECT pg_notify($1, json_build_object('topic', $2::text, 'time', now(),
-		'data', json_build_object('seq', $3::bigint))::text)`, store.NotifyChannel, topic, sent+1)
+		'data', json_build_object('seq', $3::bigint))::text)`, store.UpdatesChannel, topic, sent+1)
 	require.NoError(t, err)
 	sent++
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
@@ -586,7 +586,7 @@ func TestWebSocketSurvivesDatabaseDisconnect(t *testing.T) {
 	require.Equal(t, 1, killed)
 	require.Equal(t, "resync", w.read().Type)
 	require.Equal(t, uint64(1), a.Hub.Stats().Reconnects)
-	require.NoError(t, store.Notify(ctx, d.DB, store.TopicEvents, map[string]string{"after": "reconnect"}))
+	require.NoError(t, store.Publish(ctx, d.DB, store.TopicEvents, map[string]string{"after": "reconnect"}))
 	m := w.read()
 	require.Equal(t, "update", m.Type)
 	require.JSONEq(t, `{"after":"reconnect"}`, string(m.Data))

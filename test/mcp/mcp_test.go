@@ -80,7 +80,7 @@ func startSystem(tb testing.TB, signers []ssh.Signer) *system {
 	tb.Cleanup(func() { _ = pool.Close() })
 	w := worker.New(tc, queue, &activities.Activities{DB: db, SSH: pool, Log: log})
 	require.NoError(tb, w.Start())
-	poller := &workflows.Poller{Client: tc, TaskQueue: queue}
+	poller := &workflows.Client{Client: tc, TaskQueue: queue}
 	tb.Cleanup(func() {
 		devs, _, _ := store.ListDevices(context.Background(), db, store.DeviceFilter{})
 		for _, d := range devs {
@@ -94,7 +94,7 @@ func startSystem(tb testing.TB, signers []ssh.Signer) *system {
 		require.NoError(tb, err)
 		cfg.DataDir = tb.TempDir()
 		cfg.MCPReadOnly = readOnly
-		srv := api.New(api.Deps{Config: cfg, Pool: db, Poller: poller, Log: log})
+		srv := api.New(api.Deps{Config: cfg, Pool: db, Workflows: poller, Log: log})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(tb, err)
 		go func() { _ = srv.App().Listener(ln) }()

@@ -70,7 +70,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer w.Stop()
-	poller := &workflows.Poller{Client: tc, TaskQueue: cfg.TaskQueue}
+	poller := &workflows.Client{Client: tc, TaskQueue: cfg.TaskQueue}
 	if err := worker.StartPollingAll(ctx, pool, poller, slog.New(slog.DiscardHandler)); err != nil {
 		return err
 	}

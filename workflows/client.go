@@ -14,9 +14,10 @@ import (
 	"go.temporal.io/sdk/client"
 )
 
-// Poller starts, stops and steers device poll loops through a Temporal client. The API and the worker use it;
+// Client starts, signals, queries and waits for every workflow of Infrastructor through a Temporal client: poll
+// loops, container operations, log fetches, user schedules and test notices. The API and the worker use it;
 // neither talks SSH.
-type Poller struct {
+type Client struct {
 	Client    client.Client
 	TaskQueue string
 }
@@ -24,7 +25,7 @@ type Poller struct {
 // StartPolling starts the device's poll loop unless it is already running, and brings a running loop's
 // interval in line with the device. It returns the workflow ID.
 // It needs no running worker: the start and the interval signal are stored by Temporal in one call.
-func (p *Poller) StartPolling(ctx context.Context, deviceID uuid.UUID, interval time.Duration) (string, error) {
+func (p *Client) StartPolling(ctx context.Context, deviceID uuid.UUID, interval time.Duration) (string, error) {
 	id := DevicePollWorkflowID(deviceID.String())
 	_, err := p.Client.SignalWithStartWorkflow(ctx, id, SignalSetInterval, interval, client.StartWorkflowOptions{
 		ID:                    id,
@@ -38,7 +39,7 @@ func (p *Poller) StartPolling(ctx context.Context, deviceID uuid.UUID, interval 
 }
 
 // Signal sends a pause, resume or set-interval signal to the device's poll loop.
-func (p *Poller) Signal(ctx context.Context, deviceID uuid.UUID, name string, arg any) error {
+func (p *Client) Signal(ctx context.Context, deviceID uuid.UUID, name string, arg any) error {
 	err := p.Client.SignalWorkflow(ctx, DevicePollWorkflowID(deviceID.String()), "", name, arg)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
@@ -48,7 +49,7 @@ func (p *Poller) Signal(ctx context.Context, deviceID uuid.UUID, name string, ar
 }
 
 // StopPolling ends the device's poll loop. A loop that does not run is not an error.
-func (p *Poller) StopPolling(ctx context.Context, id uuid.UUID) error {
+func (p *Client) StopPolling(ctx context.Context, id uuid.UUID) error {
 	err := p.Client.TerminateWorkflow(ctx, DevicePollWorkflowID(id.String()), "", "device disabled or deleted")
 	var nf *serviceerror.NotFound
 	if err != nil && !errors.As(err, &nf) {
@@ -61,7 +62,7 @@ func (p *Poller) StopPolling(ctx context.Context, id uuid.UUID) error {
 var ErrNotPolling = errors.New("device is not being polled")
 
 // Update sends a poll-loop update (poll-now) and waits for its result.
-func (p *Poller) Update(ctx context.Context, id uuid.UUID, name string, args ...any) (client.WorkflowUpdateHandle, error) {
+func (p *Client) Update(ctx context.Context, id uuid.UUID, name string, args ...any) (client.WorkflowUpdateHandle, error) {
 	h, err := p.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID:   DevicePollWorkflowID(id.String()),
 		UpdateName:   name,
@@ -79,7 +80,7 @@ func (p *Poller) Update(ctx context.Context, id uuid.UUID, name string, args ...
 }
 
 // Status queries the poll loop's state.
-func (p *Poller) Status(ctx context.Context, id uuid.UUID) (*DevicePollState, error) {
+func (p *Client) Status(ctx context.Context, id uuid.UUID) (*DevicePollState, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	v, err := p.Client.QueryWorkflow(ctx, DevicePollWorkflowID(id.String()), "", QueryStatus)
@@ -98,7 +99,7 @@ func (p *Poller) Status(ctx context.Context, id uuid.UUID) (*DevicePollState, er
 }
 
 // PollNow asks the poll loop to poll at once and waits for the poll's summary.
-func (p *Poller) PollNow(ctx context.Context, id uuid.UUID) (*PollNowResult, error) {
+func (p *Client) PollNow(ctx context.Context, id uuid.UUID) (*PollNowResult, error) {
 	h, err := p.Update(ctx, id, UpdatePollNow)
 	if err != nil {
 		return nil, err
@@ -111,7 +112,7 @@ func (p *Poller) PollNow(ctx context.Context, id uuid.UUID) (*PollNowResult, err
 }
 
 // FetchLogs runs a ContainerLogs workflow and waits for it; the lines are then in log_fetches under in.FetchID.
-func (p *Poller) FetchLogs(ctx context.Context, in activities.FetchLogsInput) (*activities.FetchLogsResult, error) {
+func (p *Client) FetchLogs(ctx context.Context, in activities.FetchLogsInput) (*activities.FetchLogsResult, error) {
 	run, err := p.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       ContainerLogsWorkflowID(in.DeviceID, in.FetchID),
 		TaskQueue:                p.TaskQueue,
