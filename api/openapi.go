@@ -232,6 +232,9 @@ func errorResponses(scope string, hasBody bool) obj {
 		"403": obj{"description": "the token lacks scope " + scope, "content": obj{"application/json": obj{"schema": ref("Error")}}},
 		"429": obj{"description": "too many failed authentications from this address, or too many requests with this token; " +
 			"the Retry-After header says when to retry", "content": obj{"application/json": obj{"schema": ref("Error")}}},
+		"503": obj{"description": "PostgreSQL or Temporal is unavailable or did not answer within the request deadline; " +
+			"the Retry-After header says when to retry",
+			"content": obj{"application/json": obj{"schema": ref("Error")}}},
 	}
 	if hasBody {
 		r["413"] = obj{"description": "body larger than the limit", "content": obj{"application/json": obj{"schema": ref("Error")}}}

@@ -120,7 +120,7 @@ func TestOpenAPIDocumentIsConsistent(t *testing.T) {
 		require.Contains(t, schemas, name, "reference %s to a missing schema", r)
 	}
 
-	// Every operation has a summary, responses with a success and 401/403, a known security scheme and its path
+	// Every operation has a summary, responses with a success, 401/403/429/503, a known security scheme and its path
 	// parameters declared.
 	pathParam := regexp.MustCompile(`\{([^}]+)\}`)
 	for path, item := range doc["paths"].(map[string]any) {
@@ -138,6 +138,8 @@ func TestOpenAPIDocumentIsConsistent(t *testing.T) {
 			require.True(t, success, "%s has no 2xx response", where)
 			require.Contains(t, resps, "401", where)
 			require.Contains(t, resps, "403", where)
+			require.Contains(t, resps, "429", where) // rate limits (#15)
+			require.Contains(t, resps, "503", where) // database or Temporal unavailable (#15)
 			for _, s := range op["security"].([]any) {
 				for scheme := range s.(map[string]any) {
 					require.Contains(t, security, scheme, where)
