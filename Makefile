@@ -69,10 +69,13 @@ clean: ## Remove bin/infrastructor. Keeps bin/temporal (minutes to rebuild) and 
 
 # Scale: the simulated device fleet and the whole-system benchmark (docs/performance.md). `make test` runs a
 # tiny bench through bench/bench_test.go, so the harness cannot rot.
-.PHONY: devicesim bench bench-smoke
+.PHONY: devicesim bench bench-smoke bin/infrastructor-pprof
 
 devicesim: ## Build bin/devicesim, a fleet of simulated SSH devices for load tests.
 	$(GO) build -o bin/devicesim ./cmd/devicesim
+
+bin/infrastructor-pprof: ## Build the product binary with Go's profiler on BENCH_PPROF_LISTEN, for BENCH_WORKER (docs/performance.md).
+	$(GO) build -tags pprof -ldflags '$(LDFLAGS)' -o bin/infrastructor-pprof ./cmd/infrastructor
 
 bench: build devicesim bin/temporal ## Benchmark the whole system on simulated devices (BENCH_DEVICES=200 BENCH_INTERVAL=30s BENCH_DURATION=2m); results in bench/results/.
 	$(GO) build -o bin/bench ./bench/cmd/bench

@@ -60,10 +60,11 @@ type Options struct {
 	SimBin      string // the devicesim command
 	TemporalBin string // the Temporal CLI (server start-dev)
 	SelfBin     string // a program whose "baseline" subcommand runs RunBaseline (cmd/bench)
-	// WorkerCmd, when set, replaces `InfraBin worker` (for profiling builds); it gets the same environment.
+	// WorkerCmd, when set, replaces `InfraBin worker` (for a profiling build: `infrastructor-pprof worker`); it
+	// gets the same environment.
 	WorkerCmd []string
 	// ProfileOut, when set, is where a CPU profile of the worker over the window is written; the worker must
-	// serve Go's pprof endpoints on $BENCH_PPROF_LISTEN (bench/cmd/profworker does).
+	// serve Go's pprof endpoints on $BENCH_PPROF_LISTEN (a build of cmd/infrastructor with -tags pprof does).
 	ProfileOut string
 
 	WorkDir string // logs and data; a temporary directory when empty

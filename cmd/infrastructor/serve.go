@@ -17,7 +17,6 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
-	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/api"
 	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/hub"
@@ -198,13 +197,6 @@ func loadSecrets(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, lo
 	return box, nil
 }
 
-type temporalHealth struct{ c client.Client }
-
-func (t temporalHealth) CheckHealth(ctx context.Context) error {
-	_, err := t.c.CheckHealth(ctx, &client.CheckHealthRequest{})
-	return err
-}
-
 // serve runs the API, the worker, or both until ctx is cancelled, then shuts down in order.
 func serve(ctx context.Context, stderr io.Writer, roles role) error {
 	cfg, log, err := setup(stderr)
@@ -253,17 +245,16 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 		if err != nil {
 			return fmt.Errorf("INFRA_SSH_KEY: %w", err)
 		}
-		ssh, err := sshpool.New(sshpool.Config{Signers: signers, UseAgent: cfg.SSHAgent, HostKeys: &activities.HostKeys{DB: pool}})
+		w, err := worker.New(worker.Deps{Temporal: tc, TaskQueue: cfg.TaskQueue, DB: pool, Log: log,
+			SSH: sshpool.Config{Signers: signers, UseAgent: cfg.SSHAgent}, Secrets: secrets,
+			Notify: &notify.Sender{Targets: notify.Targets{AllowLoopback: cfg.NotifyAllowLoopback}}})
 		if err != nil {
 			return err
 		}
-		defer ssh.Close()
-		w := worker.New(tc, cfg.TaskQueue, &activities.Activities{DB: pool, SSH: ssh, Log: log, Secrets: secrets,
-			Notify: &notify.Sender{Targets: notify.Targets{AllowLoopback: cfg.NotifyAllowLoopback}}})
-		if err := w.Start(); err != nil {
-			return fmt.Errorf("start worker: %w", err)
-		}
 		defer w.Stop()
+		if err := w.Start(); err != nil {
+			return err
+		}
 		if err := worker.StartPollingAll(ctx, pool, poller, log); err != nil {
 			return err
 		}
@@ -303,7 +294,7 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 		live := hub.New(hub.Options{MaxPerKey: cfg.WSMaxPerToken, Log: log.With("component", "hub")})
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = live.Listen(ctx, hub.PoolConnector(pool)) }()
-		srv := api.New(api.Deps{Config: cfg, Pool: pool, Workflows: poller, Temporal: temporalHealth{tc}, Log: log, Hub: live,
+		srv := api.New(api.Deps{Config: cfg, Pool: pool, Workflows: poller, Temporal: api.TemporalHealth{Client: tc}, Log: log, Hub: live,
 			Secrets: secrets})
 		wg.Add(1)
 		go func() {

@@ -11,31 +11,19 @@ import (
 	"flag"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/infrastructor/infrastructor/activities"
-	"github.com/infrastructor/infrastructor/api"
-	"github.com/infrastructor/infrastructor/internal/config"
-	"github.com/infrastructor/infrastructor/internal/sshpool"
-	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
-	"github.com/infrastructor/infrastructor/worker"
-	"github.com/infrastructor/infrastructor/workflows"
+	"github.com/infrastructor/infrastructor/internal/teststack"
 )
 
 func TestMain(m *testing.M) {
@@ -67,100 +55,21 @@ type stackOptions struct {
 // stack is one running Infrastructor: the API, and unless NoWorker the worker, in this process against real
 // servers.
 type stack struct {
-	t        *testing.T
-	URL      string
-	Token    string
-	DB       *pgxpool.Pool
-	DBURL    string
-	SSH      *sshpool.Pool
-	Poller   *workflows.Client
-	TC       client.Client
-	Temporal string
+	*teststack.Stack
+	t *testing.T
 }
 
 func startStack(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
-	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	if opts.Temporal == "" {
-		opts.Temporal = testenv.TemporalAddress(t)
+	o := []teststack.Option{teststack.WithSigners(opts.Signers...), teststack.WithSSHTimeouts(3*time.Second, opts.CommandTimeout),
+		teststack.WithLogLevel(slog.LevelError), teststack.WithTokenPrefix("fault")}
+	if opts.Temporal != "" {
+		o = append(o, teststack.WithTemporal(opts.Temporal))
 	}
-	if opts.CommandTimeout == 0 {
-		opts.CommandTimeout = 4 * time.Second
+	if opts.NoWorker {
+		o = append(o, teststack.WithoutWorker())
 	}
-
-	dbURL := testenv.PostgresURL(t)
-	db, err := pgxpool.New(ctx, dbURL)
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-	_, err = migrations.Up(ctx, db, log)
-	require.NoError(t, err)
-
-	tc, err := client.Dial(client.Options{HostPort: opts.Temporal, Logger: tlog.NewStructuredLogger(log)})
-	require.NoError(t, err)
-	t.Cleanup(tc.Close)
-	queue := testenv.TaskQueue(t)
-	poller := &workflows.Client{Client: tc, TaskQueue: queue}
-	s := &stack{t: t, DB: db, DBURL: dbURL, Poller: poller, TC: tc, Temporal: opts.Temporal}
-
-	if !opts.NoWorker {
-		s.SSH, err = sshpool.New(sshpool.Config{
-			Signers:           opts.Signers,
-			HostKeys:          &activities.HostKeys{DB: db},
-			ConnectTimeout:    3 * time.Second,
-			CommandTimeout:    opts.CommandTimeout,
-			KeepAliveInterval: 2 * time.Second,
-		})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = s.SSH.Close() })
-		w := worker.New(tc, queue, &activities.Activities{DB: db, SSH: s.SSH, Log: log})
-		require.NoError(t, w.Start())
-		t.Cleanup(w.Stop)
-	}
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		devs, _, _ := store.ListDevices(context.Background(), db, store.DeviceFilter{})
-		for _, d := range devs {
-			var n int
-			_ = db.QueryRow(context.Background(), `SELECT count(*) FROM system_metrics WHERE device_id = $1`, d.ID).Scan(&n)
-			t.Logf("device %s (%s): %s %q, %d samples", d.Name, d.ID, d.Status, d.StatusReason, n)
-		}
-	})
-	t.Cleanup(func() {
-		// End every poll loop this test started, so the Temporal server does not keep scheduling them.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		devs, _, _ := store.ListDevices(ctx, db, store.DeviceFilter{})
-		for _, d := range devs {
-			_ = poller.StopPolling(ctx, d.ID)
-		}
-	})
-
-	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	cfg.DataDir = t.TempDir()
-	srv := api.New(api.Deps{Config: cfg, Pool: db, Workflows: poller, Temporal: healthOf{tc}, Log: log})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = srv.App().Listener(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	s.URL = "http://" + ln.Addr().String()
-
-	secret, err := store.NewSecret()
-	require.NoError(t, err)
-	_, err = store.CreateToken(ctx, db, "fault", []string{store.ScopeAdmin}, nil, secret)
-	require.NoError(t, err)
-	s.Token = secret
-	return s
-}
-
-type healthOf struct{ c client.Client }
-
-func (h healthOf) CheckHealth(ctx context.Context) error {
-	_, err := h.c.CheckHealth(ctx, &client.CheckHealthRequest{})
-	return err
+	return &stack{Stack: teststack.Start(t, o...), t: t}
 }
 
 // do sends a request with the stack's admin token and decodes a JSON answer into out (when non-nil).

@@ -12,30 +12,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/infrastructor/infrastructor/activities"
-	"github.com/infrastructor/infrastructor/api"
 	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/devicesim"
-	"github.com/infrastructor/infrastructor/internal/sshpool"
-	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
-	"github.com/infrastructor/infrastructor/worker"
-	"github.com/infrastructor/infrastructor/workflows"
+	"github.com/infrastructor/infrastructor/internal/teststack"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -46,33 +35,15 @@ const pollInterval = 5 * time.Second
 // stack is one Infrastructor (worker and API in this process) on a dedicated PostgreSQL cluster, with a simulated
 // fleet whose devices are registered and polled.
 type stack struct {
+	*teststack.Stack
 	t       *testing.T
 	pg      *testenv.PGCluster
-	URL     string
-	Token   string
-	DB      *pgxpool.Pool
 	Sim     *devicesim.Sim
 	Devices []uuid.UUID
 }
 
 func startStack(t *testing.T, pg *testenv.PGCluster, devices int) *stack {
 	t.Helper()
-	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	dbURL := pg.CreateDatabase("infrastructor")
-
-	// The pool as the binary builds it (cmd/infrastructor): a connect timeout, so a dead server fails fast, and
-	// room for the worker's concurrent writers and the API.
-	pcfg, err := pgxpool.ParseConfig(dbURL)
-	require.NoError(t, err)
-	pcfg.MaxConns = 40
-	pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
-	db, err := pgxpool.NewWithConfig(ctx, pcfg)
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-	_, err = migrations.Up(ctx, db, log)
-	require.NoError(t, err)
-
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
 	signer, err := ssh.NewSignerFromKey(priv)
@@ -82,44 +53,12 @@ func startStack(t *testing.T, pg *testenv.PGCluster, devices int) *stack {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sim.Close() })
 
-	tc, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t), Logger: tlog.NewStructuredLogger(log)})
-	require.NoError(t, err)
-	t.Cleanup(tc.Close)
-	queue := testenv.TaskQueue(t)
-	sshPool, err := sshpool.New(sshpool.Config{Signers: []ssh.Signer{signer}, HostKeys: &activities.HostKeys{DB: db},
-		ConnectTimeout: 5 * time.Second, CommandTimeout: 20 * time.Second, KeepAliveInterval: 2 * time.Second})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sshPool.Close() })
-	w := worker.New(tc, queue, &activities.Activities{DB: db, SSH: sshPool, Log: log})
-	require.NoError(t, w.Start())
-	poller := &workflows.Client{Client: tc, TaskQueue: queue}
-	s := &stack{t: t, pg: pg, DB: db, Sim: sim}
-	t.Cleanup(func() {
-		// End the poll loops, so the shared dev server does not keep scheduling them, then stop the worker.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		for _, id := range s.Devices {
-			_ = poller.StopPolling(ctx, id)
-		}
-		w.Stop()
-	})
-
-	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	cfg.DataDir = t.TempDir()
-	cfg.RequestTimeout = 5 * time.Second
-	srv := api.New(api.Deps{Config: cfg, Pool: db, Workflows: poller, Temporal: healthOf{tc}, Log: log})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = srv.App().Listener(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	s.URL = "http://" + ln.Addr().String()
-
-	secret, err := store.NewSecret()
-	require.NoError(t, err)
-	_, err = store.CreateToken(ctx, db, "faultdb", []string{store.ScopeAdmin}, nil, secret)
-	require.NoError(t, err)
-	s.Token = secret
+	// The pool as the binary builds it (a connect timeout, so a dead server fails fast), on the cluster this test
+	// breaks.
+	st := teststack.Start(t, teststack.WithDatabase(pg.CreateDatabase("infrastructor")), teststack.WithSigners(signer),
+		teststack.WithSSHTimeouts(5*time.Second, 20*time.Second), teststack.WithLogLevel(slog.LevelError),
+		teststack.WithTokenPrefix("faultdb"), teststack.WithConfig(func(c *config.Config) { c.RequestTimeout = 5 * time.Second }))
+	s := &stack{Stack: st, t: t, pg: pg, Sim: sim}
 
 	for _, d := range sim.Devices() {
 		var out struct {
@@ -138,13 +77,6 @@ func startStack(t *testing.T, pg *testenv.PGCluster, devices int) *stack {
 		s.Devices = append(s.Devices, out.ID)
 	}
 	return s
-}
-
-type healthOf struct{ c client.Client }
-
-func (h healthOf) CheckHealth(ctx context.Context) error {
-	_, err := h.c.CheckHealth(ctx, &client.CheckHealthRequest{})
-	return err
 }
 
 // do sends a request with the admin token; it decodes a JSON answer into out (when non-nil) and returns the status

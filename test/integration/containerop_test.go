@@ -1,12 +1,8 @@
 package integration
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,79 +14,26 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/infrastructor/infrastructor/activities"
-	"github.com/infrastructor/infrastructor/api"
-	"github.com/infrastructor/infrastructor/internal/config"
-	"github.com/infrastructor/infrastructor/internal/notify"
-	secretbox "github.com/infrastructor/infrastructor/internal/secret"
-	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/store"
-	"github.com/infrastructor/infrastructor/internal/testdb"
 	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/worker"
-	"github.com/infrastructor/infrastructor/workflows"
+	"github.com/infrastructor/infrastructor/internal/teststack"
 )
 
 // opStack is like startStack, with an SSH command timeout long enough for docker stop/restart grace periods, and
 // optionally without an in-process worker (the durability test runs the worker as its own process).
 func opStack(t *testing.T, signers []ssh.Signer, withWorker bool) (*stack, string) {
 	t.Helper()
-	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	dbURL := testdb.URL(t)
-	db, err := pgxpool.New(ctx, dbURL)
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-
-	tc, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t), Logger: tlog.NewStructuredLogger(log)})
-	require.NoError(t, err)
-	t.Cleanup(tc.Close)
-	queue := testenv.TaskQueue(t)
-	poller := &workflows.Client{Client: tc, TaskQueue: queue}
-	// The API and the worker share one key; the test receivers listen on 127.0.0.1, which only
-	// INFRA_NOTIFY_ALLOW_LOOPBACK admits.
-	keys, err := secretbox.New(bytes.Repeat([]byte{0x5a}, secretbox.KeySize))
-	require.NoError(t, err)
-	var pool *sshpool.Pool
-	if withWorker {
-		pool, err = sshpool.New(sshpool.Config{Signers: signers, HostKeys: &activities.HostKeys{DB: db},
-			ConnectTimeout: 5 * time.Second, CommandTimeout: 30 * time.Second, KeepAliveInterval: 2 * time.Second})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = pool.Close() })
-		w := worker.New(tc, queue, &activities.Activities{DB: db, SSH: pool, Log: log, Secrets: keys,
-			Notify: &notify.Sender{Targets: notify.Targets{AllowLoopback: true}}})
-		require.NoError(t, w.Start())
-		t.Cleanup(w.Stop)
+	opts := []teststack.Option{teststack.WithSSHTimeouts(5*time.Second, 30*time.Second)}
+	if !withWorker {
+		opts = append(opts, teststack.WithoutWorker())
 	}
-	t.Cleanup(func() {
-		devs, _, _ := store.ListDevices(context.Background(), db, store.DeviceFilter{})
-		for _, d := range devs {
-			_ = poller.StopPolling(context.Background(), d.ID)
-		}
-	})
-
-	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	cfg.DataDir = t.TempDir()
-	cfg.NotifyAllowLoopback = true
-	srv := api.New(api.Deps{Config: cfg, Pool: db, Workflows: poller, Temporal: healthOf{tc}, Log: log, Secrets: keys})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = srv.App().Listener(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-
-	secret, err := store.NewSecret()
-	require.NoError(t, err)
-	_, err = store.CreateToken(ctx, db, "integration", []string{store.ScopeAdmin}, nil, secret)
-	require.NoError(t, err)
-	return &stack{t: t, URL: "http://" + ln.Addr().String(), Token: secret, DB: db, SSH: pool, Poller: poller, TC: tc}, dbURL
+	s := startStack(t, signers, opts...)
+	return s, s.DBURL
 }
 
 type opStep struct {

@@ -8,8 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,18 +25,13 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/api"
-	"github.com/infrastructor/infrastructor/internal/config"
-	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/store"
-	"github.com/infrastructor/infrastructor/internal/testdb"
 	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/worker"
+	"github.com/infrastructor/infrastructor/internal/teststack"
 	"github.com/infrastructor/infrastructor/workflows"
 )
 
@@ -66,53 +59,10 @@ type system struct {
 // Temporal task queue. signers are the SSH client keys the worker logs in with.
 func startSystem(tb testing.TB, signers []ssh.Signer) *system {
 	tb.Helper()
-	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	db := testdb.Pool(tb)
-
-	tc, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(tb), Logger: tlog.NewStructuredLogger(log)})
-	require.NoError(tb, err)
-	tb.Cleanup(tc.Close)
-	queue := testenv.TaskQueue(tb)
-	pool, err := sshpool.New(sshpool.Config{Signers: signers, HostKeys: &activities.HostKeys{DB: db},
-		ConnectTimeout: 5 * time.Second, CommandTimeout: 30 * time.Second, KeepAliveInterval: 2 * time.Second})
-	require.NoError(tb, err)
-	tb.Cleanup(func() { _ = pool.Close() })
-	w := worker.New(tc, queue, &activities.Activities{DB: db, SSH: pool, Log: log})
-	require.NoError(tb, w.Start())
-	poller := &workflows.Client{Client: tc, TaskQueue: queue}
-	tb.Cleanup(func() {
-		devs, _, _ := store.ListDevices(context.Background(), db, store.DeviceFilter{})
-		for _, d := range devs {
-			_ = poller.StopPolling(context.Background(), d.ID)
-		}
-		w.Stop()
-	})
-
-	serve := func(readOnly bool) string {
-		cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
-		require.NoError(tb, err)
-		cfg.DataDir = tb.TempDir()
-		cfg.MCPReadOnly = readOnly
-		srv := api.New(api.Deps{Config: cfg, Pool: db, Workflows: poller, Log: log})
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(tb, err)
-		go func() { _ = srv.App().Listener(ln) }()
-		tb.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-		return "http://" + ln.Addr().String()
-	}
-	sys := &system{DB: db, URL: serve(false), ReadOnlyURL: serve(true) + api.MCPPath}
-	for _, t := range []struct {
-		dst   *string
-		scope string
-	}{{&sys.Admin, store.ScopeAdmin}, {&sys.Operate, store.ScopeOperate}, {&sys.Read, store.ScopeRead}} {
-		secret, err := store.NewSecret()
-		require.NoError(tb, err)
-		_, err = store.CreateToken(ctx, db, "mcp-"+t.scope, []string{t.scope}, nil, secret)
-		require.NoError(tb, err)
-		*t.dst = secret
-	}
-	return sys
+	s := teststack.Start(tb, teststack.WithSigners(signers...), teststack.WithSSHTimeouts(5*time.Second, 30*time.Second),
+		teststack.WithReadOnlyMCP(), teststack.WithTokenPrefix("mcp"))
+	return &system{DB: s.DB, URL: s.URL, ReadOnlyURL: s.ReadOnlyURL + api.MCPPath, Admin: s.Token, Operate: s.OperateToken,
+		Read: s.ReadToken}
 }
 
 func (s *system) base() string { return s.URL }

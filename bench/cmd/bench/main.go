@@ -2,7 +2,8 @@
 // (see package bench). `make bench` runs it; BENCH_DEVICES, BENCH_INTERVAL, BENCH_DURATION, BENCH_WARMUP,
 // BENCH_CONTAINERS and BENCH_READERS size the run, BENCH_WS_CLIENTS, BENCH_WS_WINDOW, BENCH_MCP_CALLS and
 // BENCH_ACTIONS the latency phase after the window, BENCH_RESULTS names the output directory, BENCH_BIN the
-// directory holding infrastructor and devicesim. BENCH_WORKER=bin/profworker BENCH_PPROF=1 profiles the worker.
+// directory holding infrastructor and devicesim. BENCH_WORKER=bin/infrastructor-pprof BENCH_PPROF=1 profiles the worker
+// (make bin/infrastructor-pprof builds it).
 //
 //	bench                 run the benchmark
 //	bench baseline ...    the direct poll loop, started by the benchmark as its own process
@@ -130,7 +131,7 @@ func run(ctx context.Context) error {
 		dir = filepath.Join("bench", "results")
 	}
 	if w := os.Getenv("BENCH_WORKER"); w != "" {
-		o.WorkerCmd = []string{w}
+		o.WorkerCmd = []string{w, "worker"}
 	}
 	if os.Getenv("BENCH_PPROF") != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
