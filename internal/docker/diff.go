@@ -1,6 +1,9 @@
 package docker
 
-import "sort"
+import (
+	"regexp"
+	"sort"
+)
 
 // ChangeKind names what happened to a container between two inventories.
 type ChangeKind string
@@ -123,3 +126,6 @@ func NeedsInspect(prev *Container, cur Container) bool {
 func upRecently(status string) bool {
 	return upSecondsPattern.MatchString(status)
 }
+
+// upSecondsPattern matches the status docker ps shows for a container started less than a minute ago.
+var upSecondsPattern = regexp.MustCompile(`^Up (Less than a second|About a second|\d+ seconds?)\b`)
