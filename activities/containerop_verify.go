@@ -38,98 +38,144 @@ func allRestarted(before, cur OpSnapshot) bool {
 	return true
 }
 
-// verifier judges successive snapshots of a target after an action.
+// verdict is the verify step's judgement of one observation of the target.
+type verdict int
+
+const (
+	// verdictWait: the target has not reached the action's state yet and still may.
+	verdictWait verdict = iota
+	// verdictReached: the target is in the state the action leads to.
+	verdictReached
+	// verdictFailed: the target can no longer get there (exited right after start, crash loop, vanished).
+	verdictFailed
+)
+
+// upTrack is all that judging remembers between observations: since when a started container has been seen up,
+// and how it looked then. The zero value means it has not been seen up yet.
+type upTrack struct {
+	since time.Time
+	ref   ContainerSnapshot
+}
+
+// judge decides from one observation of the target (cur, seen at now), the action and the state before it
+// (in.Op, in.Before) and what earlier observations left (track) whether the action's target state is reached,
+// has failed (with a message saying what was seen) or is still to be waited for. It does no I/O, so every
+// verdict can be tested without a device; the returned track goes with the next observation.
+func judge(in VerifyInput, cur OpSnapshot, now time.Time, track upTrack) (verdict, string, upTrack) {
+	op := in.Op
+	if op.IsCompose() {
+		v, failure := judgeCompose(in, cur)
+		return v, failure, track
+	}
+	c, before := cur.one(), in.Before.one()
+	if c == nil {
+		if op.Action == ActionRemove {
+			return verdictReached, "", track
+		}
+		return verdictFailed, fmt.Sprintf("container %s disappeared after %s", op.Ref, op.Action), track
+	}
+	reachedIf := func(ok bool) (verdict, string, upTrack) {
+		if ok {
+			return verdictReached, "", track
+		}
+		return verdictWait, "", track
+	}
+	switch op.Action {
+	case ActionRemove:
+		return verdictWait, "", track
+	case ActionStop:
+		return reachedIf(c.State == docker.StateExited || c.State == docker.StateCreated || c.State == docker.StateDead)
+	case ActionPause:
+		return reachedIf(c.State == docker.StatePaused)
+	case ActionKill:
+		if sig, _ := docker.NormalizeSignal(op.Signal); op.Signal == "" || sig == "SIGKILL" || sig == "9" {
+			return reachedIf(c.State == docker.StateExited || c.State == docker.StateDead)
+		}
+		// Other signals may legitimately be handled by the process: delivery is all there is to verify.
+		return verdictReached, "", track
+	case ActionUnpause:
+		return judgeSettled(in, c, before, now, track, false)
+	case ActionStart, ActionRestart:
+		return judgeSettled(in, c, before, now, track, true)
+	}
+	return verdictWait, "", track
+}
+
+// judgeSettled follows a container that should be running until it has stayed up for in.Settle (same StartedAt,
+// no restarts). With needNewStart the container must have started after before (a restart or start really
+// happened).
+func judgeSettled(in VerifyInput, c, before *ContainerSnapshot, now time.Time, track upTrack, needNewStart bool) (verdict, string, upTrack) {
+	started := before == nil || c.StartedAt.After(before.StartedAt) || !needNewStart
+	if !started {
+		if c.State == docker.StateRunning || c.State == docker.StateRestarting || c.State == docker.StatePaused {
+			return verdictWait, "", track // the action has not shown yet
+		}
+		return verdictFailed, fmt.Sprintf("container %s is %s (exit code %d) and did not start", c.Name, c.State, c.ExitCode), track
+	}
+	switch c.State {
+	case docker.StateExited, docker.StateDead:
+		return verdictFailed, fmt.Sprintf("container %s exited with code %d right after %s", c.Name, c.ExitCode, in.Op.Action), track
+	case docker.StateRestarting:
+		return verdictFailed, fmt.Sprintf("container %s is in a restart loop: exit code %d, restarted %d times", c.Name, c.ExitCode, c.RestartCount), track
+	case docker.StateRunning:
+	default:
+		return verdictWait, "", track
+	}
+	if track.since.IsZero() {
+		track = upTrack{since: now, ref: *c}
+		if in.Settle <= 0 {
+			return verdictReached, "", track
+		}
+		return verdictWait, "", track
+	}
+	if !c.StartedAt.Equal(track.ref.StartedAt) || c.RestartCount != track.ref.RestartCount {
+		return verdictFailed, fmt.Sprintf("container %s is in a restart loop: it started again (exit code %d, restarted %d times)", c.Name, c.ExitCode, c.RestartCount), track
+	}
+	if now.Sub(track.since) >= in.Settle {
+		return verdictReached, "", track
+	}
+	return verdictWait, "", track
+}
+
+// judgeCompose is judge for a compose project: every container running (and, for restart, started anew), or
+// none for down. A container that exited fails the operation.
+func judgeCompose(in VerifyInput, cur OpSnapshot) (verdict, string) {
+	switch in.Op.Action {
+	case ActionDown:
+		if len(cur.Containers) == 0 {
+			return verdictReached, ""
+		}
+		return verdictWait, ""
+	case ActionUp, ActionPull, ActionRestart:
+		if len(cur.Containers) == 0 {
+			return verdictWait, ""
+		}
+		for _, c := range cur.Containers {
+			if c.State != docker.StateRunning {
+				if c.State == docker.StateExited || c.State == docker.StateDead {
+					return verdictFailed, fmt.Sprintf("container %s of project %s exited with code %d", c.Name, in.Op.Project, c.ExitCode)
+				}
+				return verdictWait, ""
+			}
+		}
+		if in.Op.Action == ActionRestart && !allRestarted(in.Before, cur) {
+			return verdictWait, ""
+		}
+		return verdictReached, ""
+	}
+	return verdictWait, ""
+}
+
+// verifier judges successive snapshots of a target after an action, carrying judge's track between them.
 type verifier struct {
 	in VerifyInput
-	// upSince and upRef track a started container through the settle period.
-	upSince time.Time
-	upRef   ContainerSnapshot
+	up upTrack
 }
 
 // check returns ok when the target is in its final state, or a failure message when it can no longer get
 // there.
 func (v *verifier) check(cur OpSnapshot, now time.Time) (ok bool, failure string) {
-	op := v.in.Op
-	if op.IsCompose() {
-		return v.checkCompose(cur)
-	}
-	c, before := cur.one(), v.in.Before.one()
-	if c == nil {
-		if op.Action == ActionRemove {
-			return true, ""
-		}
-		return false, fmt.Sprintf("container %s disappeared after %s", op.Ref, op.Action)
-	}
-	switch op.Action {
-	case ActionRemove:
-		return false, ""
-	case ActionStop:
-		return c.State == docker.StateExited || c.State == docker.StateCreated || c.State == docker.StateDead, ""
-	case ActionPause:
-		return c.State == docker.StatePaused, ""
-	case ActionKill:
-		if sig, _ := docker.NormalizeSignal(op.Signal); op.Signal == "" || sig == "SIGKILL" || sig == "9" {
-			return c.State == docker.StateExited || c.State == docker.StateDead, ""
-		}
-		// Other signals may legitimately be handled by the process: delivery is all there is to verify.
-		return true, ""
-	case ActionUnpause:
-		return v.settled(c, before, now, false)
-	case ActionStart, ActionRestart:
-		return v.settled(c, before, now, true)
-	}
-	return false, ""
-}
-
-// settled follows a container that should be running until it has stayed up for the settle period. With
-// needNewStart the container must have started after before (a restart or start really happened).
-func (v *verifier) settled(c, before *ContainerSnapshot, now time.Time, needNewStart bool) (bool, string) {
-	started := before == nil || c.StartedAt.After(before.StartedAt) || !needNewStart
-	if !started {
-		if c.State == docker.StateRunning || c.State == docker.StateRestarting || c.State == docker.StatePaused {
-			return false, "" // the action has not shown yet
-		}
-		return false, fmt.Sprintf("container %s is %s (exit code %d) and did not start", c.Name, c.State, c.ExitCode)
-	}
-	switch c.State {
-	case docker.StateExited, docker.StateDead:
-		return false, fmt.Sprintf("container %s exited with code %d right after %s", c.Name, c.ExitCode, v.in.Op.Action)
-	case docker.StateRestarting:
-		return false, fmt.Sprintf("container %s is in a restart loop: exit code %d, restarted %d times", c.Name, c.ExitCode, c.RestartCount)
-	case docker.StateRunning:
-	default:
-		return false, ""
-	}
-	if v.upSince.IsZero() {
-		v.upSince, v.upRef = now, *c
-		return v.in.Settle <= 0, ""
-	}
-	if !c.StartedAt.Equal(v.upRef.StartedAt) || c.RestartCount != v.upRef.RestartCount {
-		return false, fmt.Sprintf("container %s is in a restart loop: it started again (exit code %d, restarted %d times)", c.Name, c.ExitCode, c.RestartCount)
-	}
-	return now.Sub(v.upSince) >= v.in.Settle, ""
-}
-
-func (v *verifier) checkCompose(cur OpSnapshot) (bool, string) {
-	switch v.in.Op.Action {
-	case ActionDown:
-		return len(cur.Containers) == 0, ""
-	case ActionUp, ActionPull, ActionRestart:
-		if len(cur.Containers) == 0 {
-			return false, ""
-		}
-		for _, c := range cur.Containers {
-			if c.State != docker.StateRunning {
-				if c.State == docker.StateExited || c.State == docker.StateDead {
-					return false, fmt.Sprintf("container %s of project %s exited with code %d", c.Name, v.in.Op.Project, c.ExitCode)
-				}
-				return false, ""
-			}
-		}
-		if v.in.Op.Action == ActionRestart {
-			return allRestarted(v.in.Before, cur), ""
-		}
-		return true, ""
-	}
-	return false, ""
+	var verdict verdict
+	verdict, failure, v.up = judge(v.in, cur, now, v.up)
+	return verdict == verdictReached, failure
 }
