@@ -124,7 +124,7 @@ type errDockerCommand struct {
 }
 
 func (e *errDockerCommand) Error() string {
-	msg := strings.TrimSpace(firstLine(e.res.Stderr))
+	msg := quoteOutput([]byte(firstLine(e.res.Stderr)))
 	if msg == "" {
 		msg = e.err.Error()
 	}
@@ -286,12 +286,8 @@ func capOutput(res *sshpool.Result) string {
 
 // lastLines returns the end of a failed command's error output, where tools such as compose put the reason.
 func lastLines(res *sshpool.Result) string {
-	s := strings.TrimSpace(string(res.Stderr))
-	if s == "" {
-		s = strings.TrimSpace(string(res.Stdout))
+	if s := quoteOutput(res.Stderr); s != "" {
+		return s
 	}
-	if len(s) > 500 {
-		s = "…" + s[len(s)-500:]
-	}
-	return s
+	return quoteOutput(res.Stdout)
 }
