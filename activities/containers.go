@@ -28,7 +28,7 @@ func (a *Activities) collectContainers(ctx context.Context, dev *store.Device, t
 		avail := docker.ClassifyProbe(probe.Stdout, probe.Stderr, probe.ExitCode)
 		if avail.State == docker.Available {
 			// The daemon answers the probe but ps failed: report what ps said.
-			avail = docker.Availability{State: docker.Unknown, Detail: firstLine(res.Stderr)}
+			avail = docker.Availability{State: docker.Unknown, Detail: quoteOutput([]byte(firstLine(res.Stderr)))}
 		}
 		return &store.ContainerWrite{Docker: avail}, nil
 	}

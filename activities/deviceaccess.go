@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strings"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -29,10 +28,7 @@ func wrapperRefusal(dev *store.Device, what string, res *sshpool.Result) error {
 	if res == nil || res.ExitCode != devicewrapper.RefusedExitCode || !bytes.HasPrefix(res.Stderr, []byte(devicewrapper.RefusedPrefix)) {
 		return nil
 	}
-	reason := string(res.Stderr)
-	if i := strings.IndexByte(reason, '\n'); i >= 0 {
-		reason = reason[:i]
-	}
+	reason := quoteOutput([]byte(firstLine(res.Stderr)))
 	return temporal.NewApplicationError(fmt.Sprintf("%s on %s: refused by the device's command wrapper (%s); install the "+
 		"wrapper of this release on the device: infrastructor device-wrapper", what, dev.Name, reason), ErrTypeCommandRefused)
 }

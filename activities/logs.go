@@ -63,7 +63,7 @@ func (a *Activities) FetchLogs(ctx context.Context, in FetchLogsInput) (*FetchLo
 	res, err := a.runDockerCommand(ctx, dev, target, cmd)
 	if err != nil {
 		if sshpool.KindOf(err) == sshpool.CommandFailed && res != nil {
-			msg := strings.TrimSpace(firstLine(res.Stderr))
+			msg := quoteOutput([]byte(firstLine(res.Stderr)))
 			if strings.Contains(msg, "No such container") {
 				return nil, temporal.NewNonRetryableApplicationError("container "+in.Ref+" not found on "+dev.Name, ErrTypeContainerNotFound, nil)
 			}

@@ -158,7 +158,7 @@ func (a *Activities) PruneImages(ctx context.Context, in PruneImagesInput) (*Pru
 	}
 	out := strings.TrimSpace(string(res.Stdout))
 	if res.ExitCode != 0 {
-		msg := strings.TrimSpace(string(res.Stderr))
+		msg := quoteOutput(res.Stderr)
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("docker image prune on %s: exit %d: %s", dev.Name,
 			res.ExitCode, msg), ErrTypeCommandFailed, nil)
 	}
