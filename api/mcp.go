@@ -160,7 +160,9 @@ func isWriteTool(t mcp.Tool) bool {
 // toolCall is what a tool handler sees: the request, its decoded arguments and, for write tools, the audit
 // record to fill in.
 type toolCall struct {
-	req   mcp.CallToolRequest
+	req mcp.CallToolRequest
+	// tool is the called tool's definition: its schema bounds the arguments (see typedTool).
+	tool  mcp.Tool
 	audit *mcpAudit
 }
 
@@ -182,7 +184,7 @@ type toolHandler func(ctx context.Context, call *toolCall) (*mcp.CallToolResult,
 func (e *mcpEndpoint) tool(t mcp.Tool, h toolHandler) {
 	write := isWriteTool(t)
 	e.srv.AddTool(t, func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		call := &toolCall{req: req, audit: &mcpAudit{}}
+		call := &toolCall{req: req, tool: t, audit: &mcpAudit{}}
 		if tok := mcpToken(ctx); tok != nil {
 			// A call may stream for minutes (container_action's progress); it ends when the token is revoked or
 			// expires meanwhile, with a result that says so (cancelling the whole request would end the stream

@@ -38,12 +38,12 @@ func (e *mcpEndpoint) addOperationTools() {
 		mcp.WithBoolean("force", mcp.Description("For remove: remove a running container too.")),
 		mcp.WithBoolean("volumes", mcp.Description("For remove: also remove its anonymous volumes; for down: also remove the project's volumes.")),
 		mcp.WithInteger("wait_seconds", mcp.Description("How long to wait for the result before returning the operation id."), mcp.DefaultNumber(int(mcpDefaultActionWait/time.Second)), mcp.Min(0), mcp.Max(int(mcpMaxActionWait/time.Second))),
-	), e.containerAction)
+	), deviceTool(e, e.containerAction))
 	e.tool(mcp.NewTool("get_operation",
 		mcp.WithDescription("One container operation: state (pending, running, succeeded, failed, cancelled), its steps, result or error."),
 		annotations("Get operation", true, false, true, false),
 		mcp.WithString("id", mcp.Required(), mcp.Description("Operation id, as container_action or list_operations returned it.")),
-	), e.getOperation)
+	), typedTool(e.getOperation))
 	e.tool(mcp.NewTool("list_operations",
 		mcp.WithDescription("Container operations, newest first, with their state and who started them."),
 		annotations("List operations", true, false, true, false),
@@ -51,28 +51,22 @@ func (e *mcpEndpoint) addOperationTools() {
 		mcp.WithString("state", mcp.Description("Only operations in this state."), mcp.Enum(store.OpPending, store.OpRunning, store.OpSucceeded, store.OpFailed, store.OpCancelled)),
 		mcp.WithString("action", mcp.Description("Only this action."), mcp.Enum(actions...)),
 		mcp.WithInteger("limit", mcp.Description("Most operations to return."), mcp.DefaultNumber(20), mcp.Min(1), mcp.Max(200)),
-	), e.listOperations)
+	), optionalDeviceTool(e, e.listOperations))
 }
 
-func (e *mcpEndpoint) containerAction(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error) {
-	var args struct {
-		Device      string `json:"device"`
-		Action      string `json:"action"`
-		Container   string `json:"container"`
-		Project     string `json:"project"`
-		Timeout     *int   `json:"timeout"`
-		Signal      string `json:"signal"`
-		Force       bool   `json:"force"`
-		Volumes     bool   `json:"volumes"`
-		WaitSeconds *int   `json:"wait_seconds"`
-	}
-	if err := bind(call, &args); err != nil {
-		return nil, err
-	}
-	d, err := e.resolveDevice(ctx, args.Device)
-	if err != nil {
-		return nil, err
-	}
+type containerActionArgs struct {
+	deviceRef
+	Action      string `json:"action"`
+	Container   string `json:"container"`
+	Project     string `json:"project"`
+	Timeout     *int   `json:"timeout"`
+	Signal      string `json:"signal"`
+	Force       bool   `json:"force"`
+	Volumes     bool   `json:"volumes"`
+	WaitSeconds *int   `json:"wait_seconds"`
+}
+
+func (e *mcpEndpoint) containerAction(ctx context.Context, call *toolCall, d *store.Device, args *containerActionArgs) (*mcp.CallToolResult, error) {
 	wait := mcpDefaultActionWait
 	if args.WaitSeconds != nil {
 		wait = min(max(time.Duration(*args.WaitSeconds)*time.Second, 0), mcpMaxActionWait)
@@ -92,6 +86,7 @@ func (e *mcpEndpoint) containerAction(ctx context.Context, call *toolCall) (*mcp
 	}
 	req := ContainerActionRequest{Action: args.Action, Timeout: args.Timeout, Signal: args.Signal, Force: args.Force, Volumes: args.Volumes}
 	var op *store.Operation
+	var err error
 	target := ""
 	if args.Container != "" {
 		call.audit.target = "device/" + d.ID.String() + "/container/" + args.Container
@@ -196,13 +191,11 @@ func (e *mcpEndpoint) operationResult(op *store.Operation, device string) *mcp.C
 	return textResult(e.s.view(op), lines...)
 }
 
-func (e *mcpEndpoint) getOperation(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error) {
-	var args struct {
-		ID string `json:"id"`
-	}
-	if err := bind(call, &args); err != nil {
-		return nil, err
-	}
+type getOperationArgs struct {
+	ID string `json:"id"`
+}
+
+func (e *mcpEndpoint) getOperation(ctx context.Context, _ *toolCall, args *getOperationArgs) (*mcp.CallToolResult, error) {
 	op, err := e.loadOperation(ctx, args.ID)
 	if err != nil {
 		return nil, err
@@ -226,31 +219,20 @@ func (e *mcpEndpoint) loadOperation(ctx context.Context, ref string) (*store.Ope
 	return op, err
 }
 
-func (e *mcpEndpoint) listOperations(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error) {
-	var args struct {
-		Device string `json:"device"`
-		State  string `json:"state"`
-		Action string `json:"action"`
-		Limit  int    `json:"limit"`
-	}
-	if err := bind(call, &args); err != nil {
+type listOperationsArgs struct {
+	deviceRef
+	State  string `json:"state"`
+	Action string `json:"action"`
+	limitArg
+}
+
+func (e *mcpEndpoint) listOperations(ctx context.Context, call *toolCall, d *store.Device, args *listOperationsArgs) (*mcp.CallToolResult, error) {
+	if err := call.oneOf("state", args.State); err != nil {
 		return nil, err
 	}
-	f := store.OperationFilter{State: args.State, Action: args.Action, Limit: min(max(args.Limit, 1), 200)}
-	if args.Limit <= 0 {
-		f.Limit = 20
-	}
-	switch f.State {
-	case "", store.OpPending, store.OpRunning, store.OpSucceeded, store.OpFailed, store.OpCancelled:
-	default:
-		return nil, errorf(http.StatusUnprocessableEntity, "invalid_input", "state must be pending, running, succeeded, failed or cancelled")
-	}
+	f := store.OperationFilter{State: args.State, Action: args.Action, Limit: args.Limit}
 	names := map[uuid.UUID]string{}
-	if args.Device != "" {
-		d, err := e.resolveDevice(ctx, args.Device)
-		if err != nil {
-			return nil, err
-		}
+	if d != nil {
 		f.DeviceID = &d.ID
 		names[d.ID] = d.Name
 	} else {

@@ -26,7 +26,7 @@ func (e *mcpEndpoint) addScheduleTools() {
 		mcp.WithDescription("Run a user schedule's action now, once, as the schedule would (the run shows in its history and in the Temporal UI)."),
 		annotations("Trigger schedule", false, true, false, true),
 		mcp.WithString("schedule", mcp.Required(), mcp.Description("Schedule name or id (list_schedules shows both).")),
-	), e.triggerSchedule)
+	), typedTool(e.triggerSchedule))
 	e.tool(mcp.NewTool("create_schedule",
 		mcp.WithDescription("Create a user schedule (admin scope). spec: {\"cron\":\"0 3 * * *\",\"time_zone\":\"Europe/Berlin\"} or {\"every\":\"24h\"}. "+
 			"action: {\"type\":\"container\",\"device_id\":\"<id>\",\"container\":\"web\",\"action\":\"restart\"}, "+
@@ -37,7 +37,7 @@ func (e *mcpEndpoint) addScheduleTools() {
 		mcp.WithObject("spec", mcp.Required(), mcp.Description("When: cron or every, optional time_zone and offset.")),
 		mcp.WithObject("action", mcp.Required(), mcp.Description("What: type, device_id or tag, container/action or project, concurrency, stop_on_failure.")),
 		mcp.WithString("overlap", mcp.Description("What to do when a run is still going at the next time: skip (default), buffer_one, allow_all, cancel_other, terminate_other.")),
-	), e.createSchedule)
+	), typedTool(e.createSchedule))
 }
 
 func (e *mcpEndpoint) listSchedules(ctx context.Context, _ *toolCall) (*mcp.CallToolResult, error) {
@@ -90,13 +90,11 @@ func (e *mcpEndpoint) resolveSchedule(ctx context.Context, ref string) (*store.U
 	return nil, errorf(http.StatusNotFound, "not_found", fmt.Sprintf("no schedule named %q; list_schedules shows them", ref))
 }
 
-func (e *mcpEndpoint) triggerSchedule(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error) {
-	var args struct {
-		Schedule string `json:"schedule"`
-	}
-	if err := bind(call, &args); err != nil {
-		return nil, err
-	}
+type triggerScheduleArgs struct {
+	Schedule string `json:"schedule"`
+}
+
+func (e *mcpEndpoint) triggerSchedule(ctx context.Context, call *toolCall, args *triggerScheduleArgs) (*mcp.CallToolResult, error) {
 	sc, err := e.resolveSchedule(ctx, args.Schedule)
 	if err != nil {
 		return nil, err
@@ -109,11 +107,7 @@ func (e *mcpEndpoint) triggerSchedule(ctx context.Context, call *toolCall) (*mcp
 		fmt.Sprintf("Triggered schedule %s; list_schedules shows the run once it finishes.", sc.Name)), nil
 }
 
-func (e *mcpEndpoint) createSchedule(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error) {
-	var req ScheduleRequest
-	if err := bind(call, &req); err != nil {
-		return nil, err
-	}
+func (e *mcpEndpoint) createSchedule(ctx context.Context, call *toolCall, req *ScheduleRequest) (*mcp.CallToolResult, error) {
 	// As over REST, a fleet run stops at the first failure unless told otherwise.
 	if action, ok := call.req.GetArguments()["action"].(map[string]any); ok {
 		if _, given := action["stop_on_failure"]; !given {
@@ -128,7 +122,7 @@ func (e *mcpEndpoint) createSchedule(ctx context.Context, call *toolCall) (*mcp.
 		}
 		req.Action.DeviceID = d.ID.String()
 	}
-	view, err := e.s.CreateSchedule(ctx, req)
+	view, err := e.s.CreateSchedule(ctx, *req)
 	if err != nil {
 		return nil, err
 	}

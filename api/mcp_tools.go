@@ -43,12 +43,12 @@ func (e *mcpEndpoint) addTools() {
 		mcp.WithString("tag", mcp.Description("Only devices carrying this tag.")),
 		mcp.WithString("query", mcp.Description("Text matched against name, host and description.")),
 		mcp.WithInteger("limit", mcp.Description("Most devices to return."), mcp.DefaultNumber(mcpDefaultList), mcp.Min(1), mcp.Max(mcpMaxList)),
-	), e.listDevices)
+	), typedTool(e.listDevices))
 	e.tool(mcp.NewTool("get_device",
 		mcp.WithDescription("One device in detail: status and reason, poll loop state, detected capabilities (OS, kernel, CPU, memory, docker...), latest key metrics and container counts."),
 		annotations("Get device", true, false, true, false),
 		deviceArg,
-	), e.getDevice)
+	), deviceTool(e, e.getDevice))
 	e.tool(mcp.NewTool("get_metrics",
 		mcp.WithDescription("A device's metric over a time window, summarised per series (min, avg, max, last value and trend) instead of raw points. The resource infra://schema/metrics lists the values and units of every metric."),
 		annotations("Get metrics", true, false, true, false),
@@ -57,7 +57,7 @@ func (e *mcpEndpoint) addTools() {
 		mcp.WithString("window", mcp.Description(`How far back from now, e.g. "15m", "6h", "7d" (at most 400d).`), mcp.DefaultString("1h")),
 		mcp.WithString("label", mcp.Description(`Only series with this label: a mountpoint ("/"), interface ("eth0"), disk ("sda"), sensor or container name.`)),
 		mcp.WithString("value", mcp.Description(`Only this value of the metric, e.g. "used_percent".`)),
-	), e.getMetrics)
+	), deviceTool(e, e.getMetrics))
 	e.tool(mcp.NewTool("fleet_health",
 		mcp.WithDescription("Score every device 0-100 with the reasons: offline or blocked, CPU, memory, disk or temperature over thresholds, unhealthy or restarting containers. Worst first. Start here to find what needs attention."),
 		annotations("Fleet health", true, false, true, false),
@@ -65,7 +65,7 @@ func (e *mcpEndpoint) addTools() {
 		mcp.WithNumber("memory_percent", mcp.Description("Memory usage threshold in percent."), mcp.DefaultNumber(90.0), mcp.Min(1.0), mcp.Max(100.0)),
 		mcp.WithNumber("disk_percent", mcp.Description("Filesystem usage threshold in percent."), mcp.DefaultNumber(90.0), mcp.Min(1.0), mcp.Max(100.0)),
 		mcp.WithNumber("temperature_celsius", mcp.Description("Temperature threshold in degrees Celsius."), mcp.DefaultNumber(80.0), mcp.Min(1.0), mcp.Max(150.0)),
-	), e.fleetHealth)
+	), typedTool(e.fleetHealth))
 	e.tool(mcp.NewTool("list_containers",
 		mcp.WithDescription("List Docker containers as of the last poll, on one device or on all, with state, health, image and restart count."),
 		annotations("List containers", true, false, true, false),
@@ -74,13 +74,13 @@ func (e *mcpEndpoint) addTools() {
 		mcp.WithString("project", mcp.Description("Only containers of this compose project.")),
 		mcp.WithString("name", mcp.Description("Only containers whose name contains this text.")),
 		mcp.WithInteger("limit", mcp.Description("Most containers to return."), mcp.DefaultNumber(mcpDefaultList), mcp.Min(1), mcp.Max(mcpMaxList)),
-	), e.listContainers)
+	), optionalDeviceTool(e, e.listContainers))
 	e.tool(mcp.NewTool("get_container",
 		mcp.WithDescription("One container in detail: state, health, image, ports, mounts, compose project, restart count and its latest resource usage."),
 		annotations("Get container", true, false, true, false),
 		deviceArg,
 		mcp.WithString("container", mcp.Required(), mcp.Description("Container name or ID (at least 12 characters of an ID).")),
-	), e.getContainer)
+	), deviceTool(e, e.getContainer))
 	e.tool(mcp.NewTool("get_container_logs",
 		mcp.WithDescription("The last lines of a container's output (stdout and stderr, marked), fetched from the device now. Bounded by tail, since and a size cap; the newest lines are kept."),
 		annotations("Get container logs", true, false, true, true),
@@ -89,7 +89,7 @@ func (e *mcpEndpoint) addTools() {
 		mcp.WithInteger("tail", mcp.Description("Number of lines from the end."), mcp.DefaultNumber(mcpDefaultLogTail), mcp.Min(1), mcp.Max(mcpMaxLogLines)),
 		mcp.WithString("since", mcp.Description(`Only lines after this: an RFC 3339 time or a duration ago such as "10m".`)),
 		mcp.WithInteger("max_bytes", mcp.Description("Cap on the returned text in bytes."), mcp.DefaultNumber(mcpDefaultLogCap), mcp.Min(256), mcp.Max(mcpMaxLogCap)),
-	), e.getContainerLogs)
+	), deviceTool(e, e.getContainerLogs))
 	e.tool(mcp.NewTool("list_events",
 		mcp.WithDescription("Recent events, newest first: devices going online or offline, host-key changes, container state and health changes."),
 		annotations("List events", true, false, true, false),
@@ -98,23 +98,23 @@ func (e *mcpEndpoint) addTools() {
 		mcp.WithString("severity", mcp.Description("Only this severity."), mcp.Enum("info", "warning", "critical")),
 		mcp.WithString("since", mcp.Description(`Only events after this: an RFC 3339 time or a duration ago such as "24h".`)),
 		mcp.WithInteger("limit", mcp.Description("Most events to return."), mcp.DefaultNumber(50), mcp.Min(1), mcp.Max(200)),
-	), e.listEvents)
+	), optionalDeviceTool(e, e.listEvents))
 
 	e.tool(mcp.NewTool("poll_device_now",
 		mcp.WithDescription("Poll a device at once over SSH (instead of waiting for its interval) and return the poll's summary. Sends progress notifications."),
 		annotations("Poll device now", false, false, false, true),
 		deviceArg,
-	), e.pollDeviceNow)
+	), deviceTool(e, e.pollDeviceNow))
 	e.tool(mcp.NewTool("pause_polling",
 		mcp.WithDescription("Pause a device's poll loop (no SSH connections until resumed). The device keeps its history."),
 		annotations("Pause polling", false, false, true, false),
 		deviceArg,
-	), e.signalTool(workflows.SignalPause, "paused"))
+	), deviceTool(e, e.signalTool(workflows.SignalPause, "paused")))
 	e.tool(mcp.NewTool("resume_polling",
 		mcp.WithDescription("Resume a paused device's poll loop; it polls at once."),
 		annotations("Resume polling", false, false, true, false),
 		deviceArg,
-	), e.signalTool(workflows.SignalResume, "resumed"))
+	), deviceTool(e, e.signalTool(workflows.SignalResume, "resumed")))
 	e.addOperationTools()
 	e.addScheduleTools()
 }
@@ -122,16 +122,6 @@ func (e *mcpEndpoint) addTools() {
 // textResult is a result with both the model-readable text and the structured form.
 func textResult(structured any, lines ...string) *mcp.CallToolResult {
 	return mcp.NewToolResultStructured(structured, strings.Join(lines, "\n"))
-}
-
-func clampLimit(n int) int {
-	switch {
-	case n <= 0:
-		return mcpDefaultList
-	case n > mcpMaxList:
-		return mcpMaxList
-	}
-	return n
 }
 
 type deviceBrief struct {
@@ -170,22 +160,18 @@ func (e *mcpEndpoint) deviceLine(d *store.Device) string {
 	return line
 }
 
-func (e *mcpEndpoint) listDevices(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error) {
-	var args struct {
-		Status string `json:"status"`
-		Tag    string `json:"tag"`
-		Query  string `json:"query"`
-		Limit  int    `json:"limit"`
-	}
-	if err := bind(call, &args); err != nil {
+type listDevicesArgs struct {
+	Status string `json:"status"`
+	Tag    string `json:"tag"`
+	Query  string `json:"query"`
+	limitArg
+}
+
+func (e *mcpEndpoint) listDevices(ctx context.Context, call *toolCall, args *listDevicesArgs) (*mcp.CallToolResult, error) {
+	if err := call.oneOf("status", args.Status); err != nil {
 		return nil, err
 	}
-	switch args.Status {
-	case "", store.StatusOnline, store.StatusOffline, store.StatusBlocked, store.StatusUnknown:
-	default:
-		return nil, errorf(http.StatusUnprocessableEntity, "invalid_input", "status must be online, offline, blocked or unknown")
-	}
-	devs, next, err := store.ListDevices(ctx, e.s.pool, store.DeviceFilter{Status: args.Status, Tag: args.Tag, Text: args.Query, Limit: clampLimit(args.Limit)})
+	devs, next, err := store.ListDevices(ctx, e.s.pool, store.DeviceFilter{Status: args.Status, Tag: args.Tag, Text: args.Query, Limit: args.Limit})
 	if err != nil {
 		return nil, err
 	}
@@ -204,17 +190,7 @@ func (e *mcpEndpoint) listDevices(ctx context.Context, call *toolCall) (*mcp.Cal
 	return textResult(map[string]any{"count": len(out), "devices": out, "more": next != ""}, lines...), nil
 }
 
-func (e *mcpEndpoint) getDevice(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error) {
-	var args struct {
-		Device string `json:"device"`
-	}
-	if err := bind(call, &args); err != nil {
-		return nil, err
-	}
-	d, err := e.resolveDevice(ctx, args.Device)
-	if err != nil {
-		return nil, err
-	}
+func (e *mcpEndpoint) getDevice(ctx context.Context, _ *toolCall, d *store.Device, _ *deviceRef) (*mcp.CallToolResult, error) {
 	return e.deviceDetail(ctx, d)
 }
 
@@ -352,27 +328,17 @@ func parseWindow(s string) (time.Duration, error) {
 	return d, nil
 }
 
-func (e *mcpEndpoint) getMetrics(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error) {
-	var args struct {
-		Device string `json:"device"`
-		Metric string `json:"metric"`
-		Window string `json:"window"`
-		Label  string `json:"label"`
-		Value  string `json:"value"`
-	}
-	if err := bind(call, &args); err != nil {
+type getMetricsArgs struct {
+	deviceRef
+	Metric string `json:"metric"`
+	Window string `json:"window"`
+	Label  string `json:"label"`
+	Value  string `json:"value"`
+}
+
+func (e *mcpEndpoint) getMetrics(ctx context.Context, call *toolCall, d *store.Device, args *getMetricsArgs) (*mcp.CallToolResult, error) {
+	if err := call.oneOf("metric", args.Metric); err != nil {
 		return nil, err
-	}
-	d, err := e.resolveDevice(ctx, args.Device)
-	if err != nil {
-		return nil, err
-	}
-	known := false
-	for _, m := range store.MetricNames() {
-		known = known || m == args.Metric
-	}
-	if !known {
-		return nil, errorf(http.StatusUnprocessableEntity, "invalid_input", "metric must be one of "+strings.Join(store.MetricNames(), ", "))
 	}
 	window, err := parseWindow(args.Window)
 	if err != nil {
@@ -491,17 +457,15 @@ func mean(v []float64) float64 {
 	return t / float64(len(v))
 }
 
-func (e *mcpEndpoint) fleetHealth(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error) {
+type fleetHealthArgs struct {
+	CPU    *float64 `json:"cpu_percent"`
+	Memory *float64 `json:"memory_percent"`
+	Disk   *float64 `json:"disk_percent"`
+	Temp   *float64 `json:"temperature_celsius"`
+}
+
+func (e *mcpEndpoint) fleetHealth(ctx context.Context, _ *toolCall, args *fleetHealthArgs) (*mcp.CallToolResult, error) {
 	th := DefaultHealthThresholds
-	var args struct {
-		CPU    *float64 `json:"cpu_percent"`
-		Memory *float64 `json:"memory_percent"`
-		Disk   *float64 `json:"disk_percent"`
-		Temp   *float64 `json:"temperature_celsius"`
-	}
-	if err := bind(call, &args); err != nil {
-		return nil, err
-	}
 	for _, o := range []struct {
 		v   *float64
 		dst *float64
@@ -568,30 +532,21 @@ func containerLine(c containerBrief) string {
 	return line
 }
 
-func (e *mcpEndpoint) listContainers(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error) {
-	var args struct {
-		Device  string `json:"device"`
-		State   string `json:"state"`
-		Project string `json:"project"`
-		Name    string `json:"name"`
-		Limit   int    `json:"limit"`
-	}
-	if err := bind(call, &args); err != nil {
+type listContainersArgs struct {
+	deviceRef
+	State   string `json:"state"`
+	Project string `json:"project"`
+	Name    string `json:"name"`
+	limitArg
+}
+
+func (e *mcpEndpoint) listContainers(ctx context.Context, call *toolCall, d *store.Device, args *listContainersArgs) (*mcp.CallToolResult, error) {
+	if err := call.oneOf("state", args.State); err != nil {
 		return nil, err
 	}
-	f := store.ContainerFilter{State: args.State, Project: args.Project, Name: args.Name, Limit: clampLimit(args.Limit)}
-	switch docker.State(f.State) {
-	case "", docker.StateCreated, docker.StateRunning, docker.StatePaused, docker.StateRestarting, docker.StateRemoving,
-		docker.StateExited, docker.StateDead:
-	default:
-		return nil, errorf(http.StatusUnprocessableEntity, "invalid_input", "state must be created, running, paused, restarting, removing, exited or dead")
-	}
+	f := store.ContainerFilter{State: args.State, Project: args.Project, Name: args.Name, Limit: args.Limit}
 	where := "all devices"
-	if args.Device != "" {
-		d, err := e.resolveDevice(ctx, args.Device)
-		if err != nil {
-			return nil, err
-		}
+	if d != nil {
 		f.DeviceID, where = &d.ID, d.Name
 	}
 	rows, next, err := store.ListContainers(ctx, e.s.pool, f)
@@ -623,18 +578,12 @@ func (e *mcpEndpoint) resolveContainer(ctx context.Context, d *store.Device, ref
 	return row, err
 }
 
-func (e *mcpEndpoint) getContainer(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error) {
-	var args struct {
-		Device    string `json:"device"`
-		Container string `json:"container"`
-	}
-	if err := bind(call, &args); err != nil {
-		return nil, err
-	}
-	d, err := e.resolveDevice(ctx, args.Device)
-	if err != nil {
-		return nil, err
-	}
+type getContainerArgs struct {
+	deviceRef
+	Container string `json:"container"`
+}
+
+func (e *mcpEndpoint) getContainer(ctx context.Context, _ *toolCall, d *store.Device, args *getContainerArgs) (*mcp.CallToolResult, error) {
 	row, err := e.resolveContainer(ctx, d, args.Container)
 	if err != nil {
 		return nil, err
@@ -663,21 +612,15 @@ func (e *mcpEndpoint) getContainer(ctx context.Context, call *toolCall) (*mcp.Ca
 	return textResult(map[string]any{"container": row, "latest_stats": latest}, lines...), nil
 }
 
-func (e *mcpEndpoint) getContainerLogs(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error) {
-	var args struct {
-		Device    string `json:"device"`
-		Container string `json:"container"`
-		Tail      int    `json:"tail"`
-		Since     string `json:"since"`
-		MaxBytes  int    `json:"max_bytes"`
-	}
-	if err := bind(call, &args); err != nil {
-		return nil, err
-	}
-	d, err := e.resolveDevice(ctx, args.Device)
-	if err != nil {
-		return nil, err
-	}
+type getContainerLogsArgs struct {
+	deviceRef
+	Container string `json:"container"`
+	Tail      int    `json:"tail"`
+	Since     string `json:"since"`
+	MaxBytes  int    `json:"max_bytes"`
+}
+
+func (e *mcpEndpoint) getContainerLogs(ctx context.Context, _ *toolCall, d *store.Device, args *getContainerLogsArgs) (*mcp.CallToolResult, error) {
 	if err := docker.ValidRef(args.Container); err != nil {
 		return nil, errorf(http.StatusUnprocessableEntity, "invalid_input", "container must be a container name or ID")
 	}
@@ -735,32 +678,21 @@ func (e *mcpEndpoint) getContainerLogs(ctx context.Context, call *toolCall) (*mc
 		"lines": lines, "truncated": truncated}, sb.String()), nil
 }
 
-func (e *mcpEndpoint) listEvents(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error) {
-	var args struct {
-		Device   string `json:"device"`
-		Kind     string `json:"kind"`
-		Severity string `json:"severity"`
-		Since    string `json:"since"`
-		Limit    int    `json:"limit"`
-	}
-	if err := bind(call, &args); err != nil {
+type listEventsArgs struct {
+	deviceRef
+	Kind     string `json:"kind"`
+	Severity string `json:"severity"`
+	Since    string `json:"since"`
+	limitArg
+}
+
+func (e *mcpEndpoint) listEvents(ctx context.Context, call *toolCall, d *store.Device, args *listEventsArgs) (*mcp.CallToolResult, error) {
+	if err := call.oneOf("severity", args.Severity); err != nil {
 		return nil, err
 	}
-	f := store.EventFilter{Kind: args.Kind, Severity: args.Severity, Limit: min(max(args.Limit, 1), 200)}
-	if args.Limit <= 0 {
-		f.Limit = 50
-	}
-	switch f.Severity {
-	case "", "info", "warning", "critical":
-	default:
-		return nil, errorf(http.StatusUnprocessableEntity, "invalid_input", "severity must be info, warning or critical")
-	}
+	f := store.EventFilter{Kind: args.Kind, Severity: args.Severity, Limit: args.Limit}
 	names := map[uuid.UUID]string{}
-	if args.Device != "" {
-		d, err := e.resolveDevice(ctx, args.Device)
-		if err != nil {
-			return nil, err
-		}
+	if d != nil {
 		f.DeviceID = &d.ID
 		names[d.ID] = d.Name
 	}
@@ -775,7 +707,7 @@ func (e *mcpEndpoint) listEvents(ctx context.Context, call *toolCall) (*mcp.Call
 	if err != nil {
 		return nil, err
 	}
-	if args.Device == "" {
+	if d == nil {
 		devs, _, err := store.ListDevices(ctx, e.s.pool, store.DeviceFilter{})
 		if err != nil {
 			return nil, err
@@ -801,17 +733,7 @@ func (e *mcpEndpoint) listEvents(ctx context.Context, call *toolCall) (*mcp.Call
 	return textResult(map[string]any{"count": len(events), "events": events, "more": next != 0}, lines...), nil
 }
 
-func (e *mcpEndpoint) pollDeviceNow(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error) {
-	var args struct {
-		Device string `json:"device"`
-	}
-	if err := bind(call, &args); err != nil {
-		return nil, err
-	}
-	d, err := e.resolveDevice(ctx, args.Device)
-	if err != nil {
-		return nil, err
-	}
+func (e *mcpEndpoint) pollDeviceNow(ctx context.Context, call *toolCall, d *store.Device, _ *deviceRef) (*mcp.CallToolResult, error) {
 	call.audit.target = "device/" + d.ID.String()
 	call.audit.workflow = workflows.DevicePollWorkflowID(d.ID.String())
 	e.progress(ctx, call, 0, 2, "asking the poll loop of "+d.Name+" to poll now")
@@ -844,18 +766,8 @@ func mcpPollError(d *store.Device, err error) error {
 	return ae
 }
 
-func (e *mcpEndpoint) signalTool(signal, done string) toolHandler {
-	return func(ctx context.Context, call *toolCall) (*mcp.CallToolResult, error) {
-		var args struct {
-			Device string `json:"device"`
-		}
-		if err := bind(call, &args); err != nil {
-			return nil, err
-		}
-		d, err := e.resolveDevice(ctx, args.Device)
-		if err != nil {
-			return nil, err
-		}
+func (e *mcpEndpoint) signalTool(signal, done string) func(context.Context, *toolCall, *store.Device, *deviceRef) (*mcp.CallToolResult, error) {
+	return func(ctx context.Context, call *toolCall, d *store.Device, _ *deviceRef) (*mcp.CallToolResult, error) {
 		call.audit.target = "device/" + d.ID.String()
 		call.audit.workflow = workflows.DevicePollWorkflowID(d.ID.String())
 		if err := e.s.wf.Signal(ctx, d.ID, signal, nil); err != nil {
