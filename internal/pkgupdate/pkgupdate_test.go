@@ -2,8 +2,6 @@ package pkgupdate
 
 import (
 	"bytes"
-	"encoding/json"
-	"flag"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -14,25 +12,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current parser")
-
-func golden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	require.NoError(t, err)
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing: run go test -update")
-	require.Equal(t, string(want), string(got), "output differs from %s (run go test -update and review the diff)", path)
-}
 
 func inputs(t testing.TB) map[string][]byte {
 	out := map[string][]byte{}
@@ -56,7 +38,7 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r, err := Parse(b)
 			require.NoError(t, err)
-			golden(t, name, r)
+			golden.JSON(t, name, r)
 		})
 	}
 }

@@ -1,8 +1,6 @@
 package process
 
 import (
-	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,25 +11,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current parser")
-
-func golden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	require.NoError(t, err)
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing: run go test -update")
-	require.Equal(t, string(want), string(got), "output differs from %s (run go test -update and review the diff)", path)
-}
 
 func recorded(t testing.TB) map[string][]byte {
 	t.Helper()
@@ -56,7 +38,7 @@ func TestParseRecorded(t *testing.T) {
 			require.Zero(t, res.Skipped)
 			require.Len(t, res.Processes, 15)
 			checkSorted(t, res, strings.HasSuffix(name, "-memory"))
-			golden(t, name, res)
+			golden.JSON(t, name, res)
 		})
 	}
 }

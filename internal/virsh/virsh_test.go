@@ -2,7 +2,6 @@ package virsh
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"math/rand/v2"
 	"os"
@@ -13,28 +12,13 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
 )
 
 var (
-	update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current parsers")
 	record = flag.Bool("record", false, "rewrite testdata/recorded from the real virsh (libvirt test driver)")
 )
-
-func golden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	require.NoError(t, err)
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing: run go test -update")
-	require.Equal(t, string(want), string(got), "output differs from %s (run go test -update and review the diff)", path)
-}
 
 func needVirsh(t *testing.T) {
 	t.Helper()
@@ -228,7 +212,7 @@ func TestGolden(t *testing.T) {
 			t.Fatalf("no parser for %s", e.Name())
 		}
 		require.NoError(t, err, e.Name())
-		golden(t, name, v)
+		golden.JSON(t, name, v)
 	}
 }
 

@@ -1,8 +1,6 @@
 package zfs
 
 import (
-	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,25 +12,6 @@ import (
 	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current parsers")
-
-// golden compares v, as indented JSON, with testdata/golden/<name>.json, or writes it there under -update.
-func golden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	require.NoError(t, err)
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing: run go test -update")
-	require.Equal(t, string(want), string(got), "output differs from %s (run go test -update and review the diff)", path)
-}
-
 // sharedFixtures returns the shared recorded fixtures directory sub; testenv.FixturesDir says when their
 // absence skips and when (CI=true) it fails.
 func sharedFixtures(t *testing.T, sub string) string {
@@ -42,13 +21,6 @@ func sharedFixtures(t *testing.T, sub string) string {
 		t.Fatalf("shared fixtures present but %s is missing: %v", dir, err)
 	}
 	return dir
-}
-
-func readFile(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	return b
 }
 
 // allocatedBy returns the bytes allocated while fn runs. The tests that use it are not parallel, so the figure
