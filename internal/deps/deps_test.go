@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/docker"
 	"github.com/infrastructor/infrastructor/internal/golden"
+	"github.com/infrastructor/infrastructor/internal/malformed"
 	"github.com/infrastructor/infrastructor/internal/netinfo"
 )
 
@@ -254,14 +254,6 @@ func TestInspectLimits(t *testing.T) {
 	require.ErrorContains(t, err, "bytes")
 }
 
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 // FuzzFromInspect: whatever the input, no panic, allocation proportional to it, fields and lists bounded, and
 // the analysis of what parsed answers for every container.
 func FuzzFromInspect(f *testing.F) {
@@ -270,7 +262,7 @@ func FuzzFromInspect(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var cs []Container
 		var err error
-		if a := allocatedBy(func() { cs, err = FromInspect(b) }); a > uint64(64*len(b)+1<<20) {
+		if a := malformed.Allocated(func() { cs, err = FromInspect(b) }); a > malformed.Bound(len(b), 64, 1<<20) {
 			t.Fatalf("FromInspect allocated %d bytes for %d", a, len(b))
 		}
 		if err != nil {

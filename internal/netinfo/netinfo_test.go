@@ -8,13 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/infrastructor/infrastructor/internal/golden"
+	"github.com/infrastructor/infrastructor/internal/malformed"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
@@ -202,19 +202,11 @@ func TestLimits(t *testing.T) {
 	require.Len(t, ifs[0].Name, MaxFieldBytes)
 }
 
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 func checkAll(t testing.TB, b []byte) {
 	// encoding/json allocates a few times its input for maps and strings; the bound is per input byte.
-	bound := uint64(64*len(b) + 1<<20)
+	bound := malformed.Bound(len(b), 64, 1<<20)
 	check := func(name string, fn func()) {
-		if a := allocatedBy(fn); a > bound {
+		if a := malformed.Allocated(fn); a > bound {
 			t.Fatalf("%s allocated %d bytes for %d bytes of input", name, a, len(b))
 		}
 	}

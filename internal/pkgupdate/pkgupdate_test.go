@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/infrastructor/infrastructor/internal/golden"
+	"github.com/infrastructor/infrastructor/internal/malformed"
 )
 
 func inputs(t testing.TB) map[string][]byte {
@@ -126,18 +126,10 @@ func TestLimits(t *testing.T) {
 	require.Len(t, r.RebootPackages, MaxRebootPackages)
 }
 
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 func checkBounded(t testing.TB, b []byte) {
 	var r *Report
 	var err error
-	if alloc := allocatedBy(func() { r, err = Parse(b) }); alloc > uint64(64*len(b)+1<<20) {
+	if alloc := malformed.Allocated(func() { r, err = Parse(b) }); alloc > malformed.Bound(len(b), 64, 1<<20) {
 		t.Fatalf("Parse allocated %d bytes for %d bytes of input", alloc, len(b))
 	}
 	if err != nil {

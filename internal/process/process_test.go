@@ -3,7 +3,6 @@ package process
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/infrastructor/infrastructor/internal/golden"
+	"github.com/infrastructor/infrastructor/internal/malformed"
 )
 
 func recorded(t testing.TB) map[string][]byte {
@@ -159,11 +159,10 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("@@infra:ps:proc 1@@\n" + strings.Repeat("1\tr\t1\t1\tS\t1\tc\ta\n", 300)))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		res, err := Parse(b)
-		runtime.ReadMemStats(&after)
-		require.LessOrEqual(t, after.TotalAlloc-before.TotalAlloc, uint64(allocPerInputByte*len(b)+allocFixed))
+		var res Result
+		var err error
+		alloc := malformed.Allocated(func() { res, err = Parse(b) })
+		require.LessOrEqual(t, alloc, malformed.Bound(len(b), allocPerInputByte, allocFixed))
 		if err != nil {
 			return
 		}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/infrastructor/infrastructor/internal/golden"
+	"github.com/infrastructor/infrastructor/internal/malformed"
 )
 
 func TestCheckUnit(t *testing.T) {
@@ -193,14 +193,6 @@ const (
 	allocFixed        = 1 << 20
 )
 
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 func checkText(t testing.TB, s string) {
 	require.LessOrEqual(t, len(s), MaxFieldBytes)
 	require.True(t, utf8.ValidString(s))
@@ -217,11 +209,11 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fl FailedList
 		var sh ShowResult
-		alloc := allocatedBy(func() {
+		alloc := malformed.Allocated(func() {
 			fl, _ = ParseFailed(b)
 			sh, _ = ParseShow(b)
 		})
-		require.LessOrEqual(t, alloc, uint64(allocPerInputByte*len(b)+allocFixed))
+		require.LessOrEqual(t, alloc, malformed.Bound(len(b), allocPerInputByte, allocFixed))
 		require.LessOrEqual(t, len(fl.Units), MaxUnits)
 		require.LessOrEqual(t, len(sh.Units), MaxUnits)
 		for _, u := range fl.Units {

@@ -3,7 +3,6 @@ package zfs
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -23,16 +22,6 @@ func sharedFixtures(t *testing.T, sub string) string {
 	return dir
 }
 
-// allocatedBy returns the bytes allocated while fn runs. The tests that use it are not parallel, so the figure
-// is fn's own allocation plus noise from the runtime.
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 // Allocation allowed to a parser: allocPerInputByte times the input plus allocFixed. The parsers allocate a
 // few times the input for the values they keep; the bound leaves room for that and catches output that grows
 // faster than the input.
@@ -40,15 +29,6 @@ const (
 	allocPerInputByte = 64
 	allocFixed        = 1 << 20
 )
-
-func allocBound(inputLen int) uint64 { return uint64(allocPerInputByte*inputLen + allocFixed) }
-
-func checkText(t testing.TB, what, s string, max int) {
-	t.Helper()
-	if len(s) > max {
-		t.Fatalf("%s is %d bytes, limit %d", what, len(s), max)
-	}
-}
 
 // files lists the files in dir.
 func files(t *testing.T, dir string) []string {
