@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/infrastructor/infrastructor/internal/malformed"
+	"github.com/infrastructor/infrastructor/internal/safetext"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
@@ -161,7 +162,7 @@ func checkBounded(t testing.TB, name string, b []byte) {
 	var err error
 	if alloc := malformed.Allocated(func() { v, err = p.parse(b) }); alloc > malformed.Bound(len(b), allocPerInputByte, allocFixed) {
 		t.Fatalf("%s allocated %d bytes for %d bytes of input (bound %d); input starts %q", name, alloc, len(b),
-			malformed.Bound(len(b), allocPerInputByte, allocFixed), clipString(string(b), 200))
+			malformed.Bound(len(b), allocPerInputByte, allocFixed), safetext.Clip(string(b), 200))
 	}
 	if err != nil {
 		malformed.CheckText(t, "error", err.Error(), maxErrorBytes+len("..."))
