@@ -2,26 +2,14 @@ package activities
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/infrastructor/infrastructor/internal/docker"
 	"github.com/infrastructor/infrastructor/internal/malformed"
-	"github.com/stretchr/testify/require"
 )
-
-// Allocation allowed to MergeLogs: as for the parsers in internal/docker and internal/collector, 128 bytes per
-// input byte plus 1 MiB; it catches growth faster than the input.
-func logsAllocBound(inputLen int) uint64 { return uint64(128*inputLen + 1<<20) }
-
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 func logSample(n int) []byte {
 	var b strings.Builder
@@ -51,8 +39,8 @@ func TestMergeLogs(t *testing.T) {
 func TestMergeLogsManyLinesIsBounded(t *testing.T) {
 	out := []byte(strings.Repeat("a\n", 2<<20))
 	var f LogFetch
-	alloc := allocatedBy(func() { f = MergeLogs(out, out, MaxLogBytes) })
-	require.LessOrEqual(t, alloc, logsAllocBound(2*len(out)), "allocated %d bytes for %d bytes of input", alloc, 2*len(out))
+	alloc := malformed.Allocated(func() { f = MergeLogs(out, out, MaxLogBytes) })
+	require.LessOrEqual(t, alloc, malformed.Bound(2*len(out), 128, 1<<20), "allocated %d bytes for %d bytes of input", alloc, 2*len(out))
 	require.True(t, f.Truncated)
 	require.LessOrEqual(t, len(f.Lines), 2*docker.MaxLogTail)
 }
@@ -69,8 +57,8 @@ func TestFaultMergeLogsMalformed(t *testing.T) {
 	for i, b := range malformed.Inputs(seeds, 10000, 301) {
 		cur = i
 		var f LogFetch
-		alloc := allocatedBy(func() { f = MergeLogs(b, b[:len(b)/2], MaxLogBytes) })
-		require.LessOrEqual(t, alloc, logsAllocBound(len(b)+len(b)/2))
+		alloc := malformed.Allocated(func() { f = MergeLogs(b, b[:len(b)/2], MaxLogBytes) })
+		require.LessOrEqual(t, alloc, malformed.Bound(len(b)+len(b)/2, 128, 1<<20))
 		require.LessOrEqual(t, len(f.Lines), 2*docker.MaxLogTail)
 		size := 0
 		for _, l := range f.Lines {

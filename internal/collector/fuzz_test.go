@@ -4,7 +4,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -18,8 +17,9 @@ import (
 
 // Every section parser has a fuzz target and a TestFault<Parser>Malformed test (#15). Both check, whatever the
 // input: no panic, every list within its limit, every string within MaxFieldBytes, and allocation at most
-// allocBound(len(input)). The fuzz targets run their seed corpus (recorded outputs, the shared fixtures,
-// testdata/fuzz) in plain go test; the fault tests feed faultInputs mutations of the same seeds.
+// allocPerInputByte per input byte plus allocFixed. The fuzz targets run their seed corpus (recorded outputs,
+// the shared fixtures, testdata/fuzz) in plain go test; the fault tests feed faultInputs mutations of the same
+// seeds.
 
 // faultInputs is how many malformed inputs each TestFault*Malformed test feeds.
 const faultInputs = 10000
@@ -31,18 +31,6 @@ const (
 	allocPerInputByte = 128
 	allocFixed        = 1 << 20
 )
-
-func allocBound(inputLen int) uint64 { return uint64(allocPerInputByte*inputLen + allocFixed) }
-
-// allocatedBy returns the bytes allocated while fn runs. The tests using it are not parallel, so the figure is
-// fn's own allocation plus runtime noise.
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // parserCheck is one parser under test: its seeds, a call of the parser (the part whose allocation is
 // measured) and a check of what it returned without error.
@@ -93,13 +81,6 @@ func fixtureSeeds(tb testing.TB, sub string, suffixes ...string) [][]byte {
 	return out
 }
 
-func checkText(t testing.TB, what, s string, max int) {
-	t.Helper()
-	if len(s) > max {
-		t.Fatalf("%s is %d bytes, limit %d", what, len(s), max)
-	}
-}
-
 func seeds(tb testing.TB, section string, extra [][]byte, inline ...string) [][]byte {
 	out := append(recordedSections(tb, section), extra...)
 	for _, s := range inline {
@@ -117,7 +98,7 @@ func checkNetDev(t testing.TB, v any) {
 	ns := v.([]NetDev)
 	require.LessOrEqual(t, len(ns), MaxInterfaces)
 	for _, n := range ns {
-		checkText(t, "interface", n.Name, MaxFieldBytes)
+		malformed.CheckText(t, "interface", n.Name, MaxFieldBytes)
 	}
 }
 
@@ -125,7 +106,7 @@ func checkDisks(t testing.TB, v any) {
 	ds := v.([]DiskStat)
 	require.LessOrEqual(t, len(ds), MaxDisks)
 	for _, d := range ds {
-		checkText(t, "disk", d.Name, MaxFieldBytes)
+		malformed.CheckText(t, "disk", d.Name, MaxFieldBytes)
 	}
 }
 
@@ -134,10 +115,10 @@ func checkTemps(t testing.TB, v any) {
 	require.LessOrEqual(t, len(ts), MaxSensors)
 	for _, x := range ts {
 		for _, s := range []string{x.Chip, x.Label, x.Device, x.instance} {
-			checkText(t, "sensor field", s, MaxFieldBytes)
+			malformed.CheckText(t, "sensor field", s, MaxFieldBytes)
 		}
 		// chip/label plus " #instance" and " #n" when names collide.
-		checkText(t, "sensor", x.Sensor, 3*MaxFieldBytes+32)
+		malformed.CheckText(t, "sensor", x.Sensor, 3*MaxFieldBytes+32)
 	}
 }
 
@@ -146,7 +127,7 @@ func checkDF(t testing.TB, v any) {
 	require.LessOrEqual(t, len(tb.Rows), MaxMounts)
 	for _, r := range tb.Rows {
 		for _, s := range []string{r.Source, r.FSType, r.Mount} {
-			checkText(t, "df field", s, MaxFieldBytes)
+			malformed.CheckText(t, "df field", s, MaxFieldBytes)
 		}
 	}
 	fs := Filesystems(tb, tb, nil)
@@ -156,7 +137,7 @@ func checkDF(t testing.TB, v any) {
 func checkOSRelease(t testing.TB, v any) {
 	r := v.(*OSRelease)
 	for _, s := range []string{r.ID, r.IDLike, r.Name, r.PrettyName, r.Version, r.VersionID, r.VersionCodename} {
-		checkText(t, "os-release value", s, MaxFieldBytes)
+		malformed.CheckText(t, "os-release value", s, MaxFieldBytes)
 	}
 }
 
@@ -164,12 +145,12 @@ func checkCaps(t testing.TB, v any) {
 	c := v.(*Capabilities)
 	for _, s := range []string{c.OSID, c.OSLike, c.OSName, c.OSVersion, c.OSPrettyName, c.Kernel, c.Arch, c.Hostname,
 		c.CPUModel, c.Board} {
-		checkText(t, "capability", s, MaxFieldBytes)
+		malformed.CheckText(t, "capability", s, MaxFieldBytes)
 	}
 	require.LessOrEqual(t, len(c.Commands), MaxCommands)
 	for k, p := range c.Commands {
-		checkText(t, "command", k, MaxFieldBytes)
-		checkText(t, "command path", p, MaxFieldBytes)
+		malformed.CheckText(t, "command", k, MaxFieldBytes)
+		malformed.CheckText(t, "command path", p, MaxFieldBytes)
 	}
 }
 
@@ -184,7 +165,7 @@ func checkSnapshot(t testing.TB, v any) {
 	require.LessOrEqual(t, len(s.Filesystems), MaxFilesystems)
 	for _, f := range s.Filesystems {
 		for _, x := range []string{f.Mount, f.Source, f.FSType} {
-			checkText(t, "filesystem field", x, MaxFieldBytes)
+			malformed.CheckText(t, "filesystem field", x, MaxFieldBytes)
 		}
 	}
 	if s.Capabilities != nil {
@@ -307,7 +288,7 @@ var collectorParsers = map[string]func(tb testing.TB) parserCheck{
 				require.LessOrEqual(t, len(ms), MaxMounts)
 				for _, m := range ms {
 					for _, s := range []string{m.Source, m.Mount, m.FSType, m.Options} {
-						checkText(t, "mount field", s, MaxFieldBytes)
+						malformed.CheckText(t, "mount field", s, MaxFieldBytes)
 					}
 				}
 			}}
@@ -343,20 +324,20 @@ var collectorParsers = map[string]func(tb testing.TB) parserCheck{
 	},
 }
 
-// checkBounded runs the parser on b, fails when it allocated more than allocBound(len(b)), and checks what it
+// checkBounded runs the parser on b, fails when it allocated more than the allocation bound, and checks what it
 // returned.
 func checkBounded(t testing.TB, pc parserCheck, b []byte) {
 	t.Helper()
 	var v any
 	var err error
-	alloc := allocatedBy(func() { v, err = pc.parse(b) })
-	if alloc > allocBound(len(b)) {
-		t.Fatalf("allocated %d bytes for %d bytes of input (bound %d); input starts %q", alloc, len(b), allocBound(len(b)),
+	alloc := malformed.Allocated(func() { v, err = pc.parse(b) })
+	if alloc > malformed.Bound(len(b), allocPerInputByte, allocFixed) {
+		t.Fatalf("allocated %d bytes for %d bytes of input (bound %d); input starts %q", alloc, len(b), malformed.Bound(len(b), allocPerInputByte, allocFixed),
 			clipString(string(b), 200))
 	}
 	if err != nil {
 		if pc.maxErr > 0 {
-			checkText(t, "error", err.Error(), pc.maxErr)
+			malformed.CheckText(t, "error", err.Error(), pc.maxErr)
 		}
 		return
 	}

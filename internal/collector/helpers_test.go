@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +10,6 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/testenv"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/golden")
 
 // fixturesDir returns the shared recorded fixtures (../shared/fixtures from the module root); see
 // testenv.FixturesDir for when their absence skips and when it fails.
@@ -40,22 +36,4 @@ func fixtureFiles(t *testing.T, sub string, suffixes ...string) []string {
 	}
 	require.NotEmpty(t, out, "no fixtures matching %v in %s", suffixes, dir)
 	return out
-}
-
-// golden compares v, as indented JSON, with testdata/golden/<name>.json,
-// rewriting the file under -update.
-func golden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	require.NoError(t, err)
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing; run go test -update")
-	require.Equal(t, string(want), string(got), "golden %s differs; run go test -update if the change is intended", path)
 }

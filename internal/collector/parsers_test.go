@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
 )
 
 // TestParsersGolden runs every section parser over the recorded fixtures
@@ -120,7 +122,7 @@ func TestParsersGolden(t *testing.T) {
 				v, err := pc.parse(b)
 				require.NoError(t, err)
 				pc.check(t, v)
-				golden(t, pc.name+"/"+base, v)
+				golden.JSON(t, pc.name+"/"+base, v)
 			})
 		}
 	}
@@ -154,7 +156,7 @@ func TestFilesystemsUbuntuSnaps(t *testing.T) {
 	tb, err := ParseDF(b)
 	require.NoError(t, err)
 	fs := Filesystems(tb, nil, nil)
-	golden(t, "filesystems/jc__ubuntu-18.04.df.out", fs)
+	golden.JSON(t, "filesystems/jc__ubuntu-18.04.df.out", fs)
 	// Without /proc/mounts the source names and the /snap prefix still
 	// rule out tmpfs, udev and snap images: only the root disk is left.
 	require.Len(t, fs, 1)

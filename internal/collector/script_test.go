@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
 )
 
 var record = flag.Bool("record", false, "re-record testdata/local-*.out by running Script on this machine")
@@ -147,7 +149,7 @@ func TestRecordedOutputs(t *testing.T) {
 				// BusyBox date has no %N: whole seconds.
 				require.Zero(t, s.Time.Nanosecond())
 			}
-			golden(t, "local/"+sh.name, s)
+			golden.JSON(t, "local/"+sh.name, s)
 		})
 	}
 }
@@ -320,7 +322,7 @@ func TestScriptFakeRoot(t *testing.T) {
 				require.NoError(t, err)
 				checkSane(t, s)
 				h.check(t, s)
-				golden(t, "fakeroot/"+h.name, struct {
+				golden.JSON(t, "fakeroot/"+h.name, struct {
 					Temperatures []Temperature `json:"temperatures"`
 					ARC          *ARCStats     `json:"arc"`
 					OSID         string        `json:"os_id"`

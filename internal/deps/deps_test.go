@@ -1,38 +1,19 @@
 package deps
 
 import (
-	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/infrastructor/infrastructor/internal/docker"
+	"github.com/infrastructor/infrastructor/internal/golden"
+	"github.com/infrastructor/infrastructor/internal/malformed"
 	"github.com/infrastructor/infrastructor/internal/netinfo"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
-
-func golden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	require.NoError(t, err)
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing: run go test -update")
-	require.Equal(t, string(want), string(got), "output differs from %s (run go test -update and review the diff)", path)
-}
 
 // recorded reads the real docker inspect output recorded by internal/netinfo's TestRealDockerNetworks: project
 // demo with db, app (depends_on db, link to db, shares volume demo_data, networks demo_back and demo_front,
@@ -76,8 +57,8 @@ func TestRecordedProject(t *testing.T) {
 	require.Equal(t, "demo-sidecar-1", side.Container)
 	require.Len(t, side.Needs, 3)
 
-	golden(t, "recorded-app", app)
-	golden(t, "recorded-sidecar", side)
+	golden.JSON(t, "recorded-app", app)
+	golden.JSON(t, "recorded-sidecar", side)
 
 	nets, _, err := netinfo.ParseDockerNetworks(recorded(t, "docker-network-inspect.json"))
 	require.NoError(t, err)
@@ -94,7 +75,7 @@ func TestRecordedProject(t *testing.T) {
 	require.NotZero(t, topo.PublishedPorts[0].HostPort)
 	topo.PublishedPorts[0].HostPort = 0
 	require.Equal(t, []PublishedPort{{Device: "docker1", Container: "demo-app-1", HostIP: "127.0.0.1", ContainerPort: 80, Protocol: "tcp"}}, topo.PublishedPorts)
-	golden(t, "recorded-topology", topo) // with HostPort zeroed, so re-recording does not change it
+	golden.JSON(t, "recorded-topology", topo) // with HostPort zeroed, so re-recording does not change it
 }
 
 func TestParseDependsOn(t *testing.T) {
@@ -273,14 +254,6 @@ func TestInspectLimits(t *testing.T) {
 	require.ErrorContains(t, err, "bytes")
 }
 
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 // FuzzFromInspect: whatever the input, no panic, allocation proportional to it, fields and lists bounded, and
 // the analysis of what parsed answers for every container.
 func FuzzFromInspect(f *testing.F) {
@@ -289,7 +262,7 @@ func FuzzFromInspect(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var cs []Container
 		var err error
-		if a := allocatedBy(func() { cs, err = FromInspect(b) }); a > uint64(64*len(b)+1<<20) {
+		if a := malformed.Allocated(func() { cs, err = FromInspect(b) }); a > malformed.Bound(len(b), 64, 1<<20) {
 			t.Fatalf("FromInspect allocated %d bytes for %d", a, len(b))
 		}
 		if err != nil {

@@ -4,22 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-)
 
-// allocatedBy returns the bytes allocated while fn runs. The tests that use it are not parallel, so the figure
-// is fn's own allocation plus noise from the runtime.
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
+	"github.com/infrastructor/infrastructor/internal/malformed"
+)
 
 // Allocation allowed to a parser: allocPerInputByte times the input plus allocFixed. Measured over the fuzz
 // corpus and the malformed inputs of TestFault*Malformed (with and without -race): at most about 62 bytes per
@@ -30,8 +21,6 @@ const (
 	allocPerInputByte = 128
 	allocFixed        = 1 << 20
 )
-
-func allocBound(inputLen int) uint64 { return uint64(allocPerInputByte*inputLen + allocFixed) }
 
 // psLineWithPorts is one docker ps line whose Ports column repeats entry n times.
 func psLineWithPorts(entry string, n int) []byte {
@@ -48,11 +37,11 @@ func TestParsePSPortRangesStayRanges(t *testing.T) {
 	in := psLineWithPorts(entry, n)
 	var cs []Container
 	var err error
-	alloc := allocatedBy(func() { cs, err = ParsePS(in) })
+	alloc := malformed.Allocated(func() { cs, err = ParsePS(in) })
 	require.NoError(t, err)
 	require.Len(t, cs, 1)
 	t.Logf("allocated %d bytes for %d bytes of input", alloc, len(in))
-	require.LessOrEqual(t, alloc, allocBound(len(in)), "allocated %d bytes for %d bytes of input", alloc, len(in))
+	require.LessOrEqual(t, alloc, malformed.Bound(len(in), allocPerInputByte, allocFixed), "allocated %d bytes for %d bytes of input", alloc, len(in))
 	require.Len(t, cs[0].Ports, n, "a range is one entry")
 	require.Equal(t, Port{HostIP: "0.0.0.0", HostPort: 1, HostPortEnd: 65535, ContainerPort: 1, ContainerPortEnd: 65535, Protocol: "tcp"}, cs[0].Ports[0])
 }
@@ -157,9 +146,9 @@ func TestParsePSLabelContinuationIsLinear(t *testing.T) {
 	in := fmt.Appendf(nil, `{"ID":"abc","Labels":%q}`, "a=x"+strings.Repeat(",y", 50000))
 	var cs []Container
 	var err error
-	alloc := allocatedBy(func() { cs, err = ParsePS(in) })
+	alloc := malformed.Allocated(func() { cs, err = ParsePS(in) })
 	require.NoError(t, err)
-	require.LessOrEqual(t, alloc, allocBound(len(in)), "allocated %d bytes for %d bytes of input", alloc, len(in))
+	require.LessOrEqual(t, alloc, malformed.Bound(len(in), allocPerInputByte, allocFixed), "allocated %d bytes for %d bytes of input", alloc, len(in))
 	require.Len(t, cs[0].Labels["a"], MaxFieldBytes)
 	require.Equal(t, []string{TruncatedText}, cs[0].Truncated)
 }

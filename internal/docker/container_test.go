@@ -6,23 +6,25 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
 )
 
 func TestParseInspectSharedFixtures(t *testing.T) {
 	dir := filepath.Join(sharedFixtures(t), "docker")
 	for _, name := range []string{"container_net_supplier", "container_stopped", "container_running"} {
 		t.Run(name, func(t *testing.T) {
-			cs, err := ParseInspect(readFile(t, filepath.Join(dir, "watchtower__"+name+".json")))
+			cs, err := ParseInspect(golden.Read(t, filepath.Join(dir, "watchtower__"+name+".json")))
 			require.NoError(t, err)
 			require.Len(t, cs, 1)
-			golden(t, "inspect_watchtower_"+name, cs)
+			golden.JSON(t, "inspect_watchtower_"+name, cs)
 		})
 	}
 }
 
 func TestParseInspectFacts(t *testing.T) {
 	dir := filepath.Join(sharedFixtures(t), "docker")
-	cs, err := ParseInspect(readFile(t, filepath.Join(dir, "watchtower__container_net_supplier.json")))
+	cs, err := ParseInspect(golden.Read(t, filepath.Join(dir, "watchtower__container_net_supplier.json")))
 	require.NoError(t, err)
 	c := cs[0]
 	require.Equal(t, "wt-contnet-producer-1", c.Name)
@@ -34,7 +36,7 @@ func TestParseInspectFacts(t *testing.T) {
 	require.Equal(t, map[string]string{"wt-contnet_default": "172.19.0.2"}, c.Networks)
 	require.True(t, c.Finished.IsZero(), "0001-01-01 FinishedAt means never")
 
-	cs, err = ParseInspect(readFile(t, filepath.Join(dir, "watchtower__container_stopped.json")))
+	cs, err = ParseInspect(golden.Read(t, filepath.Join(dir, "watchtower__container_stopped.json")))
 	require.NoError(t, err)
 	require.Equal(t, StateExited, cs[0].State)
 	require.Equal(t, 1, cs[0].ExitCode)
@@ -43,12 +45,12 @@ func TestParseInspectFacts(t *testing.T) {
 }
 
 func TestParseRecorded(t *testing.T) {
-	ps, err := ParsePS(readFile(t, "testdata/recorded/inventory.out"))
+	ps, err := ParsePS(golden.Read(t, "testdata/recorded/inventory.out"))
 	require.NoError(t, err)
-	golden(t, "ps_recorded", ps)
-	in, err := ParseInspect(readFile(t, "testdata/recorded/inspect.out"))
+	golden.JSON(t, "ps_recorded", ps)
+	in, err := ParseInspect(golden.Read(t, "testdata/recorded/inspect.out"))
 	require.NoError(t, err)
-	golden(t, "inspect_recorded", in)
+	golden.JSON(t, "inspect_recorded", in)
 
 	// Both views of the same engine must agree on what they both report.
 	byName := map[string]Container{}

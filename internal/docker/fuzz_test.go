@@ -13,8 +13,8 @@ import (
 
 // The fuzz targets and the TestFault*Malformed tests check every docker parser the same way (#15): whatever the
 // input, no panic, every list within its limit, every string within MaxFieldBytes, and allocation at most
-// allocBound(len(input)). The fuzz targets run their seed corpus (recorded outputs, shared fixtures,
-// testdata/fuzz) in plain go test; the fault tests feed 10,000 mutations of the same seeds.
+// allocPerInputByte per input byte plus allocFixed. The fuzz targets run their seed corpus (recorded outputs,
+// shared fixtures, testdata/fuzz) in plain go test; the fault tests feed 10,000 mutations of the same seeds.
 
 // faultInputs is how many malformed inputs each TestFault*Malformed test feeds.
 const faultInputs = 10000
@@ -49,26 +49,19 @@ func inspectSeeds(tb testing.TB) [][]byte {
 	return seeds
 }
 
-func checkText(t testing.TB, what, s string, max int) {
-	t.Helper()
-	if len(s) > max {
-		t.Fatalf("%s is %d bytes, limit %d", what, len(s), max)
-	}
-}
-
 func checkContainers(t testing.TB, cs []Container) {
 	t.Helper()
 	require.LessOrEqual(t, len(cs), MaxContainers)
 	for _, c := range cs {
-		checkText(t, "ID", c.ID, maxIDBytes)
+		malformed.CheckText(t, "ID", c.ID, maxIDBytes)
 		for what, s := range map[string]string{"name": c.Name, "image": c.Image, "image ID": c.ImageID,
 			"command": c.Command, "status": c.Status, "state": string(c.State), "health": string(c.Health)} {
-			checkText(t, what, s, MaxFieldBytes)
+			malformed.CheckText(t, what, s, MaxFieldBytes)
 		}
 		require.LessOrEqual(t, len(c.Ports), MaxPortsPerContainer)
 		for _, p := range c.Ports {
-			checkText(t, "host IP", p.HostIP, MaxFieldBytes)
-			checkText(t, "protocol", p.Protocol, MaxFieldBytes)
+			malformed.CheckText(t, "host IP", p.HostIP, MaxFieldBytes)
+			malformed.CheckText(t, "protocol", p.Protocol, MaxFieldBytes)
 			for _, n := range []int{p.HostPort, p.HostPortEnd, p.ContainerPort, p.ContainerPortEnd} {
 				require.True(t, n >= 0 && n <= 65535, "port %d", n)
 			}
@@ -78,18 +71,18 @@ func checkContainers(t testing.TB, cs []Container) {
 		require.LessOrEqual(t, len(c.Mounts), MaxMountsPerContainer)
 		for _, m := range c.Mounts {
 			for _, s := range []string{m.Type, m.Name, m.Source, m.Destination} {
-				checkText(t, "mount", s, MaxFieldBytes)
+				malformed.CheckText(t, "mount", s, MaxFieldBytes)
 			}
 		}
 		require.LessOrEqual(t, len(c.Networks), MaxNetworksPerContainer)
 		for k, v := range c.Networks {
-			checkText(t, "network", k, MaxFieldBytes)
-			checkText(t, "network address", v, MaxFieldBytes)
+			malformed.CheckText(t, "network", k, MaxFieldBytes)
+			malformed.CheckText(t, "network address", v, MaxFieldBytes)
 		}
 		require.LessOrEqual(t, len(c.Labels), MaxLabelsPerContainer)
 		for k, v := range c.Labels {
-			checkText(t, "label key", k, MaxFieldBytes)
-			checkText(t, "label value", v, MaxFieldBytes)
+			malformed.CheckText(t, "label key", k, MaxFieldBytes)
+			malformed.CheckText(t, "label value", v, MaxFieldBytes)
 		}
 	}
 }
@@ -123,8 +116,8 @@ var dockerParsers = map[string]func(tb testing.TB) parserCheck{
 				ss := v.([]StatsSample)
 				require.LessOrEqual(t, len(ss), MaxContainers)
 				for _, s := range ss {
-					checkText(t, "ID", s.ID, maxIDBytes)
-					checkText(t, "name", s.Name, MaxFieldBytes)
+					malformed.CheckText(t, "ID", s.ID, maxIDBytes)
+					malformed.CheckText(t, "name", s.Name, MaxFieldBytes)
 				}
 			},
 		}
@@ -140,11 +133,11 @@ var dockerParsers = map[string]func(tb testing.TB) parserCheck{
 				s := v.(*CgroupSnapshot)
 				require.LessOrEqual(t, len(s.Containers), MaxContainers)
 				for _, c := range s.Containers {
-					checkText(t, "ID", c.ID, maxIDBytes)
-					checkText(t, "network mode", c.NetworkMode, MaxFieldBytes)
+					malformed.CheckText(t, "ID", c.ID, maxIDBytes)
+					malformed.CheckText(t, "network mode", c.NetworkMode, MaxFieldBytes)
 					require.LessOrEqual(t, len(c.Networks), MaxNetworksPerContainer)
 					for k := range c.Networks {
-						checkText(t, "interface", k, MaxFieldBytes)
+						malformed.CheckText(t, "interface", k, MaxFieldBytes)
 					}
 				}
 			},
@@ -157,27 +150,27 @@ var dockerParsers = map[string]func(tb testing.TB) parserCheck{
 			check: func(t testing.TB, v any) {
 				a := v.(Availability)
 				for _, s := range []string{a.ClientVersion, a.ServerVersion, a.APIVersion} {
-					checkText(t, "version", s, MaxFieldBytes)
+					malformed.CheckText(t, "version", s, MaxFieldBytes)
 				}
-				checkText(t, "detail", a.Detail, 300)
+				malformed.CheckText(t, "detail", a.Detail, 300)
 			},
 		}
 	},
 }
 
-// checkBounded runs the parser on b, fails when it allocated more than allocBound(len(b)), and checks what it
+// checkBounded runs the parser on b, fails when it allocated more than the allocation bound, and checks what it
 // returned.
 func checkBounded(t testing.TB, pc parserCheck, b []byte) {
 	t.Helper()
 	var v any
 	var err error
-	alloc := allocatedBy(func() { v, err = pc.parse(b) })
-	if alloc > allocBound(len(b)) {
-		t.Fatalf("allocated %d bytes for %d bytes of input (bound %d); input starts %q", alloc, len(b), allocBound(len(b)),
+	alloc := malformed.Allocated(func() { v, err = pc.parse(b) })
+	if alloc > malformed.Bound(len(b), allocPerInputByte, allocFixed) {
+		t.Fatalf("allocated %d bytes for %d bytes of input (bound %d); input starts %q", alloc, len(b), malformed.Bound(len(b), allocPerInputByte, allocFixed),
 			clipString(string(b), 200))
 	}
 	if err != nil {
-		checkText(t, "error", err.Error(), maxErrorBytes+len("..."))
+		malformed.CheckText(t, "error", err.Error(), maxErrorBytes+len("..."))
 		return
 	}
 	pc.check(t, v)

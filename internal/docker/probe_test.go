@@ -10,10 +10,12 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
 )
 
 func TestClassifyProbe(t *testing.T) {
-	out := readFile(t, "testdata/recorded/probe.out")
+	out := golden.Read(t, "testdata/recorded/probe.out")
 	for _, tc := range []struct {
 		name           string
 		stdout, stderr string

@@ -5,13 +5,15 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
 )
 
 func TestParseStatsRecorded(t *testing.T) {
-	s, err := ParseStats(readFile(t, "testdata/recorded/stats.out"))
+	s, err := ParseStats(golden.Read(t, "testdata/recorded/stats.out"))
 	require.NoError(t, err)
 	require.NotEmpty(t, s)
-	golden(t, "stats_recorded", s)
+	golden.JSON(t, "stats_recorded", s)
 	for _, x := range s {
 		if x.Name == "paused" {
 			require.Equal(t, uint64(64<<20), x.MemLimit, "the paused container runs with --memory 64m")
@@ -32,9 +34,9 @@ func TestParseStatsUnits(t *testing.T) {
 }
 
 func TestParseCgroupStatsRecordedV1(t *testing.T) {
-	snap, err := ParseCgroupStats(readFile(t, "testdata/recorded/cgroup.out"))
+	snap, err := ParseCgroupStats(golden.Read(t, "testdata/recorded/cgroup.out"))
 	require.NoError(t, err)
-	golden(t, "cgroup_recorded", snap)
+	golden.JSON(t, "cgroup_recorded", snap)
 	require.Equal(t, 1, snap.CgroupVersion)
 	require.Positive(t, snap.Uptime)
 	byID := map[string]CgroupContainerStats{}
@@ -45,7 +47,7 @@ func TestParseCgroupStatsRecordedV1(t *testing.T) {
 		require.Positive(t, c.PIDs, c.ID)
 	}
 	// Cross-check with docker stats recorded on the same engine.
-	stats, err := ParseStats(readFile(t, "testdata/recorded/stats.out"))
+	stats, err := ParseStats(golden.Read(t, "testdata/recorded/stats.out"))
 	require.NoError(t, err)
 	require.Len(t, snap.Containers, len(stats))
 	for _, s := range stats {

@@ -5,13 +5,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/malformed"
 )
 
 // Allocation allowed to Parse: allocPerInputByte times the input plus allocFixed. What it catches is growth
@@ -20,14 +21,6 @@ const (
 	allocPerInputByte = 64
 	allocFixed        = 1 << 20
 )
-
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // checkEntry asserts the bounds and the safety of one entry's text.
 func checkEntry(t testing.TB, e Entry) {
@@ -73,8 +66,8 @@ func FuzzParse(f *testing.F) {
 		}
 		var res Result
 		var err error
-		alloc := allocatedBy(func() { res, err = Parse(out, flt, recordedNow) })
-		require.LessOrEqual(t, alloc, uint64(allocPerInputByte*len(out)+allocFixed), "Parse allocated %d bytes for %d input bytes", alloc, len(out))
+		alloc := malformed.Allocated(func() { res, err = Parse(out, flt, recordedNow) })
+		require.LessOrEqual(t, alloc, malformed.Bound(len(out), allocPerInputByte, allocFixed), "Parse allocated %d bytes for %d input bytes", alloc, len(out))
 		if err != nil {
 			return
 		}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
 )
 
 // recordedNow is a moment shortly after the recordings, for year-less syslog times.
@@ -28,10 +30,10 @@ func TestParseRecordedJournal(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f, err := c.q.Normalize()
 			require.NoError(t, err)
-			res, err := Parse(wrap(SourceJournald, readFile(t, filepath.Join("testdata", "recorded", "journalctl-"+c.name+".json"))), f, recordedNow)
+			res, err := Parse(wrap(SourceJournald, golden.Read(t, filepath.Join("testdata", "recorded", "journalctl-"+c.name+".json"))), f, recordedNow)
 			require.NoError(t, err)
 			require.Zero(t, res.Skipped)
-			golden(t, "journal-"+c.name, res)
+			golden.JSON(t, "journal-"+c.name, res)
 		})
 	}
 }
@@ -39,7 +41,7 @@ func TestParseRecordedJournal(t *testing.T) {
 // TestParseJournalBinaryMessage checks the entry whose MESSAGE journald exported as an array of bytes: the
 // invalid bytes are replaced, the escape sequences and the bell are gone, the text stays.
 func TestParseJournalBinaryMessage(t *testing.T) {
-	res, err := Parse(wrap(SourceJournald, readFile(t, filepath.Join("testdata", "recorded", "journalctl-all.json"))), Filter{Priority: -1, Limit: 200}, recordedNow)
+	res, err := Parse(wrap(SourceJournald, golden.Read(t, filepath.Join("testdata", "recorded", "journalctl-all.json"))), Filter{Priority: -1, Limit: 200}, recordedNow)
 	require.NoError(t, err)
 	var bin *Entry
 	for i := range res.Entries {
@@ -69,9 +71,9 @@ func TestParseRecordedSyslog(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				f, err := q.q.Normalize()
 				require.NoError(t, err)
-				res, err := Parse(wrap(c.source, readFile(t, filepath.Join("testdata", "recorded", c.file))), f, recordedNow)
+				res, err := Parse(wrap(c.source, golden.Read(t, filepath.Join("testdata", "recorded", c.file))), f, recordedNow)
 				require.NoError(t, err)
-				golden(t, name, res)
+				golden.JSON(t, name, res)
 			})
 		}
 	}
@@ -204,7 +206,7 @@ func TestScriptFallbacks(t *testing.T) {
 	script = strings.ReplaceAll(script, "command -v journalctl", "command -v no-such-journalctl")
 
 	logFile := filepath.Join(dir, "messages")
-	require.NoError(t, os.WriteFile(logFile, readFile(t, filepath.Join("testdata", "recorded", "rsyslog-precise.txt")), 0o644))
+	require.NoError(t, os.WriteFile(logFile, golden.Read(t, filepath.Join("testdata", "recorded", "rsyslog-precise.txt")), 0o644))
 	out := runScript(t, strings.ReplaceAll(script, "/var/log/syslog", logFile), bin, true)
 	res, err := Parse(out, f, recordedNow)
 	require.NoError(t, err)

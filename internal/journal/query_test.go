@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/infrastructor/infrastructor/internal/systemd"
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/systemd"
 )
 
 func TestNormalize(t *testing.T) {

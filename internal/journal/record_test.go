@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
 )
 
 var record = flag.Bool("record", false, "rebuild testdata/recorded/journal.export, write it into a real journal file with systemd-journal-remote and record journalctl's JSON for every journalCase")
@@ -113,7 +115,7 @@ func buildJournal(t *testing.T, dir string) string {
 	}
 	file := filepath.Join(dir, "test.journal")
 	cmd := exec.Command(remote, "--output="+file, "-")
-	cmd.Stdin = bytes.NewReader(readFile(t, filepath.Join("testdata", "recorded", "journal.export")))
+	cmd.Stdin = bytes.NewReader(golden.Read(t, filepath.Join("testdata", "recorded", "journal.export")))
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "systemd-journal-remote: %s", out)
 	return file

@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/infrastructor/infrastructor/internal/sshpool"
-	"github.com/infrastructor/infrastructor/internal/testenv"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/infrastructor/infrastructor/internal/sshpool"
+	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 // TestScriptOverSSH runs Script the way the product does, through sshpool to a real OpenSSH server, against a

@@ -2,44 +2,27 @@ package netinfo
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/infrastructor/infrastructor/internal/golden"
+	"github.com/infrastructor/infrastructor/internal/malformed"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 var (
-	update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current parsers")
 	record = flag.Bool("record", false, "rewrite testdata/recorded from the real ip and docker on this machine")
 )
-
-func golden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	require.NoError(t, err)
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing: run go test -update")
-	require.Equal(t, string(want), string(got), "output differs from %s (run go test -update and review the diff)", path)
-}
 
 func writeRecorded(t *testing.T, name string, b []byte) {
 	t.Helper()
@@ -185,7 +168,7 @@ func TestGolden(t *testing.T) {
 		require.NoError(t, err)
 		v, err := parse(b)
 		require.NoError(t, err, name)
-		golden(t, strings.TrimSuffix(strings.TrimSuffix(name, ".txt"), ".json"), v)
+		golden.JSON(t, strings.TrimSuffix(strings.TrimSuffix(name, ".txt"), ".json"), v)
 	}
 }
 
@@ -219,19 +202,11 @@ func TestLimits(t *testing.T) {
 	require.Len(t, ifs[0].Name, MaxFieldBytes)
 }
 
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 func checkAll(t testing.TB, b []byte) {
 	// encoding/json allocates a few times its input for maps and strings; the bound is per input byte.
-	bound := uint64(64*len(b) + 1<<20)
+	bound := malformed.Bound(len(b), 64, 1<<20)
 	check := func(name string, fn func()) {
-		if a := allocatedBy(fn); a > bound {
+		if a := malformed.Allocated(fn); a > bound {
 			t.Fatalf("%s allocated %d bytes for %d bytes of input", name, a, len(b))
 		}
 	}

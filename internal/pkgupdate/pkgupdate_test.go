@@ -2,37 +2,19 @@ package pkgupdate
 
 import (
 	"bytes"
-	"encoding/json"
-	"flag"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
+	"github.com/infrastructor/infrastructor/internal/malformed"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current parser")
-
-func golden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	require.NoError(t, err)
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing: run go test -update")
-	require.Equal(t, string(want), string(got), "output differs from %s (run go test -update and review the diff)", path)
-}
 
 func inputs(t testing.TB) map[string][]byte {
 	out := map[string][]byte{}
@@ -56,7 +38,7 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r, err := Parse(b)
 			require.NoError(t, err)
-			golden(t, name, r)
+			golden.JSON(t, name, r)
 		})
 	}
 }
@@ -144,18 +126,10 @@ func TestLimits(t *testing.T) {
 	require.Len(t, r.RebootPackages, MaxRebootPackages)
 }
 
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 func checkBounded(t testing.TB, b []byte) {
 	var r *Report
 	var err error
-	if alloc := allocatedBy(func() { r, err = Parse(b) }); alloc > uint64(64*len(b)+1<<20) {
+	if alloc := malformed.Allocated(func() { r, err = Parse(b) }); alloc > malformed.Bound(len(b), 64, 1<<20) {
 		t.Fatalf("Parse allocated %d bytes for %d bytes of input", alloc, len(b))
 	}
 	if err != nil {

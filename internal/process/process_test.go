@@ -1,11 +1,8 @@
 package process
 
 import (
-	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -13,25 +10,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
+	"github.com/infrastructor/infrastructor/internal/malformed"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current parser")
-
-func golden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	require.NoError(t, err)
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing: run go test -update")
-	require.Equal(t, string(want), string(got), "output differs from %s (run go test -update and review the diff)", path)
-}
 
 func recorded(t testing.TB) map[string][]byte {
 	t.Helper()
@@ -56,7 +38,7 @@ func TestParseRecorded(t *testing.T) {
 			require.Zero(t, res.Skipped)
 			require.Len(t, res.Processes, 15)
 			checkSorted(t, res, strings.HasSuffix(name, "-memory"))
-			golden(t, name, res)
+			golden.JSON(t, name, res)
 		})
 	}
 }
@@ -177,11 +159,10 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("@@infra:ps:proc 1@@\n" + strings.Repeat("1\tr\t1\t1\tS\t1\tc\ta\n", 300)))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		res, err := Parse(b)
-		runtime.ReadMemStats(&after)
-		require.LessOrEqual(t, after.TotalAlloc-before.TotalAlloc, uint64(allocPerInputByte*len(b)+allocFixed))
+		var res Result
+		var err error
+		alloc := malformed.Allocated(func() { res, err = Parse(b) })
+		require.LessOrEqual(t, alloc, malformed.Bound(len(b), allocPerInputByte, allocFixed))
 		if err != nil {
 			return
 		}

@@ -1,6 +1,10 @@
 package safetext
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -53,4 +57,38 @@ func FuzzClean(f *testing.F) {
 			require.False(t, r == 0x1b || (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f || (r >= 0x80 && r < 0xa0), "%U", r)
 		}
 	})
+}
+
+func TestClip(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exact", 5, "exact"},
+		{"longer text", 6, "longer"},
+		{"ééé", 3, "é"},                 // the cut would split the second é
+		{"a€b", 3, "a"},                 // three-byte rune cut after its first two bytes
+		{"€", 2, ""},                    // nothing whole fits
+		{"\xff\xfe\xfd", 2, "\xff\xfe"}, // invalid bytes are single bytes, not cut sequences
+		{"abc", 0, ""},
+	} {
+		got := Clip(c.in, c.max)
+		require.Equal(t, c.want, got, "Clip(%q, %d)", c.in, c.max)
+		require.LessOrEqual(t, len(got), max(c.max, 0))
+	}
+}
+
+func TestClipError(t *testing.T) {
+	require.NoError(t, ClipError(nil, 10))
+	short := errors.New("short")
+	require.Same(t, short, ClipError(short, 10))
+
+	inner := fmt.Errorf("parse: %w", os.ErrNotExist)
+	long := fmt.Errorf("device said %s: %w", strings.Repeat("é", 100), inner)
+	got := ClipError(long, 21)
+	require.Equal(t, "device said éééé...", got.Error(), "cut at a character boundary, marked with ...")
+	require.ErrorIs(t, got, os.ErrNotExist, "errors.Is still sees the wrapped error")
+	require.ErrorIs(t, got, inner)
 }

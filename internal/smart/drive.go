@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/infrastructor/infrastructor/internal/safetext"
 )
 
 // Drive is one drive as `smartctl --json --info --health --attributes --log=error` reports it. Numbers that
@@ -307,7 +309,7 @@ func classify(raw *jsonDrive, d *Drive) (State, string) {
 			errMsgs = append(errMsgs, m.String)
 		}
 	}
-	msg := clipString(strings.TrimSpace(strings.Join(errMsgs, "; ")), MaxMessageBytes)
+	msg := safetext.Clip(strings.TrimSpace(strings.Join(errMsgs, "; ")), MaxMessageBytes)
 	has := func(subs ...string) bool {
 		for _, m := range errMsgs {
 			for _, s := range subs {
@@ -353,11 +355,11 @@ func (d *Drive) clip(s string) string {
 	}
 	for _, t := range d.Truncated {
 		if t == "text" {
-			return clipString(s, MaxFieldBytes)
+			return safetext.Clip(s, MaxFieldBytes)
 		}
 	}
 	d.Truncated = append(d.Truncated, "text")
-	return clipString(s, MaxFieldBytes)
+	return safetext.Clip(s, MaxFieldBytes)
 }
 
 func firstNonEmpty(ss ...string) string {
@@ -474,7 +476,7 @@ func sudoRefused(b []byte) (string, bool) {
 		if strings.HasPrefix(line, "sudo:") && (strings.Contains(line, "password is required") ||
 			strings.Contains(line, "terminal is required") || strings.Contains(line, "not allowed") ||
 			strings.Contains(line, "no tty present")) {
-			return clipString(line, MaxMessageBytes), true
+			return safetext.Clip(line, MaxMessageBytes), true
 		}
 	}
 	return "", false

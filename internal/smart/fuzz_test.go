@@ -10,12 +10,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/infrastructor/infrastructor/internal/malformed"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 // The fuzz targets and TestFaultMalformed check every parser the same way: whatever the input, no panic, every
-// list within its limit, every string within its limit, and allocation at most allocBound(len(input)). The fuzz
-// targets run their seed corpus (recorded outputs and shared fixtures) in plain go test.
+// list within its limit, every string within its limit, and allocation at most allocPerInputByte per input byte
+// plus allocFixed. The fuzz targets run their seed corpus (recorded outputs and shared fixtures) in plain go test.
 
 // seeds returns every smartctl output this package knows: recorded, derived and the shared fixtures.
 func seeds(tb testing.TB) [][]byte {
@@ -42,13 +43,13 @@ func checkDrive(t testing.TB, d *Drive) {
 	t.Helper()
 	for what, s := range map[string]string{"device": d.Device, "type": d.Type, "protocol": d.Protocol,
 		"model": d.Model, "serial": d.Serial, "wwn": d.WWN, "firmware": d.Firmware} {
-		checkText(t, what, s, MaxFieldBytes)
+		malformed.CheckText(t, what, s, MaxFieldBytes)
 	}
-	checkText(t, "message", d.Message, MaxMessageBytes)
+	malformed.CheckText(t, "message", d.Message, MaxMessageBytes)
 	if d.ATA != nil {
 		require.LessOrEqual(t, len(d.ATA.FailedAttributes), MaxFailedAttributes)
 		for _, f := range d.ATA.FailedAttributes {
-			checkText(t, "failed attribute", f, MaxFieldBytes+32)
+			malformed.CheckText(t, "failed attribute", f, MaxFieldBytes+32)
 		}
 	}
 	v := Assess(d, d)
@@ -61,32 +62,32 @@ func checkScan(t testing.TB, s *Scan) {
 	require.LessOrEqual(t, len(s.Messages), maxMessages)
 	for _, d := range s.Devices {
 		for _, f := range []string{d.Name, d.Type, d.Protocol, d.InfoName} {
-			checkText(t, "device field", f, MaxFieldBytes)
+			malformed.CheckText(t, "device field", f, MaxFieldBytes)
 		}
-		checkText(t, "open error", d.OpenError, MaxMessageBytes)
+		malformed.CheckText(t, "open error", d.OpenError, MaxMessageBytes)
 	}
 }
 
-// checkBounded runs both parsers on b, fails when one allocated more than allocBound(len(b)), and checks what
+// checkBounded runs both parsers on b, fails when one allocated more than the allocation bound, and checks what
 // they returned.
 func checkBounded(t testing.TB, b []byte) {
 	t.Helper()
 	var d *Drive
 	var err error
-	if alloc := allocatedBy(func() { d, err = ParseDrive(b, len(b)%256) }); alloc > allocBound(len(b)) {
-		t.Fatalf("ParseDrive allocated %d bytes for %d bytes of input (bound %d)", alloc, len(b), allocBound(len(b)))
+	if alloc := malformed.Allocated(func() { d, err = ParseDrive(b, len(b)%256) }); alloc > malformed.Bound(len(b), allocPerInputByte, allocFixed) {
+		t.Fatalf("ParseDrive allocated %d bytes for %d bytes of input (bound %d)", alloc, len(b), malformed.Bound(len(b), allocPerInputByte, allocFixed))
 	}
 	if err != nil {
-		checkText(t, "error", err.Error(), maxErrorBytes+len("..."))
+		malformed.CheckText(t, "error", err.Error(), maxErrorBytes+len("..."))
 	} else {
 		checkDrive(t, d)
 	}
 	var s *Scan
-	if alloc := allocatedBy(func() { s, err = ParseScan(b, 0) }); alloc > allocBound(len(b)) {
-		t.Fatalf("ParseScan allocated %d bytes for %d bytes of input (bound %d)", alloc, len(b), allocBound(len(b)))
+	if alloc := malformed.Allocated(func() { s, err = ParseScan(b, 0) }); alloc > malformed.Bound(len(b), allocPerInputByte, allocFixed) {
+		t.Fatalf("ParseScan allocated %d bytes for %d bytes of input (bound %d)", alloc, len(b), malformed.Bound(len(b), allocPerInputByte, allocFixed))
 	}
 	if err != nil {
-		checkText(t, "error", err.Error(), maxErrorBytes+len("..."))
+		malformed.CheckText(t, "error", err.Error(), maxErrorBytes+len("..."))
 	} else {
 		checkScan(t, s)
 	}

@@ -1,11 +1,8 @@
 package smart
 
 import (
-	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -13,25 +10,6 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/testenv"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current parsers")
-
-// golden compares v, as indented JSON, with testdata/golden/<name>.json, or writes it there under -update.
-func golden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	require.NoError(t, err)
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing: run go test -update")
-	require.Equal(t, string(want), string(got), "output differs from %s (run go test -update and review the diff)", path)
-}
 
 // sharedFixtures returns the shared recorded fixtures directory sub; testenv.FixturesDir says when their
 // absence skips and when (CI=true) it fails.
@@ -44,23 +22,6 @@ func sharedFixtures(t *testing.T, sub string) string {
 	return dir
 }
 
-func readFile(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	return b
-}
-
-// allocatedBy returns the bytes allocated while fn runs. The tests that use it are not parallel, so the figure
-// is fn's own allocation plus noise from the runtime.
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 // Allocation allowed to a parser: allocPerInputByte times the input plus allocFixed. encoding/json allocates
 // a few times the input for the values it keeps; the bound leaves room for that and catches output that grows
 // faster than the input.
@@ -68,15 +29,6 @@ const (
 	allocPerInputByte = 64
 	allocFixed        = 1 << 20
 )
-
-func allocBound(inputLen int) uint64 { return uint64(allocPerInputByte*inputLen + allocFixed) }
-
-func checkText(t testing.TB, what, s string, max int) {
-	t.Helper()
-	if len(s) > max {
-		t.Fatalf("%s is %d bytes, limit %d", what, len(s), max)
-	}
-}
 
 // jsonFiles lists the .json files in dir.
 func jsonFiles(t *testing.T, dir string) []string {

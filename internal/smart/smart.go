@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/infrastructor/infrastructor/internal/safetext"
 )
 
 // State says whether a drive's SMART data could be read and, if not, why. Only StateOK carries data; the
@@ -125,11 +127,11 @@ func ParseScan(b []byte, exitCode int) (*Scan, error) {
 			continue
 		}
 		s.Devices = append(s.Devices, ScanDevice{
-			Name:      clipString(d.Name, MaxFieldBytes),
-			Type:      clipString(d.Type, MaxFieldBytes),
-			Protocol:  clipString(d.Protocol, MaxFieldBytes),
-			InfoName:  clipString(d.InfoName, MaxFieldBytes),
-			OpenError: clipString(d.OpenErr, MaxMessageBytes),
+			Name:      safetext.Clip(d.Name, MaxFieldBytes),
+			Type:      safetext.Clip(d.Type, MaxFieldBytes),
+			Protocol:  safetext.Clip(d.Protocol, MaxFieldBytes),
+			InfoName:  safetext.Clip(d.InfoName, MaxFieldBytes),
+			OpenError: safetext.Clip(d.OpenErr, MaxMessageBytes),
 		})
 	}
 	return s, nil
@@ -144,7 +146,7 @@ func messages(ms []jsonMessage) []string {
 			break
 		}
 		if s := strings.TrimSpace(m.String); s != "" {
-			out = append(out, clipString(s, MaxMessageBytes))
+			out = append(out, safetext.Clip(s, MaxMessageBytes))
 		}
 	}
 	return out

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
 )
 
 // isScan tells `smartctl --scan` outputs from single-drive outputs among the fixtures.
@@ -21,16 +23,16 @@ func TestGoldenShared(t *testing.T) {
 	for _, path := range jsonFiles(t, sharedFixtures(t, "smartctl")) {
 		name := strings.TrimSuffix(filepath.Base(path), ".json")
 		t.Run(name, func(t *testing.T) {
-			b := readFile(t, path)
+			b := golden.Read(t, path)
 			if isScan(name) {
 				s, err := ParseScan(b, 0)
 				require.NoError(t, err)
-				golden(t, "shared__"+name, s)
+				golden.JSON(t, "shared__"+name, s)
 				return
 			}
 			d, err := ParseDrive(b, 0)
 			require.NoError(t, err)
-			golden(t, "shared__"+name, driveResult{d, Assess(d, nil)})
+			golden.JSON(t, "shared__"+name, driveResult{d, Assess(d, nil)})
 		})
 	}
 }
@@ -41,16 +43,16 @@ func TestGoldenLocal(t *testing.T) {
 		for _, path := range jsonFiles(t, filepath.Join("testdata", dir)) {
 			name := strings.TrimSuffix(filepath.Base(path), ".json")
 			t.Run(dir+"/"+name, func(t *testing.T) {
-				b := readFile(t, path)
+				b := golden.Read(t, path)
 				if isScan(name) {
 					s, err := ParseScan(b, 0)
 					require.NoError(t, err)
-					golden(t, dir+"__"+name, s)
+					golden.JSON(t, dir+"__"+name, s)
 					return
 				}
 				d, err := ParseDrive(b, 0)
 				require.NoError(t, err)
-				golden(t, dir+"__"+name, driveResult{d, Assess(d, nil)})
+				golden.JSON(t, dir+"__"+name, driveResult{d, Assess(d, nil)})
 			})
 		}
 	}
@@ -84,7 +86,7 @@ func TestVerdictShared(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			d, err := ParseDrive(readFile(t, filepath.Join(dir, c.file)), 0)
+			d, err := ParseDrive(golden.Read(t, filepath.Join(dir, c.file)), 0)
 			require.NoError(t, err)
 			require.Equal(t, c.state, d.State, "state (message %q)", d.Message)
 			v := Assess(d, nil)
@@ -111,7 +113,7 @@ func TestStatesRecorded(t *testing.T) {
 	}
 	for file, want := range cases {
 		t.Run(file, func(t *testing.T) {
-			d, err := ParseDrive(readFile(t, filepath.Join("testdata", file)), 0)
+			d, err := ParseDrive(golden.Read(t, filepath.Join("testdata", file)), 0)
 			require.NoError(t, err)
 			require.Equal(t, want, d.State, "message %q", d.Message)
 			v := Assess(d, nil)
@@ -119,7 +121,7 @@ func TestStatesRecorded(t *testing.T) {
 			require.Len(t, v.Reasons, 1)
 		})
 	}
-	s, err := ParseScan(readFile(t, filepath.Join("testdata", "recorded", "scan-open-none.json")), 0)
+	s, err := ParseScan(golden.Read(t, filepath.Join("testdata", "recorded", "scan-open-none.json")), 0)
 	require.NoError(t, err)
 	require.True(t, s.NoDrives())
 }

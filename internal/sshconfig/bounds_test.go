@@ -2,13 +2,14 @@ package sshconfig
 
 import (
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/malformed"
 )
 
 // Allocation allowed to Parse: allocPerInputByte times the input plus allocFixed. Measured with -race at up
@@ -20,17 +21,6 @@ const (
 	allocPerInputByte = 128
 	allocFixed        = 1 << 20
 )
-
-func allocBound(inputLen int) uint64 { return uint64(allocPerInputByte*inputLen + allocFixed) }
-
-// allocatedBy returns the bytes allocated while fn runs (the tests using it are not parallel).
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // TestParseHostileFilesAreBounded: files within MaxFileSize built to multiply entries (every alias a duplicate,
 // every line a warning, every pattern checked against every host) stay within the allocation bound, the lists
@@ -51,12 +41,12 @@ func TestParseHostileFilesAreBounded(t *testing.T) {
 			var res *Result
 			var err error
 			start := time.Now()
-			alloc := allocatedBy(func() { res, err = Parse(strings.NewReader(conf)) })
+			alloc := malformed.Allocated(func() { res, err = Parse(strings.NewReader(conf)) })
 			took := time.Since(start)
 			require.NoError(t, err)
 			t.Logf("%d bytes: %d allocated, %d hosts, %d skipped, %d warnings, %v", len(conf), alloc, len(res.Hosts),
 				len(res.Skipped), len(res.Warnings), took)
-			require.LessOrEqual(t, alloc, allocBound(len(conf)))
+			require.LessOrEqual(t, alloc, malformed.Bound(len(conf), allocPerInputByte, allocFixed))
 			require.LessOrEqual(t, len(res.Hosts), MaxHosts)
 			require.LessOrEqual(t, len(res.Skipped), maxSkipped+1)
 			require.LessOrEqual(t, len(res.Warnings), maxWarnings+1)

@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/infrastructor/infrastructor/internal/malformed"
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/malformed"
 )
 
 // cases are odd but realistic files; most of them are also checked against the real ssh -G in TestAgainstOpenSSH.
@@ -347,9 +348,9 @@ func FuzzParse(f *testing.F) {
 func checkParse(t testing.TB, conf string) {
 	var res *Result
 	var err error
-	alloc := allocatedBy(func() { res, err = Parse(strings.NewReader(conf)) })
-	if alloc > allocBound(len(conf)) {
-		t.Fatalf("allocated %d bytes for %d bytes of input (bound %d)", alloc, len(conf), allocBound(len(conf)))
+	alloc := malformed.Allocated(func() { res, err = Parse(strings.NewReader(conf)) })
+	if alloc > malformed.Bound(len(conf), allocPerInputByte, allocFixed) {
+		t.Fatalf("allocated %d bytes for %d bytes of input (bound %d)", alloc, len(conf), malformed.Bound(len(conf), allocPerInputByte, allocFixed))
 	}
 	if len(conf) > MaxFileSize {
 		require.ErrorIs(t, err, ErrTooLarge)

@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/infrastructor/infrastructor/internal/sshpool"
-	"github.com/infrastructor/infrastructor/internal/testenv"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/infrastructor/infrastructor/internal/sshpool"
+	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 // TestScriptsOverSSH sends the scripts through sshpool to a real OpenSSH server. systemd is not PID 1 on this

@@ -2,45 +2,20 @@ package systemd
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
+	"github.com/infrastructor/infrastructor/internal/malformed"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current parsers")
-
-func golden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	require.NoError(t, err)
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing: run go test -update")
-	require.Equal(t, string(want), string(got), "output differs from %s (run go test -update and review the diff)", path)
-}
-
-func readFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	return b
-}
 
 func TestCheckUnit(t *testing.T) {
 	for name, kind := range map[string]UnitKind{
@@ -72,11 +47,11 @@ func TestCheckUnit(t *testing.T) {
 
 func TestParseFailedGolden(t *testing.T) {
 	for _, name := range []string{"list-units-failed-plain.txt", "list-units-failed-bullet.txt", "list-units-failed.json"} {
-		res, err := ParseFailed(readFile(t, name))
+		res, err := ParseFailed(golden.Read(t, filepath.Join("testdata", name)))
 		require.NoError(t, err, name)
-		golden(t, strings.TrimSuffix(strings.TrimSuffix(name, ".txt"), ".json"), res)
+		golden.JSON(t, strings.TrimSuffix(strings.TrimSuffix(name, ".txt"), ".json"), res)
 	}
-	_, err := ParseFailed(readFile(t, "show-na.txt"))
+	_, err := ParseFailed(golden.Read(t, filepath.Join("testdata", "show-na.txt")))
 	require.ErrorIs(t, err, ErrNotAvailable)
 	res, err := ParseFailed(nil)
 	require.NoError(t, err)
@@ -84,15 +59,15 @@ func TestParseFailedGolden(t *testing.T) {
 }
 
 func TestParseShowGolden(t *testing.T) {
-	res, err := ParseShow(readFile(t, "show-multi.txt"))
+	res, err := ParseShow(golden.Read(t, filepath.Join("testdata", "show-multi.txt")))
 	require.NoError(t, err)
-	golden(t, "show-multi", res)
+	golden.JSON(t, "show-multi", res)
 	require.Len(t, res.Units, 4)
 	require.Nil(t, res.Units[2].MemoryBytes, "UINT64_MAX means not accounted")
 	require.Nil(t, res.Units[1].MemoryBytes, "[not set]")
 	require.Nil(t, res.Units[3].ActiveSince, "CET is ambiguous: no guessed time")
 	require.Equal(t, time.Date(2026, 12, 2, 3, 0, 0, 123456000, time.UTC), *res.Units[2].ActiveSince)
-	_, err = ParseShow(readFile(t, "show-na.txt"))
+	_, err = ParseShow(golden.Read(t, filepath.Join("testdata", "show-na.txt")))
 	require.ErrorIs(t, err, ErrNotAvailable)
 }
 
@@ -114,12 +89,12 @@ func TestParseTimestamp(t *testing.T) {
 }
 
 func TestJudge(t *testing.T) {
-	show, err := ParseShow(readFile(t, "show-multi.txt"))
+	show, err := ParseShow(golden.Read(t, filepath.Join("testdata", "show-multi.txt")))
 	require.NoError(t, err)
-	failed, err := ParseFailed(readFile(t, "list-units-failed-plain.txt"))
+	failed, err := ParseFailed(golden.Read(t, filepath.Join("testdata", "list-units-failed-plain.txt")))
 	require.NoError(t, err)
 	v := Judge(failed.Units, []string{"nginx.service", "typo.service", "backup@daily.service", "absent.service", "nginx.service"}, show.Units)
-	golden(t, "verdicts", v)
+	golden.JSON(t, "verdicts", v)
 	require.Equal(t, Critical, v[0].Level)
 	levels := map[string]Level{}
 	for _, x := range v {
@@ -218,14 +193,6 @@ const (
 	allocFixed        = 1 << 20
 )
 
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 func checkText(t testing.TB, s string) {
 	require.LessOrEqual(t, len(s), MaxFieldBytes)
 	require.True(t, utf8.ValidString(s))
@@ -236,17 +203,17 @@ func checkText(t testing.TB, s string) {
 
 func FuzzParse(f *testing.F) {
 	for _, n := range []string{"list-units-failed-plain.txt", "list-units-failed-bullet.txt", "list-units-failed.json", "show-multi.txt", "show-na.txt"} {
-		f.Add(readFile(f, n))
+		f.Add(golden.Read(f, filepath.Join("testdata", n)))
 	}
 	f.Add([]byte(strings.Repeat("Id=a.service\n\n", 2000)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fl FailedList
 		var sh ShowResult
-		alloc := allocatedBy(func() {
+		alloc := malformed.Allocated(func() {
 			fl, _ = ParseFailed(b)
 			sh, _ = ParseShow(b)
 		})
-		require.LessOrEqual(t, alloc, uint64(allocPerInputByte*len(b)+allocFixed))
+		require.LessOrEqual(t, alloc, malformed.Bound(len(b), allocPerInputByte, allocFixed))
 		require.LessOrEqual(t, len(fl.Units), MaxUnits)
 		require.LessOrEqual(t, len(sh.Units), MaxUnits)
 		for _, u := range fl.Units {

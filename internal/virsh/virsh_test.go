@@ -2,39 +2,23 @@ package virsh
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
+	"github.com/infrastructor/infrastructor/internal/malformed"
 )
 
 var (
-	update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current parsers")
 	record = flag.Bool("record", false, "rewrite testdata/recorded from the real virsh (libvirt test driver)")
 )
-
-func golden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	require.NoError(t, err)
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing: run go test -update")
-	require.Equal(t, string(want), string(got), "output differs from %s (run go test -update and review the diff)", path)
-}
 
 func needVirsh(t *testing.T) {
 	t.Helper()
@@ -228,7 +212,7 @@ func TestGolden(t *testing.T) {
 			t.Fatalf("no parser for %s", e.Name())
 		}
 		require.NoError(t, err, e.Name())
-		golden(t, name, v)
+		golden.JSON(t, name, v)
 	}
 }
 
@@ -280,14 +264,6 @@ func TestInventoryEdge(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotVirsh)
 }
 
-func allocatedBy(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 func checkText(t testing.TB, ss ...string) {
 	for _, s := range ss {
 		require.LessOrEqual(t, len(s), MaxFieldBytes)
@@ -295,10 +271,10 @@ func checkText(t testing.TB, ss ...string) {
 }
 
 func checkAll(t testing.TB, b []byte) {
-	bound := uint64(64*len(b) + 1<<20)
+	bound := malformed.Bound(len(b), 64, 1<<20)
 	var inv *Inventory
 	var err error
-	if a := allocatedBy(func() { inv, err = ParseInventory(b) }); a > bound {
+	if a := malformed.Allocated(func() { inv, err = ParseInventory(b) }); a > bound {
 		t.Fatalf("ParseInventory allocated %d for %d bytes", a, len(b))
 	}
 	if err == nil {
@@ -311,7 +287,7 @@ func checkAll(t testing.TB, b []byte) {
 		}
 	}
 	var list []ListEntry
-	if a := allocatedBy(func() { list, _, err = ParseList(b) }); a > bound {
+	if a := malformed.Allocated(func() { list, _, err = ParseList(b) }); a > bound {
 		t.Fatalf("ParseList allocated %d for %d bytes", a, len(b))
 	}
 	require.LessOrEqual(t, len(list), MaxDomains)
@@ -319,12 +295,12 @@ func checkAll(t testing.TB, b []byte) {
 		checkText(t, e.Name, string(e.State))
 	}
 	var disks []Disk
-	if a := allocatedBy(func() { disks, _, _ = ParseBlkList(b) }); a > bound {
+	if a := malformed.Allocated(func() { disks, _, _ = ParseBlkList(b) }); a > bound {
 		t.Fatalf("ParseBlkList allocated %d for %d bytes", a, len(b))
 	}
 	require.LessOrEqual(t, len(disks), MaxDevices)
 	var ifs []Interface
-	if a := allocatedBy(func() { ifs, _, _ = ParseIfList(b) }); a > bound {
+	if a := malformed.Allocated(func() { ifs, _, _ = ParseIfList(b) }); a > bound {
 		t.Fatalf("ParseIfList allocated %d for %d bytes", a, len(b))
 	}
 	require.LessOrEqual(t, len(ifs), MaxDevices)
@@ -332,7 +308,7 @@ func checkAll(t testing.TB, b []byte) {
 		checkText(t, i.Name, i.Type, i.Source, i.Model, i.MAC)
 	}
 	var in *Info
-	if a := allocatedBy(func() { in, err = ParseInfo(b) }); a > bound {
+	if a := malformed.Allocated(func() { in, err = ParseInfo(b) }); a > bound {
 		t.Fatalf("ParseInfo allocated %d for %d bytes", a, len(b))
 	}
 	if err == nil {

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"strings"
+
+	"github.com/infrastructor/infrastructor/internal/safetext"
 )
 
 // DatasetColumns is the -o argument ParseDatasets expects:
@@ -37,7 +39,7 @@ func ParseDatasets(b []byte) ([]Dataset, error) {
 		if len(out) == MaxDatasets {
 			return nil, tooMany("datasets", MaxDatasets)
 		}
-		d := Dataset{Name: clipString(f[0], MaxFieldBytes)}
+		d := Dataset{Name: safetext.Clip(f[0], MaxFieldBytes)}
 		for i, dst := range []**uint64{&d.UsedBytes, &d.AvailBytes, &d.ReferBytes} {
 			if n, ok := parseSize(f[1+i]); ok {
 				*dst = &n
@@ -47,7 +49,7 @@ func ParseDatasets(b []byte) ([]Dataset, error) {
 			d.CompressRatio = &r
 		}
 		if mp := strings.TrimRight(f[5], "\r"); mp != "-" {
-			d.Mountpoint = clipString(mp, MaxFieldBytes)
+			d.Mountpoint = safetext.Clip(mp, MaxFieldBytes)
 		}
 		out = append(out, d)
 	}

@@ -12,12 +12,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/infrastructor/infrastructor/internal/malformed"
+	"github.com/infrastructor/infrastructor/internal/safetext"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 // The fuzz targets and TestFaultMalformed check every parser the same way: whatever the input, no panic, every
-// list within its limit, every string within its limit, and allocation at most allocBound(len(input)). The fuzz
-// targets run their seed corpus (derived samples and shared fixtures) in plain go test.
+// list within its limit, every string within its limit, and allocation at most allocPerInputByte per input byte
+// plus allocFixed. The fuzz targets run their seed corpus (derived samples and shared fixtures) in plain go test.
 
 func seeds(tb testing.TB) [][]byte {
 	var out [][]byte
@@ -48,9 +50,9 @@ func seeds(tb testing.TB) [][]byte {
 func checkVdev(t testing.TB, v *Vdev, depth int) int {
 	t.Helper()
 	require.Less(t, depth, MaxVdevDepth+1)
-	checkText(t, "vdev name", v.Name, MaxFieldBytes)
-	checkText(t, "vdev state", v.State, MaxFieldBytes)
-	checkText(t, "vdev note", v.Note, MaxFieldBytes)
+	malformed.CheckText(t, "vdev name", v.Name, MaxFieldBytes)
+	malformed.CheckText(t, "vdev state", v.State, MaxFieldBytes)
+	malformed.CheckText(t, "vdev note", v.Note, MaxFieldBytes)
 	n := 1
 	for i := range v.Children {
 		n += checkVdev(t, &v.Children[i], depth+1)
@@ -64,12 +66,12 @@ func checkPools(t testing.TB, pools []Pool) {
 	for i := range pools {
 		p := &pools[i]
 		for what, s := range map[string]string{"name": p.Name, "state": p.State, "see": p.See, "errors": p.Errors} {
-			checkText(t, what, s, MaxFieldBytes)
+			malformed.CheckText(t, what, s, MaxFieldBytes)
 		}
-		checkText(t, "status", p.Status, MaxTextBytes)
-		checkText(t, "action", p.Action, MaxTextBytes)
+		malformed.CheckText(t, "status", p.Status, MaxTextBytes)
+		malformed.CheckText(t, "action", p.Action, MaxTextBytes)
 		if p.Scan != nil {
-			checkText(t, "scan text", p.Scan.Text, MaxTextBytes)
+			malformed.CheckText(t, "scan text", p.Scan.Text, MaxTextBytes)
 		}
 		n := 0
 		if p.Root != nil {
@@ -90,8 +92,8 @@ func countUsage(t testing.TB, rows []PoolUsage, depth int) int {
 	require.Less(t, depth, MaxVdevDepth+1)
 	n := 0
 	for i := range rows {
-		checkText(t, "name", rows[i].Name, MaxFieldBytes)
-		checkText(t, "health", rows[i].Health, MaxFieldBytes)
+		malformed.CheckText(t, "name", rows[i].Name, MaxFieldBytes)
+		malformed.CheckText(t, "health", rows[i].Health, MaxFieldBytes)
 		n += 1 + countUsage(t, rows[i].Vdevs, depth+1)
 	}
 	return n
@@ -126,8 +128,8 @@ var parsers = map[string]struct {
 			ds := v.([]Dataset)
 			require.LessOrEqual(t, len(ds), MaxDatasets)
 			for _, d := range ds {
-				checkText(t, "name", d.Name, MaxFieldBytes)
-				checkText(t, "mountpoint", d.Mountpoint, MaxFieldBytes)
+				malformed.CheckText(t, "name", d.Name, MaxFieldBytes)
+				malformed.CheckText(t, "mountpoint", d.Mountpoint, MaxFieldBytes)
 			}
 		},
 	},
@@ -137,9 +139,9 @@ var parsers = map[string]struct {
 			ss := v.([]SnapshotSummary)
 			require.LessOrEqual(t, len(ss), MaxDatasets)
 			for _, s := range ss {
-				checkText(t, "dataset", s.Dataset, MaxFieldBytes)
-				checkText(t, "oldest", s.Oldest, MaxFieldBytes)
-				checkText(t, "newest", s.Newest, MaxFieldBytes)
+				malformed.CheckText(t, "dataset", s.Dataset, MaxFieldBytes)
+				malformed.CheckText(t, "oldest", s.Oldest, MaxFieldBytes)
+				malformed.CheckText(t, "newest", s.Newest, MaxFieldBytes)
 				require.False(t, s.NewestCreated.Before(s.OldestCreated))
 			}
 		},
@@ -158,12 +160,12 @@ func checkBounded(t testing.TB, name string, b []byte) {
 	p := parsers[name]
 	var v any
 	var err error
-	if alloc := allocatedBy(func() { v, err = p.parse(b) }); alloc > allocBound(len(b)) {
+	if alloc := malformed.Allocated(func() { v, err = p.parse(b) }); alloc > malformed.Bound(len(b), allocPerInputByte, allocFixed) {
 		t.Fatalf("%s allocated %d bytes for %d bytes of input (bound %d); input starts %q", name, alloc, len(b),
-			allocBound(len(b)), clipString(string(b), 200))
+			malformed.Bound(len(b), allocPerInputByte, allocFixed), safetext.Clip(string(b), 200))
 	}
 	if err != nil {
-		checkText(t, "error", err.Error(), maxErrorBytes+len("..."))
+		malformed.CheckText(t, "error", err.Error(), maxErrorBytes+len("..."))
 		return
 	}
 	p.check(t, v)
@@ -208,7 +210,7 @@ func TestSnapshotsBoundedMemory(t *testing.T) {
 	in := buf.Bytes()
 	var sum []SnapshotSummary
 	var err error
-	alloc := allocatedBy(func() { sum, err = SummarizeSnapshots(bytes.NewReader(in)) })
+	alloc := malformed.Allocated(func() { sum, err = SummarizeSnapshots(bytes.NewReader(in)) })
 	require.NoError(t, err)
 	require.Len(t, sum, 10)
 	require.Equal(t, uint64(n/10), sum[0].Count)

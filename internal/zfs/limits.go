@@ -3,7 +3,8 @@ package zfs
 import (
 	"errors"
 	"fmt"
-	"unicode/utf8"
+
+	"github.com/infrastructor/infrastructor/internal/safetext"
 )
 
 // Limits on what the parsers return, whatever a device prints. Real output is far below them; they only bite
@@ -41,36 +42,8 @@ const (
 	TruncatedText  = "text"
 )
 
-// clipString cuts s to at most max bytes without splitting a UTF-8 sequence.
-func clipString(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	i := max
-	for i > 0 && i > max-utf8.UTFMax && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i]
-}
-
-// clippedError is err with its message cut to maxErrorBytes; errors.Is and errors.As still see err.
-type clippedError struct {
-	msg string
-	err error
-}
-
-func (e *clippedError) Error() string { return e.msg }
-func (e *clippedError) Unwrap() error { return e.err }
-
-func clipError(err error) error {
-	if err == nil {
-		return nil
-	}
-	if msg := err.Error(); len(msg) > maxErrorBytes {
-		return &clippedError{msg: clipString(msg, maxErrorBytes) + "...", err: err}
-	}
-	return err
-}
+// clipError cuts err's message to maxErrorBytes: errors quote device output and are stored and logged.
+func clipError(err error) error { return safetext.ClipError(err, maxErrorBytes) }
 
 func tooMany(what string, limit int) error {
 	return fmt.Errorf("more than %d %s: %w", limit, what, ErrLimit)

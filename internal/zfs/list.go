@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"strings"
+
+	"github.com/infrastructor/infrastructor/internal/safetext"
 )
 
 // ListColumns is the -o argument ParseList expects when the output has no header:
@@ -180,7 +182,7 @@ func setListField(r *PoolUsage, col, v string) {
 	}
 	switch col {
 	case "name":
-		r.Name = clipString(v, MaxFieldBytes)
+		r.Name = safetext.Clip(v, MaxFieldBytes)
 	case "size":
 		size(&r.SizeBytes)
 	case "allocated", "alloc":
@@ -197,7 +199,7 @@ func setListField(r *PoolUsage, col, v string) {
 		}
 	case "health":
 		if v != "-" {
-			r.Health = clipString(v, MaxFieldBytes)
+			r.Health = safetext.Clip(v, MaxFieldBytes)
 		}
 	}
 }

@@ -12,7 +12,11 @@
 //	zfs list -Hp -t snapshot -o name,used,creation   (SummarizeSnapshots, ListSnapshots; streamed)
 package zfs
 
-import "time"
+import (
+	"time"
+
+	"github.com/infrastructor/infrastructor/internal/safetext"
+)
 
 // Pool is one pool as `zpool status` describes it.
 type Pool struct {
@@ -139,5 +143,5 @@ func (p *Pool) clip(s string, max int) string {
 		return s
 	}
 	p.noteTruncated(TruncatedText)
-	return clipString(s, max)
+	return safetext.Clip(s, max)
 }

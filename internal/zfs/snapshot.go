@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/infrastructor/infrastructor/internal/safetext"
 )
 
 // SnapshotColumns is the -o argument the snapshot functions expect:
@@ -85,15 +87,15 @@ func SummarizeSnapshots(r io.Reader) ([]SnapshotSummary, error) {
 			if len(byDataset) == MaxDatasets {
 				return tooMany("datasets with snapshots", MaxDatasets)
 			}
-			s = &SnapshotSummary{Dataset: clipString(l.dataset, MaxFieldBytes)}
+			s = &SnapshotSummary{Dataset: safetext.Clip(l.dataset, MaxFieldBytes)}
 			byDataset[l.dataset] = s
 		}
 		t := time.Unix(l.created, 0).UTC()
 		if s.Count == 0 || t.Before(s.OldestCreated) {
-			s.Oldest, s.OldestCreated = clipString(l.snap, MaxFieldBytes), t
+			s.Oldest, s.OldestCreated = safetext.Clip(l.snap, MaxFieldBytes), t
 		}
 		if s.Count == 0 || !t.Before(s.NewestCreated) {
-			s.Newest, s.NewestCreated = clipString(l.snap, MaxFieldBytes), t
+			s.Newest, s.NewestCreated = safetext.Clip(l.snap, MaxFieldBytes), t
 		}
 		s.Count++
 		s.UsedBytes = addSat(s.UsedBytes, l.used)

@@ -3,6 +3,8 @@ package zfs
 import (
 	"fmt"
 	"time"
+
+	"github.com/infrastructor/infrastructor/internal/safetext"
 )
 
 // Health is a pool's verdict.
@@ -117,7 +119,7 @@ func scrubReasons(s *Scan, now time.Time) []string {
 
 func actionOr(p *Pool) string {
 	if p.Action != "" {
-		return "zpool says: " + clipString(p.Action, 300)
+		return "zpool says: " + safetext.Clip(p.Action, 300)
 	}
 	return "check the devices and zpool status"
 }
@@ -125,7 +127,7 @@ func actionOr(p *Pool) string {
 // appendName adds a vdev name to a list shown in a reason, keeping it short.
 func appendName(list []string, name string) []string {
 	if len(list) < 4 {
-		return append(list, clipString(name, 128))
+		return append(list, safetext.Clip(name, 128))
 	}
 	if len(list) == 4 {
 		return append(list, "...")

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/golden"
 )
 
 // fixtureNow is "now" for verdicts of fixtures without a recorded time.
@@ -58,25 +60,25 @@ func TestGoldenShared(t *testing.T) {
 	for _, path := range files(t, sharedFixtures(t, "zfs")) {
 		name := filepath.Base(path)
 		t.Run(name, func(t *testing.T) {
-			b := readFile(t, path)
+			b := golden.Read(t, path)
 			switch {
 			case isStatusFixture(name):
 				b, now := stripHarness(b)
 				pools, err := ParseStatus(b, time.UTC)
 				require.NoError(t, err)
 				require.NotEmpty(t, pools)
-				golden(t, "shared__"+name, statusResults(pools, now))
+				golden.JSON(t, "shared__"+name, statusResults(pools, now))
 			case isListFixture(name):
 				rows, err := ParseList(b)
 				require.NoError(t, err)
 				require.NotEmpty(t, rows)
-				golden(t, "shared__"+name, rows)
+				golden.JSON(t, "shared__"+name, rows)
 			case isSnapshotFixture(name):
 				sum, err := SummarizeSnapshots(bytes.NewReader(b))
 				require.NoError(t, err)
 				page, next, err := ListSnapshots(bytes.NewReader(b), "", "", 3)
 				require.NoError(t, err)
-				golden(t, "shared__"+name, map[string]any{"summary": sum, "first_page": page, "next": next})
+				golden.JSON(t, "shared__"+name, map[string]any{"summary": sum, "first_page": page, "next": next})
 			default:
 				t.Fatalf("no parser claims fixture %s", name)
 			}
@@ -89,10 +91,10 @@ func TestGoldenDerived(t *testing.T) {
 	for _, path := range files(t, filepath.Join("testdata", "derived")) {
 		name := strings.TrimSuffix(filepath.Base(path), ".json")
 		t.Run(name, func(t *testing.T) {
-			pools, err := ParseStatusJSON(readFile(t, path), time.UTC)
+			pools, err := ParseStatusJSON(golden.Read(t, path), time.UTC)
 			require.NoError(t, err)
 			require.NotEmpty(t, pools)
-			golden(t, "derived__"+name, statusResults(pools, fixtureNow))
+			golden.JSON(t, "derived__"+name, statusResults(pools, fixtureNow))
 		})
 	}
 }
@@ -137,7 +139,7 @@ func TestPoolVerdicts(t *testing.T) {
 	}
 	for file, wants := range cases {
 		t.Run(file, func(t *testing.T) {
-			b, now := stripHarness(readFile(t, filepath.Join(dir, file)))
+			b, now := stripHarness(golden.Read(t, filepath.Join(dir, file)))
 			pools, err := ParseStatus(b, time.UTC)
 			require.NoError(t, err)
 			require.Len(t, pools, len(wants))
@@ -166,7 +168,7 @@ func TestPoolVerdicts(t *testing.T) {
 
 // TestScanInProgress checks the numbers of a running scrub.
 func TestScanInProgress(t *testing.T) {
-	b, _ := stripHarness(readFile(t, filepath.Join(sharedFixtures(t, "zfs"), "zpool-status-exporter__zpool-status.input-04-scrub-progress.txt")))
+	b, _ := stripHarness(golden.Read(t, filepath.Join(sharedFixtures(t, "zfs"), "zpool-status-exporter__zpool-status.input-04-scrub-progress.txt")))
 	pools, err := ParseStatus(b, time.UTC)
 	require.NoError(t, err)
 	s := pools[0].Scan
@@ -205,7 +207,7 @@ func TestScanFinishedTimes(t *testing.T) {
 }
 
 func TestParseStatusJSONShape(t *testing.T) {
-	pools, err := ParseStatusJSON(readFile(t, filepath.Join("testdata", "derived", "zpool-status-j.json")), time.UTC)
+	pools, err := ParseStatusJSON(golden.Read(t, filepath.Join("testdata", "derived", "zpool-status-j.json")), time.UTC)
 	require.NoError(t, err)
 	require.Len(t, pools, 1)
 	p := pools[0]
@@ -222,7 +224,7 @@ func TestParseStatusJSONShape(t *testing.T) {
 	v := AssessPool(&p, nil, fixtureNow)
 	require.Equal(t, HealthFailing, v.Health)
 
-	pools, err = ParseStatusJSON(readFile(t, filepath.Join("testdata", "derived", "zpool-status-j-int.json")), time.UTC)
+	pools, err = ParseStatusJSON(golden.Read(t, filepath.Join("testdata", "derived", "zpool-status-j-int.json")), time.UTC)
 	require.NoError(t, err)
 	s := pools[0].Scan
 	require.Equal(t, ScanFinished, s.State)
