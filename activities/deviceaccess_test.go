@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/crypto/ssh"
@@ -23,20 +22,9 @@ import (
 	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/internal/testdb"
 	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
 )
-
-func accessDB(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testenv.PostgresURL(t))
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-	_, err = migrations.Up(ctx, db, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	return db
-}
 
 // pinnedKey accepts exactly one host key, for tests that talk to one private sshd.
 type pinnedKey struct{ key ssh.PublicKey }
@@ -52,7 +40,7 @@ func (p pinnedKey) CheckHostKey(_ context.Context, _ string, key ssh.PublicKey) 
 // with a non-retryable DeviceReadOnly error, and the device is never dialled.
 func TestReadOnlyDeviceRefusedBeforeDialling(t *testing.T) {
 	ctx := context.Background()
-	db := accessDB(t)
+	db := testdb.Pool(t)
 	// A real listener stands in for the device: a dial would reach it and be counted.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -109,7 +97,7 @@ func TestReadOnlyDeviceRefusedBeforeDialling(t *testing.T) {
 // environment points docker at a socket that does not exist; only the device's docker_host leads to the engine.
 func TestDockerHostReachesTheProxy(t *testing.T) {
 	ctx := context.Background()
-	db := accessDB(t)
+	db := testdb.Pool(t)
 	engine := testenv.StartDocker(t)
 	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{ExtraConfig: []string{"SetEnv DOCKER_HOST=unix:///nonexistent/docker.sock"}})
 	dev, err := store.CreateDevice(ctx, db, &store.Device{Name: "proxied", Host: sshd.Host, Port: sshd.Port,
@@ -137,7 +125,7 @@ func TestDockerHostReachesTheProxy(t *testing.T) {
 // not with a bare "command failed".
 func TestPollRefusedByDeviceWrapper(t *testing.T) {
 	ctx := context.Background()
-	db := accessDB(t)
+	db := testdb.Pool(t)
 	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{Wrapper: true})
 	old, err := os.ReadFile(filepath.Join(sshd.Dir, "infrastructor-wrapper"))
 	require.NoError(t, err)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -15,8 +14,7 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/store"
-	"github.com/infrastructor/infrastructor/internal/testenv"
-	"github.com/infrastructor/infrastructor/migrations"
+	"github.com/infrastructor/infrastructor/internal/testdb"
 )
 
 // TestMCPContainerActionOnReadOnlyDevice: the container_action tool answers an operation on a read-only device
@@ -24,11 +22,7 @@ import (
 func TestMCPContainerActionOnReadOnlyDevice(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testenv.PostgresURL(t))
-	must.NoError(t, err)
-	t.Cleanup(db.Close)
-	_, err = migrations.Up(ctx, db, slog.New(slog.DiscardHandler))
-	must.NoError(t, err)
+	db := testdb.Pool(t)
 	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
 	must.NoError(t, err)
 	secret, err := store.NewSecret()

@@ -10,13 +10,17 @@ package teststack
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/crypto/ssh"
@@ -255,4 +259,44 @@ func (s *Stack) serve(tb testing.TB, o options, log *slog.Logger, readOnlyMCP bo
 	go func() { _ = srv.App().Listener(ln) }()
 	tb.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
 	return "http://" + ln.Addr().String()
+}
+
+// Request sends a request to the API with the admin token (and a JSON body when body is non-nil) within 60 s and
+// returns the status and the raw answer; a transport error is returned, not failed on, so that callers can poll
+// through an outage.
+func (s *Stack) Request(tb testing.TB, method, path string, body any) (int, []byte, error) {
+	tb.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(tb, err)
+		rd = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, rd)
+	require.NoError(tb, err)
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw, err
+}
+
+// Do is Request for a test that expects an answer: it fails on a transport error, decodes a JSON answer into out
+// (when non-nil and the body is not empty) and returns the status.
+func (s *Stack) Do(tb testing.TB, method, path string, body, out any) int {
+	tb.Helper()
+	code, raw, err := s.Request(tb, method, path, body)
+	require.NoError(tb, err)
+	if out != nil && len(raw) > 0 {
+		require.NoError(tb, json.Unmarshal(raw, out), "body: %s", raw)
+	}
+	return code
 }

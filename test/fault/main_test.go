@@ -5,13 +5,9 @@
 package fault
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
-	"io"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,27 +71,7 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 // do sends a request with the stack's admin token and decodes a JSON answer into out (when non-nil).
 func (s *stack) do(method, path string, body any, out any) int {
 	s.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(s.t, err)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, s.URL+path, rd)
-	require.NoError(s.t, err)
-	req.Header.Set("Authorization", "Bearer "+s.Token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(s.t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(s.t, err)
-	if out != nil && len(raw) > 0 {
-		require.NoError(s.t, json.Unmarshal(raw, out), "body: %s", raw)
-	}
-	return resp.StatusCode
+	return s.Do(s.t, method, path, body, out)
 }
 
 type deviceView struct {

@@ -4,13 +4,11 @@
 package faultdb
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -83,31 +81,14 @@ func startStack(t *testing.T, pg *testenv.PGCluster, devices int) *stack {
 // and the raw body. A transport error is status 0, so callers can poll through an outage.
 func (s *stack) do(method, path string, body any, out any) (int, []byte) {
 	s.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(s.t, err)
-		rd = bytes.NewReader(b)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, rd)
-	require.NoError(s.t, err)
-	req.Header.Set("Authorization", "Bearer "+s.Token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
+	code, raw, err := s.Request(s.t, method, path, body)
 	if err != nil {
 		return 0, []byte(err.Error())
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(s.t, err)
-	if out != nil && resp.StatusCode < 300 && len(raw) > 0 {
+	if out != nil && code < 300 && len(raw) > 0 {
 		require.NoError(s.t, json.Unmarshal(raw, out), "body: %s", raw)
 	}
-	return resp.StatusCode, raw
+	return code, raw
 }
 
 // sampleCounts is the number of committed polls (system_metrics rows) per device.
