@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
@@ -299,4 +300,33 @@ func (s *Stack) Do(tb testing.TB, method, path string, body, out any) int {
 		require.NoError(tb, json.Unmarshal(raw, out), "body: %s", raw)
 	}
 	return code
+}
+
+// RecordPollCommits installs a trigger that logs the poll key of every committed poll (each write of a device's
+// last_poll_key; the container part of a poll updates other columns of the row), so that a test can count commits
+// per key: a poll committed twice shows its key twice. Sample tables cannot show that, since their natural keys
+// refuse a second copy of a sample.
+func (s *Stack) RecordPollCommits(tb testing.TB) {
+	tb.Helper()
+	_, err := s.DB.Exec(context.Background(), `
+		CREATE TABLE teststack_poll_commits (device_id uuid NOT NULL, poll_key text NOT NULL, at timestamptz NOT NULL);
+		CREATE FUNCTION teststack_log_poll() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO teststack_poll_commits VALUES (NEW.device_id, NEW.last_poll_key, NEW.updated_at);
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER teststack_log_poll AFTER INSERT OR UPDATE OF last_poll_key ON device_poll_state
+			FOR EACH ROW EXECUTE FUNCTION teststack_log_poll();`)
+	require.NoError(tb, err)
+}
+
+// DuplicatePollCommits lists the poll keys committed more than once since RecordPollCommits.
+func (s *Stack) DuplicatePollCommits(tb testing.TB) []string {
+	tb.Helper()
+	rows, err := s.DB.Query(context.Background(), `SELECT device_id::text || ' ' || poll_key || ' x' || count(*)
+		FROM teststack_poll_commits GROUP BY device_id, poll_key HAVING count(*) > 1`)
+	require.NoError(tb, err)
+	dups, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(tb, err)
+	return dups
 }

@@ -165,44 +165,11 @@ func (s *stack) eventKinds(id uuid.UUID) []string {
 	return kinds
 }
 
-// recordPollKeys installs a trigger that logs the poll key of every committed poll (each write of a device's
-// last_poll_key: the container part of a poll updates other columns of the row), so a test can count commits per
-// key: a poll committed twice would show its key twice.
-func (s *stack) recordPollKeys() {
-	s.t.Helper()
-	_, err := s.DB.Exec(context.Background(), `
-		CREATE TABLE fault_poll_commits (device_id uuid NOT NULL, poll_key text NOT NULL, at timestamptz NOT NULL);
-		CREATE FUNCTION fault_log_poll() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN
-			INSERT INTO fault_poll_commits VALUES (NEW.device_id, NEW.last_poll_key, NEW.updated_at);
-			RETURN NEW;
-		END $$;
-		CREATE TRIGGER fault_log_poll AFTER INSERT OR UPDATE OF last_poll_key ON device_poll_state
-			FOR EACH ROW EXECUTE FUNCTION fault_log_poll();`)
-	require.NoError(s.t, err)
-}
-
-// duplicatePollKeys lists the poll keys committed more than once.
-func (s *stack) duplicatePollKeys() []string {
-	s.t.Helper()
-	rows, err := s.DB.Query(context.Background(), `SELECT device_id::text || ' ' || poll_key || ' x' || count(*)
-		FROM fault_poll_commits GROUP BY device_id, poll_key HAVING count(*) > 1`)
-	require.NoError(s.t, err)
-	var out []string
-	for rows.Next() {
-		var k string
-		require.NoError(s.t, rows.Scan(&k))
-		out = append(out, k)
-	}
-	require.NoError(s.t, rows.Err())
-	return out
-}
-
 // pollCommits counts the device's committed polls.
 func (s *stack) pollCommits(id uuid.UUID) int {
 	s.t.Helper()
 	var n int
-	require.NoError(s.t, s.DB.QueryRow(context.Background(), `SELECT count(*) FROM fault_poll_commits WHERE device_id = $1`, id).Scan(&n))
+	require.NoError(s.t, s.DB.QueryRow(context.Background(), `SELECT count(*) FROM teststack_poll_commits WHERE device_id = $1`, id).Scan(&n))
 	return n
 }
 

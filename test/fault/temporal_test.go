@@ -45,7 +45,7 @@ func TestFaultTemporalRestart(t *testing.T) {
 
 	s := startStack(t, stackOptions{Temporal: temporal.Addr, CommandTimeout: 30 * time.Second,
 		Signers: []ssh.Signer{slow.ClientSigner, other.ClientSigner, dockerd.ClientSigner}})
-	s.recordPollKeys()
+	s.RecordPollCommits(t)
 	polled := s.createDevice("slow-sessions", slow.Host, slow.Port, slow.User)
 	plain := s.createDevice("plain", other.Host, other.Port, other.User)
 	dockerDev := s.createDevice("docker", dockerd.Host, dockerd.Port, dockerd.User)
@@ -81,7 +81,7 @@ func TestFaultTemporalRestart(t *testing.T) {
 		s.waitSamples(polled.ID, before+2, 90*time.Second)
 		s.waitSamples(plain.ID, s.samples(plain.ID)+2, 60*time.Second)
 		require.Equal(t, run, runOf(polled.ID.String()), "the poll loop resumed its run rather than starting over")
-		require.Empty(t, s.duplicatePollKeys(), "a poll was committed twice")
+		require.Empty(t, s.DuplicatePollCommits(t), "a poll was committed twice")
 		require.Equal(t, s.pollCommits(polled.ID), s.samples(polled.ID), "one sample per committed poll")
 		// The polls due during the outage are lost, not made up in a burst when the server is back.
 		minGap, _ := gaps(s.sampleTimes(polled.ID, time.Time{}))
@@ -109,6 +109,6 @@ func TestFaultTemporalRestart(t *testing.T) {
 
 	// After both crashes, every device's loop is still the same run and none committed a poll twice.
 	s.waitSamples(plain.ID, s.samples(plain.ID)+1, 30*time.Second)
-	require.Empty(t, s.duplicatePollKeys())
+	require.Empty(t, s.DuplicatePollCommits(t))
 	require.Equal(t, s.pollCommits(plain.ID), s.samples(plain.ID))
 }

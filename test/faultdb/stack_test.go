@@ -57,6 +57,7 @@ func startStack(t *testing.T, pg *testenv.PGCluster, devices int) *stack {
 		teststack.WithSSHTimeouts(5*time.Second, 20*time.Second), teststack.WithLogLevel(slog.LevelError),
 		teststack.WithTokenPrefix("faultdb"), teststack.WithConfig(func(c *config.Config) { c.RequestTimeout = 5 * time.Second }))
 	s := &stack{Stack: st, t: t, pg: pg, Sim: sim}
+	s.RecordPollCommits(t) // before the devices exist, so every poll commit is logged
 
 	for _, d := range sim.Devices() {
 		var out struct {
@@ -127,16 +128,13 @@ func (s *stack) waitPolled(since map[uuid.UUID]int, within time.Duration) map[uu
 	return counts
 }
 
-// requireNoDuplicatePolls: every committed poll is committed once (a retried poll writes nothing the second time),
+// requireEveryPollOnceAndWhole: every committed poll is committed once (a retried poll writes nothing the second time),
 // and every poll is whole: its system row comes with the filesystem rows written in the same transaction.
 func (s *stack) requireEveryPollOnceAndWhole() {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var dups int
-	require.NoError(s.t, s.DB.QueryRow(ctx, `SELECT count(*) FROM (SELECT device_id, time FROM system_metrics
-		GROUP BY device_id, time HAVING count(*) > 1) d`).Scan(&dups))
-	require.Zero(s.t, dups, "a poll was committed twice")
+	require.Empty(s.t, s.DuplicatePollCommits(s.t), "a poll was committed twice")
 	var partial int
 	require.NoError(s.t, s.DB.QueryRow(ctx, `SELECT count(*) FROM system_metrics s WHERE NOT EXISTS
 		(SELECT 1 FROM filesystem_metrics f WHERE f.device_id = s.device_id AND f.time = s.time)`).Scan(&partial))
