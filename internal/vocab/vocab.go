@@ -83,4 +83,6 @@ func TopicDeviceContainers(id string) string { return "device." + id + ".contain
 func TopicDeviceLogs(id string) string { return "device." + id + ".logs" }
 
 // TopicContainerLogs is the topic of a live tail of a container's stdout and stderr (#12).
-func TopicContainerLogs(id, ref string) string { return "device." + id + ".containers." + ref + ".logs" }
+func TopicContainerLogs(id, ref string) string {
+	return "device." + id + ".containers." + ref + ".logs"
+}
