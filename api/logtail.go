@@ -32,6 +32,7 @@ type LogTailer interface {
 var (
 	errTooManyTails    = errors.New("too many live log tails")
 	errTailUnavailable = errors.New("live log tails need the workflow service")
+	errTailNoDevice    = errors.New("no such device")
 )
 
 // tailRegistry is one API process's watchers of live log tails.
@@ -115,7 +116,7 @@ func (s *Server) watchTail(client *hub.Client, tok *store.Token, in activities.L
 	defer cancel()
 	if _, err := store.GetDevice(ctx, s.pool, dev); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return false, fmt.Errorf("no device %s", dev)
+			return false, fmt.Errorf("%w: %s", errTailNoDevice, dev)
 		}
 		return false, err
 	}
@@ -313,13 +314,16 @@ const (
 	wsTailFailed      = "tail_failed"
 )
 
-// wsTailError is the error message of a refused log subscription.
-func wsTailError(err error) wsError {
+// wsTailError is the error message of a refused log subscription; internal errors are logged, not shown.
+func (s *Server) wsTailError(err error) wsError {
 	switch {
 	case errors.Is(err, errTooManyTails):
 		return wsError{wsTooManyTails, err.Error()}
 	case errors.Is(err, errTailUnavailable):
 		return wsError{wsTailUnavailable, err.Error()}
+	case errors.Is(err, errTailNoDevice):
+		return wsError{wsInvalidTopic, err.Error()}
 	}
-	return wsError{wsTailFailed, "cannot start the live log tail: " + err.Error()}
+	s.log.Error("live log tail: cannot start", "err", err)
+	return wsError{wsTailFailed, "cannot start the live log tail; see the server log"}
 }

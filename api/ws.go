@@ -408,7 +408,7 @@ func (s *Server) wsHandle(client *hub.Client, tok *store.Token, addr string, raw
 		}
 		// Log topics start (or join) live tails (#12), within the limits per token and per device.
 		if err := s.watchTails(client, tok, addr, req.Patterns); err != nil {
-			client.Send(wsErrorMessage(req.ID, wsTailError(err)))
+			client.Send(wsErrorMessage(req.ID, s.wsTailError(err)))
 			return
 		}
 		client.Subscribe(req.Patterns...)

@@ -131,6 +131,8 @@ func registerWorkflows(r interface {
 	r.RegisterWorkflowWithOptions(workflows.ContainerOperationWorkflow, workflow.RegisterOptions{Name: workflows.ContainerOperationWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.NotifyWorkflow, workflow.RegisterOptions{Name: workflows.NotifyWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.ScheduledActionWorkflow, workflow.RegisterOptions{Name: workflows.ScheduledActionWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.SystemLogsWorkflow, workflow.RegisterOptions{Name: workflows.SystemLogsWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.LogTailWorkflow, workflow.RegisterOptions{Name: workflows.LogTailWorkflowName})
 }
 
 // run starts a workflow, waits for it to close and saves its history.
