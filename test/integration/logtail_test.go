@@ -241,21 +241,30 @@ func TestLiveLogTailLimits(t *testing.T) {
 	remote := testenv.StartSSHD(t, testenv.SSHDOptions{ExtraConfig: []string{engine.SetEnv()}})
 	s := startStack(t, []ssh.Signer{remote.ClientSigner})
 	dev := s.createDevice("limited", remote.Host, remote.Port, remote.User, store.PolicyTrustFirstUse)
-	a := startTailAPI(t, s.Stack, func(c *config.Config) { c.LogTailsPerToken = 1 })
+	a := startTailAPI(t, s.Stack, func(c *config.Config) { c.LogTailsPerToken, c.LogTailsPerDevice = 1, 1 })
+	refused := func(c *wsConn, topic string) string {
+		t.Helper()
+		b, _ := json.Marshal(map[string]any{"type": "subscribe", "topics": []string{topic}})
+		c.send(string(b))
+		m := c.read()
+		for m.Type == hub.TypeUpdate {
+			m = c.read()
+		}
+		require.Equal(t, "too_many_tails", errorCode(t, m))
+		return string(m.Data)
+	}
+	first, second := vocab.TopicContainerLogs(dev.ID.String(), names[0]), vocab.TopicContainerLogs(dev.ID.String(), names[1])
 	c := a.connect(t, s.ReadToken)
-	c.subscribe(vocab.TopicContainerLogs(dev.ID.String(), names[0]))
-	b, _ := json.Marshal(map[string]any{"type": "subscribe", "topics": []string{vocab.TopicContainerLogs(dev.ID.String(), names[1])}})
+	c.subscribe(first)
+	require.Contains(t, refused(c, second), "INFRA_LOG_TAILS_PER_TOKEN")
+	// Another token: the device runs its one tail already, which the token may join but not add to.
+	o := a.connect(t, s.OperateToken)
+	require.Contains(t, refused(o, second), "INFRA_LOG_TAILS_PER_DEVICE")
+	o.subscribe(first)
+
+	b, _ := json.Marshal(map[string]any{"type": "subscribe", "topics": []string{"device." + uuid.NewString() + ".logs?unit=a;b"}})
 	c.send(string(b))
 	m := c.read()
-	for m.Type == hub.TypeUpdate {
-		m = c.read()
-	}
-	require.Equal(t, "too_many_tails", errorCode(t, m))
-	require.Contains(t, string(m.Data), "INFRA_LOG_TAILS_PER_TOKEN")
-
-	b, _ = json.Marshal(map[string]any{"type": "subscribe", "topics": []string{"device." + uuid.NewString() + ".logs?unit=a;b"}})
-	c.send(string(b))
-	m = c.read()
 	for m.Type == hub.TypeUpdate {
 		m = c.read()
 	}
