@@ -38,6 +38,10 @@ type Activities struct {
 	// tests, which point them at test journal files: nothing outside the tests can set them (#12).
 	systemLogScript    func(journal.Filter) string
 	journalTailCommand func(journal.Filter, string) string
+	// Collectors run in the slow-cadence collection; nil means the product's (defaultCollectors).
+	Collectors []InventoryCollector
+	// OpKinds are the device operation kinds; nil means the product's (opKinds).
+	OpKinds []OpKind
 }
 
 func (a *Activities) now() time.Time {
