@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -161,9 +162,27 @@ func TestTailJournaldOverSSH(t *testing.T) {
 	ld.appendJournal(t, 1764870100000000, [2]string{"3nginx.service", "third failure"}, [2]string{"3smbd.service", "not nginx"},
 		[2]string{"6nginx.service", "just info"})
 	require.Eventually(t, func() bool { return len(pub.texts()) >= 3 }, time.Minute, 50*time.Millisecond)
+	// A line whose JSON is many times its length ('<' is escaped as \u003c) is clipped to fit a NOTIFY payload,
+	// not replaced by the publish path's {"truncated":true}.
+	ld.appendJournal(t, 1764870200000000, [2]string{"3nginx.service", strings.Repeat("<", 20000)})
+	require.Eventually(t, func() bool { return len(pub.texts()) >= 4 }, time.Minute, 50*time.Millisecond)
 	leave()
 	stopped(done)
-	require.Equal(t, []string{failed, timedOut, "third failure"}, pub.texts())
+	texts := pub.texts()
+	require.Equal(t, []string{failed, timedOut, "third failure"}, texts[:3])
+	require.NotEmpty(t, texts[3])
+	require.Equal(t, strings.Repeat("<", len(texts[3])), texts[3])
+	pub.mu.Lock()
+	for _, m := range pub.msgs {
+		require.True(t, m.Event != "" || len(m.Lines) > 0, "a message lost to the payload limit: %+v", m)
+		for _, l := range m.Lines {
+			require.LessOrEqual(t, len(l.Text), 1000, "clipped to fit the payload")
+			if strings.HasPrefix(l.Text, "<") {
+				require.True(t, l.Cut)
+			}
+		}
+	}
+	pub.mu.Unlock()
 
 	// A retry resumes after the last published entry's cursor: the entries after it, once each, after a gap marker.
 	out, err := exec.Command(ld.bin+"/journalctl", "-o", "json", "-u", "nginx.service", "-p", "3", "-n", "1000").Output()
@@ -177,6 +196,6 @@ func TestTailJournaldOverSSH(t *testing.T) {
 	require.Eventually(t, func() bool { return len(pub2.texts()) >= 2 }, time.Minute, 50*time.Millisecond)
 	leave()
 	stopped(done)
-	require.Equal(t, []string{timedOut, "third failure"}, pub2.texts())
+	require.Equal(t, []string{timedOut, "third failure"}, pub2.texts()[:2])
 	require.Equal(t, activities.TailEventGap, pub2.events()[0])
 }

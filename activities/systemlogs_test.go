@@ -162,6 +162,11 @@ func TestSearchSystemLogsOverSSH(t *testing.T) {
 	require.Empty(t, got.Entries)
 	require.NoFileExists(t, filepath.Join(ld.dir, "pwned"))
 
+	// A message longer than journalctl's 4096-byte field threshold comes back whole (--all), not as null.
+	ld.appendJournal(t, 1764870300000000, [2]string{"3nginx.service", strings.Repeat("x", 10000)})
+	_, got = search(journal.SourceJournald, journal.Query{Unit: "nginx", Limit: 1})
+	require.Equal(t, []string{strings.Repeat("x", 10000)}, messages(got))
+
 	_, got = search(journal.SourceSyslog, journal.Query{Unit: "nginx"})
 	require.Equal(t, []string{"started worker process 813", "connect() failed (111: Connection refused) while connecting to upstream"}, messages(got))
 	_, got = search(journal.SourceSyslog, journal.Query{Priority: "err"})

@@ -27,7 +27,9 @@ func ValidCursor(c string) bool { return len(c) <= 1024 && cursorPattern.MatchSt
 // reader, since a pipe through grep would buffer), resuming after cursor or, without one, starting with the
 // newest TailContext entries.
 func TailArgs(f Filter, cursor string) []string {
-	args := []string{"-f", "-o", "json", "--no-pager", "-q"}
+	// --all: without it journalctl prints fields over 4096 bytes as null, so a long message would arrive empty;
+	// the reader bounds each line instead.
+	args := []string{"-f", "-o", "json", "--all", "--no-pager", "-q"}
 	if f.Unit != "" {
 		args = append(args, "-u", f.Unit)
 	}
