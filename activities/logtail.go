@@ -390,6 +390,11 @@ func (t *tail) add(ctx context.Context, l line) error {
 	} else {
 		ts, text, err := docker.ParseLogLine(l.text)
 		if err != nil {
+			if l.stream == "stderr" {
+				// With --timestamps every line of the container has a time: an untimed line on stderr is the
+				// docker client's own message ("No such container"), kept for the error, not a log line.
+				return nil
+			}
 			text = l.text
 		}
 		mark := &t.cur.Stdout

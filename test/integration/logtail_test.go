@@ -271,3 +271,29 @@ func TestLiveLogTailLimits(t *testing.T) {
 	require.Equal(t, "invalid_topic", errorCode(t, m))
 	require.Contains(t, string(m.Data), "unit")
 }
+
+// TestLiveLogTailUnknownContainer: a tail of a container the device does not have tells its watchers so, once,
+// and does not retry.
+func TestLiveLogTailUnknownContainer(t *testing.T) {
+	engine := testenv.StartDocker(t)
+	remote := testenv.StartSSHD(t, testenv.SSHDOptions{ExtraConfig: []string{engine.SetEnv()}})
+	s := startStack(t, []ssh.Signer{remote.ClientSigner})
+	dev := s.createDevice("unknown-container", remote.Host, remote.Port, remote.User, store.PolicyTrustFirstUse)
+	a := startTailAPI(t, s.Stack, nil)
+	c := a.connect(t, s.ReadToken)
+	topic := vocab.TopicContainerLogs(dev.ID.String(), "no-such-container")
+	c.subscribe(topic)
+	var tm activities.TailMessage
+	for tm.Event != activities.TailEventError {
+		m := c.read()
+		require.Equal(t, hub.TypeUpdate, m.Type)
+		require.Equal(t, topic, m.Topic)
+		require.NoError(t, json.Unmarshal(m.Data, &tm))
+		require.Empty(t, tm.Lines, "the docker client's complaint is not a log line")
+	}
+	require.Contains(t, tm.Message, "not found")
+	require.Eventually(t, func() bool {
+		d, err := s.TC.DescribeWorkflowExecution(context.Background(), workflows.LogTailWorkflowID(dev.ID.String(), topic), "")
+		return err == nil && d.WorkflowExecutionInfo.CloseTime != nil
+	}, time.Minute, 200*time.Millisecond, "the tail of an unknown container kept retrying")
+}
