@@ -125,7 +125,7 @@ func (w *tailWatcher) hasEvent(kind string) bool {
 }
 
 // TestLiveContainerLogTail: WebSocket clients subscribed to a container's log topic receive the lines it prints
-// soon after; three clients share one tail (one workflow, one run, one SSH session); a link that goes down and
+// soon after; three clients on two API replicas share one tail (one workflow, one run, one SSH session); a link that goes down and
 // comes back resumes the tail after its last published line: no line twice, none missing, and a gap marker.
 func TestLiveContainerLogTail(t *testing.T) {
 	engine := testenv.StartDocker(t)
@@ -141,7 +141,9 @@ func TestLiveContainerLogTail(t *testing.T) {
 	dev := s.createDevice("tailed", ns.IP, 22, remote.User, store.PolicyTrustFirstUse)
 	require.Eventually(t, func() bool { return s.device(dev.ID).Status == "online" }, 2*time.Minute, 200*time.Millisecond)
 
+	// Two API replicas: two clients on one, the third on the other.
 	a := startTailAPI(t, s.Stack, nil)
+	b := startTailAPI(t, s.Stack, nil)
 	topic := vocab.TopicContainerLogs(dev.ID.String(), name)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -155,7 +157,11 @@ func TestLiveContainerLogTail(t *testing.T) {
 	})
 	watchers := make([]*tailWatcher, 3)
 	for i := range watchers {
-		conns = append(conns, a.connect(t, s.ReadToken))
+		replica := a
+		if i == 2 {
+			replica = b
+		}
+		conns = append(conns, replica.connect(t, s.ReadToken))
 		conns[i].subscribe(topic)
 		watchers[i] = &tailWatcher{}
 		wg.Add(1)
@@ -181,12 +187,12 @@ func TestLiveContainerLogTail(t *testing.T) {
 	}
 	w0.mu.Unlock()
 	t.Logf("worst delay from print to client: %s", worst)
-	require.Less(t, worst, 5*time.Second)
+	require.Less(t, worst, 10*time.Second, "generous for a loaded machine; about a second is usual")
 
-	// One tail for the three clients: one run of the workflow, one watcher row for the token on this replica.
+	// One tail for the three clients: one run of the workflow, one watcher row for the token per replica.
 	var rows, clients int
 	require.NoError(t, s.DB.QueryRow(ctx, `SELECT count(*), sum(clients) FROM log_tail_watchers WHERE source = $1`, wfID).Scan(&rows, &clients))
-	require.Equal(t, 1, rows)
+	require.Equal(t, 2, rows)
 	require.Equal(t, 3, clients)
 
 	// Cut the link until the worker's pool notices (keep-alive probes), then bring it back.
