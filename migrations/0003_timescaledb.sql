@@ -16,7 +16,15 @@ BEGIN
         RAISE NOTICE 'timescaledb not available: keeping range-partitioned tables';
         RETURN;
     END IF;
-    CREATE EXTENSION IF NOT EXISTS timescaledb;
+    -- A role that may create tables but not extensions in this database (no CREATE on it) keeps plain tables
+    -- rather than failing the start; the start-up warning and `infrastructor migrate timescaledb` take it from there.
+    BEGIN
+        CREATE EXTENSION IF NOT EXISTS timescaledb;
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE WARNING 'timescaledb is available but % may not create it (%): keeping range-partitioned tables',
+            current_user, SQLERRM;
+        RETURN;
+    END;
     FOREACH t IN ARRAY ARRAY['system_metrics', 'filesystem_metrics', 'diskio_metrics', 'network_metrics',
                              'temperature_metrics', 'container_metrics'] LOOP
         -- The tables are still empty here (this step runs right after they are created), so they are rebuilt

@@ -2,6 +2,7 @@ package timescale
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -57,4 +58,25 @@ func TestMigrationsOnTimescaleDB(t *testing.T) {
 			require.Zero(t, n)
 		})
 	}
+
+	// A role that may create tables in the schema but not extensions in the database keeps partitioned tables
+	// instead of failing the start; the conversion then says what is missing.
+	t.Run("role without CREATE on the database", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		pg.CreateDatabase("tablesonly")
+		admin := openPool(t, pg.URL("tablesonly"))
+		_, err := admin.Exec(ctx, `CREATE ROLE tables_only LOGIN; GRANT USAGE, CREATE ON SCHEMA public TO tables_only`)
+		require.NoError(t, err)
+		db := openPool(t, fmt.Sprintf("postgres://tables_only@127.0.0.1:%d/tablesonly?sslmode=disable", pg.Port()))
+		_, err = migrations.Up(ctx, db, log)
+		require.NoError(t, err)
+		requirePartitioned(t, db)
+		state, err := migrations.TimescaleDBStatus(ctx, db)
+		require.NoError(t, err)
+		require.Equal(t, migrations.TimescaleDBAvailable, state)
+		_, err = migrations.ConvertToTimescaleDB(ctx, db, log)
+		require.ErrorContains(t, err, "permission denied")
+		requirePartitioned(t, db)
+	})
 }
