@@ -6,7 +6,8 @@ package api
 var alertAPIRoutes = []route{
 	{method: "get", path: "/alerts", summary: "Firing alerts and those resolved recently, newest first", scope: "read",
 		status: "200", resp: listOf("Alert"), params: append([]obj{query("state", "firing or resolved (default both)", "string"),
-			query("device_id", "only this device's alerts", "string"),
+			query("device_id", "only this device's alerts", "string"), query("severity", "info, warning or critical", "string"),
+			query("rule_id", "only this rule's alerts", "string"),
 			query("since", "resolved alerts since (RFC 3339, unix seconds or a duration ago; default 24h)", "string")}, pageParamsDoc...)},
 	{method: "get", path: "/alerts/{id}", summary: "Get an alert", scope: "read", status: "200", resp: ref("Alert")},
 	{method: "post", path: "/alerts/{id}/acknowledge", summary: "Acknowledge an alert (its escalations are no longer sent)",
