@@ -1,4 +1,5 @@
-// Package notify sends notifications to Gotify servers and generic webhooks. It knows nothing of alerts'
+// Package notify sends notifications to Gotify and ntfy servers, generic webhooks, Discord, Slack and Telegram,
+// and by mail over SMTP. It knows nothing of alerts'
 // storage or of Temporal: callers (the Notify workflow's activity) load the channel, build the Message and
 // decide from the error class whether to retry.
 package notify
@@ -8,6 +9,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -36,12 +38,14 @@ const (
 	HeaderGotifyKey = "X-Gotify-Key"
 )
 
-// Channel is where a message goes. Token and Secret are credentials: never log them.
+// Channel is where a message goes. Token and Secret are credentials: never log them. For Discord and Slack the
+// Token is the webhook URL (see URLIsCredential).
 type Channel struct {
 	Type   string
 	URL    string
 	Token  string
 	Secret string
+	Config Config
 }
 
 // Message is one notification. DeliveryID is unique per message and channel, so a receiver can drop a
@@ -98,6 +102,8 @@ type Sender struct {
 	Targets Targets
 	// Now stamps webhook signatures (time.Now when nil).
 	Now func() time.Time
+	// RootCAs are the authorities SMTP servers' certificates are checked against; nil means the system's.
+	RootCAs *x509.CertPool
 
 	once sync.Once
 	def  *http.Client
@@ -127,15 +133,22 @@ func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 			hdr.Set(HeaderTimestamp, ts)
 			hdr.Set(HeaderSignature, Sign(ch.Secret, ts, body))
 		}
+	case TypeEmail:
+		return s.sendEmail(ctx, ch, m)
 	default:
-		return fmt.Errorf("send to channel type %q: unknown type", ch.Type)
+		var extra http.Header
+		url, body, extra, err = chatRequest(ch, m)
+		for k, v := range extra {
+			hdr[k] = v
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("encode %s message: %w", ch.Type, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("send to %s channel: bad URL: %w", ch.Type, err)
+		// The parse error quotes the URL, which holds the credential for Discord, Slack and Telegram.
+		return fmt.Errorf("send to %s channel: bad URL: %s", ch.Type, redact(err.Error(), ch.Token, ch.Secret))
 	}
 	req.Header = hdr
 	resp, err := s.client().Do(req)
@@ -171,8 +184,11 @@ func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 		return &RejectedError{Status: code, Body: "redirects are not followed (to " + where +
 			"); set the channel's URL to the final address"}
 	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
-		return &TemporaryError{Status: code, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), s.now()),
-			Err: errors.New(strings.TrimSpace(snippet))}
+		wait := retryAfter(resp.Header.Get("Retry-After"), s.now())
+		if wait == 0 && code == http.StatusTooManyRequests {
+			wait = retryAfterBody(string(raw))
+		}
+		return &TemporaryError{Status: code, RetryAfter: wait, Err: errors.New(strings.TrimSpace(snippet))}
 	default:
 		return &RejectedError{Status: code, Body: strings.TrimSpace(snippet)}
 	}
