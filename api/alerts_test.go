@@ -177,7 +177,7 @@ func TestNotificationChannels(t *testing.T) {
 		field string
 	}{
 		{map[string]any{"name": "g", "type": "gotify", "url": "http://h/"}, "token"},
-		{map[string]any{"name": "g", "type": "email", "url": "http://h/"}, "type"},
+		{map[string]any{"name": "g", "type": "fax", "url": "http://h/"}, "type"},
 		{map[string]any{"name": "g", "type": "webhook", "url": "ftp://h/"}, "url"},
 		{map[string]any{"name": "g", "type": "webhook", "url": "http://u:p@h/"}, "url"},
 		{map[string]any{"name": "g", "type": "webhook", "url": "http://h/", "min_severity": "loud"}, "min_severity"},
