@@ -2,9 +2,11 @@ package notify
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"strings"
 	"sync"
 	"testing"
@@ -203,4 +205,22 @@ func TestRetryAfterBody(t *testing.T) {
 	require.Zero(t, retryAfterBody(`not json`))
 	require.Zero(t, retryAfterBody(`{"retry_after":-1}`))
 	require.Zero(t, retryAfterBody(`{"retry_after":99999}`))
+}
+
+// TestWebhookURLNeverInErrors: a Discord or Slack receiver that echoes the request path (the webhook's token) does
+// not get it into the error, which is kept with the delivery and in workflow history.
+func TestWebhookURLNeverInErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, "no webhook at "+r.URL.Path+" (token "+path.Base(r.URL.Path)+")")
+	}))
+	defer srv.Close()
+	for _, typ := range []string{TypeDiscord, TypeSlack} {
+		hook := srv.URL + "/api/webhooks/1234/Hook-Token-Echoed-0123456789"
+		err := lo().Send(context.Background(), Channel{Type: typ, URL: RedactURL(hook), Token: hook}, msg)
+		var rej *RejectedError
+		require.ErrorAs(t, err, &rej, typ)
+		require.NotContains(t, err.Error(), "Hook-Token-Echoed", typ)
+		require.Contains(t, err.Error(), "no webhook at", typ)
+	}
 }

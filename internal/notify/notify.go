@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -148,7 +150,7 @@ func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		// The parse error quotes the URL, which holds the credential for Discord, Slack and Telegram.
-		return fmt.Errorf("send to %s channel: bad URL: %s", ch.Type, redact(err.Error(), ch.Token, ch.Secret))
+		return fmt.Errorf("send to %s channel: bad URL: %s", ch.Type, redact(err.Error(), ch.credentials()...))
 	}
 	req.Header = hdr
 	resp, err := s.client().Do(req)
@@ -168,7 +170,7 @@ func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 	// Read past the 300 bytes kept, so a credential cut at the boundary is still recognised and hidden.
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, int64(300+len(ch.Token)+len(ch.Secret))))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	snippet := redact(string(raw), ch.Token, ch.Secret)
+	snippet := redact(string(raw), ch.credentials()...)
 	if len(snippet) > 300 {
 		snippet = snippet[:300]
 	}
@@ -192,6 +194,23 @@ func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 	default:
 		return &RejectedError{Status: code, Body: strings.TrimSpace(snippet)}
 	}
+}
+
+// credentials are the strings no error may show: the token and secret, and for a webhook URL that is a credential
+// its path and the token segment in it, which a receiver may echo on their own.
+func (ch Channel) credentials() []string {
+	out := []string{ch.Token, ch.Secret}
+	if URLIsCredential(ch.Type) {
+		if u, err := url.Parse(ch.Token); err == nil {
+			out = append(out, u.EscapedPath(), u.Path)
+			if i := strings.LastIndexByte(strings.TrimSuffix(u.Path, "/"), '/'); i >= 0 && len(u.Path)-i > 8 {
+				out = append(out, strings.TrimSuffix(u.Path, "/")[i+1:])
+			}
+		}
+	}
+	// Longest first, so a shorter credential inside a longer one does not leave the rest showing.
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
 }
 
 // redact hides credentials a receiver echoed back (a URL pointing at the wrong service may answer with the
