@@ -76,3 +76,6 @@ func TopicDeviceStatus(id string) string { return "device." + id + ".status" }
 
 // TopicDeviceContainers is the topic of changes to a device's containers.
 func TopicDeviceContainers(id string) string { return "device." + id + ".containers" }
+
+// TopicDeviceServices is the topic of changes to a device's failed and watched systemd units.
+func TopicDeviceServices(id string) string { return "device." + id + ".services" }
