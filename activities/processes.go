@@ -83,7 +83,7 @@ func (a *Activities) FetchTopProcesses(ctx context.Context, in TopProcessesInput
 	if err != nil {
 		return nil, err
 	}
-	listing, err := listProcesses(ctx, a.deviceRunner(dev, "top processes"), sort, in.Limit)
+	listing, err := listProcesses(ctx, a.onDemandRunner(dev, "top processes"), sort, in.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -104,9 +104,9 @@ func (a *Activities) FetchTopProcesses(ctx context.Context, in TopProcessesInput
 	return &TopProcessesResult{Processes: len(listing.Processes), Source: listing.Source}, nil
 }
 
-// deviceRunner runs scripts on dev over the SSH pool, turning a wrapper refusal, a failing script and an SSH
+// onDemandRunner runs scripts on dev over the SSH pool, turning a wrapper refusal, a failing script and an SSH
 // failure into the activity errors the workflows classify.
-func (a *Activities) deviceRunner(dev *store.Device, what string) runScript {
+func (a *Activities) onDemandRunner(dev *store.Device, what string) runScript {
 	return func(ctx context.Context, script string) (*sshpool.Result, error) {
 		target, err := TargetOf(dev)
 		if err != nil {

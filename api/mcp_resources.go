@@ -143,8 +143,10 @@ func (e *mcpEndpoint) addPrompts() {
    last and trend, not only the average.
 3. If it runs Docker, call list_containers with device %q; for any container that is unhealthy, restarting, dead or
    exited with a non-zero code, call get_container and get_container_logs (tail 100).
+   Call list_services for the same device: failed units come first; for a failed unit or a watched unit that is
+   not active, note since when and its restart count. If CPU or memory is high, get_top_processes shows what uses it.
 4. Summarise: what is healthy, what is wrong or trending badly (with the numbers), and the concrete next steps. Do
-   not run container_action unless the user asked for it; propose it instead.`, dev, dev, dev, dev)), nil
+   not run container_action or service_action unless the user asked for it; propose it instead.`, dev, dev, dev, dev)), nil
 	})
 	e.srv.AddPrompt(mcp.NewPrompt("troubleshoot_container",
 		mcp.WithPromptDescription("Find out why a container misbehaves and propose (not run) a fix."),

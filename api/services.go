@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -36,8 +37,9 @@ type ProcessFetcher interface {
 
 // serviceRoutes registers systemd units, watch lists and top processes (#12).
 func (s *Server) serviceRoutes(v1 fiber.Router) {
-	read, admin := require(store.ScopeRead), require(store.ScopeAdmin)
+	read, operate, admin := require(store.ScopeRead), require(store.ScopeOperate), require(store.ScopeAdmin)
 	v1.Get("/devices/:id/services", read, s.listServices)
+	v1.Post("/devices/:id/services/:unit/actions", operate, s.serviceAction)
 	v1.Get("/devices/:id/watched-units", read, s.getDeviceWatchedUnits)
 	v1.Put("/devices/:id/watched-units", admin, s.putDeviceWatchedUnits)
 	v1.Get("/watched-units/tags", read, s.listTagWatchedUnits)
@@ -307,4 +309,65 @@ func orEmpty(p []process.Process) []process.Process {
 		return []process.Process{}
 	}
 	return p
+}
+
+// serviceActionRequest is the body of POST .../services/{unit}/actions.
+type serviceActionRequest struct {
+	Action string `json:"action"`
+	// Timeout is how many seconds the unit may take to settle (default 90).
+	Timeout *int `json:"timeout"`
+}
+
+// serviceAction starts a durable service operation (DeviceOperation, kind service) on one unit: 202 with the
+// operation, or its result with ?wait=; 409 while another runs on the same unit.
+func (s *Server) serviceAction(c *fiber.Ctx) error {
+	d, err := s.loadDevice(c)
+	if err != nil {
+		return err
+	}
+	raw, err := url.PathUnescape(c.Params("unit"))
+	if err != nil {
+		return invalid(map[string]string{"unit": "must be a URL-escaped unit name"})
+	}
+	unit, err := systemd.NormalizeUnit("unit", raw)
+	if err != nil {
+		return invalid(map[string]string{"unit": "must be a systemd unit name such as nginx or nginx.service: " +
+			err.(*systemd.ArgError).Reason})
+	}
+	body, err := decodeObject(c)
+	if err != nil {
+		return err
+	}
+	fd := newFieldDecoder(body)
+	var req serviceActionRequest
+	if !fd.get("action", &req.Action, "a string") {
+		fd.fail("action", "is required: start, stop, restart or reload")
+	} else if _, err := systemd.ParseAction(req.Action); err != nil {
+		fd.fail("action", "must be start, stop, restart or reload")
+	}
+	var timeout int
+	if fd.get("timeout", &timeout, "a number of seconds") {
+		req.Timeout = &timeout
+	}
+	if err := fd.finish(); err != nil {
+		return err
+	}
+	wait, err := parseWait(c)
+	if err != nil {
+		return err
+	}
+	in := activities.DeviceOpInput{Kind: activities.OpKindService, Target: unit, Action: req.Action}
+	if req.Timeout != nil {
+		in.Params = map[string]string{"timeout": strconv.Itoa(*req.Timeout)}
+	}
+	setAudit(c, "service."+req.Action, "device/"+d.ID.String()+"/service/"+unit, map[string]any{"action": req.Action,
+		"timeout": req.Timeout})
+	op, err := s.StartDeviceOperation(c.UserContext(), tokenOf(c), d, in)
+	if op != nil {
+		setAuditWorkflow(c, op.WorkflowID)
+	}
+	if err != nil {
+		return err
+	}
+	return s.answerOperation(c, op, wait)
 }

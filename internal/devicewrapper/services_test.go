@@ -15,9 +15,9 @@ import (
 func serviceCommands(t *testing.T) map[string]bool {
 	m := must(t)
 	cmds := map[string]bool{
-		process.FixedScript(process.ByCPU):    false,
-		process.FixedScript(process.ByMemory): false,
-		systemd.FailedScript():                false,
+		process.FixedScript(process.ByCPU):     false,
+		process.FixedScript(process.ByMemory):  false,
+		systemd.FailedScript():                 false,
 		m(systemd.ShowScript("nginx.service")): false,
 		m(systemd.ShowScript("nginx.service", "getty@tty1.service", `dev-disk-by\x2duuid-1234.device`, "foo@.service",
 			"sys-fs-fuse-connections.mount", "a:b_c.d-e.timer")): false,
