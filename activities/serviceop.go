@@ -136,7 +136,9 @@ func sinceOf(before string) (time.Time, bool) {
 	return t, err == nil
 }
 
-func isActive(state string) bool { return state == "active" || state == "reloading" || state == "refreshing" }
+func isActive(state string) bool {
+	return state == "active" || state == "reloading" || state == "refreshing"
+}
 
 func (serviceOp) Precheck(ctx context.Context, env *OpEnv) (*OpPrecheck, error) {
 	u, err := readUnit(ctx, env)
