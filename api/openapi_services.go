@@ -49,7 +49,7 @@ var serviceSchemas = obj{
 		"n_restarts":   obj{"type": "integer", "nullable": true, "description": "automatic restarts (NRestarts)"},
 		"main_pid":     obj{"type": "integer"}, "memory_bytes": obj{"type": "integer", "nullable": true},
 		"failed": obj{"type": "boolean"}, "watched": obj{"type": "boolean"},
-		"level":  obj{"type": "string", "enum": []string{"ok", "warning", "critical"}}, "reason": str("the verdict in words"),
+		"level": obj{"type": "string", "enum": []string{"ok", "warning", "critical"}}, "reason": str("the verdict in words"),
 		"first_seen": obj{"type": "string", "format": "date-time"}, "updated_at": obj{"type": "string", "format": "date-time"}}},
 	"Services": obj{"type": "object", "properties": obj{"device_id": str("device id"),
 		"systemd": obj{"type": "object", "nullable": true, "properties": obj{"available": obj{"type": "boolean"},
