@@ -165,7 +165,12 @@ func (serviceOp) Precheck(ctx context.Context, env *OpEnv) (*OpPrecheck, error) 
 }
 
 func (serviceOp) Act(ctx context.Context, env *OpEnv) (*OpAct, error) {
-	if systemd.Action(env.In.Action) == systemd.Restart && activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1 {
+	return serviceAct(ctx, env, activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1)
+}
+
+// serviceAct is Act; retry says an earlier attempt may have acted.
+func serviceAct(ctx context.Context, env *OpEnv, retry bool) (*OpAct, error) {
+	if systemd.Action(env.In.Action) == systemd.Restart && retry {
 		// An earlier attempt may have restarted the unit before the worker lost it: a newer active-since than
 		// precheck saw means it did, and restarting again would bounce the service twice.
 		if before, ok := sinceOf(env.Before); ok {

@@ -126,6 +126,25 @@ func TestServiceOpSteps(t *testing.T) {
 		require.Equal(t, []string{"exec systemctl stop --no-ask-password -- web.service\n"}, f.actions)
 	})
 
+	t.Run("act: a retried restart does not restart again when the first attempt did", func(t *testing.T) {
+		u, _ := systemd.ParseTimestamp(since)
+		env := func(f *fakeDevice) *OpEnv {
+			e := opEnv(f, "restart", "web.service", false)
+			e.Before = describeUnit(systemd.UnitState{ActiveState: "active", SubState: "running", ActiveSince: &u})
+			return e
+		}
+		f := &fakeDevice{shows: []string{showBlock("web.service", "loaded", "active", "running", later, 11)}}
+		res, err := serviceAct(ctx, env(f), true)
+		require.NoError(t, err)
+		require.True(t, res.AlreadyDone)
+		require.Empty(t, f.actions)
+		f = &fakeDevice{shows: []string{active}}
+		res, err = serviceAct(ctx, env(f), true)
+		require.NoError(t, err)
+		require.False(t, res.AlreadyDone)
+		require.Len(t, f.actions, 1, "the earlier attempt had not restarted it")
+	})
+
 	t.Run("act: a refused sudo fails; a unit that failed to start is left to verify", func(t *testing.T) {
 		f := &fakeDevice{shows: []string{active}, actExit: 1, actErr: "sudo: a password is required\n"}
 		_, err := serviceOp{}.Act(ctx, opEnv(f, "restart", "web.service", true))
