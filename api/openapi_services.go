@@ -67,6 +67,10 @@ var serviceSchemas = obj{
 }
 
 func init() {
+	if props, ok := schemas["DeviceInput"].(obj)["properties"].(obj); ok {
+		props["watched_units"] = obj{"type": "array", "maxItems": 64, "items": str(`systemd unit, e.g. "nginx" or "nginx.service"`),
+			"description": "units whose state the services collection judges besides the failed ones (the device's tags may name more)"}
+	}
 	apiRoutes = append(apiRoutes, serviceAPIRoutes...)
 	for k, v := range serviceSchemas {
 		schemas[k] = v

@@ -112,6 +112,20 @@ func clipField(s string) string {
 	return s
 }
 
+// watchedUnitsField decodes a device's "watched_units" (null clears it).
+func watchedUnitsField(fd *fieldDecoder, d *store.Device) {
+	var units []string
+	if fd.get("watched_units", &units, "a list of unit names") {
+		units, bad := validateUnits("watched_units", units)
+		for f, msg := range bad {
+			fd.fail(f, msg)
+		}
+		d.WatchedUnits = units
+	} else if fd.isNull["watched_units"] {
+		d.WatchedUnits = []string{}
+	}
+}
+
 // decodeUnits reads {"units": [...]} and validates it.
 func decodeUnits(c *fiber.Ctx) ([]string, error) {
 	raw, err := decodeObject(c)

@@ -121,6 +121,9 @@ func ListServices(ctx context.Context, db DBTX, deviceID uuid.UUID) ([]*Service,
 	return out, &st, nil
 }
 
+// watchedOf is the device's watch list as stored: sorted, without duplicates, never null.
+func watchedOf(d *Device) []string { return sortedUnique(d.WatchedUnits) }
+
 // WatchedUnits returns the units the device watches: its own list and those of its tags, sorted, without
 // duplicates.
 func WatchedUnits(ctx context.Context, db DBTX, deviceID uuid.UUID) ([]string, error) {

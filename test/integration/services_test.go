@@ -17,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/infrastructor/infrastructor/api"
@@ -219,6 +220,20 @@ func (s *stack) serviceAct(dev uuid.UUID, unit, action, wait string) (int, svcOp
 	return code, o, errMessage(raw)
 }
 
+// waitUnitIdle waits until no operation workflow runs on the unit: an operation's row says it finished a moment
+// before its workflow closes, and until then a new one on the unit is (rightly) a 409.
+func (s *stack) waitUnitIdle(dev uuid.UUID, unit string) {
+	s.t.Helper()
+	wid := "op/" + dev.String() + "/service/" + unit
+	require.EventuallyWithT(s.t, func(c *assert.CollectT) {
+		d, err := s.TC.DescribeWorkflowExecution(context.Background(), wid, "")
+		if err != nil {
+			return // never started
+		}
+		assert.NotEqual(c, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, d.WorkflowExecutionInfo.Status)
+	}, 30*time.Second, 100*time.Millisecond)
+}
+
 func (s *stack) waitServiceOp(id uuid.UUID, within time.Duration) svcOpView {
 	s.t.Helper()
 	var o svcOpView
@@ -252,6 +267,15 @@ func TestServicesEndToEnd(t *testing.T) {
 			require.Equal(t, 422, s.do("PUT", base+"/watched-units", map[string]any{"units": bad}, &e), "%v", bad)
 			require.Contains(t, e.Error.Fields, "units", "%v", bad)
 		}
+		// The same list is the device setting watched_units.
+		e.Error.Fields = nil
+		require.Equal(t, 422, s.do("PATCH", base, map[string]any{"watched_units": []string{"x y"}}, &e))
+		require.Contains(t, e.Error.Fields, "watched_units")
+		var dv struct {
+			WatchedUnits []string `json:"watched_units"`
+		}
+		require.Equal(t, 200, s.do("PATCH", base, map[string]any{"watched_units": []string{"sshd", "cron.service"}}, &dv))
+		require.Equal(t, []string{"cron.service", "sshd.service"}, dv.WatchedUnits)
 		var got struct {
 			Units     []string `json:"units"`
 			Effective []string `json:"effective"`
@@ -327,6 +351,7 @@ func TestServicesEndToEnd(t *testing.T) {
 	})
 
 	t.Run("start of an active unit does nothing; an unknown unit fails precheck; a bad action names the field", func(t *testing.T) {
+		s.waitUnitIdle(d.ID, "web.service")
 		code, op, msg := s.serviceAct(d.ID, "web", "start", "60s")
 		require.Equal(t, 200, code, msg)
 		require.Equal(t, "succeeded", op.State)
@@ -359,12 +384,14 @@ func TestServicesEndToEnd(t *testing.T) {
 		require.Less(t, strings.Index(text, "broken.service"), strings.Index(text, "web.service"), "failed first: %s", text)
 
 		before := len(dev.calls(t))
+		s.waitUnitIdle(d.ID, "web.service")
 		res = mcpCall(t, c, "service_action", map[string]any{"device": d.Name, "unit": "web", "action": "restart", "wait_seconds": 90})
 		require.False(t, res.IsError, mcpText(res))
 		require.Contains(t, mcpText(res), "succeeded")
 		require.Equal(t, []string{"restart_web.service"}, dev.calls(t)[before:])
 
 		// Two at once on one unit: one runs, the other is told an operation is already running.
+		s.waitUnitIdle(d.ID, "web.service")
 		var wg sync.WaitGroup
 		results := make([]*mcp.CallToolResult, 2)
 		for i := range results {
