@@ -133,6 +133,7 @@ func registerWorkflows(r interface {
 	r.RegisterWorkflowWithOptions(workflows.NotifyWorkflow, workflow.RegisterOptions{Name: workflows.NotifyWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.ScheduledActionWorkflow, workflow.RegisterOptions{Name: workflows.ScheduledActionWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.DeviceOperationWorkflow, workflow.RegisterOptions{Name: workflows.DeviceOperationWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.TopProcessesWorkflow, workflow.RegisterOptions{Name: workflows.TopProcessesWorkflowName})
 }
 
 // run starts a workflow, waits for it to close and saves its history.
