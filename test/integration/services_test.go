@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/infrastructor/infrastructor/api"
+	"github.com/infrastructor/infrastructor/internal/hub"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
@@ -290,7 +291,27 @@ func TestServicesEndToEnd(t *testing.T) {
 	})
 
 	t.Run("collection stores failed and watched units and raises the check alerts", func(t *testing.T) {
+		ws := startWSAPI(t, s.DB, hub.Options{}, nil).connect(t, s.Token)
+		ws.subscribe("device." + d.ID.String() + ".services")
 		require.Equal(t, 200, s.do("POST", base+"/poll", nil, nil)) // a poll-now also collects the inventory
+		// The live update names the counts; details come from REST.
+		for {
+			m := ws.read()
+			require.Equal(t, "update", m.Type)
+			var data struct {
+				Systemd   bool `json:"systemd"`
+				Failed    int  `json:"failed"`
+				Watched   int  `json:"watched"`
+				WatchedOK int  `json:"watched_ok"`
+			}
+			require.NoError(t, json.Unmarshal(m.Data, &data))
+			if data.Watched == 3 { // an earlier collection (after the first poll) may have seen no watch list yet
+				require.True(t, data.Systemd)
+				require.Equal(t, 1, data.Failed)
+				require.Equal(t, 1, data.WatchedOK) // web.service
+				break
+			}
+		}
 		var got servicesAnswer
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			got = s.services(d.ID)
