@@ -128,6 +128,10 @@ func startSystemdDevice(t *testing.T) *systemdDevice {
 	require.NoError(t, os.Chmod(dir, 0o755))
 	require.NoError(t, os.Chmod(state, 0o777))
 	require.NoError(t, os.WriteFile(filepath.Join(bin, "systemctl"), []byte(strings.Replace(fakeSystemctl, "@STATE@", state, 1)), 0o755))
+	// A stand-in for sudo (the test user has no sudo rights here): it notes the call and runs the command, so a
+	// device with use_sudo shows its actions went through `sudo -n`.
+	fakeSudo := "#!/bin/sh\n[ \"$1\" = -n ] || exit 1\nshift\necho \"sudo_$2\" >>" + state + "/calls.log\nexec \"$@\"\n"
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "sudo"), []byte(fakeSudo), 0o755))
 	since := time.Now().UTC().Add(-time.Hour).Format("Mon 2006-01-02 15:04:05.000000 UTC")
 	for unit, s := range map[string]string{
 		"web.service":    "active=active\nsub=running\nsince='" + since + "'\nrestarts=0\npid=4242\n",
@@ -256,6 +260,7 @@ func TestServicesEndToEnd(t *testing.T) {
 	d := s.createDevice("systemd-host", dev.sshd.Host, dev.sshd.Port, dev.sshd.User, "trust_first_use")
 	s.waitStatus(d.ID, "online", "", 60*time.Second)
 	base := "/api/v1/devices/" + d.ID.String()
+	s.onlyRules("unit-failed", "watched-unit-inactive") // the test machine's own CPU or disks must not fire
 
 	t.Run("watch lists are validated with the unit-name grammar", func(t *testing.T) {
 		var e struct {
@@ -354,6 +359,19 @@ func TestServicesEndToEnd(t *testing.T) {
 		require.Contains(t, s.eventKinds(d.ID), "service.failed")
 	})
 
+	t.Run("a unit no longer watched resolves its alert", func(t *testing.T) {
+		require.Equal(t, 200, s.do("PUT", "/api/v1/watched-units/tags/edge", map[string]any{"units": []string{}}, nil))
+		require.Equal(t, 200, s.do("POST", base+"/poll", nil, nil))
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			state := map[string]string{}
+			for _, a := range s.alerts("?device_id=" + d.ID.String()) {
+				state[a.Subject] = a.State
+			}
+			assert.Equal(c, "resolved", state["ghost.service"])
+			assert.Equal(c, "firing", state["broken.service"])
+		}, 60*time.Second, 500*time.Millisecond)
+	})
+
 	t.Run("restart through REST; a second one at the same time gets 409", func(t *testing.T) {
 		before := len(dev.calls(t))
 		code, op, msg := s.serviceAct(d.ID, "web", "restart", "")
@@ -432,6 +450,15 @@ func TestServicesEndToEnd(t *testing.T) {
 			}
 		}
 		require.Equal(t, 1, errs, "%s | %s", mcpText(results[0]), mcpText(results[1]))
+
+		// With use_sudo the action goes through sudo -n.
+		require.Equal(t, 200, s.do("PATCH", base, map[string]any{"use_sudo": true}, nil))
+		s.waitUnitIdle(d.ID, "web.service")
+		before = len(dev.calls(t))
+		code, op, msg := s.serviceAct(d.ID, "web", "stop", "60s")
+		require.Equal(t, 200, code, msg)
+		require.Equal(t, "succeeded", op.State, op.Error)
+		require.Equal(t, []string{"sudo_stop", "stop_web.service"}, dev.calls(t)[before:])
 
 		// A read token does not see the tool.
 		rc := mcpConnect(t, s.URL+api.MCPPath, s.ReadToken)
