@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -184,12 +186,11 @@ func (s *Server) listTagWatchedUnits(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	items := make([]fiber.Map, 0, len(m))
-	for tag, units := range m {
-		items = append(items, fiber.Map{"tag": tag, "units": units})
+	tags := slices.Sorted(maps.Keys(m))
+	items := make([]fiber.Map, 0, len(tags))
+	for _, tag := range tags {
+		items = append(items, fiber.Map{"tag": tag, "units": m[tag]})
 	}
-	// The map came from an ordered query, but ranging over it is not: sort for a stable answer.
-	sortMaps(items, "tag")
 	return c.JSON(fiber.Map{"items": items})
 }
 
@@ -208,14 +209,6 @@ func (s *Server) putTagWatchedUnits(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(fiber.Map{"tag": tag, "units": units})
-}
-
-func sortMaps(items []fiber.Map, key string) {
-	for i := 1; i < len(items); i++ {
-		for j := i; j > 0 && fmt.Sprint(items[j][key]) < fmt.Sprint(items[j-1][key]); j-- {
-			items[j], items[j-1] = items[j-1], items[j]
-		}
-	}
 }
 
 // processQuery validates sort and limit, naming the bad field.
