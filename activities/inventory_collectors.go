@@ -5,5 +5,6 @@ func defaultCollectors() []InventoryCollector {
 	return []InventoryCollector{
 		servicesCollector{},
 		processesCollector{},
+		imagesCollector{},
 	}
 }

@@ -118,6 +118,7 @@ func (e *mcpEndpoint) addTools() {
 	e.addOperationTools()
 	e.addScheduleTools()
 	e.addServiceTools()
+	e.addAlertTools()
 }
 
 // textResult is a result with both the model-readable text and the structured form.
