@@ -152,8 +152,9 @@ func (serviceOp) Precheck(ctx context.Context, env *OpEnv) (*OpPrecheck, error) 
 			pre.Noop, pre.Reason = true, "unit "+env.In.Target+" is already active"
 		}
 	case systemd.Stop:
-		if u.ActiveState == "inactive" {
-			pre.Noop, pre.Reason = true, "unit "+env.In.Target+" is already inactive"
+		// A failed unit runs nothing either; systemctl stop would leave it failed.
+		if u.ActiveState == "inactive" || u.ActiveState == "failed" {
+			pre.Noop, pre.Reason = true, "unit "+env.In.Target+" is already "+u.ActiveState+" (not running)"
 		}
 	case systemd.Reload:
 		if !isActive(u.ActiveState) {
@@ -223,10 +224,9 @@ func (serviceOp) Verify(ctx context.Context, env *OpEnv) (*OpVerify, error) {
 		done, failed := false, ""
 		switch action {
 		case systemd.Stop:
-			done = u.ActiveState == "inactive"
-			if u.ActiveState == "failed" {
-				failed = "unit " + env.In.Target + " failed while stopping: " + now
-			}
+			// A unit whose process exits with an error on SIGTERM ends failed rather than inactive: it is stopped
+			// all the same, and the summary says how it ended.
+			done = u.ActiveState == "inactive" || u.ActiveState == "failed"
 		default:
 			done = u.ActiveState == "active"
 			// A restart is done when the unit became active again after precheck, not when it still is.

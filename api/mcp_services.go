@@ -24,7 +24,7 @@ func (e *mcpEndpoint) addServiceTools() {
 		deviceArg,
 	), deviceTool(e, e.listServices))
 	e.tool(mcp.NewTool("service_action",
-		mcp.WithDescription("Start, stop, restart or reload a systemd unit on a device as a durable operation: the unit is checked (it must exist; start on an active or stop on an inactive unit does nothing), systemctl acts (through sudo -n when the device's use_sudo is set), the new state is verified and recorded even if this connection drops. Waits up to wait_seconds while sending progress notifications, then returns the result, or the operation id to pass to get_operation. One operation per unit at a time."),
+		mcp.WithDescription("Start, stop, restart or reload a systemd unit on a device as a durable operation: the unit is checked (it must exist; start on an active or stop on an inactive or failed unit does nothing), systemctl acts (through sudo -n when the device's use_sudo is set), the new state is verified and recorded even if this connection drops. Waits up to wait_seconds while sending progress notifications, then returns the result, or the operation id to pass to get_operation. One operation per unit at a time."),
 		annotations("Service action", false, true, false, true),
 		deviceArg,
 		mcp.WithString("unit", mcp.Required(), mcp.Description(`The unit, e.g. "nginx" or "nginx.service" (list_services shows them).`)),

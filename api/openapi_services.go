@@ -10,7 +10,7 @@ var serviceAPIRoutes = []route{
 		resp: ref("Services")},
 	{method: "post", path: "/devices/{id}/services/{unit}/actions", summary: "Start, stop, restart or reload a unit as a durable " +
 		"operation (kind service, workflow op/<device>/service/<unit>): precheck (the unit exists; start on an active or stop on " +
-		"an inactive unit is a no-op), systemctl (through sudo -n with the device's use_sudo), verify (active, or inactive after " +
+		"an inactive or failed unit is a no-op), systemctl (through sudo -n with the device's use_sudo), verify (active, or stopped after " +
 		"stop), record. {unit} is a unit name; a bare name gets .service. 202 + Location, or the result with ?wait=; 409 while " +
 		"an operation runs on the unit or on a read-only device", scope: "operate",
 		params: []obj{query("wait", `wait up to this long for the result, e.g. "30s"`, "string")},
