@@ -1,6 +1,9 @@
 package devicewrapper
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -87,5 +90,48 @@ func TestWrapperServiceCommands(t *testing.T) {
 				require.Empty(t, o.ran)
 			}
 		})
+	}
+}
+
+// TestSetupDeviceSystemctlRule: setup-device.sh --systemctl writes a sudoers rule that visudo accepts, allowing
+// exactly the action words the product sends for the listed units, and refuses names that could widen it.
+func TestSetupDeviceSystemctlRule(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("setup-device.sh creates accounts (useradd --root) and needs root")
+	}
+	visudo, err := exec.LookPath("visudo")
+	if err != nil {
+		t.Skip("visudo not installed")
+	}
+	root := t.TempDir()
+	for name, content := range map[string]string{"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n", "etc/group": "root:x:0:\n",
+		"etc/shadow": "root:*:19000:0:99999:7:::\n", "etc/gshadow": "root:*::\n"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, filepath.Dir(name)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(root, name), []byte(content), 0o640))
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "home"), 0o755))
+	key := filepath.Join(t.TempDir(), "id")
+	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	script := filepath.Join("..", "..", "deploy", "device", "setup-device.sh")
+	run := func(units string) (string, error) {
+		out, err := exec.Command("/bin/sh", script, "--root", root, "-k", key+".pub", "--from", "any", "--systemctl", units).CombinedOutput()
+		return string(out), err
+	}
+	out2, err := run("nginx.service,getty@tty1.service")
+	require.NoError(t, err, out2)
+	rule := filepath.Join(root, "etc", "sudoers.d", "infrastructor-monitor-systemctl")
+	b, err := os.ReadFile(rule)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `monitor ALL=(root) NOPASSWD: /usr/bin/systemctl ^(start|stop|restart|reload) --no-ask-password -- (nginx\.service|getty@tty1\.service)$`)
+	vout, err := exec.Command(visudo, "-cf", rule).CombinedOutput()
+	require.NoError(t, err, "%s", vout)
+	// The rule matches the words ActionScript sends after "sudo -n".
+	a, err := systemd.ActionScript("restart", "getty@tty1.service", true)
+	require.NoError(t, err)
+	require.Contains(t, a, "sudo -n systemctl restart --no-ask-password -- getty@tty1.service\n")
+	for _, bad := range []string{"nginx.service,x|.*", "nginx.service,a b.service", "nginx", "nginx.service,a:b.service"} {
+		out, err := run(bad)
+		require.Error(t, err, "%s accepted: %s", bad, out)
 	}
 }
