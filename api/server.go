@@ -158,6 +158,7 @@ func (s *Server) routes() {
 	s.channelRoutes(v1)
 	s.scheduleRoutes(v1)
 	s.systemLogRoutes(v1)
+	s.serviceRoutes(v1)
 
 	v1.Get("/tokens", admin, s.listTokens)
 	v1.Post("/tokens", admin, s.createToken)

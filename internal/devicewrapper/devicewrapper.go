@@ -22,7 +22,9 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/docker"
+	"github.com/infrastructor/infrastructor/internal/process"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
+	"github.com/infrastructor/infrastructor/internal/systemd"
 )
 
 // template is the wrapper with @NAME@ placeholders for the embedded literals.
@@ -54,6 +56,12 @@ func Script() string {
 		"@LIT_IMAGES@", docker.ShellQuote(docker.ImageDigests()),
 		"@COMPOSE_PREFIX@", docker.ShellQuote(docker.ComposePrefix()),
 		"@MAX_SCRIPT@", "65536",
+		"@LIT_PS_CPU@", docker.ShellQuote(process.FixedScript(process.ByCPU)),
+		"@LIT_PS_MEM@", docker.ShellQuote(process.FixedScript(process.ByMemory)),
+		"@LIT_SYSTEMD_FAILED@", docker.ShellQuote(systemd.FailedScript()),
+		"@SYSTEMD_PRELUDE@", docker.ShellQuote(systemd.Prelude()),
+		"@SYSTEMD_SHOW_TAIL@", docker.ShellQuote(systemd.ShowTail()),
+		"@SYSTEMD_PROPS@", docker.ShellQuote(strings.Join(systemd.ShowProperties, ",")),
 	)
 	return r.Replace(template)
 }

@@ -40,9 +40,10 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // Tool names by kind: what each scope must and must not see.
 var (
 	readTools = []string{"fleet_health", "get_alert", "get_container", "get_container_logs", "get_device", "get_metrics",
-		"get_operation", "get_system_logs", "list_alerts", "list_containers", "list_devices", "list_events", "list_image_updates", "list_operations", "list_schedules"}
+		"get_operation", "get_system_logs", "get_top_processes", "list_alerts", "list_containers", "list_devices", "list_events",
+		"list_image_updates", "list_operations", "list_schedules", "list_services"}
 	writeTools = []string{"acknowledge_alert", "container_action", "pause_polling", "poll_device_now", "resume_polling",
-		"silence_alert", "trigger_schedule"}
+		"service_action", "silence_alert", "trigger_schedule"}
 	adminTools = []string{"create_schedule"}
 )
 
@@ -301,7 +302,8 @@ func TestMCP(t *testing.T) {
 				write = write || w == tool.Name
 			}
 			require.Equal(t, !write, *a.ReadOnlyHint, tool.Name)
-			require.Equal(t, tool.Name == "container_action" || tool.Name == "trigger_schedule", *a.DestructiveHint, tool.Name)
+			require.Equal(t, tool.Name == "container_action" || tool.Name == "trigger_schedule" || tool.Name == "service_action",
+				*a.DestructiveHint, tool.Name)
 			require.NotEmpty(t, tool.Description, tool.Name)
 		}
 	})
