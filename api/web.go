@@ -110,7 +110,9 @@ func webHeaders(c *fiber.Ctx) {
 	c.Set("Content-Security-Policy", webCSP)
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	c.Set(fiber.HeaderXFrameOptions, "DENY")
-	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	// same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on the page's own POSTs, which
+	// the origin check must then refuse.
+	c.Set(fiber.HeaderReferrerPolicy, "same-origin")
 	c.Set("Cross-Origin-Opener-Policy", "same-origin")
 	c.Set("Cross-Origin-Resource-Policy", "same-origin")
 	c.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")

@@ -29,7 +29,7 @@ func TestDashboardAssetsAndHeaders(t *testing.T) {
 	require.NotContains(t, csp, "unsafe-inline")
 	require.Equal(t, "nosniff", r.Header.Get("X-Content-Type-Options"))
 	require.Equal(t, "DENY", r.Header.Get("X-Frame-Options"))
-	require.Equal(t, "no-referrer", r.Header.Get("Referrer-Policy"))
+	require.Equal(t, "same-origin", r.Header.Get("Referrer-Policy"))
 	require.Contains(t, string(r.Body), `<script type="module" src="/assets/app.js">`)
 	require.NotContains(t, string(r.Body), "<script>", "no inline script")
 

@@ -137,7 +137,8 @@ async function fleet(root) {
 
 // --------------------------------------------------------------------------------------------------------- device
 
-const RANGES = [['1h', '1 h'], ['24h', '24 h'], ['168h', '7 d'], ['720h', '30 d'], ['8760h', '1 y']];
+// Ranges with the step of their buckets: about 300 per chart, so a 1 y chart reads daily rollups and 1 h raw samples.
+const RANGES = [['1h', '1 h', '15s'], ['24h', '24 h', '5m'], ['168h', '7 d', '30m'], ['720h', '30 d', '2h'], ['8760h', '1 y', '24h']];
 const CHARTS = [
   ['cpu', 'CPU', ['usage_percent', 'iowait_percent', 'steal_percent']],
   ['memory', 'Memory and swap', ['used_percent', 'swap_used_percent']],
@@ -222,7 +223,8 @@ async function device(root, id) {
   async function loadCharts() {
     const results = await Promise.all(CHARTS.map(async ([metric, title, names]) => {
       try {
-        const m = await api('GET', `devices/${id}/metrics?metric=${metric}&from=${deviceRange}`);
+        const step = RANGES.find((r) => r[0] === deviceRange)[2];
+        const m = await api('GET', `devices/${id}/metrics?metric=${metric}&from=${deviceRange}&step=${step}`);
         const series = m.series.filter((s) => names.includes(s.name))
           .map((s) => ({ label: (s.label ? s.label + ' ' : '') + s.name.replace(/_/g, ' '), unit: s.unit, points: s.points }));
         if (metric === 'disk') drawFilesystems(m.series);
