@@ -2,7 +2,6 @@ package browser
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/fasthttp/websocket"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -54,6 +54,7 @@ func TestDashboard(t *testing.T) {
 		b.do(60*time.Second, chromedp.Navigate(d.Base+"/"))
 		b.waitFor(30*time.Second, "the sign-in form", `!document.getElementById('signin').hidden`)
 		b.shot("signin")
+		b.accessible("sign-in")
 		// A wrong token is refused with a message saying why.
 		b.do(30*time.Second, chromedp.SendKeys(chromedp.CSS("#token"), "infra_not-a-real-token-0000000000000000000000"),
 			chromedp.Submit(chromedp.CSS("#token")))
@@ -93,9 +94,11 @@ func TestDashboard(t *testing.T) {
 		require.Contains(t, eval[string](b, `document.getElementById('temporal-link')?.href || ''`), "/workflows/device-poll/"+id)
 		b.waitFor(30*time.Second, "the filesystems table", `document.querySelector('#filesystems table') !== null`)
 		b.shot("device")
+		b.accessible("device")
 		b.open(d.Base, "#/", "Fleet")
 		b.waitFor(30*time.Second, "the sparkline", fmt.Sprintf(`document.querySelector('tr[data-device="%s"] .spark polyline') !== null`, id))
 		b.shot("fleet")
+		b.accessible("fleet")
 		b.clean()
 	})
 
@@ -109,6 +112,7 @@ func TestDashboard(t *testing.T) {
 		b.waitFor(2*time.Minute, "the restart operation succeeded",
 			`[...document.querySelectorAll('#operations .op')].some((e) => e.dataset.state === 'succeeded' && e.textContent.includes('restart'))`)
 		b.shot("operation")
+		b.accessible("device with an operation")
 		var ops struct {
 			Items []struct {
 				Action, State, Target string
@@ -121,9 +125,11 @@ func TestDashboard(t *testing.T) {
 		b.open(d.Base, "#/operations", "Operations")
 		b.waitFor(30*time.Second, "the operations list", `document.querySelector('.op[data-state="succeeded"]') !== null`)
 		b.shot("operations")
+		b.accessible("operations")
 		b.open(d.Base, "#/containers", "Containers")
 		b.waitFor(30*time.Second, "the containers list", fmt.Sprintf(`document.querySelector('%s') !== null`, row))
 		b.shot("containers")
+		b.accessible("containers")
 		b.clean()
 	})
 
@@ -137,6 +143,7 @@ func TestDashboard(t *testing.T) {
 		sel := `document.querySelector('#alerts-table tr[data-state="firing"]')`
 		b.waitFor(2*time.Minute, "the alert firing", sel+` !== null`)
 		b.shot("alerts")
+		b.accessible("alerts")
 		b.click(`#alerts-table tr[data-state="firing"] button[aria-label^="Acknowledge"]`)
 		b.waitFor(30*time.Second, "the acknowledgement", `document.querySelector('#alerts-table tr[data-state="firing"] td[data-ack="yes"]') !== null`)
 		var alerts struct {
@@ -182,6 +189,42 @@ func TestDashboard(t *testing.T) {
 		require.Equal(t, 403, post("", csrf), "no origin")
 		require.Equal(t, 403, post(d.Base, "wrong"+csrf), "a wrong CSRF token")
 		require.Equal(t, 200, post(d.Base, csrf), "this origin with the session's CSRF token")
+
+		// The live stream takes the cookie only from this origin.
+		wsURL := "ws" + strings.TrimPrefix(d.Base, "http") + "/ws"
+		hdr := func(origin string) http.Header {
+			h := http.Header{"Cookie": {sessionCookieName + "=" + cookie}}
+			if origin != "" {
+				h.Set("Origin", origin)
+			}
+			return h
+		}
+		for _, origin := range []string{"http://evil.example", ""} {
+			conn, resp, err := websocket.DefaultDialer.Dial(wsURL, hdr(origin))
+			if err == nil {
+				// Refused after the upgrade is as good as before it, as long as no welcome comes.
+				_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				_, msg, rerr := conn.ReadMessage()
+				require.Error(t, rerr, "origin %q got %s", origin, msg)
+				conn.Close()
+				continue
+			}
+			require.NotNil(t, resp, "origin %q: %v", origin, err)
+			require.Equal(t, 403, resp.StatusCode, "origin %q", origin)
+		}
+		conn, _, err := websocket.DefaultDialer.Dial(wsURL, hdr(d.Base))
+		require.NoError(t, err)
+		defer conn.Close()
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var welcome struct {
+			Type string `json:"type"`
+			Data struct {
+				Token string `json:"token"`
+			} `json:"data"`
+		}
+		require.NoError(t, conn.ReadJSON(&welcome))
+		require.Equal(t, "welcome", welcome.Type)
+		require.Equal(t, "test-admin", welcome.Data.Token)
 	})
 
 	t.Run("approve a changed host key", func(t *testing.T) {
@@ -193,6 +236,7 @@ func TestDashboard(t *testing.T) {
 		b.waitFor(2*time.Minute, "the device blocked with a pending key", `document.querySelector('#host-keys tr[data-state="pending"] button') !== null`)
 		require.Contains(t, eval[string](b, `document.getElementById('device-status').textContent`), "blocked")
 		b.shot("hostkey")
+		b.accessible("host key")
 		b.click(`#host-keys tr[data-state="pending"] button`)
 		require.Contains(t, b.confirm(), fp, "the dialog shows the fingerprint being approved")
 		b.waitFor(60*time.Second, "the key approved", fmt.Sprintf(
@@ -211,9 +255,11 @@ func TestDashboard(t *testing.T) {
 		b.open(d.Base, "#/", "Fleet")
 		b.waitFor(30*time.Second, "live updates", `document.body.dataset.stream === 'live'`)
 		d.proxy.cut()
+		defer d.proxy.restore() // also when a check below fails: later subtests need the server
 		b.waitFor(30*time.Second, "the lost-stream banner", `document.body.dataset.stream === 'lost' && !document.getElementById('stream').hidden`)
 		require.Contains(t, eval[string](b, `document.getElementById('stream').textContent`), "reconnecting")
 		b.shot("stream-lost")
+		b.accessible("lost stream")
 		// A device added while the page is cut off appears once the stream is back: the page refetches.
 		late := "late-" + strings.ToLower(uuid.NewString()[:6])
 		require.Equal(t, 201, d.Do(t, "POST", "/api/v1/devices", map[string]any{"name": late, "host": "127.0.0.1", "port": 1,
@@ -222,6 +268,24 @@ func TestDashboard(t *testing.T) {
 		b.waitFor(60*time.Second, "the stream back", `document.body.dataset.stream === 'live' && document.getElementById('stream').hidden`)
 		b.waitFor(30*time.Second, "the resynchronised fleet", fmt.Sprintf(
 			`[...document.querySelectorAll('#fleet-table a')].some((a) => a.textContent === %q)`, late))
+	})
+
+	t.Run("the admin pages", func(t *testing.T) {
+		b := b.with(t)
+		for _, p := range []struct{ route, heading, shot string }{
+			{"#/admin/rules", "Alert rules", "rules"}, {"#/admin/channels", "Notification channels", "channels"},
+			{"#/admin/windows", "Maintenance windows", "windows"}, {"#/admin/schedules", "Schedules", "schedules"},
+			{"#/admin/tokens", "Tokens", "tokens"}, {"#/admin/audit", "Audit log", "audit"}, {"#/drives", "Drives", "drives"},
+		} {
+			b.open(d.Base, p.route, p.heading)
+			b.waitFor(30*time.Second, p.heading+" loaded", `document.querySelector('#page table, #page .empty') !== null`)
+			b.shot(p.shot)
+			b.accessible(p.heading)
+		}
+		// The audit log shows the dashboard's own sign-in.
+		b.open(d.Base, "#/admin/audit", "Audit log")
+		b.waitFor(30*time.Second, "the sign-in in the audit log", `document.querySelector('#page table')?.textContent.includes('session.create')`)
+		b.clean()
 	})
 
 	t.Run("a read token sees no action buttons and the server refuses its changes", func(t *testing.T) {
@@ -246,6 +310,7 @@ func TestDashboard(t *testing.T) {
 		require.EqualValues(t, 0, eval[int](b, `document.querySelectorAll('#page button:not(.ranges button)').length`),
 			"no action buttons for a read token")
 		b.shot("read-only")
+		b.accessible("read-only device")
 		b.open(d.Base, "#/alerts", "Alerts")
 		b.waitFor(30*time.Second, "the alerts", `document.querySelector('#alerts-table') !== null`)
 		require.EqualValues(t, 0, eval[int](b, `document.querySelectorAll('#page button').length`))
@@ -298,5 +363,3 @@ func (d *dashboard) onlyRules(names ...string) {
 		require.Equal(d.t, 200, d.Do(d.t, "PATCH", "/api/v1/alert-rules/"+r.ID, map[string]any{"enabled": keep}, nil))
 	}
 }
-
-var _ = json.Marshal

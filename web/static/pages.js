@@ -413,8 +413,8 @@ async function alerts(root) {
         h('td', {}, a.message), h('td', {}, ago(a.fired_at)),
         h('td', { 'data-ack': a.acknowledged_at ? 'yes' : 'no' }, a.acknowledged_at ? [ago(a.acknowledged_at), ' by ', a.acknowledged_by || ''] : ''),
         can('operate') ? h('td', { class: 'row' },
-          a.state === 'firing' && !a.acknowledged_at ? h('button', { type: 'button', 'aria-label': `Acknowledge ${a.rule} on ${a.device}`, onclick: () => post(a, 'acknowledge', {}) }, 'Acknowledge') : null,
-          a.state !== 'resolved' ? h('button', { type: 'button', class: 'secondary', 'aria-label': `Silence ${a.rule} on ${a.device} for 1 hour`, onclick: () => post(a, 'silence', { duration: '1h' }) }, 'Silence 1 h') : null) : null)))));
+          a.state === 'firing' && !a.acknowledged_at ? h('button', { type: 'button', 'aria-label': `Acknowledge: ${a.rule} on ${a.device}`, onclick: () => post(a, 'acknowledge', {}) }, 'Acknowledge') : null,
+          a.state !== 'resolved' ? h('button', { type: 'button', class: 'secondary', 'aria-label': `Silence 1 h: ${a.rule} on ${a.device}`, onclick: () => post(a, 'silence', { duration: '1h' }) }, 'Silence 1 h') : null) : null)))));
     } catch (err) { body.replaceChildren(errorBox(err, 'alerts')); }
   }
   async function post(a, what, body2) {
