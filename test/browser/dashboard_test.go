@@ -288,6 +288,20 @@ func TestDashboard(t *testing.T) {
 		b.clean()
 	})
 
+	t.Run("on a phone", func(t *testing.T) {
+		b := b.with(t)
+		b.do(30*time.Second, chromedp.EmulateViewport(390, 844))
+		defer b.do(30*time.Second, chromedp.EmulateReset())
+		for _, p := range []struct{ route, heading, shot string }{{"#/", "Fleet", "phone-fleet"}, {"#/devices/" + id, devName, "phone-device"}} {
+			b.open(d.Base, p.route, p.heading)
+			b.waitFor(30*time.Second, p.heading+" loaded", `document.querySelector('#page table') !== null`)
+			// Wide tables scroll inside their own box; the page itself never scrolls sideways.
+			require.LessOrEqual(t, eval[int](b, `document.documentElement.scrollWidth`), 390, "the %s page scrolls sideways", p.heading)
+			b.shot(p.shot)
+		}
+		b.clean()
+	})
+
 	t.Run("a read token sees no action buttons and the server refuses its changes", func(t *testing.T) {
 		b := b.with(t)
 		old := b.sessionCookie().Value

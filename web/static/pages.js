@@ -214,7 +214,7 @@ let deviceRange = '1h';
 async function device(root, id) {
   const head = h('div', {});
   const actions = h('div', { class: 'row', id: 'device-actions' });
-  const keys = h('div', { id: 'host-keys' });
+  const keys = h('div', { id: 'host-keys', class: 'table-wrap' });
   const ranges = h('div', { class: 'ranges', role: 'group', 'aria-label': 'Chart range' });
   const charts = h('div', { class: 'grid', id: 'charts' });
   const fs = h('div', { class: 'table-wrap', id: 'filesystems' });
@@ -335,6 +335,7 @@ async function device(root, id) {
   function track(op) {
     let el = tracked.get(op.id);
     const view = opView(op);
+    ops.querySelector(':scope > p.muted')?.remove(); // "no operations yet"
     if (el) el.replaceWith(view); else ops.prepend(view);
     tracked.set(op.id, view);
     if (!['succeeded', 'failed', 'cancelled'].includes(op.state)) {
