@@ -37,7 +37,7 @@ func TestDashboard(t *testing.T) {
 	d.onlyRules("container-exited-nonzero")
 
 	web := testenv.ContainerName(t, "web")
-	engine.Docker(t, "run", "-d", "--name", web, "--network", "none", image, "sh", "-c", `trap "" TERM; while :; do sleep 1; done`)
+	engine.Docker(t, "run", "-d", "--name", web, "--network", "none", image, "sh", "-c", `trap "" TERM; while :; do echo tick; sleep 1; done`)
 	t.Cleanup(func() { _, _ = engine.TryDocker(nil, "rm", "-f", "-v", web) })
 	devName := "docker-" + strings.ToLower(uuid.NewString()[:6])
 	var dev struct {
@@ -112,6 +112,9 @@ func TestDashboard(t *testing.T) {
 		b.waitFor(2*time.Minute, "the restart operation succeeded",
 			`[...document.querySelectorAll('#operations .op')].some((e) => e.dataset.state === 'succeeded' && e.textContent.includes('restart'))`)
 		b.shot("operation")
+		// Its logs, fetched from the device on demand.
+		b.click(fmt.Sprintf(`button[data-logs="%s"]`, web))
+		b.waitFor(60*time.Second, "the container's logs", `document.querySelector('#logs pre')?.textContent.includes('tick')`)
 		b.accessible("device with an operation")
 		var ops struct {
 			Items []struct {
@@ -282,6 +285,23 @@ func TestDashboard(t *testing.T) {
 			b.shot(p.shot)
 			b.accessible(p.heading)
 		}
+		// An admin adds a device and creates a token from the browser.
+		b.open(d.Base, "#/", "Fleet")
+		added := "added-" + strings.ToLower(uuid.NewString()[:6])
+		b.click("#add-device-summary")
+		b.do(30*time.Second, chromedp.SendKeys(chromedp.CSS("#add-name"), added), chromedp.SendKeys(chromedp.CSS("#add-host"), "127.0.0.1"),
+			chromedp.SendKeys(chromedp.CSS("#add-port"), "1"), chromedp.Click(chromedp.CSS(`#add-device button[type="submit"]`)))
+		b.waitFor(60*time.Second, "the new device's page", fmt.Sprintf(`document.querySelector('#page h1')?.textContent === %q`, added))
+		b.open(d.Base, "#/admin/tokens", "Tokens")
+		b.do(30*time.Second, chromedp.SendKeys(chromedp.CSS(`#new-token-form input[name="name"]`), "made-in-browser"),
+			chromedp.Click(chromedp.CSS(`#new-token-form button[type="submit"]`)))
+		b.waitFor(30*time.Second, "the new token shown once", `document.getElementById('new-token').textContent.includes('not shown again')`)
+		var toks struct {
+			Items []struct{ Name string } `json:"items"`
+		}
+		require.Equal(t, 200, d.Do(t, "GET", "/api/v1/tokens", nil, &toks))
+		require.Contains(t, fmt.Sprint(toks.Items), "made-in-browser")
+
 		// The audit log shows the dashboard's own sign-in.
 		b.open(d.Base, "#/admin/audit", "Audit log")
 		b.waitFor(30*time.Second, "the sign-in in the audit log", `document.querySelector('#page table')?.textContent.includes('session.create')`)
@@ -296,7 +316,9 @@ func TestDashboard(t *testing.T) {
 			b.open(d.Base, p.route, p.heading)
 			b.waitFor(30*time.Second, p.heading+" loaded", `document.querySelector('#page table') !== null`)
 			// Wide tables scroll inside their own box; the page itself never scrolls sideways.
-			require.LessOrEqual(t, eval[int](b, `document.documentElement.scrollWidth`), 390, "the %s page scrolls sideways", p.heading)
+			require.LessOrEqual(t, eval[int](b, `document.documentElement.scrollWidth`), 390, "the %s page scrolls sideways: %s", p.heading,
+				eval[string](b, `[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 392 && e.parentElement.getBoundingClientRect().right <= 392)
+					.slice(0, 8).map((e) => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).join(', ')`))
 			b.shot(p.shot)
 		}
 		b.clean()
@@ -321,7 +343,7 @@ func TestDashboard(t *testing.T) {
 		require.Equal(t, "read", eval[string](b, `document.body.dataset.scopes`))
 		b.open(d.Base, "#/devices/"+id, devName)
 		b.waitFor(60*time.Second, "the containers", fmt.Sprintf(`document.querySelector('tr[data-container="%s"]') !== null`, web))
-		require.EqualValues(t, 0, eval[int](b, `document.querySelectorAll('#page button:not(.ranges button)').length`),
+		require.EqualValues(t, 0, eval[int](b, `document.querySelectorAll('#page button:not(.ranges button):not([data-logs])').length`),
 			"no action buttons for a read token")
 		b.shot("read-only")
 		b.accessible("read-only device")

@@ -34,7 +34,7 @@ function remember(id, at, value) {
 async function fleet(root) {
   const state = { q: '', tag: '', status: '', sort: 'name' };
   const summary = h('p', { class: 'muted', id: 'fleet-summary' });
-  const body = h('div', { class: 'table-wrap' });
+  const body = h('div', { class: 'table-wrap', tabindex: '0' });
   const tagSel = h('select', { id: 'f-tag', onchange: (e) => { state.tag = e.target.value; draw(); } }, h('option', { value: '' }, 'All tags'));
   root.append(h('h1', {}, 'Fleet'), summary,
     h('div', { class: 'filters', role: 'search' },
@@ -45,6 +45,7 @@ async function fleet(root) {
       h('label', {}, 'Sort by', h('select', { id: 'f-sort', onchange: (e) => { state.sort = e.target.value; draw(); } },
         [['name', 'Name'], ['status', 'Status'], ['cpu', 'CPU'], ['mem', 'Memory'], ['disk', 'Disk'], ['alerts', 'Alerts']]
           .map(([v, l]) => h('option', { value: v }, l))))),
+    can('admin') ? addDeviceForm() : null,
     body);
   let data = null;
   let seeded = false;
@@ -195,6 +196,32 @@ async function fleet(root) {
   return { refresh: load, onUpdate, dispose: () => { refresh.cancel(); redraw.cancel(); resort.cancel(); flush.cancel(); } };
 }
 
+/** addDeviceForm creates a device (admin); the device page then shows its first contact and host key. */
+function addDeviceForm() {
+  const err = h('p', { class: 'error', role: 'alert' });
+  const field = (name, label, attrs = {}) => h('label', {}, label, h('input', { name, id: 'add-' + name, ...attrs }));
+  const form = h('form', { class: 'filters', id: 'add-device', onsubmit: async (e) => {
+    e.preventDefault();
+    const v = Object.fromEntries(new FormData(form));
+    const body = { name: v.name, host: v.host, user: v.user, host_key_policy: v.host_key_policy,
+      tags: v.tags.split(',').map((t) => t.trim()).filter(Boolean) };
+    if (v.port) body.port = Number(v.port);
+    try {
+      const dev = await api('POST', 'devices', body);
+      location.hash = `#/devices/${dev.id}`;
+    } catch (e2) {
+      err.textContent = e2.fields ? Object.entries(e2.fields).map(([k, m]) => `${k} ${m}`).join('; ') : e2.message;
+    }
+  } },
+  field('name', 'Name', { required: true }), field('host', 'Host', { required: true }), field('port', 'Port', { type: 'number', min: 1, max: 65535, placeholder: '22' }),
+  field('user', 'SSH user', { required: true, value: 'monitor' }), field('tags', 'Tags (comma-separated)'),
+  h('label', {}, 'Host key', h('select', { name: 'host_key_policy', id: 'add-host_key_policy' },
+    h('option', { value: 'require_approval' }, 'approve on first contact'), h('option', { value: 'trust_first_use' }, 'trust on first use'))),
+  h('button', { type: 'submit' }, 'Add device'));
+  return h('details', { class: 'card' }, h('summary', { id: 'add-device-summary' }, 'Add a device'),
+    h('p', { class: 'muted' }, 'Install the worker\'s key on it first (deploy/device/setup-device.sh, see the README).'), form, err);
+}
+
 // --------------------------------------------------------------------------------------------------------- device
 
 // Ranges with the step of their buckets: about 300 per chart, so a 1 y chart reads daily rollups and 1 h raw samples.
@@ -214,13 +241,13 @@ let deviceRange = '1h';
 async function device(root, id) {
   const head = h('div', {});
   const actions = h('div', { class: 'row', id: 'device-actions' });
-  const keys = h('div', { id: 'host-keys', class: 'table-wrap' });
+  const keys = h('div', { id: 'host-keys', class: 'table-wrap', tabindex: '0' });
   const ranges = h('div', { class: 'ranges', role: 'group', 'aria-label': 'Chart range' });
   const charts = h('div', { class: 'grid', id: 'charts' });
-  const fs = h('div', { class: 'table-wrap', id: 'filesystems' });
-  const ctrs = h('div', { class: 'table-wrap', id: 'containers' });
+  const fs = h('div', { class: 'table-wrap', tabindex: '0', id: 'filesystems' });
+  const ctrs = h('div', { class: 'table-wrap', tabindex: '0', id: 'containers' });
   const ops = h('div', { id: 'operations', 'aria-live': 'polite' });
-  const events = h('div', { class: 'table-wrap', id: 'events' });
+  const events = h('div', { class: 'table-wrap', tabindex: '0', id: 'events' });
   const msg = h('p', { role: 'status', id: 'device-message', class: 'muted' });
   root.append(head, actions, msg, h('h2', {}, 'Host keys'), keys,
     h('div', { class: 'row' }, h('h2', {}, 'Charts'), ranges), charts,
@@ -319,8 +346,20 @@ async function device(root, id) {
     try {
       const list = await all(`devices/${id}/containers`);
       if (!list.length) { ctrs.replaceChildren(h('p', { class: 'muted' }, 'No containers on this device (or Docker is not reachable for its user).')); return; }
-      ctrs.replaceChildren(containerTable(list, false, startOp));
+      ctrs.replaceChildren(containerTable(list, false, startOp, showLogs), logs);
     } catch (err) { ctrs.replaceChildren(errorBox(err, 'containers')); }
+  }
+
+  const logs = h('section', { id: 'logs', 'aria-live': 'polite' });
+  async function showLogs(c) {
+    logs.replaceChildren(h('h3', {}, `Logs of ${c.name}`), h('p', { class: 'muted' }, 'Fetching the last 200 lines from the device…'));
+    try {
+      const res = await api('GET', `devices/${id}/containers/${encodeURIComponent(c.name)}/logs?tail=200`);
+      logs.replaceChildren(h('h3', {}, `Logs of ${c.name}`, h('span', { class: 'muted' }, ` (last ${res.lines.length} lines${res.truncated ? ', truncated' : ''})`)),
+        res.lines.length ? h('pre', { class: 'logs', tabindex: '0', 'aria-label': `Logs of ${c.name}` }, res.lines.map((l) =>
+          h('span', { class: l.stream === 'stderr' ? 'stderr' : null }, l.time ? new Date(l.time).toLocaleTimeString() + '  ' : '', l.text, '\n')))
+          : h('p', { class: 'muted' }, 'No output.'));
+    } catch (err) { logs.replaceChildren(errorBox(err, `the logs of ${c.name}`)); }
   }
 
   async function startOp(c, action) {
@@ -399,14 +438,15 @@ function eventTable(list) {
 
 const ACTIONS = { running: ['restart', 'stop', 'pause', 'kill'], paused: ['unpause', 'stop'], exited: ['start', 'remove'], created: ['start', 'remove'], dead: ['remove'] };
 
-function containerTable(list, withDevice, onAction) {
-  return h('table', { class: 'containers' }, h('thead', {}, h('tr', {}, [withDevice ? 'Device' : null, 'Name', 'Image', 'State', 'Health', 'Status', 'Project', can('operate') ? 'Actions' : null]
+function containerTable(list, withDevice, onAction, onLogs) {
+  return h('table', { class: 'containers' }, h('thead', {}, h('tr', {}, [withDevice ? 'Device' : null, 'Name', 'Image', 'State', 'Health', 'Status', 'Project', onLogs ? 'Logs' : null, can('operate') ? 'Actions' : null]
     .filter((t) => t !== null).map((t) => h('th', { scope: 'col' }, t)))),
   h('tbody', {}, list.map((c) => h('tr', { 'data-container': c.name, 'data-state': c.state },
     withDevice ? h('td', {}, h('a', { href: `#/devices/${c.device_id}` }, c.device_name)) : null,
     h('td', { class: 'mono' }, c.name), h('td', { class: 'mono' }, c.image), h('td', {}, badge(c.state)),
     h('td', {}, c.health && c.health !== 'none' ? badge(c.health) : ''), h('td', { class: 'muted' }, c.status || ''),
     h('td', {}, c.compose_project || ''),
+    onLogs ? h('td', {}, h('button', { type: 'button', class: 'link', 'data-logs': c.name, 'aria-label': `Logs of ${c.name}`, onclick: () => onLogs(c) }, 'Logs')) : null,
     can('operate') ? h('td', { class: 'row' }, (ACTIONS[c.state] || ['start', 'stop']).map((a) => h('button', {
       type: 'button', class: DESTRUCTIVE.has(a) ? 'secondary' : null, 'data-action': a, 'aria-label': `${a} ${c.name}`,
       onclick: () => onAction(c, a) }, a))) : null))));
@@ -416,7 +456,7 @@ function containerTable(list, withDevice, onAction) {
 
 async function containers(root) {
   const f = { state: '', project: '', device: '', name: '' };
-  const body = h('div', { class: 'table-wrap' });
+  const body = h('div', { class: 'table-wrap', tabindex: '0' });
   const msg = h('p', { role: 'status', class: 'muted' });
   const input = (key, label) => h('label', {}, label, h('input', { type: 'search', oninput: (e) => { f[key] = e.target.value.toLowerCase(); draw(); } }));
   root.append(h('h1', {}, 'Containers'), h('div', { class: 'filters', role: 'search' },
@@ -458,7 +498,7 @@ async function operations(root) {
 }
 
 async function alerts(root) {
-  const body = h('div', { class: 'table-wrap' });
+  const body = h('div', { class: 'table-wrap', tabindex: '0' });
   const msg = h('p', { role: 'status', class: 'muted' });
   root.append(h('h1', {}, 'Alerts'), msg, body);
   const order = { firing: 0, pending: 1, resolved: 2 };
@@ -492,7 +532,7 @@ async function alerts(root) {
 /** listPage renders a read-only table of a collection with optional row actions. */
 function listPage(title, path, columns, empty, rowActions) {
   return async (root) => {
-    const body = h('div', { class: 'table-wrap' });
+    const body = h('div', { class: 'table-wrap', tabindex: '0' });
     const msg = h('p', { role: 'status', class: 'muted' });
     root.append(h('h1', {}, title), msg, body);
     async function load() {
@@ -517,6 +557,31 @@ function listPage(title, path, columns, empty, rowActions) {
 
 const yes = (b) => (b ? 'yes' : 'no');
 const when = (t) => (t ? ago(t) : '');
+
+/** withForm renders a form above a page. */
+function withForm(form, page) {
+  return async (root) => { const p = await page(root); root.querySelector('h1').after(form(() => p.refresh())); return p; };
+}
+
+/** tokenForm creates a token and shows its secret once. */
+function tokenForm(done) {
+  const out = h('output', { class: 'mono', id: 'new-token' });
+  const form = h('form', { class: 'filters', id: 'new-token-form', onsubmit: async (e) => {
+    e.preventDefault();
+    const v = Object.fromEntries(new FormData(form));
+    try {
+      const t = await api('POST', 'tokens', { name: v.name, scopes: [v.scope] });
+      out.replaceChildren(h('strong', {}, `Token ${t.name} (${t.scopes.join(', ')}): `), t.secret || t.token || '',
+        h('span', { class: 'muted' }, ' — copy it now; it is not shown again.'));
+      form.reset();
+      done();
+    } catch (err) { out.textContent = err.message; }
+  } },
+  h('label', {}, 'Name', h('input', { name: 'name', required: true })),
+  h('label', {}, 'Scope', h('select', { name: 'scope' }, ['read', 'operate', 'admin'].map((x) => h('option', { value: x }, x)))),
+  h('button', { type: 'submit' }, 'Create token'));
+  return h('div', { class: 'card' }, h('h2', {}, 'New token'), form, out);
+}
 
 /** placeholder is the page of a place in the navigation whose data the API does not serve yet. */
 export function placeholder(title, text) {
@@ -553,9 +618,9 @@ export const routes = [
     { label: 'Trigger', scope: 'operate', path: (s) => `schedules/${s.id}/trigger` },
     { label: 'Pause', scope: 'operate', path: (s) => `schedules/${s.id}/pause`, when: (s) => !s.paused },
     { label: 'Resume', scope: 'operate', path: (s) => `schedules/${s.id}/resume`, when: (s) => s.paused }]) },
-  { pattern: /^\/admin\/tokens$/, render: listPage('Tokens', 'tokens', [['Name', (t) => t.name], ['Scopes', (t) => t.scopes.join(', ')], ['Prefix', (t) => t.prefix],
+  { pattern: /^\/admin\/tokens$/, render: withForm(tokenForm, listPage('Tokens', 'tokens', [['Name', (t) => t.name], ['Scopes', (t) => t.scopes.join(', ')], ['Prefix', (t) => t.prefix],
     ['Created', (t) => when(t.created_at)], ['Expires', (t) => (t.expires_at ? ago(t.expires_at) : 'never')], ['Last used', (t) => when(t.last_used_at)], ['Revoked', (t) => when(t.revoked_at)]],
-  'No tokens.') },
+  'No tokens.')) },
   { pattern: /^\/admin\/audit$/, render: listPage('Audit log', 'audit', [['When', (a) => ago(a.time)], ['Token', (a) => a.token_name], ['Action', (a) => a.action],
     ['Target', (a) => a.target], ['Outcome', (a) => badge(a.outcome)], ['Status', (a) => a.status_code]], 'No audit records.') },
 ];
