@@ -122,4 +122,3 @@ func (b *browser) signIn(base, token string) {
 	b.do(30*time.Second, chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Submit(chromedp.CSS("#token")))
 	b.waitFor(30*time.Second, "the signed-in page", `!document.getElementById('nav').hidden`)
 }
-
