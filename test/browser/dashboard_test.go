@@ -237,7 +237,7 @@ func TestDashboard(t *testing.T) {
 		fp := ssh.FingerprintSHA256(sshd.HostKey)
 		b.open(d.Base, "#/devices/"+id, devName)
 		b.waitFor(2*time.Minute, "the device blocked with a pending key", `document.querySelector('#host-keys tr[data-state="pending"] button') !== null`)
-		require.Contains(t, eval[string](b, `document.getElementById('device-status').textContent`), "blocked")
+		b.waitFor(30*time.Second, "the device shown blocked", `document.getElementById('device-status').textContent.includes('blocked')`)
 		b.shot("hostkey")
 		b.accessible("host key")
 		b.click(`#host-keys tr[data-state="pending"] button`)
@@ -288,7 +288,9 @@ func TestDashboard(t *testing.T) {
 		// An admin adds a device and creates a token from the browser.
 		b.open(d.Base, "#/", "Fleet")
 		added := "added-" + strings.ToLower(uuid.NewString()[:6])
+		b.waitFor(30*time.Second, "the fleet table", `document.querySelector('#fleet-table') !== null`)
 		b.click("#add-device-summary")
+		b.waitFor(10*time.Second, "the add-device form open", `document.getElementById('add-name')?.offsetParent !== null`)
 		b.do(30*time.Second, chromedp.SendKeys(chromedp.CSS("#add-name"), added), chromedp.SendKeys(chromedp.CSS("#add-host"), "127.0.0.1"),
 			chromedp.SendKeys(chromedp.CSS("#add-port"), "1"), chromedp.Click(chromedp.CSS(`#add-device button[type="submit"]`)))
 		b.waitFor(60*time.Second, "the new device's page", fmt.Sprintf(`document.querySelector('#page h1')?.textContent === %q`, added))
@@ -357,6 +359,18 @@ func TestDashboard(t *testing.T) {
 		require.EqualValues(t, 403, res["status"], "%v", res)
 		require.Contains(t, fmt.Sprint(res["body"]), "scope")
 		b.clean()
+
+		// Revoking the token ends its sessions at once: the live stream is closed and the page asks to sign in.
+		var toks struct {
+			Items []struct{ ID, Name string } `json:"items"`
+		}
+		require.Equal(t, 200, d.Do(t, "GET", "/api/v1/tokens", nil, &toks))
+		for _, tok := range toks.Items {
+			if tok.Name == "test-read" {
+				require.Equal(t, 200, d.Do(t, "DELETE", "/api/v1/tokens/"+tok.ID, nil, nil))
+			}
+		}
+		b.waitFor(60*time.Second, "the sign-in form after the token was revoked", `!document.getElementById('signin').hidden`)
 	})
 }
 

@@ -39,8 +39,11 @@ class Live {
         current?.onUpdate?.(msg);
       }
     });
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', (ev) => {
       if (this.stopped || this.ws !== ws) return;
+      // 1008: the server refused the session (signed out elsewhere, expired, token revoked); asking the session
+      // endpoint shows the sign-in form when that is so.
+      if (ev.code === 1008) api('GET', '/web/session').catch(() => {});
       this.lost = true;
       setStream('lost');
       const wait = Math.min(15000, 500 * 2 ** this.attempt++) * (0.75 + Math.random() / 2);
