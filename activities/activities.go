@@ -32,6 +32,13 @@ type Activities struct {
 	Secrets *secret.Box
 	// Notify sends notifications; nil means a sender that refuses loopback receivers.
 	Notify *notify.Sender
+	// Collectors run in the slow-cadence collection; nil means the product's (defaultCollectors).
+	Collectors []InventoryCollector
+	// OpKinds are the device operation kinds; nil means the product's (opKinds).
+	OpKinds []OpKind
+	// ImageCheckInterval is how long a registry's answer for an image reference is trusted
+	// (DefaultImageCheckInterval when zero).
+	ImageCheckInterval time.Duration
 }
 
 func (a *Activities) now() time.Time {
