@@ -279,6 +279,7 @@ func TestDashboard(t *testing.T) {
 			{"#/admin/rules", "Alert rules", "rules"}, {"#/admin/channels", "Notification channels", "channels"},
 			{"#/admin/windows", "Maintenance windows", "windows"}, {"#/admin/schedules", "Schedules", "schedules"},
 			{"#/admin/tokens", "Tokens", "tokens"}, {"#/admin/audit", "Audit log", "audit"}, {"#/drives", "Drives", "drives"},
+			{"#/updates", "Updates", "updates"},
 		} {
 			b.open(d.Base, p.route, p.heading)
 			b.waitFor(30*time.Second, p.heading+" loaded", `document.querySelector('#page table, #page .empty') !== null`)

@@ -558,6 +558,26 @@ function listPage(title, path, columns, empty, rowActions) {
 const yes = (b) => (b ? 'yes' : 'no');
 const when = (t) => (t ? ago(t) : '');
 
+/** imageUpdates lists running containers whose image tag points at a newer image (GET /image-updates). */
+async function imageUpdates(root) {
+  const body = h('div', { class: 'table-wrap', tabindex: '0' });
+  root.append(h('h1', {}, 'Updates'), h('p', { class: 'muted' }, 'Container images whose tag now points at a newer image in ' +
+    'its registry, updates first. Package updates of the devices appear here once they are collected.'), body);
+  async function load() {
+    try {
+      const list = (await api('GET', 'image-updates')).items || [];
+      body.replaceChildren(list.length ? h('table', { id: 'updates-table' }, h('thead', {}, h('tr', {}, ['Device', 'Container', 'Image', 'Project', 'Status', 'Checked', 'Error']
+        .map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, list.map((u) => h('tr', {}, h('td', {}, h('a', { href: `#/devices/${u.device_id}` }, u.device)), h('td', { class: 'mono' }, u.container),
+        h('td', { class: 'mono' }, u.image), h('td', {}, u.compose_project || ''), h('td', {}, badge(u.status)), h('td', {}, when(u.checked_at)),
+        h('td', { class: 'muted' }, u.error || '')))))
+        : h('div', { class: 'empty' }, 'No running containers checked yet; images are checked every few hours.'));
+    } catch (err) { body.replaceChildren(err.status === 404 ? h('div', { class: 'empty' }, 'Updates: not collected yet by this server.') : errorBox(err, 'updates')); }
+  }
+  await load();
+  return { refresh: load };
+}
+
 /** withForm renders a form above a page. */
 function withForm(form, page) {
   return async (root) => { const p = await page(root); root.querySelector('h1').after(form(() => p.refresh())); return p; };
@@ -600,7 +620,7 @@ export const routes = [
   { pattern: /^\/pools$/, ...later('Pools') },
   { pattern: /^\/logs$/, ...later('Logs') },
   { pattern: /^\/services$/, ...later('Services') },
-  { pattern: /^\/updates$/, ...later('Updates') },
+  { pattern: /^\/updates$/, render: imageUpdates },
   { pattern: /^\/vms$/, ...later('VMs') },
   { pattern: /^\/networks$/, ...later('Networks') },
   { pattern: /^\/admin\/rules$/, render: listPage('Alert rules', 'alert-rules', [['Name', (r) => r.name], ['Kind', (r) => r.kind], ['Metric', (r) => r.metric || ''],
