@@ -71,7 +71,8 @@ async function fleet(root) {
       if (!seeded) { seeded = true; seed(devices.slice(0, 50)); }
       draw();
     } catch (err) {
-      body.replaceChildren(errorBox(err, 'the fleet'));
+      // With figures already on screen, keep them (the stream banner says they may be stale) rather than blank the page.
+      if (!data) body.replaceChildren(errorBox(err, 'the fleet'));
     }
   }
 
