@@ -128,6 +128,7 @@ func (s *Server) routes() {
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/ws", s.websocket())
 	s.mountMCP()
+	s.webRoutes()
 
 	v1 := s.app.Group("/api/v1", s.authenticate, s.audited)
 	read, operate, admin := require(store.ScopeRead), require(store.ScopeOperate), require(store.ScopeAdmin)
