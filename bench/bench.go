@@ -505,8 +505,8 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 // usage is the processes' counters at one moment.
 type usage struct {
 	worker, temporal, postgres, sim, api float64
-	workerRSS, simRSS               int64
-	machine                         [2]float64 // busy and total jiffies of the whole machine
+	workerRSS, simRSS                    int64
+	machine                              [2]float64 // busy and total jiffies of the whole machine
 }
 
 func snapshot(worker, temporal, pg, sim, api *child) usage {
