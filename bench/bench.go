@@ -158,6 +158,10 @@ type Report struct {
 	RESTDeviceP50Ms float64 `json:"rest_device_p50_ms"`
 	RESTDeviceP99Ms float64 `json:"rest_device_p99_ms"`
 	MCPvsRESTP50    float64 `json:"mcp_vs_rest_p50"`
+	// The poll loop's status query (what get_device asks Temporal, through the server to the worker running the
+	// loop), as many calls one at a time from the bench's own client: the part of get_device no database read has.
+	StatusQueryP50Ms float64 `json:"status_query_p50_ms"`
+	StatusQueryP99Ms float64 `json:"status_query_p99_ms"`
 	// WebSocket fan-out: WSClients clients subscribed to device.*.metrics for WSWindowSec; latency of an update is
 	// its receipt by the last client minus its write time (the writer's clock, in the poll's transaction).
 	WSClients    int     `json:"ws_clients"`
@@ -449,6 +453,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		return nil, err
 	}
 	defer tc.Close()
+	if q := statusQueries(ctx, tc, ids, o.MCPCalls); len(q) > 0 {
+		rep.StatusQueryP50Ms, rep.StatusQueryP99Ms = percentile(q, 50)*1000, percentile(q, 99)*1000
+	}
 	rep.HistoryEventsPerPoll, err = historyEventsPerPoll(ctx, tc, ids)
 	if err != nil {
 		return nil, err
@@ -638,6 +645,23 @@ func historyEventsPerPoll(ctx context.Context, tc client.Client, ids []string) (
 		return 0, nil
 	}
 	return float64(events) / float64(polls), nil
+}
+
+// statusQueries times k status queries of the devices' poll loops, one at a time; it returns the latencies of the
+// ones that answered, in seconds.
+func statusQueries(ctx context.Context, tc client.Client, ids []string, k int) []float64 {
+	var out []float64
+	for i := 0; i < k && ctx.Err() == nil; i++ {
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		start := time.Now()
+		v, err := tc.QueryWorkflow(qctx, workflows.DevicePollWorkflowID(ids[i%len(ids)]), "", workflows.QueryStatus)
+		var st workflows.DevicePollState
+		if err == nil && v.Get(&st) == nil {
+			out = append(out, time.Since(start).Seconds())
+		}
+		cancel()
+	}
+	return out
 }
 
 // fetchProfile saves a CPU profile of the worker covering most of the window.

@@ -108,6 +108,7 @@ func TestBenchSmoke(t *testing.T) {
 	require.EqualValues(t, 10, rep.RESTDeviceCalls)
 	require.Positive(t, rep.RESTDeviceP50Ms)
 	require.Positive(t, rep.MCPvsRESTP50)
+	require.Positive(t, rep.StatusQueryP50Ms)
 	require.EqualValues(t, 3, rep.ActionCount)
 	require.Zero(t, rep.ActionErrors)
 	require.Positive(t, rep.ActionCommandP50Ms)

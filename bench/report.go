@@ -50,7 +50,9 @@ func (r *Report) Rows() []Row {
 		rows = append(rows, Row{"MCP read tool p50 / p99", f("%.1f ms / %.1f ms", r.MCPP50Ms, r.MCPP99Ms),
 			f("get_device over streamable HTTP: %d calls, %d errors", r.MCPCalls, r.MCPErrors)},
 			Row{"REST GET device p50 / p99", f("%.1f ms / %.1f ms", r.RESTDeviceP50Ms, r.RESTDeviceP99Ms),
-				f("%d calls right after the MCP ones; MCP / REST p50 %.2fx (target ≤ 2x)", r.RESTDeviceCalls, r.MCPvsRESTP50)})
+				f("%d calls right after the MCP ones; MCP / REST p50 %.2fx (target ≤ 2x)", r.RESTDeviceCalls, r.MCPvsRESTP50)},
+			Row{"poll-loop status query p50 / p99", f("%.1f ms / %.1f ms", r.StatusQueryP50Ms, r.StatusQueryP99Ms),
+				"Temporal query get_device makes (server → worker → back), timed alone"})
 	}
 	if _, failed := r.NotMeasured["container_action_latency"]; !failed {
 		rows = append(rows,
