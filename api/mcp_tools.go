@@ -226,6 +226,12 @@ func (e *mcpEndpoint) deviceDetail(ctx context.Context, d *store.Device) (*mcp.C
 		return nil, err
 	}
 
+	// The containers too are read before waiting for the query.
+	rows, _, err := store.ListContainers(ctx, e.s.pool, store.ContainerFilter{DeviceID: &d.ID, Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+
 	<-statusDone
 	err = statusErr
 	switch {
@@ -259,10 +265,6 @@ func (e *mcpEndpoint) deviceDetail(ctx context.Context, d *store.Device) (*mcp.C
 	if len(d.Capabilities) > 0 {
 		out["capabilities"] = d.Capabilities
 		lines = append(lines, "Capabilities: "+string(d.Capabilities))
-	}
-	rows, _, err := store.ListContainers(ctx, e.s.pool, store.ContainerFilter{DeviceID: &d.ID, Limit: 1000})
-	if err != nil {
-		return nil, err
 	}
 	counts := map[string]int{}
 	for _, r := range rows {
