@@ -27,6 +27,9 @@ type EvaluateAlertsInput struct {
 	DeviceID  string
 	Collected time.Time `json:",omitzero"`
 	ErrorType string    `json:",omitempty"`
+	// Checks are the readings of a slow-cadence collection (never set by the poll loop): when set, only check
+	// rules are evaluated, from these readings.
+	Checks map[string][]alert.Reading `json:"-"`
 }
 
 // Notice is one notification of one alert, delivered by a Notify workflow to each of its channels.
@@ -64,7 +67,7 @@ func (a *Activities) EvaluateAlerts(ctx context.Context, in EvaluateAlertsInput)
 	now := a.now()
 	var res *EvaluateAlertsResult
 	err = pgx.BeginFunc(ctx, a.DB, func(tx pgx.Tx) error {
-		res, err = a.evaluate(ctx, tx, id, in, now, readBack(in.Collected))
+		res, err = a.evaluate(ctx, tx, id, in, now)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -76,7 +79,12 @@ func (a *Activities) EvaluateAlerts(ctx context.Context, in EvaluateAlertsInput)
 	return res, nil
 }
 
-func (a *Activities) evaluate(ctx context.Context, tx pgx.Tx, id uuid.UUID, in EvaluateAlertsInput, now time.Time, samples pollSamples) (*EvaluateAlertsResult, error) {
+func (a *Activities) evaluate(ctx context.Context, tx pgx.Tx, id uuid.UUID, in EvaluateAlertsInput, now time.Time) (*EvaluateAlertsResult, error) {
+	return a.evaluateWith(ctx, tx, id, in, now, readBack(in.Collected))
+}
+
+// evaluateWith is evaluate with the poll's samples supplied by samples rather than read back (#17).
+func (a *Activities) evaluateWith(ctx context.Context, tx pgx.Tx, id uuid.UUID, in EvaluateAlertsInput, now time.Time, samples pollSamples) (*EvaluateAlertsResult, error) {
 	// Every evaluation reads its inputs in one round trip and its samples in a second one; unchanged states
 	// are not written back, so a quiet poll costs two round trips besides the transaction's own.
 	inputs, err := store.LoadAlertInputs(ctx, tx, id, now.Add(-NotifyScheduleToClose), now.Add(-orphanAfter))
@@ -101,6 +109,10 @@ func (a *Activities) evaluate(ctx context.Context, tx pgx.Tx, id uuid.UUID, in E
 			ov = o.Override()
 		}
 		r := sr.Rule().WithOverride(ov)
+		if (in.Checks != nil) != (r.Kind == alert.KindCheck) {
+			// Check rules are evaluated at collections, the others after polls.
+			continue
+		}
 		c := ruleCase{stored: sr, rule: r, applies: r.Applies(id.String(), dev.Tags)}
 		if c.applies {
 			needs.Add(r.Needs())
@@ -198,7 +210,7 @@ func stateChanged(stored alert.State, had bool, next alert.State) bool {
 // observe gathers what is known about the device after this poll attempt, reading back only the samples that
 // the applicable rules need.
 func observe(ctx context.Context, tx pgx.Tx, dev *store.Device, in EvaluateAlertsInput, now time.Time, needs alert.Needs, samples pollSamples) (alert.Observation, error) {
-	o := alert.Observation{Time: now, Reachable: !in.Collected.IsZero(), LastSeen: dev.CreatedAt}
+	o := alert.Observation{Time: now, Reachable: !in.Collected.IsZero(), LastSeen: dev.CreatedAt, Checks: in.Checks}
 	if dev.LastSeen != nil {
 		o.LastSeen = *dev.LastSeen
 	}

@@ -128,7 +128,8 @@ func (a *Activities) pollDevice(ctx context.Context, in PollDeviceInput) (*PollD
 		return nil, fmt.Errorf("poll %s: write samples: %w", dev.Name, err)
 	}
 	telemetry.SamplesWritten.Add(float64(out.Rows))
-	result := &PollDeviceResult{Summary: w.Summary, Collected: start, Duplicate: out.Duplicate}
+	result := &PollDeviceResult{Summary: w.Summary, Collected: start, Duplicate: out.Duplicate,
+		InventoryInterval: dev.InventoryInterval}
 	if alerts != nil {
 		// A duplicate's evaluation committed with its samples in the earlier attempt: nothing is left to do.
 		result.AlertsEvaluated, result.Notices = true, alerts.Notices

@@ -38,7 +38,7 @@ func (e *errWithinPoll) Unwrap() error { return e.err }
 func (a *Activities) evaluateWithinPoll(w *store.PollWrite, res *EvaluateAlertsResult) {
 	w.Within = func(ctx context.Context, tx pgx.Tx) error {
 		in := EvaluateAlertsInput{DeviceID: w.DeviceID.String(), Collected: w.Time}
-		r, err := a.evaluate(ctx, tx, w.DeviceID, in, a.now(), func(ctx context.Context, tx pgx.Tx, _ *store.Device, need alert.Needs) (*collector.Metrics, []docker.Container, error) {
+		r, err := a.evaluateWith(ctx, tx, w.DeviceID, in, a.now(), func(ctx context.Context, tx pgx.Tx, _ *store.Device, need alert.Needs) (*collector.Metrics, []docker.Container, error) {
 			return w.Samples(ctx, tx, need)
 		})
 		if err != nil {

@@ -39,6 +39,8 @@ type PollDeviceResult struct {
 	// not, and the workflow evaluates separately.
 	AlertsEvaluated bool     `json:",omitempty"`
 	Notices         []Notice `json:",omitempty"`
+	// InventoryInterval is the device's slow-collection cadence, read with the device for the poll loop.
+	InventoryInterval time.Duration `json:",omitempty"`
 }
 
 // MarkOfflineInput sets a device offline after consecutive failed polls.

@@ -117,6 +117,8 @@ func (e *mcpEndpoint) addTools() {
 	), deviceTool(e, e.signalTool(workflows.SignalResume, "resumed")))
 	e.addOperationTools()
 	e.addScheduleTools()
+	e.addSystemLogTools()
+	e.addAlertTools()
 }
 
 // textResult is a result with both the model-readable text and the structured form.

@@ -33,7 +33,7 @@ type Workflows interface {
 	PollNow(ctx context.Context, id uuid.UUID) (*workflows.PollNowResult, error)
 	Status(ctx context.Context, id uuid.UUID) (*workflows.DevicePollState, error)
 	FetchLogs(ctx context.Context, in activities.FetchLogsInput) (*activities.FetchLogsResult, error)
-	ContainerOperator
+	Operator
 	Scheduler
 	TestSender
 }
@@ -57,6 +57,8 @@ type Deps struct {
 	// Secrets encrypts notification channels' credentials; without it channels with a token or secret cannot be
 	// saved.
 	Secrets *secret.Box
+	// OpKinds replaces the product's device operation kinds the API validates against (tests; nil: the product's).
+	OpKinds []activities.OpKind
 }
 
 // Server holds the handlers' dependencies.
@@ -70,6 +72,7 @@ type Server struct {
 	app      *fiber.App
 	hub      *hub.Hub
 	secrets  *secret.Box
+	opKinds  []activities.OpKind
 
 	// Tokens (#15): rate limits, throttled refusal records, coalesced last-use writes, and the streams to end
 	// when a token stops working.
@@ -79,12 +82,14 @@ type Server struct {
 	touched   map[uuid.UUID]time.Time
 	streams   tokenStreams
 	stopWatch context.CancelFunc
+	// Watchers of live log tails on this process (#12).
+	tails tailRegistry
 }
 
 // New builds the server and its routes.
 func New(d Deps) *Server {
 	s := &Server{cfg: d.Config, pool: d.Pool, wf: d.Workflows, temporal: d.Temporal, log: d.Log, now: d.Now, hub: d.Hub,
-		secrets: d.Secrets}
+		secrets: d.Secrets, opKinds: d.OpKinds}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -112,6 +117,7 @@ func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
 // Shutdown stops accepting requests and waits for those in flight, up to ctx's deadline.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopWatch()
+	s.stopTails()
 	return s.app.ShutdownWithContext(ctx)
 }
 
@@ -146,10 +152,12 @@ func (s *Server) routes() {
 	v1.Get("/events", read, s.listEvents)
 
 	s.containerRoutes(v1)
+	s.imageRoutes(v1)
 	s.operationRoutes(v1)
 	s.alertRoutes(v1)
 	s.channelRoutes(v1)
 	s.scheduleRoutes(v1)
+	s.systemLogRoutes(v1)
 
 	v1.Get("/tokens", admin, s.listTokens)
 	v1.Post("/tokens", admin, s.createToken)

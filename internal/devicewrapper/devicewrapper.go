@@ -51,6 +51,7 @@ func Script() string {
 		"@LIT_COLLECTOR@", docker.ShellQuote(collector.Script),
 		"@LIT_PROBE@", docker.ShellQuote(docker.Probe()),
 		"@LIT_CGROUP@", docker.ShellQuote(docker.CgroupStats()),
+		"@LIT_IMAGES@", docker.ShellQuote(docker.ImageDigests()),
 		"@COMPOSE_PREFIX@", docker.ShellQuote(docker.ComposePrefix()),
 		"@MAX_SCRIPT@", "65536",
 	)
