@@ -17,7 +17,8 @@ func SetJournalTailCommand(a *Activities, cmd func(journal.Filter, string) strin
 	a.journalTailCommand = cmd
 }
 
-// EvaluateWithinPoll lets the package's external tests drive the in-poll evaluation without an SSH device.
-func (a *Activities) EvaluateWithinPoll(w *store.PollWrite, res *EvaluateAlertsResult) {
+// EvaluateWithinPoll lets the package's external tests drive a's in-poll evaluation without an SSH device. A
+// function, not a method: every exported method of Activities is registered as an activity.
+func EvaluateWithinPoll(a *Activities, w *store.PollWrite, res *EvaluateAlertsResult) {
 	a.evaluateWithinPoll(w, res)
 }

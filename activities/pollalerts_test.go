@@ -84,7 +84,7 @@ func TestEvaluateWithinPollMatchesSeparateEvaluation(t *testing.T) {
 
 		w := alertPoll(inPoll, i, now)
 		got := &activities.EvaluateAlertsResult{}
-		acts.EvaluateWithinPoll(w, got)
+		activities.EvaluateWithinPoll(acts, w, got)
 		var out *store.PollOutcome
 		_, _ = log.record(func() { out, err = store.WritePoll(ctx, db, w) })
 		require.NoError(t, err)
