@@ -50,6 +50,9 @@ var recordedHistories = []struct {
 	// A poll loop's run that continues as new, and the run after it (state carried over).
 	{[]string{"devicepoll_continue_as_new.json", "devicepoll_after_continue_as_new.json"},
 		func(t *testing.T, p ...string) { recordDevicePollContinueAsNew(t, p[0], p[1]) }},
+	// A DevicePoll run whose polls evaluate their alerts themselves (#17): quiet polls, a poll whose evaluation
+	// starts a Notify workflow, a failed poll evaluated separately, recovery.
+	{[]string{"devicepoll_alerts_in_poll.json"}, func(t *testing.T, p ...string) { recordDevicePollAlertsInPoll(t, p[0]) }},
 	{[]string{"containerop_success.json"}, func(t *testing.T, p ...string) { recordContainerOpSuccess(t, p[0]) }},
 	{[]string{"containerop_failure.json"}, func(t *testing.T, p ...string) { recordContainerOpFailure(t, p[0]) }},
 	{[]string{"containerop_cancel.json"}, func(t *testing.T, p ...string) { recordContainerOpCancel(t, p[0]) }},
