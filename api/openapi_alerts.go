@@ -135,9 +135,12 @@ var alertSchemas = obj{
 		"action": obj{"type": "object", "properties": obj{
 			"type":      obj{"type": "string", "enum": []string{"container", "compose_update", "image_prune"}},
 			"device_id": obj{"type": "string", "format": "uuid"}, "tag": str("or every enabled device with this tag"),
-			"container":       str("container name (type container)"),
-			"action":          obj{"type": "string", "enum": []string{"start", "stop", "restart", "pause", "unpause", "kill", "remove"}},
-			"project":         str("compose project (type compose_update: pull, then up)"),
+			"container": str("container name (type container)"),
+			"action":    obj{"type": "string", "enum": []string{"start", "stop", "restart", "pause", "unpause", "kill", "remove"}},
+			"project":   str("compose project (type compose_update: pull, then up); may be left out with only_with_updates"),
+			"only_with_updates": obj{"type": "boolean", "default": false, "description": "type compose_update: act only on the " +
+				"compose projects with a running container whose image has an update (GET /image-updates) when the run starts, " +
+				"every such project of the device when project is left out; the others are recorded as skipped with the reason"},
 			"concurrency":     obj{"type": "integer", "default": 1, "description": "devices at once across a tag"},
 			"stop_on_failure": obj{"type": "boolean", "default": true}}},
 		"overlap": obj{"type": "string", "enum": []string{"skip", "buffer_one", "allow_all", "cancel_other"}, "default": "skip"},
