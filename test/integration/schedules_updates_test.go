@@ -157,6 +157,24 @@ services:
 	require.NotEqual(t, before[updated.name], after, "recreated")
 	require.NotEqual(t, beforeImage, imageOf(after), "runs the new image")
 	require.Equal(t, before[untouched.name], containerOf(untouched), "the project without updates was not touched")
+
+	// A schedule naming one project without updates acts on nothing and says why.
+	var named scheduleView
+	require.Equal(t, 201, s.do("POST", "/api/v1/schedules", map[string]any{"name": "named", "spec": map[string]any{"every": "24h"},
+		"action": map[string]any{"type": "compose_update", "device_id": dev, "project": untouched.name, "only_with_updates": true}}, &named))
+	require.Equal(t, 202, s.do("POST", "/api/v1/schedules/"+named.ID+"/trigger", nil, nil))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		runs := s.scheduleRuns(named.ID)
+		require.NotEmpty(c, runs)
+		got = runs[0]
+		require.NotEqual(c, "running", got.State)
+	}, 2*time.Minute, time.Second, "the run finishes")
+	require.Equal(t, "succeeded", got.State, "%+v", got)
+	require.Len(t, got.Result, 1)
+	require.Equal(t, "skipped", got.Result[0].State)
+	require.Equal(t, "no image updates for compose project "+untouched.name, got.Result[0].Summary)
+	require.Equal(t, before[untouched.name], containerOf(untouched))
+
 	var op struct {
 		Target string `json:"target"`
 		State  string `json:"state"`
