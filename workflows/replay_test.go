@@ -66,6 +66,8 @@ var recordedHistories = []struct {
 	{[]string{"deviceop_success.json"}, func(t *testing.T, p ...string) { recordDeviceOpSuccess(t, p[0]) }},
 	{[]string{"topprocesses.json"}, func(t *testing.T, p ...string) { recordTopProcesses(t, p[0]) }},
 	{[]string{"imageupdates.json"}, func(t *testing.T, p ...string) { recordImageUpdates(t, p[0]) }},
+	// A compose update schedule with only_with_updates: one project pulled and recreated, one skipped (#13).
+	{[]string{"scheduledaction_skips.json"}, func(t *testing.T, p ...string) { recordScheduledActionSkips(t, p[0]) }},
 }
 
 // TestReplayRecordedHistories replays every history in testdata/ against the current workflow code: a change that
