@@ -92,6 +92,11 @@ type ScaleOutReport struct {
 
 	TemporalCPUSec float64 `json:"temporal_cpu_seconds"`
 	PostgresCPUSec float64 `json:"postgres_cpu_seconds"`
+	// Growth over the window per poll committed in it: the product's database, Temporal's two databases
+	// (pg_database_size), and the WAL the whole cluster generated (pg_current_wal_lsn).
+	ProductDBBytesPerPoll  float64 `json:"product_db_bytes_per_poll"`
+	TemporalDBBytesPerPoll float64 `json:"temporal_db_bytes_per_poll"`
+	WALBytesPerPoll        float64 `json:"wal_bytes_per_poll"`
 }
 
 // ScaleOutWorker is one worker process's share of the window.
@@ -319,6 +324,10 @@ func RunScaleOut(ctx context.Context, o ScaleOutOptions) (rep *ScaleOutReport, e
 	rep = &ScaleOutReport{Started: time.Now().UTC(), ProductVersion: strings.TrimSpace(string(ver)), Devices: o.Devices,
 		IntervalSec: o.Interval.Seconds(), WarmupSec: o.Warmup.Seconds(), HistoryShards: o.HistoryShards,
 		MachineCPUs: numCPU(), LoadAvg1: loadAvg1(), KilledAtSec: -1}
+	size0, err := clusterSizes(ctx, db)
+	if err != nil {
+		return nil, err
+	}
 	mach0 := machineJiffies()
 	tcpu0, _ := readProc(tsrv.pid())
 	pgcpu0, _ := treeCPU(pg.pid())
@@ -405,6 +414,10 @@ func RunScaleOut(ctx context.Context, o ScaleOutOptions) (rep *ScaleOutReport, e
 		u, _ := readProc(w.c.pid())
 		wcpu1[i], wrss[i] = u.CPUSeconds, u.RSSBytes
 	}
+	size1, err := clusterSizes(ctx, db)
+	if err != nil {
+		return nil, err
+	}
 	stopWindow()
 	bg.Wait()
 	say("window over; reading the results")
@@ -416,6 +429,12 @@ func RunScaleOut(ctx context.Context, o ScaleOutOptions) (rep *ScaleOutReport, e
 	rep.ScheduledPollsPerSec = float64(o.Devices) / o.Interval.Seconds()
 	if err := measureScaleOutDB(ctx, db, rep, t0, t1, killAt, o.Interval); err != nil {
 		return nil, err
+	}
+	if rep.Polls > 0 {
+		p := float64(rep.Polls)
+		rep.ProductDBBytesPerPoll = float64(size1.product-size0.product) / p
+		rep.TemporalDBBytesPerPoll = float64(size1.temporal-size0.temporal) / p
+		rep.WALBytesPerPoll = float64(size1.wal-size0.wal) / p
 	}
 
 	owners, histPolls, err := historyOwners(ctx, taddr, ids, t0, t1, killAt)
@@ -707,6 +726,20 @@ func (r *restClient) steadyReads(ctx context.Context, ids []string, since time.T
 	}
 	st.longestGap = max(st.longestGap, time.Since(lastOK))
 	return st
+}
+
+// sizes is the cluster's databases and WAL position at one moment, in bytes.
+type sizes struct{ product, temporal, wal int64 }
+
+func clusterSizes(ctx context.Context, db *pgxpool.Pool) (sizes, error) {
+	var s sizes
+	err := db.QueryRow(ctx, `SELECT pg_database_size(current_database()),
+		(SELECT coalesce(sum(pg_database_size(datname)), 0) FROM pg_database WHERE datname IN ('temporal', 'temporal_visibility'))::bigint,
+		pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint`).Scan(&s.product, &s.temporal, &s.wal)
+	if err != nil {
+		return s, fmt.Errorf("database sizes: %w", err)
+	}
+	return s, nil
 }
 
 // loadAvg1 is the machine's one-minute load average.

@@ -24,6 +24,7 @@ func (r *ScaleOutReport) Markdown() string {
 		{"machine", f("%.0f%% busy of %d CPUs, load %.1f", r.MachineBusyPct, r.MachineCPUs, r.LoadAvg1), "whole machine over the window, other tenants included; load average at its start"},
 		{"Temporal", f("server on PostgreSQL, %d history shards", r.HistoryShards), f("%.1f CPU-s in the window", r.TemporalCPUSec)},
 		{"PostgreSQL", "one cluster: product + Temporal databases", f("%.1f CPU-s in the window", r.PostgresCPUSec)},
+		{"bytes per poll: product DB / Temporal DBs / WAL", f("%.0f / %.0f / %.0f", r.ProductDBBytesPerPoll, r.TemporalDBBytesPerPoll, r.WALBytesPerPoll), "growth over the window ÷ polls; WAL of the whole cluster"},
 		{"polls/s scheduled → achieved", f("%.2f → %.2f", r.ScheduledPollsPerSec, r.AchievedPollsPerSec), f("%d polls committed in the window", r.Polls)},
 		{"adherence (window)", f("%.3f", r.Adherence), "target ≥ 0.95 with one worker killed"},
 		{"adherence after the kill", f("%.3f", r.AdherenceAfterKill), "from the kill to the window's end"},
