@@ -110,6 +110,9 @@ type ScaleOutWorker struct {
 	PollsFailed int64   `json:"polls_failed"`
 	AliveSec    float64 `json:"alive_seconds"` // of the window, to the last scrape
 	PollsPerSec float64 `json:"polls_per_second"`
+	// PollsPerSecAfterKill is the surviving worker's rate from the kill to the window's end: the whole fleet's
+	// load on one worker.
+	PollsPerSecAfterKill float64 `json:"polls_per_second_after_kill,omitempty"`
 	// HistoryPolls counts the polls its workflow tasks recorded in the window (Temporal histories, by identity).
 	HistoryPolls int64   `json:"history_polls"`
 	CPUSec       float64 `json:"cpu_seconds"`
@@ -450,6 +453,17 @@ func RunScaleOut(ctx context.Context, o ScaleOutOptions) (rep *ScaleOutReport, e
 			sw.AliveSec = last.at.Sub(t0).Seconds()
 			if d := last.at.Sub(first.at).Seconds(); d > 0 {
 				sw.PollsPerSec = float64(sw.PollsOK) / d
+			}
+		}
+		if !killAt.IsZero() && !sw.Killed {
+			s := scrapes[i]
+			for j := range s {
+				if !s[j].at.Before(killAt) {
+					if d := s[len(s)-1].at.Sub(s[j].at).Seconds(); d > 0 {
+						sw.PollsPerSecAfterKill = float64(s[len(s)-1].ok-s[j].ok) / d
+					}
+					break
+				}
 			}
 		}
 		if sw.PollsOK > 0 {

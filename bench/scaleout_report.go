@@ -38,14 +38,18 @@ func (r *ScaleOutReport) Markdown() string {
 	for _, row := range rows {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", row[0], row[1], row[2])
 	}
-	b.WriteString("\n| worker | pid | polls ok / failed (/metrics) | polls (histories) | alive in window | polls/s | CPU per poll | RSS |\n|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\n| worker | pid | polls ok / failed (/metrics) | polls (histories) | alive in window | polls/s | polls/s after the kill | CPU per poll | RSS |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, w := range r.Workers {
 		name := w.Name
 		if w.Killed {
 			name += " (killed)"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d / %d | %d | %.0fs | %.2f | %.2f ms | %.0f MB |\n", name, w.PID, w.PollsOK,
-			w.PollsFailed, w.HistoryPolls, w.AliveSec, w.PollsPerSec, w.CPUPerPollMs, w.RSSMB)
+		after := "—"
+		if w.PollsPerSecAfterKill > 0 {
+			after = f("%.2f", w.PollsPerSecAfterKill)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d / %d | %d | %.0fs | %.2f | %s | %.2f ms | %.0f MB |\n", name, w.PID, w.PollsOK,
+			w.PollsFailed, w.HistoryPolls, w.AliveSec, w.PollsPerSec, after, w.CPUPerPollMs, w.RSSMB)
 	}
 	b.WriteString("\n| API | reads | errors | p50 | p99 | longest gap between answers |\n|---|---|---|---|---|---|\n")
 	for _, a := range r.APIs {

@@ -84,6 +84,7 @@ func TestScaleOutSmoke(t *testing.T) {
 		require.Positive(t, w.PollsPerSec, w.Name)
 	}
 	require.False(t, rep.Workers[0].Killed)
+	require.Positive(t, rep.Workers[0].PollsPerSecAfterKill, "the surviving worker's rate after the kill")
 	require.True(t, rep.Workers[1].Killed)
 	require.Less(t, rep.Workers[1].AliveSec, rep.WindowSec)
 	require.Len(t, rep.APIs, 2)
