@@ -97,6 +97,10 @@ type ScaleOutReport struct {
 	ProductDBBytesPerPoll  float64 `json:"product_db_bytes_per_poll"`
 	TemporalDBBytesPerPoll float64 `json:"temporal_db_bytes_per_poll"`
 	WALBytesPerPoll        float64 `json:"wal_bytes_per_poll"`
+	// Committed transactions per poll (pg_stat_database.xact_commit) in the product's database, the readers' and
+	// the APIs' included, and in Temporal's two databases.
+	ProductTxPerPoll  float64 `json:"product_transactions_per_poll"`
+	TemporalTxPerPoll float64 `json:"temporal_transactions_per_poll"`
 }
 
 // ScaleOutWorker is one worker process's share of the window.
@@ -438,6 +442,8 @@ func RunScaleOut(ctx context.Context, o ScaleOutOptions) (rep *ScaleOutReport, e
 		rep.ProductDBBytesPerPoll = float64(size1.product-size0.product) / p
 		rep.TemporalDBBytesPerPoll = float64(size1.temporal-size0.temporal) / p
 		rep.WALBytesPerPoll = float64(size1.wal-size0.wal) / p
+		rep.ProductTxPerPoll = float64(size1.productTx-size0.productTx) / p
+		rep.TemporalTxPerPoll = float64(size1.temporalTx-size0.temporalTx) / p
 	}
 
 	owners, histPolls, err := historyOwners(ctx, taddr, ids, t0, t1, killAt)
@@ -742,14 +748,18 @@ func (r *restClient) steadyReads(ctx context.Context, ids []string, since time.T
 	return st
 }
 
-// sizes is the cluster's databases and WAL position at one moment, in bytes.
-type sizes struct{ product, temporal, wal int64 }
+// sizes is the cluster's databases and WAL position at one moment, in bytes, and the transactions committed in
+// the product's and Temporal's databases so far.
+type sizes struct{ product, temporal, wal, productTx, temporalTx int64 }
 
 func clusterSizes(ctx context.Context, db *pgxpool.Pool) (sizes, error) {
 	var s sizes
 	err := db.QueryRow(ctx, `SELECT pg_database_size(current_database()),
 		(SELECT coalesce(sum(pg_database_size(datname)), 0) FROM pg_database WHERE datname IN ('temporal', 'temporal_visibility'))::bigint,
-		pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint`).Scan(&s.product, &s.temporal, &s.wal)
+		pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint,
+		(SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),
+		(SELECT coalesce(sum(xact_commit), 0) FROM pg_stat_database WHERE datname IN ('temporal', 'temporal_visibility'))::bigint`).
+		Scan(&s.product, &s.temporal, &s.wal, &s.productTx, &s.temporalTx)
 	if err != nil {
 		return s, fmt.Errorf("database sizes: %w", err)
 	}

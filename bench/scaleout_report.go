@@ -25,6 +25,7 @@ func (r *ScaleOutReport) Markdown() string {
 		{"Temporal", f("server on PostgreSQL, %d history shards", r.HistoryShards), f("%.1f CPU-s in the window", r.TemporalCPUSec)},
 		{"PostgreSQL", "one cluster: product + Temporal databases", f("%.1f CPU-s in the window", r.PostgresCPUSec)},
 		{"bytes per poll: product DB / Temporal DBs / WAL", f("%.0f / %.0f / %.0f", r.ProductDBBytesPerPoll, r.TemporalDBBytesPerPoll, r.WALBytesPerPoll), "growth over the window ÷ polls; WAL of the whole cluster"},
+		{"transactions per poll: product DB / Temporal DBs", f("%.1f / %.1f", r.ProductTxPerPoll, r.TemporalTxPerPoll), "pg_stat_database.xact_commit over the window ÷ polls; the product's includes the readers"},
 		{"polls/s scheduled → achieved", f("%.2f → %.2f", r.ScheduledPollsPerSec, r.AchievedPollsPerSec), f("%d polls committed in the window", r.Polls)},
 		{"adherence (window)", f("%.3f", r.Adherence), "target ≥ 0.95 with one worker killed"},
 		{"adherence after the kill", f("%.3f", r.AdherenceAfterKill), "from the kill to the window's end"},

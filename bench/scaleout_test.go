@@ -77,6 +77,10 @@ func TestScaleOutSmoke(t *testing.T) {
 	require.Positive(t, rep.TakeoverGapP50)
 	require.Less(t, rep.TakeoverGapMax, 60.0, "the killed worker's devices went on at the other")
 
+	require.Positive(t, rep.WALBytesPerPoll)
+	require.Positive(t, rep.TemporalTxPerPoll)
+	require.Positive(t, rep.ProductTxPerPoll)
+
 	require.Len(t, rep.Workers, 2)
 	for _, w := range rep.Workers {
 		require.Positive(t, w.PollsOK, "%s polled (its /metrics)", w.Name)
