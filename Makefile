@@ -95,7 +95,7 @@ bench-smoke: bin/temporal ## Run the bench with 5 devices for 15 s and check its
 # ./bench/ runs it tiny. Flags: SCALEOUT_FLAGS='-devices 300 -interval 30s -duration 5m -kill-after 90s'.
 SCALEOUT_FLAGS ?=
 .PHONY: bench-scaleout
-bench-scaleout: build devicesim temporal-postgres ## Scale-out run: 2 workers + 2 APIs on Temporal/PostgreSQL, one worker SIGKILLed (SCALEOUT_FLAGS=...); results in bench/results/.
+bench-scaleout: build devicesim bin/temporal temporal-postgres ## Scale-out run: 2 workers + 2 APIs on Temporal/PostgreSQL, one worker SIGKILLed (SCALEOUT_FLAGS=...); results in bench/results/.
 	$(GO) build -o bin/bench-scaleout ./bench/cmd/scaleout
 	bin/bench-scaleout $(SCALEOUT_FLAGS)
 
