@@ -22,7 +22,9 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/docker"
+	"github.com/infrastructor/infrastructor/internal/smart"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
+	"github.com/infrastructor/infrastructor/internal/zfs"
 )
 
 // template is the wrapper with @NAME@ placeholders for the embedded literals.
@@ -52,6 +54,9 @@ func Script() string {
 		"@LIT_PROBE@", docker.ShellQuote(docker.Probe()),
 		"@LIT_CGROUP@", docker.ShellQuote(docker.CgroupStats()),
 		"@COMPOSE_PREFIX@", docker.ShellQuote(docker.ComposePrefix()),
+		"@LIT_SMART_SCAN@", docker.ShellQuote(smart.ScanCommand(false)),
+		"@LIT_SMART_SCAN_SUDO@", docker.ShellQuote(smart.ScanCommand(true)),
+		"@LIT_ZFS@", docker.ShellQuote(zfs.CollectScript),
 		"@MAX_SCRIPT@", "65536",
 	)
 	return r.Replace(template)
