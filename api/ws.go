@@ -136,7 +136,7 @@ func parseWSMessage(raw []byte) (wsRequest, *wsError) {
 		}
 		if len(bad) > 0 {
 			return req, &wsError{wsInvalidTopic, strings.Join(bad, "; ") +
-				" (topics: device.<id>.metrics|status|containers, device.*.<kind>, device.<id>.*, operations, events)"}
+				" (topics: device.<id>.metrics|status|containers|storage, device.*.<kind>, device.<id>.*, operations, events)"}
 		}
 	case wsPing:
 	case "":

@@ -76,3 +76,6 @@ func TopicDeviceStatus(id string) string { return "device." + id + ".status" }
 
 // TopicDeviceContainers is the topic of changes to a device's containers.
 func TopicDeviceContainers(id string) string { return "device." + id + ".containers" }
+
+// TopicDeviceStorage is the topic of changes to a device's drives and ZFS pools (#11).
+func TopicDeviceStorage(id string) string { return "device." + id + ".storage" }
