@@ -143,6 +143,8 @@ func (e *mcpEndpoint) addPrompts() {
    last and trend, not only the average.
 3. If it runs Docker, call list_containers with device %q; for any container that is unhealthy, restarting, dead or
    exited with a non-zero code, call get_container and get_container_logs (tail 100).
+   Call get_drive_health and verify_zfs_integrity with device %[2]q: a failing or warning drive, a pool that is not
+   ONLINE, checksum or data errors, or a scrub older than 35 days come before everything else but an outage.
 4. Summarise: what is healthy, what is wrong or trending badly (with the numbers), and the concrete next steps. Do
    not run container_action unless the user asked for it; propose it instead.`, dev, dev, dev, dev)), nil
 	})

@@ -6,8 +6,10 @@
 package storagefake
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -177,3 +179,33 @@ esac
 echo "zfs: unknown arguments: $*" >&2
 exit 2
 `
+
+// WithATARaw returns recorded smartctl JSON with the raw value of ATA attribute id set to value: a recorded
+// drive turned into one with, say, pending sectors, everything else as recorded.
+func WithATARaw(t testing.TB, recorded string, id int, value uint64) string {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(recorded), &doc); err != nil {
+		t.Fatal(err)
+	}
+	attrs, _ := doc["ata_smart_attributes"].(map[string]any)
+	table, _ := attrs["table"].([]any)
+	found := false
+	for _, a := range table {
+		m, _ := a.(map[string]any)
+		if n, _ := m["id"].(float64); int(n) == id {
+			raw, _ := m["raw"].(map[string]any)
+			raw["value"] = value
+			raw["string"] = strconv.FormatUint(value, 10)
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("attribute %d not in the recorded output", id)
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
