@@ -120,9 +120,8 @@ func readDrive(ctx context.Context, env *InventoryEnv, sd smart.ScanDevice) (*sm
 	if err != nil {
 		return bad(err.Error()), nil
 	}
-	if d.Device == "" {
-		d.Device = sd.Name
-	}
+	// The path asked for, not the one smartctl prints (the same drive may be reached through another name).
+	d.Device = sd.Name
 	if d.Type == "" {
 		d.Type = sd.Type
 	}

@@ -109,7 +109,7 @@ func ReplaceDrives(ctx context.Context, db DBTX, deviceID uuid.UUID, drives []Dr
 		if _, err := db.Exec(ctx, `INSERT INTO drives (device_id, serial, device_path, type, protocol, model, wwn,
 			firmware, capacity_bytes, rotation_rate, temperature_c, power_on_hours, power_cycles, state, health, reasons,
 			smart, first_seen, read_at, collected_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$18,$19,$18)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$18)
 			ON CONFLICT (device_id, serial) DO UPDATE SET device_path = $3, type = $4, protocol = $5, model = $6,
 			wwn = $7, firmware = $8, capacity_bytes = $9, rotation_rate = $10, temperature_c = $11,
 			power_on_hours = $12, power_cycles = $13, state = $14, health = $15, reasons = $16, smart = $17,

@@ -88,7 +88,7 @@ func TestDrivesAndPools(t *testing.T) {
 		{"name":"/dev/sdb","info_name":"/dev/sdb [SAT]","type":"sat","protocol":"ATA"}]}`)
 	fake.SetDrive("/dev/sda", storagefake.WithATARaw(t, ata, 197, 8), 0)
 	fake.SetDrive("/dev/nvme0", storageFixture(t, "smartctl", "smartctl_exporter__nvme-null-SAMSUNG_MZWLL3T2HAJQ-00005-nvme0.json"), 8)
-	fake.SetDrive("/dev/sdb", storageFixture(t, "smartctl", "netdata__smartctl.type-sat.device-ssd-sdc.json"), 0)
+	fake.SetDrive("/dev/sdb", storageFixture(t, "smartctl", "scrutiny__smart-ata-full.json"), 0)
 	degraded := storageFixture(t, "zfs", "zpool-status-exporter__zpool-status.input-01-corrupted.txt")
 	degraded = degraded[strings.IndexByte(degraded, '\n')+1:]
 	before, scrubbing, after := neptune(t)
