@@ -479,4 +479,3 @@ func (SMARTSelfTestKind) abort(ctx context.Context, env *OpEnv) error {
 	}
 	return ctx.Err()
 }
-

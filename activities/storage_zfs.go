@@ -222,7 +222,7 @@ func poolEvents(p *zfs.Pool, row store.Pool, old *store.Pool) []store.Event {
 	if old != nil && row.ChecksumErrors > old.ChecksumErrors {
 		out = append(out, store.Event{Kind: EventPoolChecksum, Severity: "critical",
 			Message: fmt.Sprintf("ZFS pool %s has new checksum errors (%d, was %d)", p.Name, row.ChecksumErrors, old.ChecksumErrors),
-			Data: data})
+			Data:    data})
 	}
 	return out
 }

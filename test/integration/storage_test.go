@@ -121,7 +121,7 @@ func TestDrivesAndPools(t *testing.T) {
 	var sdaSerial, nvmeSerial string
 	t.Run("drives over REST", func(t *testing.T) {
 		var out struct {
-			Drives []driveView     `json:"drives"`
+			Drives []driveView    `json:"drives"`
 			Counts map[string]int `json:"counts"`
 		}
 		require.Equal(t, 200, s.do("GET", "/api/v1/drives?device_id="+dev.ID.String(), nil, &out))
@@ -160,7 +160,7 @@ func TestDrivesAndPools(t *testing.T) {
 
 	t.Run("pools over REST", func(t *testing.T) {
 		var out struct {
-			Pools      []poolView           `json:"pools"`
+			Pools      []poolView          `json:"pools"`
 			Collection *store.InventoryRun `json:"collection"`
 		}
 		require.Equal(t, 200, s.do("GET", devPath+"/zfs/pools", nil, &out))
