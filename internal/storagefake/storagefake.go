@@ -123,6 +123,18 @@ for a in "$@"; do dev=$a; done
 n=$(printf '%s' "${dev#/dev/}" | tr / _)
 case $1 in
 -j)
+	if [ -f "$S/selftest-$n" ] && [ -f "$S/drive-$n.testing.json" ]; then
+		# A self-test runs for SelfTestReads readings, then completes.
+		read -r kind count <"$S/selftest-$n"
+		if [ "$count" -ge 2 ]; then
+			rm -f "$S/selftest-$n"
+			cp "$S/drive-$n.tested.json" "$S/drive-$n.json"
+		else
+			echo "$kind $((count + 1))" >"$S/selftest-$n"
+			cat "$S/drive-$n.testing.json"
+			exit "$(cat "$S/drive-$n.rc" 2>/dev/null || echo 0)"
+		fi
+	fi
 	[ -f "$S/drive-$n.json" ] || { echo '{"smartctl":{"exit_status":2,"messages":[{"string":"Smartctl open device: '"$dev"' failed: No such device","severity":"error"}]}}'; exit 2; }
 	cat "$S/drive-$n.json"
 	exit "$(cat "$S/drive-$n.rc" 2>/dev/null || echo 0)"
@@ -208,4 +220,43 @@ func WithATARaw(t testing.TB, recorded string, id int, value uint64) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// SetSelfTest prepares what the drive at dev prints while a self-test runs (for the first readings after
+// `smartctl -t`) and once it has completed (passed or not), from its recorded output: the ATA self-test execution
+// status (ata_smart_data.self_test.status) is set to "in progress, 90% remaining" and then to the outcome.
+func (tt *Tools) SetSelfTest(dev, recorded string, passed bool) {
+	tt.t.Helper()
+	n := strings.ReplaceAll(strings.TrimPrefix(dev, "/dev/"), "/", "_")
+	status := func(value int, text string, remaining *int, pass *bool) string {
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(recorded), &doc); err != nil {
+			tt.t.Fatal(err)
+		}
+		data, _ := doc["ata_smart_data"].(map[string]any)
+		if data == nil {
+			data = map[string]any{}
+			doc["ata_smart_data"] = data
+		}
+		st := map[string]any{"value": value, "string": text}
+		if remaining != nil {
+			st["remaining_percent"] = *remaining
+		}
+		if pass != nil {
+			st["passed"] = *pass
+		}
+		data["self_test"] = map[string]any{"status": st}
+		b, err := json.Marshal(doc)
+		if err != nil {
+			tt.t.Fatal(err)
+		}
+		return string(b)
+	}
+	ninety := 90
+	tt.Set("drive-"+n+".testing.json", status(249, "in progress, 90% remaining", &ninety, nil))
+	if passed {
+		tt.Set("drive-"+n+".tested.json", status(0, "completed without error", nil, &passed))
+	} else {
+		tt.Set("drive-"+n+".tested.json", status(121, "completed: read failure", nil, &passed))
+	}
 }

@@ -284,6 +284,53 @@ func TestDrivesAndPools(t *testing.T) {
 		require.Contains(t, fmt.Sprint(bad), "action")
 	})
 
+	t.Run("self-tests as durable operations over REST and MCP", func(t *testing.T) {
+		fake.SetSelfTest("/dev/sda", storagefake.WithATARaw(t, ata, 197, 16), true)
+		var raw map[string]any
+		path := devPath + "/drives/" + url.PathEscape(sdaSerial) + "/actions"
+		code := s.do("POST", path, map[string]any{"action": "selftest", "type": "short"}, &raw)
+		require.Equal(t, 202, code, "%v", raw)
+		op := decodeAs[deviceOpView](t, raw)
+		code = s.do("POST", path, map[string]any{"action": "selftest", "type": "short"}, &raw)
+		require.Equal(t, 409, code, "a second self-test of the same drive: %v", raw)
+		o := s.waitDeviceOp(op.ID)
+		require.Equal(t, store.OpSucceeded, o.State, o.Error)
+		require.Contains(t, o.Result.Summary, "short self-test of "+sdaSerial+" passed")
+		require.Contains(t, fake.Calls(), "smartctl -t short -d sat /dev/sda")
+		var bad map[string]any
+		require.Equal(t, 422, s.do("POST", path, map[string]any{"action": "selftest", "type": "forever"}, &bad))
+		require.Contains(t, fmt.Sprint(bad), "type")
+
+		// A failing test on another drive, started from MCP, ends as a failed operation that says why.
+		var drives struct {
+			Drives []driveView `json:"drives"`
+		}
+		require.Equal(t, 200, s.do("GET", devPath+"/drives?health=ok", nil, &drives))
+		require.Len(t, drives.Drives, 1)
+		fake.SetSelfTest("/dev/sdb", storageFixture(t, "smartctl", "scrutiny__smart-ata-full.json"), false)
+		c, err := mcpclient.NewStreamableHttpClient(s.URL+api.MCPPath, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + s.Token}))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		ctx := context.Background()
+		require.NoError(t, c.Start(ctx))
+		_, err = c.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{ProtocolVersion: mcp.LATEST_PROTOCOL_VERSION,
+			ClientInfo: mcp.Implementation{Name: "storage-test", Version: "1"}}})
+		require.NoError(t, err)
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "run_smart_selftest"
+		req.Params.Arguments = map[string]any{"device": "nas", "serial": drives.Drives[0].Serial, "type": "long", "wait_seconds": 60}
+		res, err := c.CallTool(ctx, req)
+		require.NoError(t, err)
+		var text []string
+		for _, ct := range res.Content {
+			if tc, ok := mcp.AsTextContent(ct); ok {
+				text = append(text, tc.Text)
+			}
+		}
+		require.True(t, res.IsError, "%v", text)
+		require.Contains(t, strings.Join(text, "\n"), "read failure")
+	})
+
 	t.Run("snapshots page by page", func(t *testing.T) {
 		var page struct {
 			Snapshots  []struct{ Name string } `json:"snapshots"`
