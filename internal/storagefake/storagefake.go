@@ -224,7 +224,8 @@ func WithATARaw(t testing.TB, recorded string, id int, value uint64) string {
 
 // SetSelfTest prepares what the drive at dev prints while a self-test runs (for the first readings after
 // `smartctl -t`) and once it has completed (passed or not), from its recorded output: the ATA self-test execution
-// status (ata_smart_data.self_test.status) is set to "in progress, 90% remaining" and then to the outcome.
+// status (ata_smart_data.self_test.status) is set to "completed without error" before the test, to "in progress,
+// 90% remaining" while it runs and then to the outcome.
 func (tt *Tools) SetSelfTest(dev, recorded string, passed bool) {
 	tt.t.Helper()
 	n := strings.ReplaceAll(strings.TrimPrefix(dev, "/dev/"), "/", "_")
@@ -253,6 +254,9 @@ func (tt *Tools) SetSelfTest(dev, recorded string, passed bool) {
 		return string(b)
 	}
 	ninety := 90
+	yes := true
+	// Before: no test running (some recorded outputs were taken mid-test), the last one passed.
+	tt.Set("drive-"+n+".json", status(0, "completed without error", nil, &yes))
 	tt.Set("drive-"+n+".testing.json", status(249, "in progress, 90% remaining", &ninety, nil))
 	if passed {
 		tt.Set("drive-"+n+".tested.json", status(0, "completed without error", nil, &passed))

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -275,7 +276,7 @@ func TestDrivesAndPools(t *testing.T) {
 		op := decodeAs[deviceOpView](t, raw)
 		code = s.do("POST", devPath+"/zfs/pools/neptune/actions", map[string]any{"action": "scrub"}, &raw)
 		require.Equal(t, 409, code, "a second scrub of the same pool: %v", raw)
-		o := s.waitDeviceOp(op.ID)
+		o := waitStorageOp(t, s, fake, op.ID)
 		require.Equal(t, store.OpSucceeded, o.State, o.Error)
 		require.Contains(t, o.Result.Summary, "scrub of neptune finished: 0 errors")
 		require.Contains(t, fake.Calls(), "zpool scrub neptune")
@@ -293,7 +294,7 @@ func TestDrivesAndPools(t *testing.T) {
 		op := decodeAs[deviceOpView](t, raw)
 		code = s.do("POST", path, map[string]any{"action": "selftest", "type": "short"}, &raw)
 		require.Equal(t, 409, code, "a second self-test of the same drive: %v", raw)
-		o := s.waitDeviceOp(op.ID)
+		o := waitStorageOp(t, s, fake, op.ID)
 		require.Equal(t, store.OpSucceeded, o.State, o.Error)
 		require.Contains(t, o.Result.Summary, "short self-test of "+sdaSerial+" passed")
 		require.Contains(t, fake.Calls(), "smartctl -t short -d sat /dev/sda")
@@ -350,5 +351,21 @@ func TestDrivesAndPools(t *testing.T) {
 		var bad map[string]any
 		require.Equal(t, 422, s.do("GET", devPath+"/zfs/snapshots?dataset=zpool/../x", nil, &bad))
 	})
-	_ = uuid.Nil
+}
+
+// waitStorageOp waits for a device operation to finish, on the subtest's t, showing the operation and the
+// stand-ins' calls when it does not.
+func waitStorageOp(t *testing.T, s *stack, fake *storagefake.Tools, id uuid.UUID) deviceOpView {
+	t.Helper()
+	var o deviceOpView
+	ok := assert.Eventually(t, func() bool {
+		o = deviceOpView{}
+		_, body, err := s.Request(t, "GET", "/api/v1/operations/"+id.String(), nil)
+		return err == nil && json.Unmarshal(body, &o) == nil && store.OpFinal(o.State)
+	}, 90*time.Second, 100*time.Millisecond)
+	if !ok {
+		_, body, _ := s.Request(t, "GET", "/api/v1/operations/"+id.String(), nil)
+		t.Fatalf("operation did not finish: %s\ncalls:\n%s", body, fake.Calls())
+	}
+	return o
 }
