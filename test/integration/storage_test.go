@@ -357,12 +357,17 @@ func TestDrivesAndPools(t *testing.T) {
 // stand-ins' calls when it does not.
 func waitStorageOp(t *testing.T, s *stack, fake *storagefake.Tools, id uuid.UUID) deviceOpView {
 	t.Helper()
+	return waitStorageOpWithin(t, s, fake, id, 90*time.Second)
+}
+
+func waitStorageOpWithin(t *testing.T, s *stack, fake *storagefake.Tools, id uuid.UUID, within time.Duration) deviceOpView {
+	t.Helper()
 	var o deviceOpView
 	ok := assert.Eventually(t, func() bool {
 		o = deviceOpView{}
 		_, body, err := s.Request(t, "GET", "/api/v1/operations/"+id.String(), nil)
 		return err == nil && json.Unmarshal(body, &o) == nil && store.OpFinal(o.State)
-	}, 90*time.Second, 100*time.Millisecond)
+	}, within, 100*time.Millisecond)
 	if !ok {
 		_, body, _ := s.Request(t, "GET", "/api/v1/operations/"+id.String(), nil)
 		t.Fatalf("operation did not finish: %s\ncalls:\n%s", body, fake.Calls())
