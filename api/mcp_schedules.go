@@ -30,7 +30,7 @@ func (e *mcpEndpoint) addScheduleTools() {
 	e.tool(mcp.NewTool("create_schedule",
 		mcp.WithDescription("Create a user schedule (admin scope). spec: {\"cron\":\"0 3 * * *\",\"time_zone\":\"Europe/Berlin\"} or {\"every\":\"24h\"}. "+
 			"action: {\"type\":\"container\",\"device_id\":\"<id>\",\"container\":\"web\",\"action\":\"restart\"}, "+
-			"{\"type\":\"compose_update\",\"device_id\":\"<id>\",\"project\":\"media\"}, or {\"type\":\"image_prune\",\"tag\":\"home\",\"concurrency\":2}; "+
+			"{\"type\":\"compose_update\",\"device_id\":\"<id>\",\"project\":\"media\"}, {\"type\":\"image_prune\",\"tag\":\"home\",\"concurrency\":2}, or {\"type\":\"zfs_scrub\",\"tag\":\"nas\",\"pool\":\"*\"} (every pool, one at a time); "+
 			"a tag instead of device_id runs it across every device with the tag, stopping at the first failure."),
 		annotations("Create schedule", false, false, false, true),
 		mcp.WithString("name", mcp.Required(), mcp.Description("Unique schedule name.")),

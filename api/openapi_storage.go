@@ -83,6 +83,18 @@ var storageSchemas = obj{
 }
 
 func init() {
+	// Schedules can scrub pools: the schedule action's schema learns the type and its pool (the schema maps are
+	// shared, so this holds whichever init runs first).
+	if in, ok := alertSchemas["ScheduleInput"].(obj); ok {
+		if props, ok := in["properties"].(obj); ok {
+			if action, ok := props["action"].(obj); ok {
+				if ap, ok := action["properties"].(obj); ok {
+					ap["type"] = obj{"type": "string", "enum": []string{"container", "compose_update", "image_prune", "zfs_scrub"}}
+					ap["pool"] = str(`pool to scrub, or "*" for every pool of each device (type zfs_scrub)`)
+				}
+			}
+		}
+	}
 	apiRoutes = append(apiRoutes, storageAPIRoutes...)
 	for k, v := range storageSchemas {
 		schemas[k] = v

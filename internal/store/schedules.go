@@ -24,6 +24,7 @@ const (
 	ScheduleContainer     = "container"      // a container action (start, stop, restart, ...) on one container
 	ScheduleComposeUpdate = "compose_update" // compose pull, then up, of one project
 	ScheduleImagePrune    = "image_prune"    // docker image prune
+	ScheduleZFSScrub      = "zfs_scrub"      // scrub a ZFS pool, or every pool of the device (#11)
 )
 
 // ScheduleAction is what a user schedule does, on one device or on every device with a tag (a fleet
@@ -35,6 +36,8 @@ type ScheduleAction struct {
 	Container     string `json:"container,omitempty"`
 	Action        string `json:"action,omitempty"`
 	Project       string `json:"project,omitempty"`
+	// Pool is the pool a zfs_scrub schedule scrubs, or "*" for every pool the device has when the run starts.
+	Pool          string `json:"pool,omitempty"`
 	Concurrency   int    `json:"concurrency,omitempty"`
 	StopOnFailure bool   `json:"stop_on_failure"`
 }

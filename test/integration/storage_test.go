@@ -285,6 +285,31 @@ func TestDrivesAndPools(t *testing.T) {
 		require.Contains(t, fmt.Sprint(bad), "action")
 	})
 
+	t.Run("scheduled scrub", func(t *testing.T) {
+		// The pool as the manual scrub left it; the scheduled one finishes a day later.
+		list := "dummy\t1000\t500\t500\t5\t50\t1.00\tDEGRADED\nneptune\t1825189302108\t1551410906792\t273778395316\t10\t85\t1.00\tONLINE\n"
+		fake.SetPools(degraded+"\n"+after, degraded+"\n"+scrubbing, degraded+"\n"+strings.Replace(after, "Feb 11", "Feb 12", 1), list)
+		var bad map[string]any
+		require.Equal(t, 422, s.do("POST", "/api/v1/schedules", map[string]any{"name": "bad-scrub", "spec": map[string]any{"cron": "0 3 1 * *"},
+			"action": map[string]any{"type": "zfs_scrub", "device_id": dev.ID.String(), "pool": "no such;pool"}}, &bad))
+		require.Contains(t, fmt.Sprint(bad), "action.pool")
+		var sch struct {
+			ID string `json:"id"`
+		}
+		require.Equal(t, 201, s.do("POST", "/api/v1/schedules", map[string]any{"name": "monthly-scrub", "spec": map[string]any{"cron": "0 3 1 * *"},
+			"action": map[string]any{"type": "zfs_scrub", "device_id": dev.ID.String(), "pool": "neptune"}}, &sch))
+		require.Equal(t, 202, s.do("POST", "/api/v1/schedules/"+sch.ID+"/trigger", nil, nil))
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			runs := s.scheduleRuns(sch.ID)
+			require.NotEmpty(c, runs)
+			run := runs[len(runs)-1]
+			require.Equal(c, "succeeded", run.State, "%+v", run)
+			require.Len(c, run.Result, 1)
+			require.Contains(c, run.Result[0].Summary, "scrub of neptune finished")
+		}, 90*time.Second, 250*time.Millisecond)
+		require.Equal(t, 2, strings.Count(fake.Calls(), "zpool scrub neptune"), "the manual scrub and the scheduled one")
+	})
+
 	t.Run("self-tests as durable operations over REST and MCP", func(t *testing.T) {
 		fake.SetSelfTest("/dev/sda", storagefake.WithATARaw(t, ata, 197, 16), true)
 		var raw map[string]any
