@@ -30,12 +30,12 @@ const (
 // ScheduleAction is what a user schedule does, on one device or on every device with a tag (a fleet
 // operation with a concurrency limit, stopping at the first failure unless told otherwise).
 type ScheduleAction struct {
-	Type          string `json:"type"`
-	DeviceID      string `json:"device_id,omitempty"`
-	Tag           string `json:"tag,omitempty"`
-	Container     string `json:"container,omitempty"`
-	Action        string `json:"action,omitempty"`
-	Project       string `json:"project,omitempty"`
+	Type      string `json:"type"`
+	DeviceID  string `json:"device_id,omitempty"`
+	Tag       string `json:"tag,omitempty"`
+	Container string `json:"container,omitempty"`
+	Action    string `json:"action,omitempty"`
+	Project   string `json:"project,omitempty"`
 	// Pool is the pool a zfs_scrub schedule scrubs, or "*" for every pool the device has when the run starts.
 	Pool          string `json:"pool,omitempty"`
 	Concurrency   int    `json:"concurrency,omitempty"`
