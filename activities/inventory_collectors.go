@@ -4,5 +4,6 @@ package activities
 func defaultCollectors() []InventoryCollector {
 	return []InventoryCollector{
 		drivesCollector{}, zfsCollector{}, // #11
+		imagesCollector{},
 	}
 }

@@ -142,6 +142,8 @@ while read -r id pid mode; do
   fi
   emit net/dev "/proc/$pid/net/dev"
 done'\'' sh'
+LIT_IMAGES='sh -c '\''ids=$(docker ps -q --no-trunc | xargs -r docker inspect --format '\''\'\'''\''{{.Image}}'\''\'\'''\'' | sort -u)
+[ -z "$ids" ] || docker image inspect --format '\''\'\'''\''{{.Id}} {{json .RepoDigests}}'\''\'\'''\'' $ids'\'' sh'
 COMPOSE_PREFIX='sh -c '\''dir=$1; shift
 if [ -n "$dir" ]; then cd -- "$dir" || exit 1; fi
 if docker compose version >/dev/null 2>&1; then exec docker compose "$@"; fi
@@ -453,7 +455,7 @@ check() {
 		;;
 	esac
 	case $c in
-	"$LIT_COLLECTOR" | "$LIT_PROBE" | "$LIT_CGROUP") return 0 ;;
+	"$LIT_COLLECTOR" | "$LIT_PROBE" | "$LIT_CGROUP" | "$LIT_IMAGES") return 0 ;;
 	"$LIT_ZFS" | "$LIT_SMART_SCAN" | "$LIT_SMART_SCAN_SUDO") return 0 ;;
 	"$COMPOSE_PREFIX "*)
 		args=${c#"$COMPOSE_PREFIX "}

@@ -53,6 +53,7 @@ func Script() string {
 		"@LIT_COLLECTOR@", docker.ShellQuote(collector.Script),
 		"@LIT_PROBE@", docker.ShellQuote(docker.Probe()),
 		"@LIT_CGROUP@", docker.ShellQuote(docker.CgroupStats()),
+		"@LIT_IMAGES@", docker.ShellQuote(docker.ImageDigests()),
 		"@COMPOSE_PREFIX@", docker.ShellQuote(docker.ComposePrefix()),
 		"@LIT_SMART_SCAN@", docker.ShellQuote(smart.ScanCommand(false)),
 		"@LIT_SMART_SCAN_SUDO@", docker.ShellQuote(smart.ScanCommand(true)),

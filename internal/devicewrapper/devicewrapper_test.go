@@ -92,6 +92,7 @@ func productCommands(t *testing.T) map[string]bool {
 		docker.Probe():           false,
 		docker.Inventory():       false,
 		docker.CgroupStats():     false,
+		docker.ImageDigests():    false,
 		docker.Stats():           false,
 		m(docker.Inspect("web")): false,
 		m(docker.Inspect("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "db.1", "a_b-c")):    false,
