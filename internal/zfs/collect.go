@@ -3,6 +3,7 @@ package zfs
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,6 +42,10 @@ func ParseCollect(b []byte) (*Collection, error) {
 		if cur != "" {
 			sections[cur] = append(sections[cur], line...)
 		}
+	}
+	if len(order) == 0 {
+		// Not the script's output at all (it did not run): no sections must not read as "every pool is gone".
+		return nil, clipError(fmt.Errorf("zfs collection printed no sections: %q", safetext.Clip(string(b), 200)))
 	}
 	c := &Collection{Pools: []Pool{}, Usage: []PoolUsage{}, Datasets: []Dataset{}, Snapshots: []SnapshotSummary{}}
 	if _, ok := sections["absent"]; ok {

@@ -73,3 +73,12 @@ func TestParseSnapshotSummaryBounds(t *testing.T) {
 	require.Equal(t, uint64(2), got[0].Count)
 	require.Equal(t, "y", got[0].Newest)
 }
+
+// TestCollectWithoutSections: output that is not the script's (a shell error) is an error, not an empty pool list.
+func TestCollectWithoutSections(t *testing.T) {
+	t.Parallel()
+	_, err := ParseCollect([]byte("sh: 1: syntax error\n"))
+	require.Error(t, err)
+	_, err = ParseCollect(nil)
+	require.Error(t, err)
+}
