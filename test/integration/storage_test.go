@@ -219,9 +219,33 @@ func TestDrivesAndPools(t *testing.T) {
 		}
 	})
 
-	t.Run("a rising counter", func(t *testing.T) {
+	t.Run("a rising counter, live on the storage topic", func(t *testing.T) {
+		// Live updates go out as PostgreSQL notifications that every API process relays to its WebSocket clients.
+		conn, err := s.DB.Acquire(context.Background())
+		require.NoError(t, err)
+		defer conn.Release()
+		_, err = conn.Exec(context.Background(), "LISTEN "+store.UpdatesChannel)
+		require.NoError(t, err)
+		topic := "device." + dev.ID.String() + ".storage"
 		fake.SetDrive("/dev/sda", storagefake.WithATARaw(t, ata, 197, 16), 0)
 		require.Equal(t, 200, s.do("POST", devPath+"/poll", nil, nil))
+		kinds := map[string]bool{}
+		wctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		for !(kinds["drives"] && kinds["pools"]) {
+			n, err := conn.Conn().WaitForNotification(wctx)
+			require.NoError(t, err, "live updates on %s so far: %v", topic, kinds)
+			var u store.LiveUpdate
+			require.NoError(t, json.Unmarshal([]byte(n.Payload), &u))
+			if u.Topic == topic {
+				var data struct {
+					Kind string `json:"kind"`
+				}
+				require.NoError(t, json.Unmarshal(u.Data, &data))
+				kinds[data.Kind] = true
+			}
+		}
+		require.True(t, kinds["drives"] && kinds["pools"], "live updates on %s: %v", topic, kinds)
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			var one struct {
 				Drive driveView `json:"drive"`
