@@ -4,5 +4,6 @@ package activities
 func opKinds() []OpKind {
 	return []OpKind{
 		ZFSScrubKind{}, SMARTSelfTestKind{}, // #11
+		serviceOp{},
 	}
 }

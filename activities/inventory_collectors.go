@@ -4,6 +4,8 @@ package activities
 func defaultCollectors() []InventoryCollector {
 	return []InventoryCollector{
 		drivesCollector{}, zfsCollector{}, // #11
+		servicesCollector{},
+		processesCollector{},
 		imagesCollector{},
 	}
 }

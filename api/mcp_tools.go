@@ -117,6 +117,8 @@ func (e *mcpEndpoint) addTools() {
 	), deviceTool(e, e.signalTool(workflows.SignalResume, "resumed")))
 	e.addOperationTools()
 	e.addScheduleTools()
+	e.addSystemLogTools()
+	e.addServiceTools()
 	e.addAlertTools()
 	e.addStorageTools()
 }

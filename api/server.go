@@ -82,6 +82,8 @@ type Server struct {
 	touched   map[uuid.UUID]time.Time
 	streams   tokenStreams
 	stopWatch context.CancelFunc
+	// Watchers of live log tails on this process (#12).
+	tails tailRegistry
 }
 
 // New builds the server and its routes.
@@ -115,6 +117,7 @@ func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
 // Shutdown stops accepting requests and waits for those in flight, up to ctx's deadline.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopWatch()
+	s.stopTails()
 	return s.app.ShutdownWithContext(ctx)
 }
 
@@ -125,6 +128,7 @@ func (s *Server) routes() {
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/ws", s.websocket())
 	s.mountMCP()
+	s.webRoutes()
 
 	v1 := s.app.Group("/api/v1", s.authenticate, s.audited)
 	read, operate, admin := require(store.ScopeRead), require(store.ScopeOperate), require(store.ScopeAdmin)
@@ -155,6 +159,8 @@ func (s *Server) routes() {
 	s.channelRoutes(v1)
 	s.scheduleRoutes(v1)
 	s.storageRoutes(v1)
+	s.systemLogRoutes(v1)
+	s.serviceRoutes(v1)
 
 	v1.Get("/tokens", admin, s.listTokens)
 	v1.Post("/tokens", admin, s.createToken)

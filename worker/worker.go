@@ -79,12 +79,15 @@ func register(c client.Client, taskQueue string, acts *activities.Activities) wo
 	w.RegisterWorkflowWithOptions(workflows.DevicePollWorkflow, workflowRegisterOptions(workflows.DevicePollWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.ContainerLogsWorkflow, workflowRegisterOptions(workflows.ContainerLogsWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.ZFSSnapshotsWorkflow, workflowRegisterOptions(workflows.ZFSSnapshotsWorkflowName))
+	w.RegisterWorkflowWithOptions(workflows.TopProcessesWorkflow, workflowRegisterOptions(workflows.TopProcessesWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.HousekeepingWorkflow, workflowRegisterOptions(workflows.HousekeepingWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.ContainerOperationWorkflow, workflowRegisterOptions(workflows.ContainerOperationWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.DeviceOperationWorkflow, workflowRegisterOptions(workflows.DeviceOperationWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.ImageUpdatesWorkflow, workflowRegisterOptions(workflows.ImageUpdatesWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.NotifyWorkflow, workflowRegisterOptions(workflows.NotifyWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.ScheduledActionWorkflow, workflowRegisterOptions(workflows.ScheduledActionWorkflowName))
+	w.RegisterWorkflowWithOptions(workflows.SystemLogsWorkflow, workflowRegisterOptions(workflows.SystemLogsWorkflowName))
+	w.RegisterWorkflowWithOptions(workflows.LogTailWorkflow, workflowRegisterOptions(workflows.LogTailWorkflowName))
 	w.RegisterActivity(acts)
 	return w
 }

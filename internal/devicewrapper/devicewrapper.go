@@ -22,8 +22,10 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/docker"
+	"github.com/infrastructor/infrastructor/internal/process"
 	"github.com/infrastructor/infrastructor/internal/smart"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
+	"github.com/infrastructor/infrastructor/internal/systemd"
 	"github.com/infrastructor/infrastructor/internal/zfs"
 )
 
@@ -59,6 +61,12 @@ func Script() string {
 		"@LIT_SMART_SCAN_SUDO@", docker.ShellQuote(smart.ScanCommand(true)),
 		"@LIT_ZFS@", docker.ShellQuote(zfs.CollectScript),
 		"@MAX_SCRIPT@", "65536",
+		"@LIT_PS_CPU@", docker.ShellQuote(process.FixedScript(process.ByCPU)),
+		"@LIT_PS_MEM@", docker.ShellQuote(process.FixedScript(process.ByMemory)),
+		"@LIT_SYSTEMD_FAILED@", docker.ShellQuote(systemd.FailedScript()),
+		"@SYSTEMD_PRELUDE@", docker.ShellQuote(systemd.Prelude()),
+		"@SYSTEMD_SHOW_TAIL@", docker.ShellQuote(systemd.ShowTail()),
+		"@SYSTEMD_PROPS@", docker.ShellQuote(strings.Join(systemd.ShowProperties, ",")),
 	)
 	return r.Replace(template)
 }
