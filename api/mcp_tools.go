@@ -120,6 +120,7 @@ func (e *mcpEndpoint) addTools() {
 	e.addSystemLogTools()
 	e.addServiceTools()
 	e.addAlertTools()
+	e.addStorageTools()
 }
 
 // textResult is a result with both the model-readable text and the structured form.
@@ -500,6 +501,9 @@ func (e *mcpEndpoint) fleetHealth(ctx context.Context, _ *toolCall, args *fleetH
 		return nil, err
 	}
 	report := ScoreFleet(figs, rows, th)
+	if err := e.addStorageHealth(ctx, &report); err != nil {
+		return nil, err
+	}
 	lines := []string{report.Headline()}
 	for _, d := range report.Devices {
 		lines = append(lines, "- "+d.Text())
