@@ -1,0 +1,55 @@
+package api
+
+import (
+	"context"
+	"errors"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/infrastructor/infrastructor/internal/store"
+)
+
+// vmView is a device's VMs as of the last collection.
+type vmView struct {
+	DeviceID    string      `json:"device_id"`
+	DeviceName  string      `json:"device_name"`
+	Collected   bool        `json:"collected"`
+	Available   bool        `json:"available"`
+	Error       string      `json:"error,omitempty"`
+	CollectedAt any         `json:"collected_at"`
+	Items       []*store.VM `json:"items"`
+}
+
+func (s *Server) vmsOf(ctx context.Context, d *store.Device) (*vmView, error) {
+	v := &vmView{DeviceID: d.ID.String(), DeviceName: d.Name, Items: []*store.VM{}}
+	h, err := store.GetVMHost(ctx, s.pool, d.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return v, nil
+	case err != nil:
+		return nil, err
+	}
+	v.Collected, v.Available, v.Error, v.CollectedAt = true, h.Available, h.Error, h.CollectedAt
+	vms, err := store.ListVMs(ctx, s.pool, store.VMFilter{DeviceID: &d.ID})
+	if err != nil {
+		return nil, err
+	}
+	if vms != nil {
+		v.Items = vms
+	}
+	return v, nil
+}
+
+// deviceVMs answers a device's libvirt domains: available is false without virsh, error is virsh's message when
+// the listing failed (the last known domains are kept).
+func (s *Server) deviceVMs(c *fiber.Ctx) error {
+	d, err := s.loadDevice(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.vmsOf(c.UserContext(), d)
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
+}
