@@ -17,11 +17,6 @@ import (
 // TopicDeviceNetwork is the live-update topic of a device's interfaces and Docker networks.
 func TopicDeviceNetwork(id string) string { return "device." + id + ".network" }
 
-// DockerNetworksCommand is the fixed command that prints every Docker network's inspect document. The script
-// runs under its own `sh -c` so that a device's docker_host prefix (`env DOCKER_HOST=...`, see
-// docker.WithDockerHost) applies to all of it.
-func DockerNetworksCommand() string { return docker.Join("sh", "-c", netinfo.DockerNetworksScript()) }
-
 // dockerAvailable reports whether the device's last poll found a working Docker daemon.
 func dockerAvailable(dev *store.Device) bool {
 	if len(dev.Docker) == 0 {
@@ -45,7 +40,7 @@ func collectNetwork(ctx context.Context, db *pgxpool.Pool, dev *store.Device, no
 	n := &store.DeviceNetwork{DeviceID: dev.ID, Interfaces: host.Interfaces, DefaultRoutes: host.DefaultRoutes,
 		Errors: host.Errors, Truncated: host.Truncated, CollectedAt: now.UTC()}
 	if dockerAvailable(dev) {
-		cmd := DockerNetworksCommand()
+		cmd := netinfo.DockerNetworksCommand()
 		if dev.DockerHost != nil {
 			if cmd, err = docker.WithDockerHost(cmd, *dev.DockerHost); err != nil {
 				return nil, fmt.Errorf("network %s: %w", dev.Name, err)

@@ -16,22 +16,14 @@ import (
 // CheckVMAutostart is the check of autostart VMs that are not running (one subject per VM, reading 1).
 const CheckVMAutostart = "vm_autostart_not_running"
 
-// VirshURI is the libvirt connection Infrastructor reads and acts on. An unprivileged login user's default is
-// qemu:///session (its own, usually empty, VMs); the system instance is where a host's VMs live, reachable to
-// root and to members of the libvirt group.
-const VirshURI = "qemu:///system"
+// VirshURI is the libvirt connection Infrastructor reads and acts on (virsh.SystemURI).
+const VirshURI = virsh.SystemURI
 
 // TopicDeviceVMs is the live-update topic of a device's VMs.
 func TopicDeviceVMs(id string) string { return "device." + id + ".vms" }
 
 // vmInventoryScript is the fixed read script of the vms collector.
-func vmInventoryScript() string {
-	s, err := virsh.InventoryScript(VirshURI)
-	if err != nil {
-		panic(err) // a constant URI: fails in every test if it ever stops validating
-	}
-	return s
-}
+func vmInventoryScript() string { return virsh.SystemInventoryScript() }
 
 // collectVMs lists the device's libvirt domains, stores them, writes events for domains that appeared,
 // disappeared or changed state, and returns the autostart check. A device without virsh stores "not available"

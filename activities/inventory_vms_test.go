@@ -69,7 +69,7 @@ func TestCollectVMsOverSSH(t *testing.T) {
 	require.Equal(t, "52:54:00:00:00:01", vms[1].Interfaces[0].MAC)
 
 	// The autostart VM goes down on the device.
-	script, err := virsh.ActionScript(virsh.ActionDestroy, "web01", VirshURI)
+	script, err := virsh.ActionCommand(virsh.ActionDestroy, "web01", false)
 	require.NoError(t, err)
 	res, err := run(ctx, script)
 	require.NoError(t, err)

@@ -22,7 +22,10 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/docker"
+	"github.com/infrastructor/infrastructor/internal/netinfo"
+	"github.com/infrastructor/infrastructor/internal/pkgupdate"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
+	"github.com/infrastructor/infrastructor/internal/virsh"
 )
 
 // template is the wrapper with @NAME@ placeholders for the embedded literals.
@@ -53,6 +56,11 @@ func Script() string {
 		"@LIT_CGROUP@", docker.ShellQuote(docker.CgroupStats()),
 		"@COMPOSE_PREFIX@", docker.ShellQuote(docker.ComposePrefix()),
 		"@MAX_SCRIPT@", "65536",
+		"@LIT_PKGUPDATE@", docker.ShellQuote(pkgupdate.Script()),
+		"@LIT_VIRSH_INVENTORY@", docker.ShellQuote(virsh.SystemInventoryScript()),
+		"@LIT_NETINFO@", docker.ShellQuote(netinfo.Script()),
+		"@LIT_DOCKER_NETWORKS@", docker.ShellQuote(netinfo.DockerNetworksCommand()),
+		"@VIRSH_URI@", docker.ShellQuote(virsh.SystemURI),
 	)
 	return r.Replace(template)
 }
