@@ -51,6 +51,16 @@ func TestInventoryRoutes(t *testing.T) {
 	require.Equal(t, "inv-1", fleet.Items[0]["device_name"])
 	require.Equal(t, 1, fleet.Totals["security_updates"])
 
+	var summary struct {
+		Inventory struct {
+			SecurityUpdates int      `json:"security_updates"`
+			SecurityDevices []string `json:"security_devices"`
+		} `json:"inventory"`
+	}
+	ts.req("GET", "/api/v1/fleet/summary", ts.read, nil).requireStatus(t, http.StatusOK).into(t, &summary)
+	require.Equal(t, 1, summary.Inventory.SecurityUpdates)
+	require.Equal(t, []string{"inv-1 (1)"}, summary.Inventory.SecurityDevices)
+
 	var vms struct {
 		Collected bool             `json:"collected"`
 		Items     []map[string]any `json:"items"`

@@ -90,6 +90,18 @@ func TestMCPInventoryTools(t *testing.T) {
 		must.True(t, res.IsError)
 	})
 
+	t.Run("fleet_health counts them", func(t *testing.T) {
+		res, text := h.call(t, "fleet_health", nil)
+		must.False(t, res.IsError, text)
+		must.Contains(t, text, "Pending security updates: 1 on 1 devices: [apt-box (1)]")
+		must.Contains(t, text, "Reboot required: 1 devices: [apt-box]")
+		must.Contains(t, text, "Autostart VMs not running: 1: [apt-box/web01 (shut off)]")
+		m, ok := res.StructuredContent.(map[string]any)
+		must.True(t, ok)
+		must.Contains(t, m, "inventory")
+		must.Contains(t, m, "devices", "the health report's own fields stay at the top level")
+	})
+
 	t.Run("networks and topology", func(t *testing.T) {
 		raw, err := os.ReadFile(filepath.Join("..", "internal", "netinfo", "testdata", "recorded", "docker-network-inspect.json"))
 		must.NoError(t, err)

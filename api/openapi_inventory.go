@@ -81,6 +81,13 @@ var inventorySchemas = obj{
 		"needs":     obj{"type": "array", "items": ref("Relation")},
 		"needed_by": obj{"type": "array", "items": ref("Relation")},
 		"shares":    obj{"type": "array", "items": ref("Relation")}, "truncated": obj{"type": "boolean"}}},
+	"InventoryFleet": obj{"type": "object", "description": "pending security updates, reboots and stopped autostart VMs across the fleet",
+		"properties": obj{"devices_with_security_updates": obj{"type": "integer"}, "security_updates": obj{"type": "integer"},
+			"devices_with_updates": obj{"type": "integer"}, "reboot_required": obj{"type": "integer"},
+			"stopped_autostart_vms": obj{"type": "integer"},
+			"security_devices":      obj{"type": "array", "items": obj{"type": "string"}, "description": "device (count), worst first, at most 20"},
+			"reboot_devices":        obj{"type": "array", "items": obj{"type": "string"}},
+			"stopped_vms":           obj{"type": "array", "items": obj{"type": "string"}, "description": "device/vm (state)"}}},
 	"Relation": obj{"type": "object", "properties": obj{"name": str("related container (or compose service when missing)"),
 		"id": str("container id"), "reason": obj{"type": "string", "enum": []string{"depends_on", "network_mode", "link", "shared_volume", "shared_network"}},
 		"detail": str("condition, volume, network or alias"), "state": str("container state"), "health": str("health status"),
@@ -92,5 +99,11 @@ func init() {
 	apiRoutes = append(apiRoutes, inventoryAPIRoutes...)
 	for k, v := range inventorySchemas {
 		schemas[k] = v
+	}
+	// The fleet summary counts what the inventory found.
+	if fs, ok := schemas["FleetSummary"].(obj); ok {
+		if props, ok := fs["properties"].(obj); ok {
+			props["inventory"] = ref("InventoryFleet")
+		}
 	}
 }
