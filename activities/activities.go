@@ -32,6 +32,10 @@ type Activities struct {
 	Secrets *secret.Box
 	// Notify sends notifications; nil means a sender that refuses loopback receivers.
 	Notify *notify.Sender
+	// Collectors run in the slow-cadence collection; nil means the product's (defaultCollectors).
+	Collectors []InventoryCollector
+	// OpKinds are the device operation kinds; nil means the product's (opKinds).
+	OpKinds []OpKind
 }
 
 func (a *Activities) now() time.Time {

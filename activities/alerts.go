@@ -27,6 +27,9 @@ type EvaluateAlertsInput struct {
 	DeviceID  string
 	Collected time.Time `json:",omitzero"`
 	ErrorType string    `json:",omitempty"`
+	// Checks are the readings of a slow-cadence collection (never set by the poll loop): when set, only check
+	// rules are evaluated, from these readings.
+	Checks map[string][]alert.Reading `json:"-"`
 }
 
 // Notice is one notification of one alert, delivered by a Notify workflow to each of its channels.
@@ -101,6 +104,10 @@ func (a *Activities) evaluate(ctx context.Context, tx pgx.Tx, id uuid.UUID, in E
 			ov = o.Override()
 		}
 		r := sr.Rule().WithOverride(ov)
+		if (in.Checks != nil) != (r.Kind == alert.KindCheck) {
+			// Check rules are evaluated at collections, the others after polls.
+			continue
+		}
 		c := ruleCase{stored: sr, rule: r, applies: r.Applies(id.String(), dev.Tags)}
 		if c.applies {
 			needs.Add(r.Needs())
@@ -198,7 +205,7 @@ func stateChanged(stored alert.State, had bool, next alert.State) bool {
 // observe gathers what is known about the device after this poll attempt, reading back only the samples that
 // the applicable rules need.
 func observe(ctx context.Context, tx pgx.Tx, dev *store.Device, in EvaluateAlertsInput, now time.Time, needs alert.Needs) (alert.Observation, error) {
-	o := alert.Observation{Time: now, Reachable: !in.Collected.IsZero(), LastSeen: dev.CreatedAt}
+	o := alert.Observation{Time: now, Reachable: !in.Collected.IsZero(), LastSeen: dev.CreatedAt, Checks: in.Checks}
 	if dev.LastSeen != nil {
 		o.LastSeen = *dev.LastSeen
 	}

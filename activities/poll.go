@@ -116,7 +116,8 @@ func (a *Activities) pollDevice(ctx context.Context, in PollDeviceInput) (*PollD
 		return nil, fmt.Errorf("poll %s: write samples: %w", dev.Name, err)
 	}
 	telemetry.SamplesWritten.Add(float64(out.Rows))
-	return &PollDeviceResult{Summary: w.Summary, Collected: start, Duplicate: out.Duplicate}, nil
+	return &PollDeviceResult{Summary: w.Summary, Collected: start, Duplicate: out.Duplicate,
+		InventoryInterval: dev.InventoryInterval}, nil
 }
 
 // sshFailure turns an SSH error into the activity's error: host-key and authentication problems are

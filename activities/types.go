@@ -31,6 +31,8 @@ type PollDeviceResult struct {
 	Summary   string
 	Collected time.Time
 	Duplicate bool `json:",omitempty"`
+	// InventoryInterval is the device's slow-collection cadence, read with the device for the poll loop.
+	InventoryInterval time.Duration `json:",omitempty"`
 }
 
 // MarkOfflineInput sets a device offline after consecutive failed polls.

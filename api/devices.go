@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -85,7 +87,25 @@ func deviceFields(fd *fieldDecoder, d *store.Device, create bool) {
 	} else if fd.isNull["poll_interval"] {
 		d.PollInterval = DefaultPollInterval
 	}
+	if fd.get("inventory_interval", &s, `a duration string such as "10m"`) {
+		iv, err := time.ParseDuration(s)
+		switch {
+		case err != nil:
+			fd.fail("inventory_interval", `must be a duration such as "10m" or "1h"`)
+		case iv < MinInventoryInterval || iv > MaxInventoryInterval:
+			fd.fail("inventory_interval", fmt.Sprintf("must be between %s and %s", MinInventoryInterval, MaxInventoryInterval))
+		default:
+			d.InventoryInterval = iv
+		}
+	} else if fd.isNull["inventory_interval"] {
+		d.InventoryInterval = store.DefaultInventoryInterval
+	}
 	var b bool
+	if fd.get("use_sudo", &b, "true or false") {
+		d.UseSudo = b
+	} else if fd.isNull["use_sudo"] {
+		d.UseSudo = false
+	}
 	if fd.get("enabled", &b, "true or false") {
 		d.Enabled = b
 	} else if fd.isNull["enabled"] {
@@ -146,7 +166,7 @@ func deviceFields(fd *fieldDecoder, d *store.Device, create bool) {
 
 func newDeviceDefaults() *store.Device {
 	return &store.Device{Port: 22, DeviceType: "linux", Tags: []string{}, PollInterval: DefaultPollInterval,
-		Enabled: true, HostKeyPolicy: store.PolicyRequireApproval}
+		InventoryInterval: store.DefaultInventoryInterval, Enabled: true, HostKeyPolicy: store.PolicyRequireApproval}
 }
 
 func (s *Server) createDevice(c *fiber.Ctx) error {

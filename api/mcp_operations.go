@@ -67,10 +67,7 @@ type containerActionArgs struct {
 }
 
 func (e *mcpEndpoint) containerAction(ctx context.Context, call *toolCall, d *store.Device, args *containerActionArgs) (*mcp.CallToolResult, error) {
-	wait := mcpDefaultActionWait
-	if args.WaitSeconds != nil {
-		wait = min(max(time.Duration(*args.WaitSeconds)*time.Second, 0), mcpMaxActionWait)
-	}
+	wait := mcpWait(args.WaitSeconds)
 	if (args.Container == "") == (args.Project == "") {
 		return nil, errorf(http.StatusUnprocessableEntity, "invalid_input", "give exactly one of container (a container action) or project (a compose project action)")
 	}
@@ -118,8 +115,48 @@ func (e *mcpEndpoint) containerAction(ctx context.Context, call *toolCall, d *st
 		}
 		return nil, err
 	}
+	return e.followOperation(ctx, call, d, op, fmt.Sprintf("%s %s", args.Action, target), wait)
+}
+
+// runDeviceOperation starts a device operation (a scrub, a self-test, a service or VM action ...) for a tool
+// and follows it like container_action: progress notifications until it ends or wait is over. The caller has
+// set call.audit's target and detail.
+func (e *mcpEndpoint) runDeviceOperation(ctx context.Context, call *toolCall, d *store.Device, in activities.DeviceOpInput, wait time.Duration) (*mcp.CallToolResult, error) {
+	if call.audit.detail == nil {
+		call.audit.detail = map[string]any{}
+	}
+	call.audit.detail["action"] = in.Action
+	switch d.Status {
+	case store.StatusOffline, store.StatusBlocked:
+		return nil, errorf(http.StatusConflict, "device_unreachable", fmt.Sprintf("device %s is %s%s, so the action cannot run; get_device shows its state", d.Name, d.Status, paren(d.StatusReason)))
+	}
+	op, err := e.s.StartDeviceOperation(ctx, mcpToken(ctx), d, in)
+	if op != nil {
+		call.audit.workflow = op.WorkflowID
+	}
+	if err != nil {
+		var ae *Error
+		if errors.As(err, &ae) && ae.Code == "operation_running" {
+			ae.Message += ". Wait for it with get_operation, or retry later."
+		}
+		return nil, err
+	}
+	return e.followOperation(ctx, call, d, op, strings.TrimSpace(in.Action+" "+in.Kind+" "+in.Target), wait)
+}
+
+// mcpWait is a tool's wait_seconds argument as a duration within the bounds of action tools.
+func mcpWait(seconds *int) time.Duration {
+	if seconds == nil {
+		return mcpDefaultActionWait
+	}
+	return min(max(time.Duration(*seconds)*time.Second, 0), mcpMaxActionWait)
+}
+
+// followOperation reports a started operation's steps as progress notifications (each new state or detail of a
+// step, such as a scrub's percentage) until it ends or wait is over, then answers with its state.
+func (e *mcpEndpoint) followOperation(ctx context.Context, call *toolCall, d *store.Device, op *store.Operation, what string, wait time.Duration) (*mcp.CallToolResult, error) {
 	call.audit.detail["operation_id"] = op.ID.String()
-	e.progress(ctx, call, 0, 4, fmt.Sprintf("operation %s started: %s %s on %s", op.ID, args.Action, target, d.Name))
+	e.progress(ctx, call, 0, 4, fmt.Sprintf("operation %s started: %s on %s", op.ID, what, d.Name))
 
 	deadline := time.Now().Add(wait)
 	reported := map[string]string{}
@@ -139,12 +176,12 @@ func (e *mcpEndpoint) containerAction(ctx context.Context, call *toolCall, d *st
 			if st.State != store.StepRunning {
 				finished++
 			}
-			if reported[st.Name] != st.State {
-				reported[st.Name] = st.State
-				msg := st.Name + " " + st.State
-				if st.Detail != "" {
-					msg += ": " + st.Detail
-				}
+			msg := st.Name + " " + st.State
+			if st.Detail != "" {
+				msg += ": " + st.Detail
+			}
+			if reported[st.Name] != msg {
+				reported[st.Name] = msg
 				e.progress(ctx, call, float64(finished), 4, msg)
 			}
 		}
@@ -169,7 +206,11 @@ func (e *mcpEndpoint) operationResult(op *store.Operation, device string) *mcp.C
 		}
 		lines = append(lines, fmt.Sprintf("Operation %s: %s succeeded%s.", op.ID, what, took))
 	case store.OpFailed:
-		lines = append(lines, fmt.Sprintf("Operation %s: %s failed: %s. get_container and get_container_logs may tell why.", op.ID, what, op.Error))
+		hint := " get_container and get_container_logs may tell why."
+		if op.Kind != store.OpKindContainer && op.Kind != store.OpKindCompose {
+			hint = ""
+		}
+		lines = append(lines, fmt.Sprintf("Operation %s: %s failed: %s.%s", op.ID, what, op.Error, hint))
 	case store.OpCancelled:
 		lines = append(lines, fmt.Sprintf("Operation %s: %s was cancelled.", op.ID, what))
 	default:

@@ -141,7 +141,11 @@ var schemas = obj{
 		"port": obj{"type": "integer", "default": 22}, "user": str("login user"), "description": str("free text"),
 		"device_type": str("linux, unraid, raspberrypi, ..."), "tags": obj{"type": "array", "items": obj{"type": "string"}},
 		"poll_interval": obj{"type": "string", "default": "30s", "description": "duration between 5s and 1h"},
-		"enabled":       obj{"type": "boolean", "default": true}, "jump_host": obj{"type": "string", "nullable": true, "description": "[user@]host[:port]"},
+		"inventory_interval": obj{"type": "string", "default": "10m", "description": "cadence of the slow collection " +
+			"(drives, pools, services, updates, VMs, networks), between 1m and 24h"},
+		"use_sudo": obj{"type": "boolean", "default": false, "description": "run the commands that need root (smartctl, " +
+			"systemctl and virsh actions, package-list refreshes) through sudo -n"},
+		"enabled": obj{"type": "boolean", "default": true}, "jump_host": obj{"type": "string", "nullable": true, "description": "[user@]host[:port]"},
 		"host_key_policy": obj{"type": "string", "enum": []string{"require_approval", "trust_first_use"}, "default": "require_approval"},
 		"read_only": obj{"type": "boolean", "default": false, "description": "monitoring only: every container, compose and " +
 			"maintenance operation is refused (409) before the worker dials the device"},
@@ -212,8 +216,10 @@ var schemas = obj{
 		"project": str("compose project"), "working_dir": str("the confirmed directory"),
 		"confirmed_at": obj{"type": "string", "format": "date-time"}, "token_name": str("the token that confirmed it")}},
 	"Operation": obj{"type": "object", "properties": obj{"id": obj{"type": "string", "format": "uuid"},
-		"workflow_id": str("container-op/<device-id>/<container> or container-op/<device-id>/compose:<project>"),
-		"run_id":      str("the workflow run"), "device_id": obj{"type": "string", "format": "uuid"},
+		"workflow_id": str("container-op/<device-id>/<container>, container-op/<device-id>/compose:<project>, or " +
+			"op/<device-id>/<kind>/<target> for device operations"),
+		"kind":   str("container, compose, or the device operation kind (zfs_scrub, smart_selftest, service, vm, package_lists ...)"),
+		"run_id": str("the workflow run"), "device_id": obj{"type": "string", "format": "uuid"},
 		"target": str("container name, or compose:<project>"), "action": str("the action"), "params": obj{"type": "object"},
 		"state": obj{"type": "string", "enum": []string{"pending", "running", "succeeded", "failed", "cancelled"}},
 		"steps": obj{"type": "array", "items": obj{"type": "object", "properties": obj{"name": obj{"type": "string", "enum": []string{"precheck", "act", "verify", "record"}},

@@ -18,9 +18,11 @@ import (
 	"github.com/infrastructor/infrastructor/workflows"
 )
 
-// ContainerOperator starts, waits for and cancels ContainerOperation workflows (workflows.Client in production).
-type ContainerOperator interface {
+// Operator starts, waits for and cancels ContainerOperation and DeviceOperation workflows (workflows.Client in
+// production).
+type Operator interface {
 	StartContainerOperation(ctx context.Context, workflowID string, in workflows.ContainerOperationInput) (string, error)
+	StartDeviceOperation(ctx context.Context, in workflows.DeviceOperationInput) (string, error)
 	WaitContainerOperation(ctx context.Context, workflowID, runID string) error
 	CancelContainerOperation(ctx context.Context, workflowID, runID string) error
 }
@@ -54,6 +56,7 @@ func (s *Server) operationRoutes(v1 fiber.Router) {
 	read, operate := require(store.ScopeRead), require(store.ScopeOperate)
 	v1.Post("/devices/:id/containers/:ref/actions", operate, s.containerAction)
 	v1.Post("/devices/:id/compose/:project/actions", operate, s.composeAction)
+	v1.Post("/devices/:id/operations", operate, s.deviceOperation)
 	v1.Post("/devices/:id/compose/:project/confirm", require(store.ScopeAdmin), s.confirmComposeWorkdir)
 	v1.Get("/operations", read, s.listOperations)
 	v1.Get("/operations/:id", read, s.getOperation)
@@ -314,8 +317,40 @@ func (s *Server) confirmComposeWorkdir(c *fiber.Ctx) error {
 }
 
 func (s *Server) startOperation(ctx context.Context, tok *store.Token, workflowID, target string, in activities.ContainerOpInput, params map[string]any) (*store.Operation, error) {
-	operator := s.wf
 	op := &store.Operation{ID: uuid.New(), WorkflowID: workflowID, DeviceID: uuid.MustParse(in.DeviceID), Target: target, Action: in.Action}
+	return s.launchOperation(ctx, tok, op, params, func(ctx context.Context) (string, error) {
+		in.OperationID = op.ID.String()
+		return s.wf.StartContainerOperation(ctx, workflowID, workflows.ContainerOperationInput{ContainerOpInput: in})
+	})
+}
+
+// StartDeviceOperation validates a device operation (a scrub, a self-test, a service or VM action ...) against
+// its kind, records it (pending, with the token) and starts its DeviceOperation workflow. REST and MCP share it;
+// errors are ready for the envelope like StartContainerAction's.
+func (s *Server) StartDeviceOperation(ctx context.Context, tok *store.Token, dev *store.Device, in activities.DeviceOpInput) (*store.Operation, error) {
+	in.DeviceID = dev.ID.String()
+	if err := activities.ValidateDeviceOp(s.opKinds, in); err != nil {
+		return nil, invalid(argField(err))
+	}
+	if dev.ReadOnly {
+		return nil, readOnlyDevice(dev)
+	}
+	op := &store.Operation{ID: uuid.New(), WorkflowID: in.WorkflowID(), DeviceID: dev.ID, Kind: in.Kind, Target: in.Target,
+		Action: in.Action}
+	params := map[string]any{}
+	for k, v := range in.Params {
+		params[k] = v
+	}
+	return s.launchOperation(ctx, tok, op, params, func(ctx context.Context) (string, error) {
+		in.OperationID = op.ID.String()
+		return s.wf.StartDeviceOperation(ctx, workflows.DeviceOperationInput{DeviceOpInput: in})
+	})
+}
+
+// launchOperation stores op as pending and starts its workflow with start; an operation already running on the
+// same target is a 409 naming it.
+func (s *Server) launchOperation(ctx context.Context, tok *store.Token, op *store.Operation, params map[string]any,
+	start func(ctx context.Context) (string, error)) (*store.Operation, error) {
 	var err error
 	if op.Params, err = marshalParams(params); err != nil {
 		return nil, err
@@ -327,10 +362,9 @@ func (s *Server) startOperation(ctx context.Context, tok *store.Token, workflowI
 	if err := store.CreateOperation(ctx, s.pool, op); err != nil {
 		return nil, err
 	}
-	in.OperationID = op.ID.String()
 	sctx, cancel := context.WithTimeout(ctx, operationStartTimeout)
 	defer cancel()
-	runID, err := operator.StartContainerOperation(sctx, workflowID, workflows.ContainerOperationInput{ContainerOpInput: in})
+	runID, err := start(sctx)
 	if err != nil {
 		// The row of an operation that never started would only confuse: drop it (the audit log keeps the
 		// attempt).
@@ -340,9 +374,9 @@ func (s *Server) startOperation(ctx context.Context, tok *store.Token, workflowI
 			s.log.Warn("could not drop an operation that did not start", "operation", op.ID, "err", derr)
 		}
 		if errors.Is(err, workflows.ErrOperationRunning) {
-			msg := "another operation is already running on " + target
-			if cur, cerr := store.ActiveOperation(dctx, s.pool, workflowID); cerr == nil {
-				msg = fmt.Sprintf("operation %s (%s, %s) is already running on %s; workflow %s", cur.ID, cur.Action, cur.State, target, workflowID)
+			msg := "another operation is already running on " + op.Target
+			if cur, cerr := store.ActiveOperation(dctx, s.pool, op.WorkflowID); cerr == nil {
+				msg = fmt.Sprintf("operation %s (%s, %s) is already running on %s; workflow %s", cur.ID, cur.Action, cur.State, op.Target, op.WorkflowID)
 			}
 			return op, errorf(http.StatusConflict, "operation_running", msg)
 		}
@@ -368,10 +402,9 @@ func (s *Server) WaitOperation(ctx context.Context, id uuid.UUID, d time.Duratio
 	if err != nil || store.OpFinal(op.State) || d <= 0 {
 		return op, err
 	}
-	operator := s.wf
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	if err := operator.WaitContainerOperation(wctx, op.WorkflowID, op.RunID); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err := s.wf.WaitContainerOperation(wctx, op.WorkflowID, op.RunID); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

@@ -33,7 +33,7 @@ type Workflows interface {
 	PollNow(ctx context.Context, id uuid.UUID) (*workflows.PollNowResult, error)
 	Status(ctx context.Context, id uuid.UUID) (*workflows.DevicePollState, error)
 	FetchLogs(ctx context.Context, in activities.FetchLogsInput) (*activities.FetchLogsResult, error)
-	ContainerOperator
+	Operator
 	Scheduler
 	TestSender
 }
@@ -57,6 +57,8 @@ type Deps struct {
 	// Secrets encrypts notification channels' credentials; without it channels with a token or secret cannot be
 	// saved.
 	Secrets *secret.Box
+	// OpKinds replaces the product's device operation kinds the API validates against (tests; nil: the product's).
+	OpKinds []activities.OpKind
 }
 
 // Server holds the handlers' dependencies.
@@ -70,6 +72,7 @@ type Server struct {
 	app      *fiber.App
 	hub      *hub.Hub
 	secrets  *secret.Box
+	opKinds  []activities.OpKind
 
 	// Tokens (#15): rate limits, throttled refusal records, coalesced last-use writes, and the streams to end
 	// when a token stops working.
@@ -84,7 +87,7 @@ type Server struct {
 // New builds the server and its routes.
 func New(d Deps) *Server {
 	s := &Server{cfg: d.Config, pool: d.Pool, wf: d.Workflows, temporal: d.Temporal, log: d.Log, now: d.Now, hub: d.Hub,
-		secrets: d.Secrets}
+		secrets: d.Secrets, opKinds: d.OpKinds}
 	if s.now == nil {
 		s.now = time.Now
 	}

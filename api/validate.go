@@ -186,6 +186,12 @@ func validateTags(tags []string) ([]string, string) {
 	return out, ""
 }
 
+// Bounds of a device's inventory_interval, the cadence of drives, pools, services, updates, VMs and networks.
+const (
+	MinInventoryInterval = time.Minute
+	MaxInventoryInterval = 24 * time.Hour
+)
+
 func parsePollInterval(s string) (time.Duration, string) {
 	d, err := time.ParseDuration(s)
 	if err != nil {

@@ -38,6 +38,9 @@ type Deps struct {
 	Secrets *secret.Box
 	// Notify sends notifications; nil means a sender that refuses loopback receivers.
 	Notify *notify.Sender
+	// Collectors and OpKinds replace the product's inventory collectors and device operation kinds (tests).
+	Collectors []activities.InventoryCollector
+	OpKinds    []activities.OpKind
 }
 
 // Worker is a Temporal worker with every workflow and activity registered, and the SSH pool its activities use.
@@ -58,7 +61,8 @@ func New(d Deps) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	acts := &activities.Activities{DB: d.DB, SSH: ssh, Log: d.Log, Secrets: d.Secrets, Notify: d.Notify}
+	acts := &activities.Activities{DB: d.DB, SSH: ssh, Log: d.Log, Secrets: d.Secrets, Notify: d.Notify,
+		Collectors: d.Collectors, OpKinds: d.OpKinds}
 	return &Worker{w: register(d.Temporal, d.TaskQueue, acts), ssh: ssh}, nil
 }
 
@@ -73,6 +77,7 @@ func register(c client.Client, taskQueue string, acts *activities.Activities) wo
 	w.RegisterWorkflowWithOptions(workflows.ContainerLogsWorkflow, workflowRegisterOptions(workflows.ContainerLogsWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.HousekeepingWorkflow, workflowRegisterOptions(workflows.HousekeepingWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.ContainerOperationWorkflow, workflowRegisterOptions(workflows.ContainerOperationWorkflowName))
+	w.RegisterWorkflowWithOptions(workflows.DeviceOperationWorkflow, workflowRegisterOptions(workflows.DeviceOperationWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.NotifyWorkflow, workflowRegisterOptions(workflows.NotifyWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.ScheduledActionWorkflow, workflowRegisterOptions(workflows.ScheduledActionWorkflowName))
 	w.RegisterActivity(acts)

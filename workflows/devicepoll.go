@@ -61,6 +61,13 @@ type DevicePollState struct {
 	Polls               int64
 	// NextPollAt is when the loop will poll next (zero while paused or blocked).
 	NextPollAt time.Time
+	// InventoryInterval is the device's slow-collection cadence as the last poll read it (zero: the default).
+	InventoryInterval time.Duration `json:",omitempty"`
+	// LastInventoryAt is when the last slow-cadence collection started; LastInventory and LastInventoryError
+	// are its outcome.
+	LastInventoryAt    time.Time `json:",omitzero"`
+	LastInventory      string    `json:",omitempty"`
+	LastInventoryError string    `json:",omitempty"`
 }
 
 // EffectiveInterval is the wait before the next poll: the configured interval, doubled for every failure past
@@ -93,8 +100,11 @@ type devicePoll struct {
 	pollsThisRun int
 	state        DevicePollState
 	wake         bool // set by handlers to end the current wait early
-	mu           workflow.Mutex
-	log          log.Logger
+	// collecting is true while a slow-cadence collection runs; collectNow asks for one at once (poll-now).
+	collecting bool
+	collectNow bool
+	mu         workflow.Mutex
+	log        log.Logger
 }
 
 // DevicePollWorkflow is the entity loop of one device: poll, wait for the interval on a durable timer, repeat.
@@ -141,8 +151,8 @@ func (w *devicePoll) registerHandlers(ctx workflow.Context) error {
 		func(ctx workflow.Context) (PollNowResult, error) {
 			res, err := w.poll(ctx)
 			// Restart the wait from this poll, also after a failure: it may have blocked the loop or started
-			// the back-off.
-			w.wake = true
+			// the back-off. A poll-now also collects the slow-cadence data at once.
+			w.wake, w.collectNow = true, err == nil
 			if err != nil {
 				// The activity's own words: the API shows this to the caller, and the wrapping names the
 				// worker's identity and history event IDs.
@@ -210,6 +220,7 @@ func (w *devicePoll) run(ctx workflow.Context) error {
 				return nil
 			}
 		}
+		w.maybeCollect(ctx)
 		w.wake = false
 		if w.state.Paused || w.state.Blocked {
 			w.state.NextPollAt = time.Time{}
@@ -226,7 +237,7 @@ func (w *devicePoll) run(ctx workflow.Context) error {
 			}
 		}
 		if w.pollsThisRun > 0 && (workflow.GetInfo(ctx).GetContinueAsNewSuggested() || w.pollsThisRun >= pollsPerRun) {
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && !w.collecting }); err != nil {
 				return err
 			}
 			w.drainSignals(ctx)
@@ -260,6 +271,7 @@ func (w *devicePoll) poll(ctx workflow.Context) (*activities.PollDeviceResult, e
 	if err == nil {
 		w.state.LastSummary, w.state.LastError = res.Summary, ""
 		w.state.ConsecutiveFailures, w.state.Offline = 0, false
+		w.state.InventoryInterval = res.InventoryInterval
 		return &res, nil
 	}
 
@@ -284,6 +296,56 @@ func (w *devicePoll) poll(ctx workflow.Context) (*activities.PollDeviceResult, e
 		}
 	}
 	return nil, err
+}
+
+// collectInventoryVersion guards the slow-cadence collection added to DevicePoll, so histories recorded before it
+// replay.
+const collectInventoryVersion = "collect-inventory"
+
+// DefaultInventoryInterval is the slow collection's cadence when the poll has not read the device's own.
+const DefaultInventoryInterval = 10 * time.Minute
+
+// maybeCollect starts the slow-cadence collection (drives, pools, services, updates, VMs, networks) when it is
+// due: the device answered its last poll and the inventory interval has passed since the last collection, or a
+// poll-now asked for one. The collection is a regular activity of its own, visible as such in the Temporal UI,
+// and runs alongside the loop: polls go on at their interval while it reads slow tools (smartctl, package
+// managers). Its check alerts' notices start Notify workflows like the poll's.
+func (w *devicePoll) maybeCollect(ctx workflow.Context) {
+	if w.collecting || w.state.Paused || w.state.Blocked || w.state.ConsecutiveFailures > 0 || w.state.LastPollAt.IsZero() {
+		return
+	}
+	every := w.state.InventoryInterval
+	if every <= 0 {
+		every = DefaultInventoryInterval
+	}
+	now := workflow.Now(ctx)
+	if !w.collectNow && !w.state.LastInventoryAt.IsZero() && now.Sub(w.state.LastInventoryAt) < every {
+		return
+	}
+	if workflow.GetVersion(ctx, collectInventoryVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	in := activities.CollectInventoryInput{DeviceID: w.deviceID, Force: w.collectNow}
+	w.collecting, w.collectNow, w.state.LastInventoryAt = true, false, now
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 20 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumAttempts: 2,
+			NonRetryableErrorTypes: []string{activities.ErrTypeDeviceNotFound, activities.ErrTypeInvalidInput}},
+	})
+	var a *activities.Activities
+	f := workflow.ExecuteActivity(actx, a.CollectInventory, in)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { w.collecting = false }()
+		var res activities.CollectInventoryResult
+		if err := f.Get(ctx, &res); err != nil {
+			w.state.LastInventoryError = rootMessage(err)
+			w.log.Warn("inventory collection failed", "err", w.state.LastInventoryError)
+			return
+		}
+		w.state.LastInventory, w.state.LastInventoryError = res.Summary, ""
+		startNotices(ctx, res.Notices)
+	})
 }
 
 // evaluateAlertsVersion guards the alert evaluation added to DevicePoll, so histories recorded before it replay.

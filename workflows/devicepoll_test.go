@@ -40,6 +40,10 @@ type fakeDevice struct {
 	mu       sync.Mutex
 	attempts []attempt
 	offline  []activities.MarkOfflineInput
+	// collections are the slow-cadence collections, with their offset from the start.
+	collections []collection
+	// inventoryInterval is what every successful poll reports as the device's inventory interval.
+	inventoryInterval time.Duration
 	// answer decides the outcome of poll n (1-based); nil answers every poll with success.
 	answer func(n int) error
 }
@@ -60,6 +64,7 @@ func harness(t *testing.T) (*testsuite.TestWorkflowEnvironment, *fakeDevice) {
 	var a *activities.Activities
 	env.OnActivity(a.PollDevice, mock.Anything, mock.Anything).Return(dev.pollDevice).Maybe()
 	env.OnActivity(a.MarkOffline, mock.Anything, mock.Anything).Return(dev.markOffline).Maybe()
+	env.OnActivity(a.CollectInventory, mock.Anything, mock.Anything).Return(dev.collectInventory).Maybe()
 	return env, dev
 }
 
@@ -85,7 +90,7 @@ func (d *fakeDevice) pollDevice(_ context.Context, in activities.PollDeviceInput
 			return nil, err
 		}
 	}
-	return &activities.PollDeviceResult{Summary: fmt.Sprintf("poll %d", n), Collected: now}, nil
+	return &activities.PollDeviceResult{Summary: fmt.Sprintf("poll %d", n), Collected: now, InventoryInterval: d.inventoryInterval}, nil
 }
 
 func (d *fakeDevice) markOffline(_ context.Context, in activities.MarkOfflineInput) error {

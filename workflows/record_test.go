@@ -38,6 +38,7 @@ var stubbedActivities = []string{
 	"FetchLogs", "EnsurePartitionsAhead", "RefreshRollups", "ApplyRetention",
 	"DeliverNotification", "FailDelivery",
 	"BeginScheduledRun", "FailScheduledOperation", "FinishScheduledRun", "PruneImages",
+	"CollectInventory", "PrecheckDeviceOp", "ActDeviceOp", "VerifyDeviceOp", "RecordDeviceOp",
 }
 
 // stubFunc answers one activity call: its result (converted through JSON to the real activity's result type) or
@@ -131,6 +132,7 @@ func registerWorkflows(r interface {
 	r.RegisterWorkflowWithOptions(workflows.ContainerOperationWorkflow, workflow.RegisterOptions{Name: workflows.ContainerOperationWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.NotifyWorkflow, workflow.RegisterOptions{Name: workflows.NotifyWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.ScheduledActionWorkflow, workflow.RegisterOptions{Name: workflows.ScheduledActionWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.DeviceOperationWorkflow, workflow.RegisterOptions{Name: workflows.DeviceOperationWorkflowName})
 }
 
 // run starts a workflow, waits for it to close and saves its history.
@@ -198,6 +200,22 @@ func recordContainerOpSuccess(t *testing.T, path string) {
 	})
 	r.run(path, recContainerOp(recOperation).WorkflowID(), workflows.ContainerOperationWorkflowName,
 		recContainerOp(recOperation), false)
+}
+
+// recordDeviceOpSuccess records a device operation that follows its job in verify, reporting progress.
+func recordDeviceOpSuccess(t *testing.T, path string) {
+	r := newRecorder(t, testenv.TemporalAddress(t), map[string]stubFunc{
+		"PrecheckDeviceOp": func(context.Context, []any) (any, error) {
+			return activities.OpPrecheck{Before: "no scrub running"}, nil
+		},
+		"ActDeviceOp": func(context.Context, []any) (any, error) { return activities.OpAct{Output: "scrub started"}, nil },
+		"VerifyDeviceOp": func(context.Context, []any) (any, error) {
+			return activities.OpVerify{Summary: "scrub finished, 0 errors", After: "scrub finished"}, nil
+		},
+	})
+	in := workflows.DeviceOperationInput{DeviceOpInput: activities.DeviceOpInput{OperationID: recOperation, DeviceID: recDevice,
+		Kind: "zfs_scrub", Target: "tank", Action: "scrub"}}
+	r.run(path, in.WorkflowID(), workflows.DeviceOperationWorkflowName, in, false)
 }
 
 func recordContainerOpFailure(t *testing.T, path string) {

@@ -57,6 +57,10 @@ var recordedHistories = []struct {
 	{[]string{"notify.json"}, func(t *testing.T, p ...string) { recordNotify(t, p[0]) }},
 	{[]string{"housekeeping.json"}, func(t *testing.T, p ...string) { recordHousekeeping(t, p[0]) }},
 	{[]string{"containerlogs.json"}, func(t *testing.T, p ...string) { recordContainerLogs(t, p[0]) }},
+	// The DevicePoll scenario of devicepoll_history.json with the slow-cadence collection (an activity of its own
+	// after the first good poll and after the poll-now).
+	{[]string{"devicepoll_inventory.json"}, func(t *testing.T, p ...string) { recordDevicePollHistory(t, p[0]) }},
+	{[]string{"deviceop_success.json"}, func(t *testing.T, p ...string) { recordDeviceOpSuccess(t, p[0]) }},
 }
 
 // TestReplayRecordedHistories replays every history in testdata/ against the current workflow code: a change that

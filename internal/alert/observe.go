@@ -25,6 +25,9 @@ type Observation struct {
 	// Containers is the inventory; ContainersKnown is false when docker could not be asked this poll.
 	Containers      []docker.Container
 	ContainersKnown bool
+	// Checks are the readings of the slow-cadence collection, per check name; only the checks of the collectors
+	// that ran are present, so a check rule is evaluated only when its check was read.
+	Checks map[string][]Reading
 }
 
 // Reading is one subject's value for a rule in one observation. Value is compared to the rule's thresholds;
@@ -46,6 +49,9 @@ func Readings(r Rule, o Observation) (readings []Reading, known bool) {
 		return []Reading{{Value: max(0, o.Time.Sub(o.LastSeen).Seconds())}}, !o.LastSeen.IsZero()
 	case KindHostKey:
 		return []Reading{{Value: b2f(o.HostKeyBlocked)}}, o.HostKeyKnown
+	case KindCheck:
+		rs, ok := o.Checks[r.Condition]
+		return rs, ok
 	case KindContainer:
 		if !o.Reachable || !o.ContainersKnown {
 			return nil, false
@@ -135,6 +141,11 @@ func Describe(r Rule, subject string, value float64) string {
 		return fmt.Sprintf("device not seen for %s", (time.Duration(value) * time.Second).Round(time.Second))
 	case KindHostKey:
 		return "device blocked: its SSH host key is unknown or changed"
+	case KindCheck:
+		if c, ok := CheckNamed(r.Condition); ok && c.Describe != nil {
+			return c.Describe(subject, value)
+		}
+		return fmt.Sprintf("%s%s at %g", r.Condition, on, value)
 	case KindContainer:
 		switch r.Condition {
 		case CondExitedNonZero:

@@ -23,6 +23,9 @@ const (
 	KindOffline   Kind = "offline"
 	KindContainer Kind = "container"
 	KindHostKey   Kind = "host_key"
+	// KindCheck watches what the slow-cadence collection reports (drive health, pool state, failed units ...):
+	// the rule's Condition names the check, Warning and Critical are thresholds on its value.
+	KindCheck Kind = "check"
 )
 
 // Metrics a metric rule can watch. All are "above the threshold is bad".
@@ -175,11 +178,21 @@ func (r Rule) Validate() map[string]string {
 		if r.Condition == CondRestarting && (r.Restarts < 1 || r.Window <= 0) {
 			bad["restarts"] = "restarting needs restarts of at least 1 and a positive window"
 		}
+	case KindCheck:
+		if _, ok := CheckNamed(r.Condition); !ok {
+			bad["condition"] = fmt.Sprintf("must be one of %v", CheckNames())
+		}
+		if r.Warning == nil && r.Critical == nil {
+			bad["critical"] = "a warning or a critical threshold is required"
+		}
+		if r.Warning != nil && r.Critical != nil && *r.Warning > *r.Critical {
+			bad["warning"] = "must not be above critical"
+		}
 	case KindHostKey:
 	default:
-		bad["kind"] = "must be metric, offline, container or host_key"
+		bad["kind"] = "must be metric, offline, container, host_key or check"
 	}
-	if r.Kind != KindMetric && r.Kind != KindOffline && r.Severity != SeverityWarning && r.Severity != SeverityCritical {
+	if r.Kind != KindMetric && r.Kind != KindOffline && r.Kind != KindCheck && r.Severity != SeverityWarning && r.Severity != SeverityCritical {
 		bad["severity"] = "must be warning or critical"
 	}
 	if r.Duration < 0 || r.Duration > 7*24*time.Hour {

@@ -46,7 +46,12 @@ type Device struct {
 	ReadOnly bool `json:"read_only"`
 	// DockerHost, when set, is the DOCKER_HOST the docker commands on the device use (unix:///path or
 	// tcp://host:port), typically a socket proxy that exposes only the API calls Infrastructor makes.
-	DockerHost   *string         `json:"docker_host"`
+	DockerHost *string `json:"docker_host"`
+	// InventoryInterval is the cadence of the slow collection (drives, pools, services, updates, VMs, networks).
+	InventoryInterval time.Duration `json:"-"`
+	// UseSudo runs the commands that need root (smartctl, systemctl and virsh actions, package-list refreshes)
+	// through `sudo -n`, under the sudo rules the device's setup installed.
+	UseSudo      bool            `json:"use_sudo"`
 	Status       string          `json:"status"`
 	StatusReason string          `json:"status_reason"`
 	LastSeen     *time.Time      `json:"last_seen"`
@@ -65,25 +70,27 @@ func (d Device) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(struct {
 		plain
-		PollInterval string `json:"poll_interval"`
-	}{plain(d), d.PollInterval.String()})
+		PollInterval      string `json:"poll_interval"`
+		InventoryInterval string `json:"inventory_interval"`
+	}{plain(d), d.PollInterval.String(), d.InventoryInterval.String()})
 }
 
 const deviceColumns = `id, name, host, port, ssh_user, description, device_type, tags, poll_interval_ms, enabled,
 	jump_host, host_key_policy, status, status_reason, last_seen, capabilities, docker, created_at, updated_at,
-	read_only, docker_host`
+	read_only, docker_host, inventory_interval_ms, use_sudo`
 
 func scanDevice(row pgx.Row) (*Device, error) {
 	var d Device
-	var ms int64
+	var ms, invMS int64
 	var caps, dock []byte
 	err := row.Scan(&d.ID, &d.Name, &d.Host, &d.Port, &d.User, &d.Description, &d.DeviceType, &d.Tags, &ms,
 		&d.Enabled, &d.JumpHost, &d.HostKeyPolicy, &d.Status, &d.StatusReason, &d.LastSeen, &caps, &dock,
-		&d.CreatedAt, &d.UpdatedAt, &d.ReadOnly, &d.DockerHost)
+		&d.CreatedAt, &d.UpdatedAt, &d.ReadOnly, &d.DockerHost, &invMS, &d.UseSudo)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	d.PollInterval = time.Duration(ms) * time.Millisecond
+	d.InventoryInterval = time.Duration(invMS) * time.Millisecond
 	if len(caps) > 0 {
 		d.Capabilities = caps
 	}
@@ -102,11 +109,21 @@ func CreateDevice(ctx context.Context, db DBTX, d *Device) (*Device, error) {
 		d.Tags = []string{}
 	}
 	row := db.QueryRow(ctx, `INSERT INTO devices (id, name, host, port, ssh_user, description, device_type, tags,
-		poll_interval_ms, enabled, jump_host, host_key_policy, read_only, docker_host)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) RETURNING `+deviceColumns,
+		poll_interval_ms, enabled, jump_host, host_key_policy, read_only, docker_host, inventory_interval_ms, use_sudo)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING `+deviceColumns,
 		d.ID, d.Name, d.Host, d.Port, d.User, d.Description, d.DeviceType, d.Tags, d.PollInterval.Milliseconds(),
-		d.Enabled, d.JumpHost, d.HostKeyPolicy, d.ReadOnly, d.DockerHost)
+		d.Enabled, d.JumpHost, d.HostKeyPolicy, d.ReadOnly, d.DockerHost, inventoryMS(d), d.UseSudo)
 	return scanDevice(row)
+}
+
+// DefaultInventoryInterval is the slow collection's cadence of a device that names none.
+const DefaultInventoryInterval = 10 * time.Minute
+
+func inventoryMS(d *Device) int64 {
+	if d.InventoryInterval <= 0 {
+		return DefaultInventoryInterval.Milliseconds()
+	}
+	return d.InventoryInterval.Milliseconds()
 }
 
 // GetDevice returns the device with id.
@@ -123,9 +140,10 @@ func GetDeviceByName(ctx context.Context, db DBTX, name string) (*Device, error)
 func UpdateDevice(ctx context.Context, db DBTX, d *Device) (*Device, error) {
 	row := db.QueryRow(ctx, `UPDATE devices SET name=$2, host=$3, port=$4, ssh_user=$5, description=$6,
 		device_type=$7, tags=$8, poll_interval_ms=$9, enabled=$10, jump_host=$11, host_key_policy=$12,
-		read_only=$13, docker_host=$14, updated_at=now() WHERE id=$1 RETURNING `+deviceColumns,
+		read_only=$13, docker_host=$14, inventory_interval_ms=$15, use_sudo=$16, updated_at=now()
+		WHERE id=$1 RETURNING `+deviceColumns,
 		d.ID, d.Name, d.Host, d.Port, d.User, d.Description, d.DeviceType, d.Tags, d.PollInterval.Milliseconds(),
-		d.Enabled, d.JumpHost, d.HostKeyPolicy, d.ReadOnly, d.DockerHost)
+		d.Enabled, d.JumpHost, d.HostKeyPolicy, d.ReadOnly, d.DockerHost, inventoryMS(d), d.UseSudo)
 	return scanDevice(row)
 }
 

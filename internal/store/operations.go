@@ -25,6 +25,12 @@ const (
 	OpCancelled = vocab.OpCancelled
 )
 
+// Operation kinds of the ContainerOperation workflow; device operation kinds are named by their implementations.
+const (
+	OpKindContainer = "container"
+	OpKindCompose   = "compose"
+)
+
 // OpFinal reports whether state is one an operation ends in.
 func OpFinal(state string) bool {
 	return state == OpSucceeded || state == OpFailed || state == OpCancelled
@@ -54,7 +60,11 @@ type Operation struct {
 	WorkflowID string    `json:"workflow_id"`
 	RunID      string    `json:"run_id"`
 	DeviceID   uuid.UUID `json:"device_id"`
-	// Target is the container reference, or "compose:<project>".
+	// Kind is what the operation acts on: "container", "compose", or a device operation kind (zfs_scrub,
+	// smart_selftest, service, vm, package_lists ...).
+	Kind string `json:"kind"`
+	// Target is the container reference, "compose:<project>", or the device operation's target (pool, drive
+	// serial, unit, VM).
 	Target string `json:"target"`
 	Action string `json:"action"`
 	// Params are the action's arguments as requested (timeout, signal, force, volumes, working_dir).
@@ -70,13 +80,13 @@ type Operation struct {
 	FinishedAt *time.Time      `json:"finished_at"`
 }
 
-const operationColumns = `id, workflow_id, run_id, device_id, target, action, params, state, steps, result, error,
+const operationColumns = `id, workflow_id, run_id, device_id, kind, target, action, params, state, steps, result, error,
 	token_id, token_name, created_at, started_at, finished_at`
 
 func scanOperation(row pgx.Row) (*Operation, error) {
 	var o Operation
 	var params, steps, result []byte
-	if err := row.Scan(&o.ID, &o.WorkflowID, &o.RunID, &o.DeviceID, &o.Target, &o.Action, &params, &o.State, &steps,
+	if err := row.Scan(&o.ID, &o.WorkflowID, &o.RunID, &o.DeviceID, &o.Kind, &o.Target, &o.Action, &params, &o.State, &steps,
 		&result, &o.Error, &o.TokenID, &o.TokenName, &o.CreatedAt, &o.StartedAt, &o.FinishedAt); err != nil {
 		return nil, mapErr(err)
 	}
@@ -99,9 +109,15 @@ func CreateOperation(ctx context.Context, db DBTX, o *Operation) error {
 	if len(o.Params) == 0 {
 		o.Params = json.RawMessage(`{}`)
 	}
-	if err := db.QueryRow(ctx, `INSERT INTO operations (id, workflow_id, device_id, target, action, params, token_id,
-		token_name) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING state, created_at`,
-		o.ID, o.WorkflowID, o.DeviceID, o.Target, o.Action, []byte(o.Params), o.TokenID, o.TokenName).
+	if o.Kind == "" {
+		o.Kind = OpKindContainer
+		if strings.HasPrefix(o.Target, "compose:") {
+			o.Kind = OpKindCompose
+		}
+	}
+	if err := db.QueryRow(ctx, `INSERT INTO operations (id, workflow_id, device_id, kind, target, action, params,
+		token_id, token_name) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING state, created_at`,
+		o.ID, o.WorkflowID, o.DeviceID, o.Kind, o.Target, o.Action, []byte(o.Params), o.TokenID, o.TokenName).
 		Scan(&o.State, &o.CreatedAt); err != nil {
 		return mapErr(err)
 	}

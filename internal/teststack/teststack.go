@@ -26,6 +26,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/api"
 	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/notify"
@@ -75,6 +76,8 @@ type options struct {
 	logLevel       slog.Level
 	tokenPrefix    string
 	configure      []func(*config.Config)
+	collectors     []activities.InventoryCollector
+	opKinds        []activities.OpKind
 }
 
 // Option changes how Start builds the stack.
@@ -101,6 +104,14 @@ func WithSSHTimeouts(connect, command time.Duration) Option {
 // WithoutWorker leaves the worker out, for tests that run it as a process of their own (Stack.DBURL,
 // Stack.Temporal, Stack.TaskQueue).
 func WithoutWorker() Option { return func(o *options) { o.noWorker = true } }
+
+// WithCollectors replaces the product's inventory collectors in the worker.
+func WithCollectors(c ...activities.InventoryCollector) Option {
+	return func(o *options) { o.collectors = c }
+}
+
+// WithOpKinds replaces the product's device operation kinds in the worker and the API.
+func WithOpKinds(k ...activities.OpKind) Option { return func(o *options) { o.opKinds = k } }
 
 // WithReadOnlyMCP also starts a read-only API replica (INFRA_MCP_READONLY=true) at Stack.ReadOnlyURL.
 func WithReadOnlyMCP() Option { return func(o *options) { o.readOnlyMCP = true } }
@@ -190,7 +201,8 @@ func Start(tb testing.TB, opts ...Option) *Stack {
 		w, err := worker.New(worker.Deps{Temporal: tc, TaskQueue: s.TaskQueue, DB: s.DB, Log: log,
 			SSH: sshpool.Config{Signers: o.signers, ConnectTimeout: o.connectTimeout, CommandTimeout: o.commandTimeout,
 				KeepAliveInterval: 2 * time.Second},
-			Secrets: s.Secrets, Notify: &notify.Sender{Targets: notify.Targets{AllowLoopback: true}}})
+			Secrets: s.Secrets, Notify: &notify.Sender{Targets: notify.Targets{AllowLoopback: true}},
+			Collectors: o.collectors, OpKinds: o.opKinds})
 		must(err)
 		tb.Cleanup(w.Stop)
 		must(w.Start())
@@ -252,7 +264,7 @@ func (s *Stack) serve(tb testing.TB, o options, log *slog.Logger, readOnlyMCP bo
 	}
 	cfg.MCPReadOnly = readOnlyMCP
 	srv := api.New(api.Deps{Config: cfg, Pool: s.DB, Workflows: s.Poller, Temporal: api.TemporalHealth{Client: s.TC}, Log: log,
-		Secrets: s.Secrets})
+		Secrets: s.Secrets, OpKinds: o.opKinds})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("teststack: %v", err)

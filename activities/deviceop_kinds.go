@@ -1,0 +1,6 @@
+package activities
+
+// opKinds lists the product's device operation kinds.
+func opKinds() []OpKind {
+	return []OpKind{}
+}

@@ -1,0 +1,6 @@
+package activities
+
+// defaultCollectors lists the product's inventory collectors, in the order a collection runs them.
+func defaultCollectors() []InventoryCollector {
+	return []InventoryCollector{}
+}
