@@ -22,7 +22,8 @@ import (
 //     error (virsh's command language keeps going after a failing command and exits 0).
 //
 // A mark in stubborn/ makes `shutdown` of that domain do nothing, like a guest that ignores the ACPI request,
-// so the shutdown timeout and the destroy fallback can be exercised. Calls are serialised with flock.
+// so the shutdown timeout and the destroy fallback can be exercised. Calls are serialised with flock. State reasons
+// ("booted", "destroyed") are not kept: a new process reads them as "unknown".
 const persistentVirsh = `#!/bin/sh
 S=%s
 exec 9>"$S/lock"

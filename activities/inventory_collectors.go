@@ -2,5 +2,7 @@ package activities
 
 // defaultCollectors lists the product's inventory collectors, in the order a collection runs them.
 func defaultCollectors() []InventoryCollector {
-	return []InventoryCollector{}
+	return []InventoryCollector{
+		updatesCollector{}, vmsCollector{}, networkCollector{}, // #13
+	}
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/internal/deps"
 	"github.com/infrastructor/infrastructor/internal/docker"
 	"github.com/infrastructor/infrastructor/internal/store"
@@ -46,6 +48,7 @@ func (e *mcpEndpoint) addInventoryTools() {
 		deviceArg,
 		mcp.WithString("container", mcp.Required(), mcp.Description("Container name or ID.")),
 	), deviceTool(e, e.getServiceDependencies))
+	e.addInventoryWriteTools()
 }
 
 type checkUpdatesArgs struct {
@@ -313,4 +316,56 @@ func (e *mcpEndpoint) getServiceDependencies(ctx context.Context, _ *toolCall, d
 	section("Needed by", out.NeededBy)
 	section("Shares", out.Shares)
 	return textResult(out, lines...), nil
+}
+
+// addInventoryWriteTools registers the operations of #13: VM actions and the package-list refresh.
+func (e *mcpEndpoint) addInventoryWriteTools() {
+	e.tool(mcp.NewTool("vm_action",
+		mcp.WithDescription("Start, shut down, reboot, suspend or resume a virtual machine (libvirt domain) as a durable operation: checked, done, verified and recorded even if this connection drops. shutdown asks the guest to power off and waits up to timeout seconds; with destroy_after it then forces the power-off. Waits up to wait_seconds with progress notifications, then returns the result or the operation id for get_operation. One operation per VM at a time."),
+		annotations("VM action", false, true, false, true),
+		deviceArg,
+		mcp.WithString("vm", mcp.Required(), mcp.Description("VM (domain) name, as get_vm_status lists it.")),
+		mcp.WithString("action", mcp.Required(), mcp.Description("What to do."), mcp.Enum("start", "shutdown", "reboot", "suspend", "resume")),
+		mcp.WithInteger("timeout", mcp.Description("For shutdown: seconds to wait for the guest to power off (default 120)."), mcp.Min(1), mcp.Max(3600)),
+		mcp.WithBoolean("destroy_after", mcp.Description("For shutdown: force the power-off (virsh destroy) when the guest did not power off in time.")),
+		mcp.WithInteger("wait_seconds", mcp.Description("How long to wait for the result before returning the operation id."), mcp.DefaultNumber(int(mcpDefaultActionWait/time.Second)), mcp.Min(0), mcp.Max(int(mcpMaxActionWait/time.Second))),
+	), deviceTool(e, e.vmAction))
+	e.tool(mcp.NewTool("refresh_package_lists",
+		mcp.WithDescription("Refresh a device's package lists (apt-get update, dnf/yum makecache, apk update) as an audited operation, then check its updates again. Installs nothing. Needs the device's use_sudo setting or a root login; check_updates alone never refreshes."),
+		annotations("Refresh package lists", false, false, true, true),
+		deviceArg,
+		mcp.WithInteger("wait_seconds", mcp.Description("How long to wait for the result before returning the operation id."), mcp.DefaultNumber(int(mcpDefaultActionWait/time.Second)), mcp.Min(0), mcp.Max(int(mcpMaxActionWait/time.Second))),
+	), deviceTool(e, e.refreshPackageLists))
+}
+
+type vmActionArgs struct {
+	deviceRef
+	VM           string `json:"vm"`
+	Action       string `json:"action"`
+	Timeout      *int   `json:"timeout"`
+	DestroyAfter *bool  `json:"destroy_after"`
+	WaitSeconds  *int   `json:"wait_seconds"`
+}
+
+func (e *mcpEndpoint) vmAction(ctx context.Context, call *toolCall, d *store.Device, args *vmActionArgs) (*mcp.CallToolResult, error) {
+	call.audit.target = "device/" + d.ID.String() + "/vm/" + args.VM
+	params := map[string]string{}
+	if args.Timeout != nil {
+		params["timeout"] = strconv.Itoa(*args.Timeout)
+	}
+	if args.DestroyAfter != nil {
+		params["destroy_after"] = strconv.FormatBool(*args.DestroyAfter)
+	}
+	return e.runDeviceOperation(ctx, call, d, activities.DeviceOpInput{Kind: "vm", Target: args.VM, Action: args.Action,
+		Params: params}, mcpWait(args.WaitSeconds))
+}
+
+type refreshPackageListsArgs struct {
+	deviceRef
+	WaitSeconds *int `json:"wait_seconds"`
+}
+
+func (e *mcpEndpoint) refreshPackageLists(ctx context.Context, call *toolCall, d *store.Device, args *refreshPackageListsArgs) (*mcp.CallToolResult, error) {
+	call.audit.target = "device/" + d.ID.String() + "/package_lists"
+	return e.runDeviceOperation(ctx, call, d, activities.DeviceOpInput{Kind: "package_lists", Action: "refresh"}, mcpWait(args.WaitSeconds))
 }

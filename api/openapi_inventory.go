@@ -17,6 +17,18 @@ var inventoryAPIRoutes = []route{
 		"reboot required, age of the lists; 404 before the first check", scope: "read", status: "200", resp: ref("DeviceUpdates")},
 	{method: "get", path: "/devices/{id}/vms", summary: "The device's libvirt VMs as of the last collection (virsh on qemu:///system): " +
 		"state, vCPUs, memory, autostart, disks, interfaces", scope: "read", status: "200", resp: ref("DeviceVMs")},
+	{method: "post", path: "/devices/{id}/vms/{name}/actions", summary: "Start, shut down (waiting timeout seconds, default 120, " +
+		"then destroying when destroy_after is true), reboot, suspend or resume a VM as a durable operation: precheck, act, verify, " +
+		"record; 409 while another operation runs on the VM, or on a read-only device", scope: "operate",
+		body: obj{"type": "object", "required": []string{"action"}, "properties": obj{
+			"action":        obj{"type": "string", "enum": []string{"start", "shutdown", "reboot", "suspend", "resume"}},
+			"timeout":       obj{"type": "integer", "minimum": 1, "maximum": 3600, "description": "shutdown only: seconds to wait for the guest"},
+			"destroy_after": obj{"type": "boolean", "description": "shutdown only: force the power-off after the timeout"}}},
+		status: "202", resp: ref("Operation"), params: []obj{query("wait", "wait up to this long for the result (e.g. 30s)", "string")}},
+	{method: "post", path: "/devices/{id}/package-lists/refresh", summary: "Refresh the device's package lists (apt-get update, " +
+		"dnf/yum makecache, apk update) as an audited operation, then check the updates again; needs the device's use_sudo " +
+		"or a root login (pacman is refused: -Sy without -u leads to partial upgrades)", scope: "operate",
+		status: "202", resp: ref("Operation"), params: []obj{query("wait", "wait up to this long for the result (e.g. 30s)", "string")}},
 	{method: "get", path: "/devices/{id}/network", summary: "The device's interfaces (ip -j addr: kind, MAC, MTU, state, addresses, master), " +
 		"default routes and subnets as of the last collection; 404 before it", scope: "read", status: "200", resp: ref("DeviceNetwork")},
 	{method: "get", path: "/devices/{id}/docker-networks", summary: "The device's Docker networks: driver, subnets, gateway, compose project, " +

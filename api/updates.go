@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/internal/store"
 )
 
@@ -19,7 +20,27 @@ func (s *Server) inventoryRoutes(v1 fiber.Router) {
 	v1.Get("/devices/:id/network", read, s.deviceNetwork)
 	v1.Get("/devices/:id/docker-networks", read, s.deviceDockerNetworks)
 	v1.Get("/devices/:id/containers/:ref/dependencies", read, s.containerDependencies)
-	_ = operate
+	v1.Post("/devices/:id/vms/:name/actions", operate, s.vmAction)
+	v1.Post("/devices/:id/package-lists/refresh", operate, s.refreshPackageLists)
+}
+
+// refreshPackageLists starts the package-list refresh of a device (an audited operation; the update check never
+// refreshes on its own).
+func (s *Server) refreshPackageLists(c *fiber.Ctx) error {
+	d, err := s.loadDevice(c)
+	if err != nil {
+		return err
+	}
+	if len(c.Body()) > 0 {
+		raw, err := decodeObject(c)
+		if err != nil {
+			return err
+		}
+		if err := newFieldDecoder(raw).finish(); err != nil {
+			return err
+		}
+	}
+	return s.runDeviceAction(c, d, activities.DeviceOpInput{Kind: "package_lists", Action: "refresh"})
 }
 
 // deviceUpdates answers the latest package-update check of a device.

@@ -14,7 +14,9 @@ type Check struct {
 }
 
 // checks lists every check a rule can watch; each collector's checks are declared next to it in this package.
-var checks = slices.Concat[[]Check]()
+var checks = slices.Concat(
+	inventoryChecks, // #13
+)
 
 // CheckNamed returns the check called name.
 func CheckNamed(name string) (Check, bool) {
