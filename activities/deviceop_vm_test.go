@@ -13,6 +13,7 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/docker"
 	"github.com/infrastructor/infrastructor/internal/testdb"
+	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 func TestVMKindValidate(t *testing.T) {
@@ -45,7 +46,7 @@ func TestVMKindOverSSH(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for the test sshd")
 	}
-	bin, state := installVirsh(t, fakeVM{Name: "web01", Running: true, Stubborn: true}, fakeVM{Name: "db01", Running: true})
+	bin, state := testenv.PersistentVirsh(t, testenv.FakeVM{Name: "web01", Running: true, Stubborn: true}, testenv.FakeVM{Name: "db01", Running: true})
 	db := testdb.Pool(t)
 	dev, run := sshDevice(t, db, "kvm-ops", "SetEnv PATH="+bin+":/usr/bin:/bin")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -70,7 +71,7 @@ func TestVMKindOverSSH(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, ver.Summary, "was destroyed")
 	require.True(t, strings.HasPrefix(ver.After, "shut off"), ver.After)
-	require.Equal(t, "5", virshState(t, state, "web01"))
+	require.Equal(t, "5", testenv.VirshState(t, state, "web01"))
 	require.Len(t, progress, 2)
 
 	// Without destroy_after the operation fails verification and the VM keeps running.
@@ -84,7 +85,7 @@ func TestVMKindOverSSH(t *testing.T) {
 	var app *temporal.ApplicationError
 	require.True(t, errors.As(err, &app))
 	require.Equal(t, ErrTypeVerifyFailed, app.Type())
-	require.Equal(t, "1", virshState(t, state, "web01"))
+	require.Equal(t, "1", testenv.VirshState(t, state, "web01"))
 
 	// A cooperative guest shuts down; shutting it down again is a no-op; an act retried after the effect is done.
 	e = env("db01", "shutdown", nil)

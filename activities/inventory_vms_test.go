@@ -12,12 +12,13 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/internal/testdb"
+	"github.com/infrastructor/infrastructor/internal/testenv"
 	"github.com/infrastructor/infrastructor/internal/virsh"
 )
 
 // TestPersistentVirsh: the test devices' virsh keeps state between processes, and reports failures.
 func TestPersistentVirsh(t *testing.T) {
-	bin, state := installVirsh(t, fakeVM{Name: "web01", Running: true}, fakeVM{Name: "db01"})
+	bin, state := testenv.PersistentVirsh(t, testenv.FakeVM{Name: "web01", Running: true}, testenv.FakeVM{Name: "db01"})
 	run := func(args ...string) (string, error) {
 		out, err := exec.Command(bin+"/virsh", args...).Output()
 		return string(out), err
@@ -30,7 +31,7 @@ func TestPersistentVirsh(t *testing.T) {
 	out, err = run("domstate", "--domain", "web01")
 	require.NoError(t, err)
 	require.Equal(t, "paused", strings.TrimSpace(out), "the state outlives the virsh process")
-	require.Equal(t, "3", virshState(t, state, "web01"))
+	require.Equal(t, "3", testenv.VirshState(t, state, "web01"))
 	_, err = run("start", "--domain", "web01")
 	require.Error(t, err, "starting a paused domain fails, and the failure is reported")
 }
@@ -45,7 +46,7 @@ func TestCollectVMsOverSSH(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for the test sshd")
 	}
-	bin, _ := installVirsh(t, fakeVM{Name: "web01", Running: true, Autostart: true}, fakeVM{Name: "db01"})
+	bin, _ := testenv.PersistentVirsh(t, testenv.FakeVM{Name: "web01", Running: true, Autostart: true}, testenv.FakeVM{Name: "db01"})
 	db := testdb.Pool(t)
 	dev, run := sshDevice(t, db, "kvm-host", "SetEnv PATH="+bin+":/usr/bin:/bin")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -1,4 +1,4 @@
-package activities
+package testenv
 
 import (
 	"fmt"
@@ -61,17 +61,19 @@ if grep -q '^error:' "$S/err"; then cat "$S/err" >&2; exit 1; fi
 exit 0
 `
 
-// fakeVM is a domain of the persistent test driver.
-type fakeVM struct {
+// FakeVM is a domain of the persistent test driver (PersistentVirsh).
+type FakeVM struct {
 	Name      string
 	Running   bool
 	Autostart bool
 	Stubborn  bool
 }
 
-// installVirsh writes the persistent virsh and its domains into a directory readable by a test sshd's login
-// user and returns the directory to put first on PATH and the state directory.
-func installVirsh(t *testing.T, vms ...fakeVM) (bin, state string) {
+// PersistentVirsh writes a virsh that keeps libvirt's test-driver state between processes (see persistentVirsh)
+// and its domains into a directory readable by a test sshd's login user, and returns the directory to put first on
+// the device's PATH (e.g. with sshd's "SetEnv PATH=<bin>:/usr/bin:/bin") and the state directory. It skips the
+// test when virsh or flock is missing.
+func PersistentVirsh(t testing.TB, vms ...FakeVM) (bin, state string) {
 	t.Helper()
 	if _, err := exec.LookPath("virsh"); err != nil {
 		t.Skip("virsh not installed (apt-get install libvirt-clients)")
@@ -121,8 +123,9 @@ func installVirsh(t *testing.T, vms ...fakeVM) (bin, state string) {
 	return bin, state
 }
 
-// virshState is a domain's stored run state code (1 running, 3 paused, 5 shut off).
-func virshState(t *testing.T, state, name string) string {
+// VirshState is a domain's stored run state code in a PersistentVirsh state directory (1 running, 3 paused, 5
+// shut off).
+func VirshState(t testing.TB, state, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(state, "state", name))
 	require.NoError(t, err)
