@@ -229,6 +229,7 @@ if [ -z "$ids" ]; then echo '\''\'\'''\''[]'\''\'\'''\''; exit 0; fi
 exec docker network inspect $ids
 '\'''
 VIRSH_URI=qemu:///system
+IMAGE_INSPECT_FORMAT='{{json .Id}} {{json .RepoDigests}}'
 # The exec request of current workers, and the frame they put around a command on standard input (sshpool).
 EXEC_COMMAND='sh -s'
 SCRIPT_HEAD='{
@@ -325,6 +326,16 @@ valid_docker_host() { # unix:///path or tcp://host:port
 	[ ${#1} -le 200 ]
 }
 
+valid_image_id() { # sha256:<64 lower-case hex digits>
+	case $1 in
+	sha256:*) ;;
+	*) return 1 ;;
+	esac
+	case ${1#sha256:} in
+	*[!0123456789abcdef]*) return 1 ;;
+	esac
+	[ ${#1} -eq 71 ]
+}
 valid_domain() { # libvirt domain name: [A-Za-z0-9][A-Za-z0-9_.+:@-]*, at most 200 (package virsh)
 	case $1 in
 	'' | [!$ALNUM]* | *[!${ALNUM}_.+:@-]*) return 1 ;;
@@ -399,6 +410,15 @@ check_docker() {
 		[ $# -eq 2 ] && [ "$1" = -- ] && valid_ref "$2"
 		;;
 	image)
+		if [ "${1-}" = inspect ]; then
+			# The repository digests of images, for image updates (package imageupdate): image ids only.
+			[ $# -ge 5 ] && [ $# -le 504 ] && [ "$2" = --format ] && [ "$3" = "$IMAGE_INSPECT_FORMAT" ] && [ "$4" = -- ] || return 1
+			shift 4
+			for i in "$@"; do
+				valid_image_id "$i" || return 1
+			done
+			return 0
+		fi
 		writes "docker image prune" || return 1
 		[ $# -eq 2 ] && [ "$*" = "prune -f" ]
 		;;

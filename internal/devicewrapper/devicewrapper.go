@@ -22,6 +22,7 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/docker"
+	"github.com/infrastructor/infrastructor/internal/imageupdate"
 	"github.com/infrastructor/infrastructor/internal/netinfo"
 	"github.com/infrastructor/infrastructor/internal/pkgupdate"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
@@ -61,6 +62,7 @@ func Script() string {
 		"@LIT_NETINFO@", docker.ShellQuote(netinfo.Script()),
 		"@LIT_DOCKER_NETWORKS@", docker.ShellQuote(netinfo.DockerNetworksCommand()),
 		"@VIRSH_URI@", docker.ShellQuote(virsh.SystemURI),
+		"@IMAGE_INSPECT_FORMAT@", docker.ShellQuote(imageupdate.InspectFormat),
 	)
 	return r.Replace(template)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/docker"
+	"github.com/infrastructor/infrastructor/internal/imageupdate"
 	"github.com/infrastructor/infrastructor/internal/netinfo"
 	"github.com/infrastructor/infrastructor/internal/pkgupdate"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
@@ -142,6 +143,8 @@ func productCommands(t *testing.T) map[string]bool {
 		inventory[m(pkgupdate.RefreshScript(pm, false))] = true
 		inventory[m(pkgupdate.RefreshScript(pm, true))] = true
 	}
+	cmds[m(imageupdate.InspectCommand([]string{"sha256:" + strings.Repeat("a", 64)}))] = false
+	cmds[m(imageupdate.InspectCommand([]string{"sha256:" + strings.Repeat("0", 64), "sha256:" + strings.Repeat("f", 64)}))] = false
 	for _, sig := range []string{"HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "STOP", "CONT", "WINCH", "PWR", "SYS", "STKFLT", "VTALRM"} {
 		cmds[m(docker.Kill("web", sig))] = true
 	}
@@ -266,6 +269,8 @@ func TestWrapperRefusesEverythingElse(t *testing.T) {
 		"refresh other":            "export LC_ALL=C\napt-get -q -y upgrade\n",
 		"pkgupdate changed":        strings.Replace(pkgupdate.Script(), "apt-get -s", "apt-get -y", 1),
 		"netinfo plus":             netinfo.Script() + "id\n",
+		"image inspect by name":    "'docker' 'image' 'inspect' '--format' '{{json .Id}} {{json .RepoDigests}}' '--' 'busybox'",
+		"image inspect format":     "'docker' 'image' 'inspect' '--format' '{{json .Config.Env}}' '--' 'sha256:" + strings.Repeat("a", 64) + "'",
 	}
 	for _, sh := range shells {
 		t.Run(sh.name, func(t *testing.T) {
