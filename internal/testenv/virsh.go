@@ -22,7 +22,8 @@ import (
 //     error (virsh's command language keeps going after a failing command and exits 0).
 //
 // A mark in stubborn/ makes `shutdown` of that domain do nothing, like a guest that ignores the ACPI request,
-// so the shutdown timeout and the destroy fallback can be exercised. Calls are serialised with flock. State reasons
+// so the shutdown timeout and the destroy fallback can be exercised. Every command is appended to commands in the
+// state directory (VirshCommands), so a test can count the effects. Calls are serialised with flock. State reasons
 // ("booted", "destroyed") are not kept: a new process reads them as "unknown".
 const persistentVirsh = `#!/bin/sh
 S=%s
@@ -30,6 +31,7 @@ exec 9>"$S/lock"
 flock 9
 if [ "${1-}" = -c ]; then shift 2; fi
 cmd="$*"
+echo "$cmd" >>"$S/commands"
 case $cmd in
 "shutdown --domain "*)
   n=${cmd#"shutdown --domain "}
@@ -113,6 +115,7 @@ func PersistentVirsh(t testing.TB, vms ...FakeVM) (bin, state string) {
 			require.NoError(t, os.WriteFile(filepath.Join(state, "stubborn", vm.Name), nil, 0o666))
 		}
 	}
+	require.NoError(t, os.WriteFile(filepath.Join(state, "commands"), nil, 0o666))
 	// The device's login user rewrites the state files: umask must not have narrowed them.
 	require.NoError(t, filepath.Walk(state, func(p string, info os.FileInfo, err error) error {
 		if err != nil || info.IsDir() {
@@ -130,4 +133,16 @@ func VirshState(t testing.TB, state, name string) string {
 	b, err := os.ReadFile(filepath.Join(state, "state", name))
 	require.NoError(t, err)
 	return strings.TrimSpace(string(b))
+}
+
+// VirshCommands returns the virsh commands (without the connection option) run against a PersistentVirsh state
+// directory, oldest first.
+func VirshCommands(t testing.TB, state string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(state, "commands"))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	require.NoError(t, err)
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
 }
