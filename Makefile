@@ -46,6 +46,12 @@ WRAPPER_TESTS := TestPollingFleet|TestContainerInventory|TestContainerOperations
 test-wrapper: bin/temporal ## Run the polling and container integration tests through the device wrapper.
 	INFRA_TEST_DEVICE_WRAPPER=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -run '^($(WRAPPER_TESTS))$$' ./test/integration/
 
+# test/timescale (part of test-go) runs the product on TimescaleDB; it skips outside CI when the extension is not
+# installed. This target runs it alone.
+.PHONY: test-timescale
+test-timescale: bin/temporal ## Run the TimescaleDB suite alone (install the extension first: ../shared/timescaledb/install.sh).
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./test/timescale/
+
 # The MCP check with the official TypeScript SDK already runs inside test-go (test/mcp runs node on client.mjs and
 # installs its npm packages when missing), so it is not in TEST_EXTRA; this target runs it alone.
 .PHONY: test-mcp-js

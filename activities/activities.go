@@ -36,6 +36,9 @@ type Activities struct {
 	Collectors []InventoryCollector
 	// OpKinds are the device operation kinds; nil means the product's (opKinds).
 	OpKinds []OpKind
+	// ImageCheckInterval is how long a registry's answer for an image reference is trusted
+	// (DefaultImageCheckInterval when zero).
+	ImageCheckInterval time.Duration
 }
 
 func (a *Activities) now() time.Time {

@@ -145,7 +145,7 @@ func (a *Activities) openChannel(ch *store.Channel) (notify.Channel, error) {
 	if err != nil {
 		return notify.Channel{}, fmt.Errorf("%s: secret: %w", ch, err)
 	}
-	return notify.Channel{Type: ch.Type, URL: ch.URL, Token: token, Secret: sec}, nil
+	return notify.Channel{Type: ch.Type, URL: ch.URL, Token: token, Secret: sec, Config: ch.Config}, nil
 }
 
 // message builds the notice from the delivery and its alert.

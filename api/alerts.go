@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -57,6 +58,18 @@ func (s *Server) listAlerts(c *fiber.Ctx) error {
 			fields["device_id"] = "must be a device id (UUID)"
 		}
 		f.DeviceID = &id
+	}
+	if v := c.Query("rule_id"); v != "" {
+		id, err := uuid.Parse(v)
+		if err != nil {
+			fields["rule_id"] = "must be an alert rule id (UUID)"
+		}
+		f.RuleID = &id
+	}
+	switch f.Severity = c.Query("severity"); f.Severity {
+	case "", alert.SeverityInfo, alert.SeverityWarning, alert.SeverityCritical:
+	default:
+		fields["severity"] = "must be info, warning or critical"
 	}
 	since := s.now().Add(-recentAlerts)
 	if v := c.Query("since"); v != "" {
@@ -115,11 +128,7 @@ func (s *Server) acknowledgeAlert(c *fiber.Ctx) error {
 		return err
 	}
 	setAudit(c, "alert.acknowledge", a.ID.String(), nil)
-	by := "unknown"
-	if tok := tokenOf(c); tok != nil {
-		by = tok.Name
-	}
-	out, err := store.AcknowledgeAlert(c.UserContext(), s.pool, a.ID, by, s.now())
+	out, err := s.acknowledge(c.UserContext(), a.ID, tokenOf(c))
 	if err != nil {
 		return err
 	}
@@ -138,28 +147,16 @@ func (s *Server) silenceAlert(c *fiber.Ctx) error {
 		return err
 	}
 	d := newFieldDecoder(raw)
-	var until *time.Time
+	var sp silenceSpec
 	var t time.Time
-	var dur string
-	hasUntil := d.get("until", &t, "an RFC 3339 time")
-	hasDur := d.get("duration", &dur, `a duration such as "2h"`)
-	switch {
-	case hasUntil && hasDur:
-		d.fail("duration", "give until or duration, not both")
-	case hasUntil:
-		if !t.After(s.now()) {
-			d.fail("until", "must be in the future")
-		}
-		until = &t
-	case hasDur:
-		v, err := time.ParseDuration(dur)
-		if err != nil || v <= 0 || v > 90*24*time.Hour {
-			d.fail("duration", "must be a duration between 1s and 2160h")
-		}
-		u := s.now().Add(v)
-		until = &u
-	case !d.isNull["until"]:
-		d.fail("until", "give until (or null to lift the silence) or duration")
+	if d.get("until", &t, "an RFC 3339 time") {
+		sp.Until = &t
+	}
+	d.get("duration", &sp.Duration, `a duration such as "2h"`)
+	sp.Lift = d.isNull["until"]
+	until, field, msg := s.silenceEnd(sp, "until (or null to lift the silence)")
+	if field != "" {
+		d.fail(field, msg)
 	}
 	if err := d.finish(); err != nil {
 		return err
@@ -170,6 +167,54 @@ func (s *Server) silenceAlert(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(out)
+}
+
+// acknowledge records that tok's holder acknowledged alert id, for REST and MCP alike.
+func (s *Server) acknowledge(ctx context.Context, id uuid.UUID, tok *store.Token) (*store.Alert, error) {
+	by := "unknown"
+	if tok != nil {
+		by = tok.Name
+	}
+	return store.AcknowledgeAlert(ctx, s.pool, id, by, s.now())
+}
+
+// silenceSpec is a silence request, from REST or MCP: until a time, for a duration, or lifted.
+type silenceSpec struct {
+	Until    *time.Time
+	Duration string
+	Lift     bool
+}
+
+// maxSilence bounds a silence, so a forgotten one does not hide an alert for good.
+const maxSilence = 90 * 24 * time.Hour
+
+// silenceEnd checks a silence request and returns when the silence ends (nil lifts it), or the field at fault and
+// why. liftHint words how the interface lifts a silence, for the message when nothing was given.
+func (s *Server) silenceEnd(sp silenceSpec, liftHint string) (until *time.Time, field, msg string) {
+	switch {
+	case sp.Until != nil && sp.Duration != "":
+		return nil, "duration", "give until or duration, not both"
+	case sp.Lift && (sp.Until != nil || sp.Duration != ""):
+		return nil, "until", "lifting the silence takes neither until nor duration"
+	case sp.Until != nil:
+		if !sp.Until.After(s.now()) {
+			return nil, "until", "must be in the future"
+		}
+		if sp.Until.Sub(s.now()) > maxSilence {
+			return nil, "until", "must be at most 90 days ahead"
+		}
+		return sp.Until, "", ""
+	case sp.Duration != "":
+		v, err := time.ParseDuration(sp.Duration)
+		if err != nil || v <= 0 || v > maxSilence {
+			return nil, "duration", "must be a duration between 1s and 2160h"
+		}
+		u := s.now().Add(v)
+		return &u, "", ""
+	case sp.Lift:
+		return nil, "", ""
+	}
+	return nil, "until", "give " + liftHint + " or duration"
 }
 
 func (s *Server) listAlertRules(c *fiber.Ctx) error {

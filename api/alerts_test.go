@@ -178,7 +178,7 @@ func TestNotificationChannels(t *testing.T) {
 		field string
 	}{
 		{map[string]any{"name": "g", "type": "gotify", "url": "http://h/"}, "token"},
-		{map[string]any{"name": "g", "type": "email", "url": "http://h/"}, "type"},
+		{map[string]any{"name": "g", "type": "fax", "url": "http://h/"}, "type"},
 		{map[string]any{"name": "g", "type": "webhook", "url": "ftp://h/"}, "url"},
 		{map[string]any{"name": "g", "type": "webhook", "url": "http://u:p@h/"}, "url"},
 		{map[string]any{"name": "g", "type": "webhook", "url": "http://h/", "min_severity": "loud"}, "min_severity"},
@@ -285,6 +285,14 @@ func TestAlertsAcknowledgeSilence(t *testing.T) {
 	require.Len(t, list.Items, 2)
 	ts.req("GET", "/api/v1/alerts?since=96h&limit=1", ts.read, nil).requireStatus(t, http.StatusOK)
 	ts.req("GET", "/api/v1/alerts?state=sad", ts.read, nil).requireStatus(t, http.StatusUnprocessableEntity)
+	ts.req("GET", "/api/v1/alerts?since=96h&severity=warning", ts.read, nil).requireStatus(t, http.StatusOK).into(t, &list)
+	require.Len(t, list.Items, 1)
+	require.Equal(t, old.ID.String(), list.Items[0].ID)
+	ts.req("GET", "/api/v1/alerts?since=96h&rule_id="+rules[0].ID.String(), ts.read, nil).requireStatus(t, http.StatusOK).into(t, &list)
+	require.Len(t, list.Items, 1)
+	require.Equal(t, al.ID.String(), list.Items[0].ID)
+	ts.req("GET", "/api/v1/alerts?severity=dire", ts.read, nil).requireStatus(t, http.StatusUnprocessableEntity)
+	ts.req("GET", "/api/v1/alerts?rule_id=cpu", ts.read, nil).requireStatus(t, http.StatusUnprocessableEntity)
 
 	path := "/api/v1/alerts/" + al.ID.String()
 	ts.req("POST", path+"/acknowledge", ts.read, nil).requireStatus(t, http.StatusForbidden)

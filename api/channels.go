@@ -112,41 +112,99 @@ func (s *Server) updateChannel(c *fiber.Ctx) error {
 }
 
 // decodeChannel applies the fields present to ch. A token or secret absent from the body keeps the stored one;
-// "" clears it; a new one is stored encrypted (#15). Credentials never appear in errors or the audit log.
+// "" clears it; a new one is stored encrypted (#15). Credentials never appear in errors or the audit log. For
+// Discord and Slack the webhook URL is the credential: it is sealed into the token and only its host is shown. A
+// config given replaces the stored one.
 func (s *Server) decodeChannel(ctx context.Context, raw map[string]json.RawMessage, ch *store.Channel) error {
 	d := newFieldDecoder(raw)
 	var token, sec string
+	oldType := ch.Type
 	d.get("name", &ch.Name, "a string")
 	d.get("type", &ch.Type, "a string")
 	newURL := d.get("url", &ch.URL, "a string")
 	newToken := d.get("token", &token, "a string")
 	newSecret := d.get("secret", &sec, "a string")
+	newConfig := s.decodeChannelConfig(d, ch)
 	d.get("min_severity", &ch.MinSeverity, "a string")
 	d.get("enabled", &ch.Enabled, "a boolean")
 	d.get("rate_per_minute", &ch.RatePerMinute, "an integer")
 	if msg := validateName(ch.Name); msg != "" {
 		d.fail("name", msg)
 	}
+	typeChanged := oldType != "" && oldType != ch.Type
+	if typeChanged && notify.URLIsCredential(oldType) {
+		// The stored token is the old type's webhook URL and the stored URL only its host: neither means
+		// anything (and the first must not be sent) anywhere else.
+		if !newToken {
+			ch.Token = ""
+		}
+		if !newURL {
+			ch.URL = ""
+		}
+	}
 	hasToken := ch.Token != ""
 	if newToken {
 		hasToken = token != ""
 	}
+	checkURL := true
 	switch ch.Type {
 	case notify.TypeGotify:
 		if !hasToken {
 			d.fail("token", "is required for gotify (an application token)")
 		}
 	case notify.TypeWebhook:
+	case notify.TypeNtfy:
+		if _, _, err := notify.NtfyTopic(ch.URL); err != nil && ch.URL != "" {
+			d.fail("url", "must be the ntfy topic's URL, e.g. https://ntfy.sh/my-alerts: "+err.Error())
+		}
+	case notify.TypeDiscord, notify.TypeSlack:
+		if newToken {
+			d.fail("token", "is not used by "+ch.Type+": the webhook URL is its credential (set url)")
+		}
+		if !newURL && (oldType != ch.Type || !hasToken) {
+			d.fail("url", "is required for "+ch.Type+" (the webhook URL)")
+		}
+	case notify.TypeTelegram:
+		if !hasToken {
+			d.fail("token", "is required for telegram (the bot token from @BotFather)")
+		} else if newToken && !notify.ValidTelegramToken(token) {
+			d.fail("token", "must be a bot token such as 123456:ABC-DEF...")
+		}
+		if ch.URL == "" {
+			ch.URL = notify.TelegramAPI
+		}
+	case notify.TypeEmail:
+		checkURL = false
+		if newURL && ch.URL != "" {
+			d.fail("url", "is not used by email: the server is config.smtp_host")
+		}
+		ch.URL = ""
+		switch {
+		case hasToken && ch.Config.Username == "":
+			d.fail("config.username", "is required with a token (the token is the SMTP password)")
+		case !hasToken && ch.Config.Username != "":
+			d.fail("token", "is required with config.username (the SMTP password)")
+		}
+		if (newConfig || typeChanged) && ch.Config.SMTPHost != "" {
+			if err := s.notifyTargets().CheckHost(ctx, nil, ch.Config.SMTPHost); err != nil {
+				d.fail("config.smtp_host", "must not be a loopback, link-local or cloud metadata address: "+err.Error())
+			}
+		}
 	default:
-		d.fail("type", "must be gotify or webhook")
+		d.fail("type", "must be "+enumText(notify.Types))
 	}
-	if u, err := url.Parse(ch.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		d.fail("url", "must be an http(s) URL with a host and no user:password")
-	} else if newURL {
-		// Checked when the URL is set, so a channel saved before the check can still be disabled or renamed;
-		// deliveries check every connection anyway.
-		if err := s.notifyTargets().CheckURL(ctx, ch.URL); err != nil {
-			d.fail("url", "must not point at a loopback, link-local or cloud metadata address: "+err.Error())
+	for field, msg := range notify.ValidateConfig(ch.Type, ch.Config) {
+		d.fail(field, msg)
+	}
+	if checkURL {
+		s.checkChannelURL(ctx, d, ch.URL, newURL)
+	}
+	if notify.URLIsCredential(ch.Type) && newURL {
+		token, newToken = ch.URL, true
+		ch.URL = notify.RedactURL(token)
+		if len(token) > 512 {
+			d.fail("url", "must be at most 512 characters")
+			token = ""
 		}
 	}
 	if len(token) > 512 {
@@ -182,6 +240,51 @@ func (s *Server) decodeChannel(ctx context.Context, raw map[string]json.RawMessa
 		*f.dst = sealed
 	}
 	return nil
+}
+
+// checkChannelURL checks an http(s) channel URL; its address only when it is newly set, so a channel saved before
+// the check can still be disabled or renamed (deliveries check every connection anyway).
+func (s *Server) checkChannelURL(ctx context.Context, d *fieldDecoder, raw string, isNew bool) {
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		d.fail("url", "must be an http(s) URL with a host and no user:password")
+	} else if isNew {
+		if err := s.notifyTargets().CheckURL(ctx, raw); err != nil {
+			d.fail("url", "must not point at a loopback, link-local or cloud metadata address: "+err.Error())
+		}
+	}
+}
+
+// decodeChannelConfig applies a "config" object (null clears it) to ch, naming bad settings as config.<name>,
+// and reports whether one was given.
+func (s *Server) decodeChannelConfig(d *fieldDecoder, ch *store.Channel) bool {
+	var raw map[string]json.RawMessage
+	given := d.get("config", &raw, "an object")
+	if d.isNull["config"] {
+		ch.Config = notify.Config{}
+		return true
+	}
+	if !given {
+		return false
+	}
+	var cfg notify.Config
+	cd := newFieldDecoder(raw)
+	cd.get("smtp_host", &cfg.SMTPHost, "a string")
+	cd.get("smtp_port", &cfg.SMTPPort, "an integer")
+	cd.get("smtp_security", &cfg.SMTPSecurity, "starttls or tls")
+	cd.get("username", &cfg.Username, "a string")
+	cd.get("from", &cfg.From, "a string")
+	cd.get("to", &cfg.To, "a list of mail addresses")
+	cd.get("chat_id", &cfg.ChatID, "a string")
+	for k := range raw {
+		if !cd.seen[k] {
+			cd.errs[k] = "unknown setting"
+		}
+	}
+	for k, msg := range cd.errs {
+		d.fail("config."+k, msg)
+	}
+	ch.Config = cfg
+	return true
 }
 
 // notifyTargets are the addresses channels may point at (INFRA_NOTIFY_ALLOW_LOOPBACK).

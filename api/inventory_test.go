@@ -84,36 +84,6 @@ func TestInventoryRoutes(t *testing.T) {
 	require.False(t, dn.Docker)
 	require.NotNil(t, dn.Items)
 
-	// Image updates: the stored digests against the fleet's registry answer, per container and per project.
-	ref := "index.docker.io/library/nginx:1.27"
-	require.NoError(t, store.SaveImageCheck(ctx, ts.pool, &store.ImageCheck{Reference: ref, RemoteDigest: "sha256:new", CheckedAt: now}))
-	require.NoError(t, store.ReplaceContainerImages(ctx, ts.pool, id, now, []store.ContainerImage{
-		{ContainerID: "c1", ContainerName: "web-1", ComposeProject: "shop", Image: "nginx:1.27", Reference: ref, LocalDigests: []string{"sha256:old"}},
-		{ContainerID: "c2", ContainerName: "web-2", ComposeProject: "shop", Image: "nginx:1.27", Reference: ref, LocalDigests: []string{"sha256:new"}},
-		{ContainerID: "c3", ContainerName: "local", Image: "mine:dev", Reference: "index.docker.io/library/mine:dev"},
-	}))
-	var imgs struct {
-		Items []struct {
-			ContainerName   string `json:"container_name"`
-			UpdateAvailable string `json:"update_available"`
-		} `json:"items"`
-		Projects []struct {
-			Project   string `json:"project"`
-			Available int    `json:"update_available"`
-		} `json:"projects"`
-	}
-	ts.req("GET", base+"/image-updates", ts.read, nil).requireStatus(t, http.StatusOK).into(t, &imgs)
-	require.Len(t, imgs.Items, 3)
-	states := map[string]string{}
-	for _, it := range imgs.Items {
-		states[it.ContainerName] = it.UpdateAvailable
-	}
-	require.Equal(t, map[string]string{"web-1": "available", "web-2": "current", "local": "unknown"}, states)
-	require.Equal(t, "shop", imgs.Projects[0].Project)
-	require.Equal(t, 1, imgs.Projects[0].Available)
-	ts.req("GET", "/api/v1/image-updates?available=true", ts.read, nil).requireStatus(t, http.StatusOK).into(t, &imgs)
-	require.Len(t, imgs.Items, 1)
-
 	ts.req("GET", base+"/containers/web/dependencies", ts.read, nil).requireStatus(t, http.StatusNotFound)
 	ts.req("GET", base+"/containers/-bad/dependencies", ts.read, nil).requireStatus(t, http.StatusUnprocessableEntity)
 }

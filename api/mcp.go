@@ -63,6 +63,7 @@ func (s *Server) newMCP() *mcpEndpoint {
 		server.WithRecovery(),
 	)
 	e.addTools()
+	e.addImageTools()
 	e.addResources()
 	e.addPrompts()
 	// Stateless: every request carries its token and needs no server-side session, so any API replica behind a

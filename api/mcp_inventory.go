@@ -20,7 +20,7 @@ import (
 // addInventoryTools registers the tools of #13: package updates, VMs, networks and service dependencies.
 func (e *mcpEndpoint) addInventoryTools() {
 	e.tool(mcp.NewTool("check_updates",
-		mcp.WithDescription("Pending package updates as of the last check (every 6 hours and on poll_device_now), security updates first: counts, whether a reboot is required, how old the package lists are, and per device the packages with installed and candidate versions and the containers whose registry serves a newer image. Without device: every device, those with the most security updates first."),
+		mcp.WithDescription("Pending package updates as of the last check (every 6 hours and on poll_device_now), security updates first: counts, whether a reboot is required, how old the package lists are, and per device the packages with installed and candidate versions (list_image_updates covers container images). Without device: every device, those with the most security updates first."),
 		annotations("Check updates", true, false, true, false),
 		mcp.WithString("device", mcp.Description("Device name or id; all devices when omitted.")),
 		mcp.WithBoolean("security_only", mcp.Description("Only security updates (and, for the fleet, only devices with some).")),
@@ -144,17 +144,9 @@ func (e *mcpEndpoint) checkUpdates(ctx context.Context, _ *toolCall, d *store.De
 	if len(u.RebootPkgs) > 0 {
 		lines = append(lines, "Reboot asked for by: "+strings.Join(u.RebootPkgs, ", "))
 	}
-	images, _, err := e.s.imageUpdates(ctx, &d.ID, true)
-	if err != nil {
-		return nil, err
-	}
-	for _, ci := range images {
-		lines = append(lines, fmt.Sprintf("Container %s runs %s; the registry now serves %s (checked %s)", ci.ContainerName,
-			ci.Image, ci.RemoteDigest, ci.CheckedAt.UTC().Format(time.RFC3339)))
-	}
 	shown := *u
 	shown.Updates = pkgs
-	return textResult(map[string]any{"updates": shown, "image_updates": images}, lines...), nil
+	return textResult(map[string]any{"updates": shown}, lines...), nil
 }
 
 type getVMStatusArgs struct {

@@ -94,6 +94,7 @@ func (e *mcpEndpoint) addResources() {
 			}
 			return jsonContents(req.Params.URI, e.s.view(op))
 		})
+	e.addAlertResources()
 }
 
 // deviceFromURI resolves the {id} of a device resource (an id or a name).

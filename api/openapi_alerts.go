@@ -3,10 +3,13 @@ package api
 // The OpenAPI entries of alerts, notification channels and schedules, kept beside their handlers' files and
 // added to apiRoutes and schemas at start-up.
 
+import "github.com/infrastructor/infrastructor/internal/notify"
+
 var alertAPIRoutes = []route{
 	{method: "get", path: "/alerts", summary: "Firing alerts and those resolved recently, newest first", scope: "read",
 		status: "200", resp: listOf("Alert"), params: append([]obj{query("state", "firing or resolved (default both)", "string"),
-			query("device_id", "only this device's alerts", "string"),
+			query("device_id", "only this device's alerts", "string"), query("severity", "info, warning or critical", "string"),
+			query("rule_id", "only this rule's alerts", "string"),
 			query("since", "resolved alerts since (RFC 3339, unix seconds or a duration ago; default 24h)", "string")}, pageParamsDoc...)},
 	{method: "get", path: "/alerts/{id}", summary: "Get an alert", scope: "read", status: "200", resp: ref("Alert")},
 	{method: "post", path: "/alerts/{id}/acknowledge", summary: "Acknowledge an alert (its escalations are no longer sent)",
@@ -34,7 +37,7 @@ var alertAPIRoutes = []route{
 
 	{method: "get", path: "/notification-channels", summary: "List notification channels (never their token or secret)", scope: "admin",
 		status: "200", resp: listOf("Channel")},
-	{method: "post", path: "/notification-channels", summary: "Create a Gotify or webhook channel", scope: "admin",
+	{method: "post", path: "/notification-channels", summary: "Create a notification channel: gotify, webhook, ntfy, email (SMTP), discord, slack or telegram", scope: "admin",
 		body: ref("ChannelInput"), status: "201", resp: ref("Channel")},
 	{method: "get", path: "/notification-channels/{id}", summary: "Get a channel", scope: "admin", status: "200", resp: ref("Channel")},
 	{method: "patch", path: "/notification-channels/{id}", summary: "Change some fields of a channel (absent token/secret are kept)",
@@ -96,13 +99,27 @@ var alertSchemas = obj{
 		"weekdays":  obj{"type": "array", "items": obj{"type": "integer", "minimum": 0, "maximum": 6}, "description": "0 = Sunday; empty: every day"},
 		"time_zone": str("IANA time zone (default UTC)")}},
 	"ChannelInput": obj{"type": "object", "properties": obj{"name": str("unique name"),
-		"type": obj{"type": "string", "enum": []string{"gotify", "webhook"}}, "url": str("Gotify base URL or webhook URL; not loopback (unless INFRA_NOTIFY_ALLOW_LOOPBACK), link-local or cloud metadata"),
-		"token":        obj{"type": "string", "writeOnly": true, "description": "Gotify application token"},
+		"type": obj{"type": "string", "enum": notify.Types},
+		"url": str("gotify: base URL; webhook: its URL; ntfy: the topic URL (https://ntfy.sh/my-alerts); discord, slack: the " +
+			"webhook URL (a credential: stored encrypted, shown as its host only); telegram: the Bot API server (default " +
+			"https://api.telegram.org); email: not used. Not loopback (unless INFRA_NOTIFY_ALLOW_LOOPBACK), link-local or cloud metadata"),
+		"token": obj{"type": "string", "writeOnly": true, "description": "gotify: application token; ntfy: access token (optional); " +
+			"telegram: bot token; email: SMTP password (with config.username)"},
 		"secret":       obj{"type": "string", "writeOnly": true, "description": "webhook HMAC-SHA256 secret"},
+		"config":       ref("ChannelConfig"),
 		"min_severity": obj{"type": "string", "enum": []string{"info", "warning", "critical"}, "default": "warning"},
 		"enabled":      obj{"type": "boolean", "default": true}, "rate_per_minute": obj{"type": "integer", "default": 30}}},
+	"ChannelConfig": obj{"type": "object", "description": "settings of email and telegram channels (no secrets); a config given replaces the stored one",
+		"properties": obj{"smtp_host": str("email: SMTP server host name or address"),
+			"smtp_port":     obj{"type": "integer", "description": "email: SMTP port (default 587, 465 with smtp_security tls)"},
+			"smtp_security": obj{"type": "string", "enum": []string{notify.SMTPStartTLS, notify.SMTPTLS}, "default": notify.SMTPStartTLS, "description": "email: STARTTLS (required) or implicit TLS; never plaintext"},
+			"username":      str("email: SMTP login (the token is the password); empty: no login"),
+			"from":          str("email: sender address"),
+			"to":            obj{"type": "array", "items": obj{"type": "string"}, "description": "email: 1-20 recipient addresses"},
+			"chat_id":       str("telegram: chat id (a number, negative for groups) or @channelname")}},
 	"Channel": obj{"type": "object", "properties": obj{"id": obj{"type": "string", "format": "uuid"}, "name": str("name"),
-		"type": str("gotify or webhook"), "url": str("URL"), "has_token": obj{"type": "boolean"}, "has_secret": obj{"type": "boolean"},
+		"type": obj{"type": "string", "enum": notify.Types}, "url": str("URL (discord and slack: its host only)"),
+		"config": ref("ChannelConfig"), "has_token": obj{"type": "boolean"}, "has_secret": obj{"type": "boolean"},
 		"min_severity": str("lowest severity sent"), "enabled": obj{"type": "boolean"}, "rate_per_minute": obj{"type": "integer"}}},
 	"Delivery": obj{"type": "object", "properties": obj{"id": obj{"type": "integer"}, "alert_id": obj{"type": "string", "nullable": true},
 		"channel_id": obj{"type": "string"}, "seq": obj{"type": "integer"},

@@ -15,12 +15,6 @@ var inventoryAPIRoutes = []route{
 	{method: "get", path: "/devices/{id}/updates", summary: "The device's latest package-update check (every 6 hours and on a poll-now; " +
 		"read-only, from the cached package lists): counts, packages with current and candidate versions, security first, " +
 		"reboot required, age of the lists; 404 before the first check", scope: "read", status: "200", resp: ref("DeviceUpdates")},
-	{method: "get", path: "/image-updates", summary: "Running containers of every device whose registry serves a newer image " +
-		"for their reference (update_available: available, current or unknown; checked once per reference per fleet " +
-		"every 6 hours with a HEAD on the manifest), and per compose project", scope: "read", status: "200", resp: ref("ImageUpdates"),
-		params: []obj{query("available", "only containers with a newer image", "boolean")}},
-	{method: "get", path: "/devices/{id}/image-updates", summary: "The device's running containers with update_available, and per compose project",
-		scope: "read", status: "200", resp: ref("ImageUpdates"), params: []obj{query("available", "only containers with a newer image", "boolean")}},
 	{method: "get", path: "/devices/{id}/vms", summary: "The device's libvirt VMs as of the last collection (virsh on qemu:///system): " +
 		"state, vCPUs, memory, autostart, disks, interfaces", scope: "read", status: "200", resp: ref("DeviceVMs")},
 	{method: "post", path: "/devices/{id}/vms/{name}/actions", summary: "Start, shut down (waiting timeout seconds, default 120, " +
@@ -106,17 +100,6 @@ var inventorySchemas = obj{
 			"security_devices":      obj{"type": "array", "items": obj{"type": "string"}, "description": "device (count), worst first, at most 20"},
 			"reboot_devices":        obj{"type": "array", "items": obj{"type": "string"}},
 			"stopped_vms":           obj{"type": "array", "items": obj{"type": "string"}, "description": "device/vm (state)"}}},
-	"ImageUpdates": obj{"type": "object", "properties": obj{
-		"items": obj{"type": "array", "items": obj{"type": "object", "properties": obj{
-			"device_id": str("device id"), "device_name": str("device name"), "container_id": str("container id"),
-			"container_name": str("container name"), "compose_project": str("compose project"), "image": str("reference as created"),
-			"reference": str("normalized reference checked"), "image_id": str("local image id"),
-			"local_digests": obj{"type": "array", "items": obj{"type": "string"}, "description": "manifest digests the device has for the repository"},
-			"remote_digest": str("digest the registry serves now"), "check_error": str("why the registry's answer is unknown"),
-			"checked_at":       obj{"type": "string", "format": "date-time", "nullable": true},
-			"update_available": obj{"type": "string", "enum": []string{"available", "current", "unknown"}}}}},
-		"projects":    obj{"type": "array", "items": obj{"type": "object", "description": "device, project, containers, update_available (count)"}},
-		"next_cursor": obj{"type": "string", "nullable": true}}},
 	"Relation": obj{"type": "object", "properties": obj{"name": str("related container (or compose service when missing)"),
 		"id": str("container id"), "reason": obj{"type": "string", "enum": []string{"depends_on", "network_mode", "link", "shared_volume", "shared_network"}},
 		"detail": str("condition, volume, network or alias"), "state": str("container state"), "health": str("health status"),

@@ -149,6 +149,7 @@ func (s *Server) routes() {
 	v1.Get("/events", read, s.listEvents)
 
 	s.containerRoutes(v1)
+	s.imageRoutes(v1)
 	s.operationRoutes(v1)
 	s.alertRoutes(v1)
 	s.channelRoutes(v1)

@@ -16,8 +16,6 @@ func (s *Server) inventoryRoutes(v1 fiber.Router) {
 	read, operate := require(store.ScopeRead), require(store.ScopeOperate)
 	v1.Get("/updates", read, s.fleetUpdates)
 	v1.Get("/devices/:id/updates", read, s.deviceUpdates)
-	v1.Get("/image-updates", read, s.fleetImageUpdates)
-	v1.Get("/devices/:id/image-updates", read, s.deviceImageUpdates)
 	v1.Get("/devices/:id/vms", read, s.deviceVMs)
 	v1.Get("/devices/:id/network", read, s.deviceNetwork)
 	v1.Get("/devices/:id/docker-networks", read, s.deviceDockerNetworks)

@@ -70,32 +70,6 @@ CREATE TABLE device_networks (
     collected_at    timestamptz NOT NULL
 );
 
--- Container image updates. image_checks is fleet-wide, one row per normalized image reference: the digest the
--- registry served at checked_at (a HEAD on the manifest; at most one check per reference per 6 hours, whatever the
--- number of containers and devices using it); error says why it is unknown. container_images holds what each
--- running container's image is on its device: the reference it was created from and the image's repository
--- digests, so "update available" is computed when read.
-CREATE TABLE image_checks (
-    reference     text PRIMARY KEY,
-    remote_digest text NOT NULL DEFAULT '',
-    error         text NOT NULL DEFAULT '',
-    checked_at    timestamptz NOT NULL
-);
-
-CREATE TABLE container_images (
-    device_id      uuid NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
-    container_id   text NOT NULL,
-    container_name text NOT NULL,
-    compose_project text NOT NULL DEFAULT '',
-    image          text NOT NULL,
-    reference      text NOT NULL DEFAULT '',
-    image_id       text NOT NULL DEFAULT '',
-    local_digests  text[] NOT NULL DEFAULT '{}',
-    collected_at   timestamptz NOT NULL,
-    PRIMARY KEY (device_id, container_id)
-);
-CREATE INDEX container_images_reference_idx ON container_images (reference);
-
 -- Built-in check rules. The update checks read the number of days the condition has lasted, so their warning
 -- threshold is that many days. "Reboot required" is informational in spirit; the rule model has only warning and
 -- critical, so it fires as a warning after a week.

@@ -129,6 +129,7 @@ func up(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, list []Migrat
 		n++
 		log.Info("migration applied", "version", m.Version, "name", m.Name, "duration", time.Since(start).Round(time.Millisecond))
 	}
+	hintTimescaleDB(ctx, conn.Conn(), log)
 	return n, nil
 }
 

@@ -38,6 +38,9 @@ type Deps struct {
 	Secrets *secret.Box
 	// Notify sends notifications; nil means a sender that refuses loopback receivers.
 	Notify *notify.Sender
+	// ImageCheckInterval is how long a registry's answer for an image reference is trusted (see
+	// activities.Activities.ImageCheckInterval).
+	ImageCheckInterval time.Duration
 	// Collectors and OpKinds replace the product's inventory collectors and device operation kinds (tests).
 	Collectors []activities.InventoryCollector
 	OpKinds    []activities.OpKind
@@ -62,7 +65,7 @@ func New(d Deps) (*Worker, error) {
 		return nil, err
 	}
 	acts := &activities.Activities{DB: d.DB, SSH: ssh, Log: d.Log, Secrets: d.Secrets, Notify: d.Notify,
-		Collectors: d.Collectors, OpKinds: d.OpKinds}
+		Collectors: d.Collectors, OpKinds: d.OpKinds, ImageCheckInterval: d.ImageCheckInterval}
 	return &Worker{w: register(d.Temporal, d.TaskQueue, acts), ssh: ssh}, nil
 }
 
@@ -78,6 +81,7 @@ func register(c client.Client, taskQueue string, acts *activities.Activities) wo
 	w.RegisterWorkflowWithOptions(workflows.HousekeepingWorkflow, workflowRegisterOptions(workflows.HousekeepingWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.ContainerOperationWorkflow, workflowRegisterOptions(workflows.ContainerOperationWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.DeviceOperationWorkflow, workflowRegisterOptions(workflows.DeviceOperationWorkflowName))
+	w.RegisterWorkflowWithOptions(workflows.ImageUpdatesWorkflow, workflowRegisterOptions(workflows.ImageUpdatesWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.NotifyWorkflow, workflowRegisterOptions(workflows.NotifyWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.ScheduledActionWorkflow, workflowRegisterOptions(workflows.ScheduledActionWorkflowName))
 	w.RegisterActivity(acts)

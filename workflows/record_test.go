@@ -38,7 +38,7 @@ var stubbedActivities = []string{
 	"FetchLogs", "EnsurePartitionsAhead", "RefreshRollups", "ApplyRetention",
 	"DeliverNotification", "FailDelivery",
 	"BeginScheduledRun", "FailScheduledOperation", "FinishScheduledRun", "PruneImages",
-	"CollectInventory", "PrecheckDeviceOp", "ActDeviceOp", "VerifyDeviceOp", "RecordDeviceOp",
+	"CheckImageUpdates", "CollectInventory", "PrecheckDeviceOp", "ActDeviceOp", "VerifyDeviceOp", "RecordDeviceOp",
 }
 
 // stubFunc answers one activity call: its result (converted through JSON to the real activity's result type) or
@@ -133,6 +133,7 @@ func registerWorkflows(r interface {
 	r.RegisterWorkflowWithOptions(workflows.NotifyWorkflow, workflow.RegisterOptions{Name: workflows.NotifyWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.ScheduledActionWorkflow, workflow.RegisterOptions{Name: workflows.ScheduledActionWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.DeviceOperationWorkflow, workflow.RegisterOptions{Name: workflows.DeviceOperationWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.ImageUpdatesWorkflow, workflow.RegisterOptions{Name: workflows.ImageUpdatesWorkflowName})
 }
 
 // run starts a workflow, waits for it to close and saves its history.
@@ -216,6 +217,15 @@ func recordDeviceOpSuccess(t *testing.T, path string) {
 	in := workflows.DeviceOperationInput{DeviceOpInput: activities.DeviceOpInput{OperationID: recOperation, DeviceID: recDevice,
 		Kind: "zfs_scrub", Target: "tank", Action: "scrub"}}
 	r.run(path, in.WorkflowID(), workflows.DeviceOperationWorkflowName, in, false)
+}
+
+func recordImageUpdates(t *testing.T, path string) {
+	r := newRecorder(t, testenv.TemporalAddress(t), map[string]stubFunc{
+		"CheckImageUpdates": func(context.Context, []any) (any, error) {
+			return activities.CheckImageUpdatesResult{Checked: 2, Fresh: 1}, nil
+		},
+	})
+	r.run(path, "image-updates", workflows.ImageUpdatesWorkflowName, activities.CheckImageUpdatesInput{}, false)
 }
 
 func recordContainerOpFailure(t *testing.T, path string) {

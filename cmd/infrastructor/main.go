@@ -33,6 +33,9 @@ Commands:
                   Run as many as needed on the same task queue.
   migrate up      Apply every pending database migration and exit.
   migrate status  List the migrations and whether each is applied.
+  migrate timescaledb
+                  Convert the time-series tables of an installation made on plain PostgreSQL to TimescaleDB
+                  hypertables, keeping every sample, once the server has the extension (README, TimescaleDB).
   device-wrapper  Print the forced-command wrapper for devices' authorized_keys (see deploy/device/README.md):
                   it lets through only the commands this release sends.
   version         Print the version.
@@ -78,8 +81,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return migrateUp(ctx, stderr)
 		case "status":
 			return migrateStatus(ctx, stdout, stderr)
+		case "timescaledb":
+			return migrateTimescaleDB(ctx, stdout, stderr)
 		default:
-			fmt.Fprint(stderr, "usage: infrastructor migrate up|status\n")
+			fmt.Fprint(stderr, "usage: infrastructor migrate up|status|timescaledb\n")
 			return errUsage
 		}
 	case "device-wrapper":

@@ -247,7 +247,8 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 		}
 		w, err := worker.New(worker.Deps{Temporal: tc, TaskQueue: cfg.TaskQueue, DB: pool, Log: log,
 			SSH: sshpool.Config{Signers: signers, UseAgent: cfg.SSHAgent}, Secrets: secrets,
-			Notify: &notify.Sender{Targets: notify.Targets{AllowLoopback: cfg.NotifyAllowLoopback}}})
+			Notify:             &notify.Sender{Targets: notify.Targets{AllowLoopback: cfg.NotifyAllowLoopback}},
+			ImageCheckInterval: cfg.ImageCheckInterval})
 		if err != nil {
 			return err
 		}
@@ -259,6 +260,9 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 			return err
 		}
 		if err := workflows.EnsureHousekeepingSchedule(ctx, tc, cfg.TaskQueue); err != nil {
+			return err
+		}
+		if err := workflows.EnsureImageUpdatesSchedule(ctx, tc, cfg.TaskQueue); err != nil {
 			return err
 		}
 		log.Info("worker running", "task_queue", cfg.TaskQueue)

@@ -43,6 +43,8 @@ type Config struct {
 	// Never log it.
 	SecretKey           string `env:"INFRA_SECRET_KEY"`
 	NotifyAllowLoopback bool   `env:"INFRA_NOTIFY_ALLOW_LOOPBACK"`
+	// ImageCheckInterval is how long a registry's answer about an image tag is trusted before it is asked again.
+	ImageCheckInterval time.Duration `env:"INFRA_IMAGE_CHECK_INTERVAL"`
 
 	// Tokens (#15).
 	// TokenDefaultTTL is the lifetime of new API tokens created without expires_at; 0 means they never expire.
@@ -95,7 +97,8 @@ var Settings = []Setting{
 	{"INFRA_METRICS_TOKEN", "(unset)", "When set, `/metrics` (of the API and of the worker) requires `Authorization: Bearer <this value>` (at least 32 characters); API tokens are not accepted there, so a scraper's secret grants nothing else."},
 	{"INFRA_WORKER_METRICS_LISTEN", "127.0.0.1:9102", "Address where `infrastructor worker` serves its own `/metrics` (poll counters, database pool); empty turns it off. When the default address is taken (several workers on one host) the worker starts without it and logs a warning; an address set on purpose must be free. `up` serves the worker's counters on the API's `/metrics` instead."},
 	{"INFRA_SECRET_KEY", "(unset)", "Key that encrypts notification channels' tokens and secrets in the database: base64 of 32 bytes (`openssl rand -base64 32`). When unset, a key is generated into `$INFRA_DATA_DIR/secret.key` on first start; set it when the API and the worker do not share a data directory."},
-	{"INFRA_NOTIFY_ALLOW_LOOPBACK", "false", "Allow notification channels to reach loopback addresses (127.0.0.0/8, ::1), for a receiver on the same host. LAN addresses are always allowed; link-local and cloud metadata addresses never are."},
+	{"INFRA_NOTIFY_ALLOW_LOOPBACK", "false", "Allow notification channels (and image registries) to reach loopback addresses (127.0.0.0/8, ::1), for a receiver on the same host. LAN addresses are always allowed; link-local and cloud metadata addresses never are."},
+	{"INFRA_IMAGE_CHECK_INTERVAL", "6h", "How long a registry's answer about an image tag is trusted: each image reference of the fleet's running containers is asked of its registry (a HEAD of its manifest) at most this often, once for the whole fleet. Between 1h and 168h."},
 }
 
 // Error is a configuration error that names the variable at fault.
@@ -254,6 +257,10 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		if _, err := secret.ParseKey(c.SecretKey); err != nil {
 			return nil, &Error{"INFRA_SECRET_KEY", "(hidden)", err.Error()}
 		}
+	}
+	v := get("INFRA_IMAGE_CHECK_INTERVAL", "6h")
+	if c.ImageCheckInterval, err = time.ParseDuration(v); err != nil || c.ImageCheckInterval < time.Hour || c.ImageCheckInterval > 168*time.Hour {
+		return nil, &Error{"INFRA_IMAGE_CHECK_INTERVAL", v, "want a duration between 1h and 168h, such as 6h"}
 	}
 	if c.NotifyAllowLoopback, err = parseBool(get("INFRA_NOTIFY_ALLOW_LOOPBACK", "false")); err != nil {
 		return nil, &Error{"INFRA_NOTIFY_ALLOW_LOOPBACK", get("INFRA_NOTIFY_ALLOW_LOOPBACK", ""), err.Error()}

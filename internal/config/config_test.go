@@ -47,6 +47,7 @@ func TestLoadDefaults(t *testing.T) {
 		TokenRecheck:           30 * time.Second,
 		AuthFailuresPerMinute:  10,
 		TokenRequestsPerMinute: 6000,
+		ImageCheckInterval:     6 * time.Hour,
 	}, cfg)
 }
 
@@ -76,6 +77,7 @@ func TestSettingsDefaultsMatchLoad(t *testing.T) {
 		"INFRA_NOTIFY_ALLOW_LOOPBACK": strconv.FormatBool(cfg.NotifyAllowLoopback),
 		// Tokens (#15).
 		"INFRA_TOKEN_DEFAULT_TTL":         "0",
+		"INFRA_IMAGE_CHECK_INTERVAL":      "6h",
 		"INFRA_TOKEN_RECHECK_INTERVAL":    cfg.TokenRecheck.String(),
 		"INFRA_AUTH_FAILURES_PER_MINUTE":  strconv.Itoa(cfg.AuthFailuresPerMinute),
 		"INFRA_TOKEN_REQUESTS_PER_MINUTE": strconv.Itoa(cfg.TokenRequestsPerMinute),
@@ -228,6 +230,8 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"INFRA_DATA_DIR", file},
 		{"INFRA_ADMIN_TOKEN", "short"},
 		{"INFRA_ADMIN_TOKEN", strings.Repeat("a", 20) + " " + strings.Repeat("b", 20)},
+		{"INFRA_IMAGE_CHECK_INTERVAL", "10m"},
+		{"INFRA_IMAGE_CHECK_INTERVAL", "1y"},
 		{"INFRA_TOKEN_DEFAULT_TTL", "90d"},
 		{"INFRA_TOKEN_DEFAULT_TTL", "30s"},
 		{"INFRA_TOKEN_DEFAULT_TTL", "-1h"},

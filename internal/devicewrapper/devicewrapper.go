@@ -22,7 +22,6 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/docker"
-	"github.com/infrastructor/infrastructor/internal/imageupdate"
 	"github.com/infrastructor/infrastructor/internal/netinfo"
 	"github.com/infrastructor/infrastructor/internal/pkgupdate"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
@@ -55,6 +54,7 @@ func Script() string {
 		"@LIT_COLLECTOR@", docker.ShellQuote(collector.Script),
 		"@LIT_PROBE@", docker.ShellQuote(docker.Probe()),
 		"@LIT_CGROUP@", docker.ShellQuote(docker.CgroupStats()),
+		"@LIT_IMAGES@", docker.ShellQuote(docker.ImageDigests()),
 		"@COMPOSE_PREFIX@", docker.ShellQuote(docker.ComposePrefix()),
 		"@MAX_SCRIPT@", "65536",
 		"@LIT_PKGUPDATE@", docker.ShellQuote(pkgupdate.Script()),
@@ -62,7 +62,6 @@ func Script() string {
 		"@LIT_NETINFO@", docker.ShellQuote(netinfo.Script()),
 		"@LIT_DOCKER_NETWORKS@", docker.ShellQuote(netinfo.DockerNetworksCommand()),
 		"@VIRSH_URI@", docker.ShellQuote(virsh.SystemURI),
-		"@IMAGE_INSPECT_FORMAT@", docker.ShellQuote(imageupdate.InspectFormat),
 	)
 	return r.Replace(template)
 }

@@ -1,4 +1,5 @@
-// Package notify sends notifications to Gotify servers and generic webhooks. It knows nothing of alerts'
+// Package notify sends notifications to Gotify and ntfy servers, generic webhooks, Discord, Slack and Telegram,
+// and by mail over SMTP. It knows nothing of alerts'
 // storage or of Temporal: callers (the Notify workflow's activity) load the channel, build the Message and
 // decide from the error class whether to retry.
 package notify
@@ -8,12 +9,15 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,12 +40,14 @@ const (
 	HeaderGotifyKey = "X-Gotify-Key"
 )
 
-// Channel is where a message goes. Token and Secret are credentials: never log them.
+// Channel is where a message goes. Token and Secret are credentials: never log them. For Discord and Slack the
+// Token is the webhook URL (see URLIsCredential).
 type Channel struct {
 	Type   string
 	URL    string
 	Token  string
 	Secret string
+	Config Config
 }
 
 // Message is one notification. DeliveryID is unique per message and channel, so a receiver can drop a
@@ -98,6 +104,8 @@ type Sender struct {
 	Targets Targets
 	// Now stamps webhook signatures (time.Now when nil).
 	Now func() time.Time
+	// RootCAs are the authorities SMTP servers' certificates are checked against; nil means the system's.
+	RootCAs *x509.CertPool
 
 	once sync.Once
 	def  *http.Client
@@ -127,15 +135,22 @@ func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 			hdr.Set(HeaderTimestamp, ts)
 			hdr.Set(HeaderSignature, Sign(ch.Secret, ts, body))
 		}
+	case TypeEmail:
+		return s.sendEmail(ctx, ch, m)
 	default:
-		return fmt.Errorf("send to channel type %q: unknown type", ch.Type)
+		var extra http.Header
+		url, body, extra, err = chatRequest(ch, m)
+		for k, v := range extra {
+			hdr[k] = v
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("encode %s message: %w", ch.Type, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("send to %s channel: bad URL: %w", ch.Type, err)
+		// The parse error quotes the URL, which holds the credential for Discord, Slack and Telegram.
+		return fmt.Errorf("send to %s channel: bad URL: %s", ch.Type, redact(err.Error(), ch.credentials()...))
 	}
 	req.Header = hdr
 	resp, err := s.client().Do(req)
@@ -155,7 +170,7 @@ func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 	// Read past the 300 bytes kept, so a credential cut at the boundary is still recognised and hidden.
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, int64(300+len(ch.Token)+len(ch.Secret))))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	snippet := redact(string(raw), ch.Token, ch.Secret)
+	snippet := redact(string(raw), ch.credentials()...)
 	if len(snippet) > 300 {
 		snippet = snippet[:300]
 	}
@@ -171,11 +186,31 @@ func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 		return &RejectedError{Status: code, Body: "redirects are not followed (to " + where +
 			"); set the channel's URL to the final address"}
 	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
-		return &TemporaryError{Status: code, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), s.now()),
-			Err: errors.New(strings.TrimSpace(snippet))}
+		wait := retryAfter(resp.Header.Get("Retry-After"), s.now())
+		if wait == 0 && code == http.StatusTooManyRequests {
+			wait = retryAfterBody(string(raw))
+		}
+		return &TemporaryError{Status: code, RetryAfter: wait, Err: errors.New(strings.TrimSpace(snippet))}
 	default:
 		return &RejectedError{Status: code, Body: strings.TrimSpace(snippet)}
 	}
+}
+
+// credentials are the strings no error may show: the token and secret, and for a webhook URL that is a credential
+// its path and the token segment in it, which a receiver may echo on their own.
+func (ch Channel) credentials() []string {
+	out := []string{ch.Token, ch.Secret}
+	if URLIsCredential(ch.Type) {
+		if u, err := url.Parse(ch.Token); err == nil {
+			out = append(out, u.EscapedPath(), u.Path)
+			if i := strings.LastIndexByte(strings.TrimSuffix(u.Path, "/"), '/'); i >= 0 && len(u.Path)-i > 8 {
+				out = append(out, strings.TrimSuffix(u.Path, "/")[i+1:])
+			}
+		}
+	}
+	// Longest first, so a shorter credential inside a longer one does not leave the rest showing.
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
 }
 
 // redact hides credentials a receiver echoed back (a URL pointing at the wrong service may answer with the

@@ -167,7 +167,7 @@ func TestSendFailures(t *testing.T) {
 		require.Equal(t, temporary, errors.As(err, &temp), "HTTP %d", code)
 		require.Equal(t, !temporary, errors.As(err, &rej), "HTTP %d", code)
 	}
-	require.Error(t, lo().Send(ctx, Channel{Type: "email", URL: down}, msg))
+	require.Error(t, lo().Send(ctx, Channel{Type: "fax", URL: down}, msg))
 }
 
 func TestPriority(t *testing.T) {

@@ -113,10 +113,15 @@ func NextNotice(ctx context.Context, db DBTX, id uuid.UUID) (int, error) {
 // AlertFilter selects alerts. State "" means firing ones and those resolved since Since.
 type AlertFilter struct {
 	State    string
+	Severity string
 	DeviceID *uuid.UUID
+	RuleID   *uuid.UUID
 	Since    *time.Time
 	Before   *time.Time // cursor: fired_at of the last alert of the previous page
 	Limit    int
+	// FiringFirst lists firing alerts before resolved ones (then newest first). The cursor follows fired_at only,
+	// so a caller that pages must leave it off.
+	FiringFirst bool
 }
 
 // ListAlerts returns alerts newest first and the cursor of the next page.
@@ -128,7 +133,9 @@ func ListAlerts(ctx context.Context, db DBTX, f AlertFilter) ([]*Alert, *time.Ti
 		WHERE ($1 = '' OR a.state = $1) AND ($2::uuid IS NULL OR a.device_id = $2)
 		AND ($3::timestamptz IS NULL OR a.state = 'firing' OR a.resolved_at >= $3)
 		AND ($4::timestamptz IS NULL OR a.fired_at < $4)
-		ORDER BY a.fired_at DESC, a.id LIMIT $5`, f.State, f.DeviceID, f.Since, f.Before, f.Limit+1)
+		AND ($6 = '' OR a.severity = $6) AND ($7::uuid IS NULL OR a.rule_id = $7)
+		ORDER BY ($8::boolean AND a.state = 'firing') DESC, a.fired_at DESC, a.id LIMIT $5`,
+		f.State, f.DeviceID, f.Since, f.Before, f.Limit+1, f.Severity, f.RuleID, f.FiringFirst)
 	out, err := scanRows(scanAlert, rows, qerr)
 	if err != nil {
 		return nil, nil, err

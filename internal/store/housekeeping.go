@@ -81,20 +81,35 @@ var DefaultRetention = Retention{
 
 // PruneResult lists what ApplyRetention removed.
 type PruneResult struct {
+	// DroppedPartitions names the daily partitions dropped, or the chunks on TimescaleDB.
 	DroppedPartitions []string `json:"dropped_partitions"`
 	DeletedRows       int64    `json:"deleted_rows"`
 }
 
-// ApplyRetention drops daily partitions that end before their table's retention and deletes older events, audit
-// records and rollups. Whole partitions are dropped, so a day's samples go together and no table is rewritten.
+// ApplyRetention drops daily partitions (chunks of hypertables on TimescaleDB) that end before their table's
+// retention and deletes older events, audit records and rollups. Whole partitions are dropped, so a day's samples
+// go together and no table is rewritten.
 func ApplyRetention(ctx context.Context, db DBTX, now time.Time, r Retention) (*PruneResult, error) {
 	out := &PruneResult{DroppedPartitions: []string{}}
 	tables := map[string]time.Duration{"system_metrics": r.Metrics, "filesystem_metrics": r.Metrics,
 		"diskio_metrics": r.Metrics, "network_metrics": r.Metrics, "temperature_metrics": r.Metrics,
 		"container_metrics": r.ContainerMetrics}
+	hyper, err := Hypertables(ctx, db)
+	if err != nil {
+		return out, err
+	}
 	for _, table := range []string{"system_metrics", "filesystem_metrics", "diskio_metrics", "network_metrics",
 		"temperature_metrics", "container_metrics"} {
 		before := now.Add(-tables[table]).UTC().Format("2006-01-02")
+		if hyper[table] {
+			day, _ := time.Parse("2006-01-02", before)
+			chunks, err := dropChunks(ctx, db, table, day)
+			if err != nil {
+				return out, err
+			}
+			out.DroppedPartitions = append(out.DroppedPartitions, chunks...)
+			continue
+		}
 		rows, err := db.Query(ctx, `SELECT infra_drop_partitions($1, $2::date)`, table, before)
 		if err != nil {
 			return out, fmt.Errorf("drop partitions of %s: %w", table, err)

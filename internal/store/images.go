@@ -8,94 +8,100 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// ImageCheck is the registry's answer for one image reference, shared by the fleet (#13).
-type ImageCheck struct {
-	Reference    string    `json:"reference"`
-	RemoteDigest string    `json:"remote_digest"`
-	Error        string    `json:"error"`
-	CheckedAt    time.Time `json:"checked_at"`
+// DeviceImage is one image a device's running containers use, with its registry digests.
+type DeviceImage struct {
+	ID          string
+	RepoDigests []string
 }
 
-// LockImageCheck takes the transaction-scoped lock of reference, so one check per reference runs at a time across
-// workers, and returns the stored check (nil when none).
-func LockImageCheck(ctx context.Context, tx pgx.Tx, reference string) (*ImageCheck, error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('image-check:' || $1))`, reference); err != nil {
-		return nil, mapErr(err)
-	}
-	var c ImageCheck
-	err := tx.QueryRow(ctx, `SELECT reference, remote_digest, error, checked_at FROM image_checks WHERE reference = $1`,
-		reference).Scan(&c.Reference, &c.RemoteDigest, &c.Error, &c.CheckedAt)
-	if err == pgx.ErrNoRows {
-		return nil, nil
-	}
+// ReplaceDeviceImages stores the device's images as collected now, dropping those no running container uses
+// any more.
+func ReplaceDeviceImages(ctx context.Context, db TxStarter, deviceID uuid.UUID, images []DeviceImage, now time.Time) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		ids := make([]string, 0, len(images))
+		for _, im := range images {
+			ids = append(ids, im.ID)
+			digests := im.RepoDigests
+			if digests == nil {
+				digests = []string{}
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO device_images (device_id, image_id, repo_digests, seen_at)
+				VALUES ($1, $2, $3, $4) ON CONFLICT (device_id, image_id) DO UPDATE SET repo_digests = $3, seen_at = $4`,
+				deviceID, im.ID, digests, now); err != nil {
+				return mapErr(err)
+			}
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM device_images WHERE device_id = $1 AND NOT image_id = ANY($2)`, deviceID, ids)
+		return mapErr(err)
+	})
+}
+
+// ImageCheck is the registry's answer for one canonical image reference.
+type ImageCheck struct {
+	Ref          string    `json:"ref"`
+	CheckedAt    time.Time `json:"checked_at"`
+	RemoteDigest string    `json:"remote_digest,omitempty"`
+	Error        string    `json:"error,omitempty"`
+}
+
+// RunningImageRefs returns the image references (as containers name them) of every running container in the fleet.
+func RunningImageRefs(ctx context.Context, db DBTX) ([]string, error) {
+	rows, err := db.Query(ctx, `SELECT DISTINCT image FROM containers WHERE state = 'running' ORDER BY image`)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	return &c, nil
+	refs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return refs, mapErr(err)
 }
 
-// SaveImageCheck stores the registry's answer for a reference.
-func SaveImageCheck(ctx context.Context, db DBTX, c *ImageCheck) error {
-	_, err := db.Exec(ctx, `INSERT INTO image_checks (reference, remote_digest, error, checked_at) VALUES ($1,$2,$3,$4)
-		ON CONFLICT (reference) DO UPDATE SET remote_digest=EXCLUDED.remote_digest, error=EXCLUDED.error,
-		checked_at=EXCLUDED.checked_at`, c.Reference, c.RemoteDigest, c.Error, c.CheckedAt)
-	return mapErr(err)
-}
-
-// ContainerImage is what a running container's image is on its device, with the registry's latest answer.
-type ContainerImage struct {
-	DeviceID       uuid.UUID  `json:"device_id"`
-	DeviceName     string     `json:"device_name"`
-	ContainerID    string     `json:"container_id"`
-	ContainerName  string     `json:"container_name"`
-	ComposeProject string     `json:"compose_project,omitempty"`
-	Image          string     `json:"image"`
-	Reference      string     `json:"reference"`
-	ImageID        string     `json:"image_id"`
-	LocalDigests   []string   `json:"local_digests"`
-	RemoteDigest   string     `json:"remote_digest"`
-	CheckError     string     `json:"check_error,omitempty"`
-	CheckedAt      *time.Time `json:"checked_at"`
-	// UpdateAvailable is "available", "current" or "unknown" (see package imageupdate), computed by the caller.
-	UpdateAvailable string    `json:"update_available"`
-	CollectedAt     time.Time `json:"collected_at"`
-}
-
-// ReplaceContainerImages stores the images of a device's running containers.
-func ReplaceContainerImages(ctx context.Context, db DBTX, device uuid.UUID, now time.Time, imgs []ContainerImage) error {
-	ids := make([]string, 0, len(imgs))
-	for _, c := range imgs {
-		ids = append(ids, c.ContainerID)
-		local := c.LocalDigests
-		if local == nil {
-			local = []string{}
-		}
-		if _, err := db.Exec(ctx, `INSERT INTO container_images (device_id, container_id, container_name, compose_project,
-			image, reference, image_id, local_digests, collected_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
-			ON CONFLICT (device_id, container_id) DO UPDATE SET container_name=EXCLUDED.container_name,
-			compose_project=EXCLUDED.compose_project, image=EXCLUDED.image, reference=EXCLUDED.reference,
-			image_id=EXCLUDED.image_id, local_digests=EXCLUDED.local_digests, collected_at=EXCLUDED.collected_at`,
-			device, c.ContainerID, c.ContainerName, c.ComposeProject, c.Image, c.Reference, c.ImageID, local, now); err != nil {
-			return mapErr(err)
-		}
+// ImageChecks returns the stored checks by canonical reference.
+func ImageChecks(ctx context.Context, db DBTX) (map[string]ImageCheck, error) {
+	rows, err := db.Query(ctx, `SELECT ref, checked_at, remote_digest, error FROM image_checks`)
+	if err != nil {
+		return nil, mapErr(err)
 	}
-	_, err := db.Exec(ctx, `DELETE FROM container_images WHERE device_id = $1 AND NOT (container_id = ANY($2))`, device, ids)
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ImageCheck])
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make(map[string]ImageCheck, len(list))
+	for _, c := range list {
+		out[c.Ref] = c
+	}
+	return out, nil
+}
+
+// SaveImageCheck stores a check's outcome. A failed check keeps the digest of the last good one, so a registry
+// that is down for a while leaves what was known in place (marked with the error).
+func SaveImageCheck(ctx context.Context, db DBTX, c ImageCheck) error {
+	_, err := db.Exec(ctx, `INSERT INTO image_checks (ref, checked_at, remote_digest, error) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (ref) DO UPDATE SET checked_at = $2, error = $4,
+			remote_digest = CASE WHEN $4 = '' THEN $3 ELSE image_checks.remote_digest END`,
+		c.Ref, c.CheckedAt, c.RemoteDigest, c.Error)
 	return mapErr(err)
 }
 
-// ListContainerImages returns the running containers' images of one device (or all, with nil) with the fleet's
-// registry answers, by device and container name.
-func ListContainerImages(ctx context.Context, db DBTX, device *uuid.UUID) ([]*ContainerImage, error) {
-	rows, err := db.Query(ctx, `SELECT ci.device_id, d.name, ci.container_id, ci.container_name, ci.compose_project,
-		ci.image, ci.reference, ci.image_id, ci.local_digests, coalesce(ic.remote_digest, ''), coalesce(ic.error, ''),
-		ic.checked_at, ci.collected_at
-		FROM container_images ci JOIN devices d ON d.id = ci.device_id
-		LEFT JOIN image_checks ic ON ic.reference = ci.reference AND ci.reference <> ''
-		WHERE ($1::uuid IS NULL OR ci.device_id = $1) ORDER BY d.name, ci.container_name`, device)
-	return scanRows(func(row pgx.Row) (*ContainerImage, error) {
-		var c ContainerImage
-		err := row.Scan(&c.DeviceID, &c.DeviceName, &c.ContainerID, &c.ContainerName, &c.ComposeProject, &c.Image,
-			&c.Reference, &c.ImageID, &c.LocalDigests, &c.RemoteDigest, &c.CheckError, &c.CheckedAt, &c.CollectedAt)
-		return &c, err
-	}, rows, err)
+// ContainerImage is a running container with what is known of its image's registry digests.
+type ContainerImage struct {
+	DeviceID       uuid.UUID
+	Device         string
+	Container      string
+	Image          string
+	ComposeProject string
+	RepoDigests    []string
+}
+
+// RunningContainerImages returns the running containers (of one device when deviceID is set) with their images'
+// registry digests.
+func RunningContainerImages(ctx context.Context, db DBTX, deviceID *uuid.UUID) ([]ContainerImage, error) {
+	rows, err := db.Query(ctx, `SELECT c.device_id, d.name, c.name, c.image, c.compose_project, coalesce(di.repo_digests, '{}')
+		FROM containers c JOIN devices d ON d.id = c.device_id
+		LEFT JOIN device_images di ON di.device_id = c.device_id AND di.image_id = c.detail->>'image_id'
+		WHERE c.state = 'running' AND ($1::uuid IS NULL OR c.device_id = $1)
+		ORDER BY d.name, c.name`, deviceID)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ContainerImage])
+	return list, mapErr(err)
 }

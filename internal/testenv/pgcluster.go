@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -24,6 +25,9 @@ type PGClusterOptions struct {
 	// WALDir, when set, keeps the write-ahead log outside DataDir (initdb --waldir), so a full data disk fails
 	// table writes with an error instead of taking the server down at its next WAL segment.
 	WALDir string
+	// Settings are more server settings, each "name=value" as for postgres -c (shared_preload_libraries=timescaledb,
+	// say); they apply at every start.
+	Settings []string
 }
 
 // PGCluster is a PostgreSQL cluster of one test alone, which the test may stop, restart and starve (unlike the
@@ -35,6 +39,7 @@ type PGCluster struct {
 	dataDir string
 	port    int
 	cred    *syscall.Credential
+	extra   []string // -c settings of PGClusterOptions.Settings
 
 	mu  sync.Mutex
 	srv *pgServer
@@ -91,6 +96,9 @@ func StartPGCluster(t testing.TB, opts PGClusterOptions) *PGCluster {
 		t.Fatalf("testenv: %v", err)
 	}
 	c := &PGCluster{t: t, binDir: binDir, dir: dir, dataDir: dataDir, port: port, cred: cred}
+	for _, kv := range opts.Settings {
+		c.extra = append(c.extra, "-c", kv)
+	}
 	c.Start()
 	t.Cleanup(func() {
 		if err := c.stop(); err != nil {
@@ -171,7 +179,7 @@ func (c *PGCluster) run(ctx context.Context) (*pgServer, error) {
 	if c.cred != nil {
 		_ = os.Chown(logPath, int(c.cred.Uid), int(c.cred.Gid))
 	}
-	cmd := exec.Command(filepath.Join(c.binDir, "postgres"),
+	args := []string{
 		"-D", c.dataDir,
 		"-p", strconv.Itoa(c.port),
 		"-k", c.dir,
@@ -180,7 +188,8 @@ func (c *PGCluster) run(ctx context.Context) (*pgServer, error) {
 		"-c", "full_page_writes=off",
 		"-c", "synchronous_commit=off",
 		"-c", "max_connections=200",
-	)
+	}
+	cmd := exec.Command(filepath.Join(c.binDir, "postgres"), append(args, c.extra...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
 	if err := startChild(cmd); err != nil {
@@ -210,4 +219,29 @@ func (c *PGCluster) run(ctx context.Context) (*pgServer, error) {
 		case <-tick.C:
 		}
 	}
+}
+
+// PostgresExtensionInstalled says whether the PostgreSQL server the clusters run (see PostgresURL) has the
+// extension name installed: its control file and its library, which shared_preload_libraries loads.
+func PostgresExtensionInstalled(name string) (bool, error) {
+	binDir, err := postgresBinDir()
+	if err != nil {
+		return false, err
+	}
+	dirs := map[string]string{}
+	for _, flag := range []string{"--sharedir", "--pkglibdir"} {
+		out, err := exec.Command(filepath.Join(binDir, "pg_config"), flag).Output()
+		if err != nil {
+			return false, fmt.Errorf("pg_config %s: %w", flag, err)
+		}
+		dirs[flag] = strings.TrimSpace(string(out))
+	}
+	for _, f := range []string{filepath.Join(dirs["--sharedir"], "extension", name+".control"), filepath.Join(dirs["--pkglibdir"], name+".so")} {
+		if _, err := os.Stat(f); errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }

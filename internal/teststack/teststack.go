@@ -10,6 +10,7 @@ package teststack
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -76,6 +77,7 @@ type options struct {
 	logLevel       slog.Level
 	tokenPrefix    string
 	configure      []func(*config.Config)
+	notifyRoots    *x509.CertPool
 	collectors     []activities.InventoryCollector
 	opKinds        []activities.OpKind
 }
@@ -129,6 +131,12 @@ func WithLogLevel(l slog.Level) Option { return func(o *options) { o.logLevel = 
 // WithTokenPrefix names the stack's tokens prefix-admin, prefix-operate and prefix-read (default "test"), the
 // actors audit records name.
 func WithTokenPrefix(prefix string) Option { return func(o *options) { o.tokenPrefix = prefix } }
+
+// WithNotifyRootCAs makes the worker's notification sender trust these authorities (a test SMTP server's
+// self-signed certificate).
+func WithNotifyRootCAs(roots *x509.CertPool) Option {
+	return func(o *options) { o.notifyRoots = roots }
+}
 
 // WithConfig changes the API's configuration (loaded from defaults) before the API is built.
 func WithConfig(f func(*config.Config)) Option {
@@ -201,7 +209,7 @@ func Start(tb testing.TB, opts ...Option) *Stack {
 		w, err := worker.New(worker.Deps{Temporal: tc, TaskQueue: s.TaskQueue, DB: s.DB, Log: log,
 			SSH: sshpool.Config{Signers: o.signers, ConnectTimeout: o.connectTimeout, CommandTimeout: o.commandTimeout,
 				KeepAliveInterval: 2 * time.Second},
-			Secrets: s.Secrets, Notify: &notify.Sender{Targets: notify.Targets{AllowLoopback: true}},
+			Secrets: s.Secrets, Notify: &notify.Sender{Targets: notify.Targets{AllowLoopback: true}, RootCAs: o.notifyRoots},
 			Collectors: o.collectors, OpKinds: o.opKinds})
 		must(err)
 		tb.Cleanup(w.Stop)

@@ -39,9 +39,10 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // Tool names by kind: what each scope must and must not see.
 var (
-	readTools = []string{"fleet_health", "get_container", "get_container_logs", "get_device", "get_metrics",
-		"get_operation", "list_containers", "list_devices", "list_events", "list_operations", "list_schedules"}
-	writeTools = []string{"container_action", "pause_polling", "poll_device_now", "resume_polling", "trigger_schedule"}
+	readTools = []string{"fleet_health", "get_alert", "get_container", "get_container_logs", "get_device", "get_metrics",
+		"get_operation", "list_alerts", "list_containers", "list_devices", "list_events", "list_image_updates", "list_operations", "list_schedules"}
+	writeTools = []string{"acknowledge_alert", "container_action", "pause_polling", "poll_device_now", "resume_polling",
+		"silence_alert", "trigger_schedule"}
 	adminTools = []string{"create_schedule"}
 )
 
@@ -409,7 +410,7 @@ func TestMCP(t *testing.T) {
 		for _, r := range list.Resources {
 			uris = append(uris, r.URI)
 		}
-		require.ElementsMatch(t, []string{"infra://devices", "infra://schema/metrics"}, uris)
+		require.ElementsMatch(t, []string{"infra://alerts", "infra://devices", "infra://schema/metrics"}, uris)
 		tmpls, err := c.ListResourceTemplates(ctx, mcp.ListResourceTemplatesRequest{})
 		require.NoError(t, err)
 		require.Len(t, tmpls.ResourceTemplates, 3)
