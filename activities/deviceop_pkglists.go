@@ -88,6 +88,8 @@ func (packageListsKind) Act(ctx context.Context, env *OpEnv) (*OpAct, error) {
 	return &OpAct{Output: string(res.Stdout)}, nil
 }
 
+// Verify checks the updates again from the refreshed lists and, with a database, stores that check as the
+// updates collector would, so the counts and the lists' age are current when the operation ends.
 func (packageListsKind) Verify(ctx context.Context, env *OpEnv) (*OpVerify, error) {
 	rep, err := checkUpdates(ctx, env)
 	if err != nil {
@@ -96,6 +98,11 @@ func (packageListsKind) Verify(ctx context.Context, env *OpEnv) (*OpVerify, erro
 	if rep.Failed {
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("update check after the refresh failed: %s",
 			strings.Join(rep.Messages, "; ")), ErrTypeVerifyFailed, errors.New("check failed"))
+	}
+	if env.DB != nil {
+		if _, err := collectUpdates(ctx, env.DB, env.Device, time.Now(), env.Run); err != nil {
+			return nil, err
+		}
 	}
 	return &OpVerify{Summary: "package lists refreshed: " + updatesSummary(rep), After: listsText(rep)}, nil
 }

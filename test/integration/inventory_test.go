@@ -159,6 +159,11 @@ func TestInventoryEndToEnd(t *testing.T) {
 		op := s.waitDeviceOp(uuid.MustParse(raw["id"].(string)))
 		require.Equal(t, store.OpSucceeded, op.State, op.Error)
 		require.Contains(t, op.Result.Summary, "apt: 3 updates (1 security)")
+		var u struct {
+			Total int `json:"total"`
+		}
+		require.Equal(t, 200, s.do("GET", base+"/updates", nil, &u))
+		require.Equal(t, 3, u.Total, "the refresh stored the new check")
 		var audit struct {
 			Items []struct{ Action string } `json:"items"`
 		}
