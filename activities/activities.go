@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/infrastructor/infrastructor/internal/journal"
 	"github.com/infrastructor/infrastructor/internal/notify"
 	"github.com/infrastructor/infrastructor/internal/secret"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
@@ -32,6 +33,11 @@ type Activities struct {
 	Secrets *secret.Box
 	// Notify sends notifications; nil means a sender that refuses loopback receivers.
 	Notify *notify.Sender
+
+	// systemLogScript and journalTailCommand replace journal.Script and journal.TailCommand in this package's
+	// tests, which point them at test journal files: nothing outside the tests can set them (#12).
+	systemLogScript    func(journal.Filter) string
+	journalTailCommand func(journal.Filter, string) string
 	// Collectors run in the slow-cadence collection; nil means the product's (defaultCollectors).
 	Collectors []InventoryCollector
 	// OpKinds are the device operation kinds; nil means the product's (opKinds).

@@ -144,8 +144,10 @@ func (e *mcpEndpoint) addPrompts() {
    last and trend, not only the average.
 3. If it runs Docker, call list_containers with device %q; for any container that is unhealthy, restarting, dead or
    exited with a non-zero code, call get_container and get_container_logs (tail 100).
-4. Summarise: what is healthy, what is wrong or trending badly (with the numbers), and the concrete next steps. Do
-   not run container_action unless the user asked for it; propose it instead.`, dev, dev, dev, dev)), nil
+4. Call get_system_logs with device %q, priority "err" and since "24h" for what the system itself reported (failing
+   units, kernel errors, out-of-memory kills).
+5. Summarise: what is healthy, what is wrong or trending badly (with the numbers), and the concrete next steps. Do
+   not run container_action unless the user asked for it; propose it instead.`, dev, dev, dev, dev, dev)), nil
 	})
 	e.srv.AddPrompt(mcp.NewPrompt("troubleshoot_container",
 		mcp.WithPromptDescription("Find out why a container misbehaves and propose (not run) a fix."),
@@ -161,7 +163,8 @@ func (e *mcpEndpoint) addPrompts() {
 2. Call get_container_logs (tail 200) and look for the first error, not the last symptom.
 3. Call list_events with device %q and kind "container" to see state and health changes over time.
 4. Call get_metrics with metric "containers", label %q, window "6h" for its CPU and memory trend, and get_device to
-   rule out a device-wide cause (disk full, memory pressure, offline).
+   rule out a device-wide cause (disk full, memory pressure, offline); get_system_logs with unit "docker" and
+   since "6h" shows what the Docker daemon said about it.
 5. Explain the most likely cause with the evidence. If a restart would help, say so and ask before calling
    container_action (action restart); if it runs, report the operation's result or id.`, ctr, dev, dev, ctr, dev, ctr)), nil
 	})

@@ -117,6 +117,7 @@ func (e *mcpEndpoint) addTools() {
 	), deviceTool(e, e.signalTool(workflows.SignalResume, "resumed")))
 	e.addOperationTools()
 	e.addScheduleTools()
+	e.addSystemLogTools()
 	e.addAlertTools()
 	e.addInventoryTools()
 }

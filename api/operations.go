@@ -365,6 +365,17 @@ func (s *Server) launchOperation(ctx context.Context, tok *store.Token, op *stor
 	sctx, cancel := context.WithTimeout(ctx, operationStartTimeout)
 	defer cancel()
 	runID, err := start(sctx)
+	if errors.Is(err, workflows.ErrOperationRunning) {
+		// The previous operation on the target may have recorded its outcome and not yet closed its workflow (a
+		// moment's work): wait for that close, then start again, rather than answer 409 for a finished operation.
+		if _, aerr := store.OtherActiveOperation(ctx, s.pool, op.WorkflowID, op.ID); errors.Is(aerr, store.ErrNotFound) {
+			wctx, wcancel := context.WithTimeout(sctx, 5*time.Second)
+			if s.wf.WaitContainerOperation(wctx, op.WorkflowID, "") == nil {
+				runID, err = start(sctx)
+			}
+			wcancel()
+		}
+	}
 	if err != nil {
 		// The row of an operation that never started would only confuse: drop it (the audit log keeps the
 		// attempt).

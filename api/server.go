@@ -82,6 +82,8 @@ type Server struct {
 	touched   map[uuid.UUID]time.Time
 	streams   tokenStreams
 	stopWatch context.CancelFunc
+	// Watchers of live log tails on this process (#12).
+	tails tailRegistry
 }
 
 // New builds the server and its routes.
@@ -115,6 +117,7 @@ func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
 // Shutdown stops accepting requests and waits for those in flight, up to ctx's deadline.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopWatch()
+	s.stopTails()
 	return s.app.ShutdownWithContext(ctx)
 }
 
@@ -154,6 +157,7 @@ func (s *Server) routes() {
 	s.alertRoutes(v1)
 	s.channelRoutes(v1)
 	s.scheduleRoutes(v1)
+	s.systemLogRoutes(v1)
 	s.inventoryRoutes(v1)
 
 	v1.Get("/tokens", admin, s.listTokens)

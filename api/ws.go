@@ -136,7 +136,8 @@ func parseWSMessage(raw []byte) (wsRequest, *wsError) {
 		}
 		if len(bad) > 0 {
 			return req, &wsError{wsInvalidTopic, strings.Join(bad, "; ") +
-				" (topics: device.<id>.metrics|status|containers, device.*.<kind>, device.<id>.*, operations, events)"}
+				" (topics: device.<id>.metrics|status|containers, device.*.<kind>, device.<id>.*, operations, events, " +
+				"and live logs device.<id>.logs[?unit=&priority=&grep=], device.<id>.containers.<ref>.logs)"}
 		}
 	case wsPing:
 	case "":
@@ -255,6 +256,7 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 		return
 	}
 	defer s.hub.Unregister(client)
+	defer s.unwatchAllTails(client)
 	s.log.Debug("WebSocket connected", "token", tok.Name, "remote", conn.IP())
 
 	welcome, _ := json.Marshal(map[string]any{"token": tok.Name, "scopes": tok.Scopes,
@@ -281,7 +283,7 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 			client.Send(wsErrorMessage(nil, wsError{wsBinaryMessage, "send JSON text messages"}))
 			continue
 		}
-		s.wsHandle(client, raw)
+		s.wsHandle(client, tok, conn.IP(), raw)
 	}
 	close(readerDone)
 	<-writerDone
@@ -388,7 +390,7 @@ func (s *Server) wsDropped(conn *websocket.Conn, reason error, opts hub.Options,
 }
 
 // wsHandle answers one client message through the client's queue.
-func (s *Server) wsHandle(client *hub.Client, raw []byte) {
+func (s *Server) wsHandle(client *hub.Client, tok *store.Token, addr string, raw []byte) {
 	req, werr := parseWSMessage(raw)
 	if werr != nil {
 		client.Send(wsErrorMessage(req.ID, *werr))
@@ -404,10 +406,16 @@ func (s *Server) wsHandle(client *hub.Client, raw []byte) {
 			client.Send(wsErrorMessage(req.ID, wsError{wsTooManyTopics, fmt.Sprintf("at most %d subscriptions per connection", wsMaxPatterns)}))
 			return
 		}
+		// Log topics start (or join) live tails (#12), within the limits per token and per device.
+		if err := s.watchTails(client, tok, addr, req.Patterns); err != nil {
+			client.Send(wsErrorMessage(req.ID, s.wsTailError(err)))
+			return
+		}
 		client.Subscribe(req.Patterns...)
 		client.Send(wsTopicsMessage("subscribed", req.ID, req.Topics, client.Patterns()))
 	case wsUnsubscribe:
 		client.Unsubscribe(req.Patterns...)
+		s.unwatchTails(client, req.Patterns)
 		client.Send(wsTopicsMessage("unsubscribed", req.ID, req.Topics, client.Patterns()))
 	}
 }

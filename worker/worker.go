@@ -84,6 +84,8 @@ func register(c client.Client, taskQueue string, acts *activities.Activities) wo
 	w.RegisterWorkflowWithOptions(workflows.ImageUpdatesWorkflow, workflowRegisterOptions(workflows.ImageUpdatesWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.NotifyWorkflow, workflowRegisterOptions(workflows.NotifyWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.ScheduledActionWorkflow, workflowRegisterOptions(workflows.ScheduledActionWorkflowName))
+	w.RegisterWorkflowWithOptions(workflows.SystemLogsWorkflow, workflowRegisterOptions(workflows.SystemLogsWorkflowName))
+	w.RegisterWorkflowWithOptions(workflows.LogTailWorkflow, workflowRegisterOptions(workflows.LogTailWorkflowName))
 	w.RegisterActivity(acts)
 	return w
 }

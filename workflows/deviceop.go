@@ -23,12 +23,13 @@ const DeviceOperationWorkflowName = "DeviceOperation"
 // Bounds of device operations. A scrub of a large pool or a long SMART self-test takes hours, so the verify step
 // may follow its job for up to deviceOpFollowTimeout; a worker that dies meanwhile is noticed within the heartbeat
 // timeout and another one takes over (the kind's verify reads the job's progress on the device, so nothing is
-// repeated).
+// repeated). The heartbeat timeout also bounds how long a cancellation takes to reach the step: the SDK sends
+// heartbeats at most every 80 % of it, and a cancellation rides on a heartbeat's answer.
 const (
 	deviceOpTimeout       = 50 * time.Hour
 	deviceOpFollowTimeout = 48 * time.Hour
 	deviceOpActTimeout    = 10 * time.Minute
-	deviceOpHeartbeat     = time.Minute
+	deviceOpHeartbeat     = stepHeartbeatTimeout
 )
 
 // DeviceOperationInput starts a DeviceOperation.

@@ -132,6 +132,8 @@ func registerWorkflows(r interface {
 	r.RegisterWorkflowWithOptions(workflows.ContainerOperationWorkflow, workflow.RegisterOptions{Name: workflows.ContainerOperationWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.NotifyWorkflow, workflow.RegisterOptions{Name: workflows.NotifyWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.ScheduledActionWorkflow, workflow.RegisterOptions{Name: workflows.ScheduledActionWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.SystemLogsWorkflow, workflow.RegisterOptions{Name: workflows.SystemLogsWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.LogTailWorkflow, workflow.RegisterOptions{Name: workflows.LogTailWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.DeviceOperationWorkflow, workflow.RegisterOptions{Name: workflows.DeviceOperationWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.ImageUpdatesWorkflow, workflow.RegisterOptions{Name: workflows.ImageUpdatesWorkflowName})
 }

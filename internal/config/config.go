@@ -34,6 +34,10 @@ type Config struct {
 	WSOrigins         []string      `env:"INFRA_WS_ORIGINS"`
 	WSMaxPerToken     int           `env:"INFRA_WS_MAX_PER_TOKEN"`
 	MCPReadOnly       bool          `env:"INFRA_MCP_READONLY"`
+	// Live log tails (#12).
+	LogTailsPerToken  int           `env:"INFRA_LOG_TAILS_PER_TOKEN"`
+	LogTailsPerDevice int           `env:"INFRA_LOG_TAILS_PER_DEVICE"`
+	LogTailIdle       time.Duration `env:"INFRA_LOG_TAIL_IDLE"`
 	// Database and metrics hardening (#15).
 	RequestTimeout      time.Duration `env:"INFRA_REQUEST_TIMEOUT"`
 	DBMaxConns          int           `env:"INFRA_DB_MAX_CONNS"`
@@ -91,6 +95,9 @@ var Settings = []Setting{
 	{"INFRA_SHUTDOWN_TIMEOUT", "15s", "How long a stopping process waits for requests and activities in flight."},
 	{"INFRA_WS_ORIGINS", "(unset)", "Browser origins (`https://host[:port]`, comma-separated, or `*` for any) allowed to open the WebSocket `/ws` besides the server's own; clients that send no Origin header (scripts) are always allowed."},
 	{"INFRA_WS_MAX_PER_TOKEN", "20", "Most WebSocket connections one API token may keep open on one API process."},
+	{"INFRA_LOG_TAILS_PER_TOKEN", "5", "Most live log tails (WebSocket log topics) one API token may watch at once, across API replicas."},
+	{"INFRA_LOG_TAILS_PER_DEVICE", "3", "Most live log tails one device runs at once (each holds one SSH session on it), across API replicas."},
+	{"INFRA_LOG_TAIL_IDLE", "30s", "How long a live log tail keeps running after its watchers stopped refreshing (an API replica that died); a tail whose last watcher unsubscribed ends within seconds."},
 	{"INFRA_MCP_READONLY", "false", "Serve the MCP endpoint `/mcp` read-only: tools that change anything (container actions, poll now, pause, resume) are hidden from every token."},
 	{"INFRA_REQUEST_TIMEOUT", "30s", "Deadline of one REST request or MCP read tool call; a request that waits longer on PostgreSQL or Temporal answers 503 with Retry-After. Requests that wait on purpose (`?wait=`, poll now, a channel test) and MCP write tools get their wait on top; WebSocket connections are not bounded by it."},
 	{"INFRA_DB_MAX_CONNS", "0", "Most PostgreSQL connections of one process. 0 (the default) sizes the pool by role: 16 for `server`, 24 for `worker` (activities that write samples, operations and notifications), 40 for `up`."},
@@ -229,6 +236,15 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if c.WSMaxPerToken, err = strconv.Atoi(get("INFRA_WS_MAX_PER_TOKEN", "20")); err != nil || c.WSMaxPerToken < 1 || c.WSMaxPerToken > 100000 {
 		return nil, &Error{"INFRA_WS_MAX_PER_TOKEN", get("INFRA_WS_MAX_PER_TOKEN", ""), "want a number between 1 and 100000"}
+	}
+	if c.LogTailsPerToken, err = strconv.Atoi(get("INFRA_LOG_TAILS_PER_TOKEN", "5")); err != nil || c.LogTailsPerToken < 1 || c.LogTailsPerToken > 1000 {
+		return nil, &Error{"INFRA_LOG_TAILS_PER_TOKEN", get("INFRA_LOG_TAILS_PER_TOKEN", ""), "want a number between 1 and 1000"}
+	}
+	if c.LogTailsPerDevice, err = strconv.Atoi(get("INFRA_LOG_TAILS_PER_DEVICE", "3")); err != nil || c.LogTailsPerDevice < 1 || c.LogTailsPerDevice > 6 {
+		return nil, &Error{"INFRA_LOG_TAILS_PER_DEVICE", get("INFRA_LOG_TAILS_PER_DEVICE", ""), "want a number between 1 and 6 (each tail holds one of a device's 8 SSH sessions)"}
+	}
+	if c.LogTailIdle, err = time.ParseDuration(get("INFRA_LOG_TAIL_IDLE", "30s")); err != nil || c.LogTailIdle < 5*time.Second || c.LogTailIdle > time.Hour {
+		return nil, &Error{"INFRA_LOG_TAIL_IDLE", get("INFRA_LOG_TAIL_IDLE", ""), "want a duration between 5s and 1h"}
 	}
 	if c.MCPReadOnly, err = parseBool(get("INFRA_MCP_READONLY", "false")); err != nil {
 		return nil, &Error{"INFRA_MCP_READONLY", get("INFRA_MCP_READONLY", ""), err.Error()}

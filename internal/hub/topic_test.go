@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/journal"
 )
 
 const (
@@ -38,7 +40,19 @@ func TestParsePattern(t *testing.T) {
 		{"device." + strings.ReplaceAll(devA, "-", "") + ".status", ""}, // only the canonical dashed form
 		{"device.{" + devA + "}.status", ""},
 		{"device.urn:uuid:" + devA + ".status", ""},
-		{"device." + devA + ".logs", ""},
+		{"device." + devA + ".logs", "device." + devA + ".logs"},
+		{"device." + strings.ToUpper(devA) + ".logs?unit=nginx&priority=err", "device." + devA + ".logs?priority=3&unit=nginx.service"},
+		{"device." + devA + ".logs?grep=a.b+c", "device." + devA + ".logs?grep=a.b+c"},
+		{"device." + devA + ".logs?unit=a%20b", ""},
+		{"device." + devA + ".logs?since=2026-01-01T00:00:00Z", ""},
+		{"device." + devA + ".logs?priority=loud", ""},
+		{"device." + devA + ".logs?unit=a&unit=b", ""},
+		{"device.*.logs", ""},
+		{"device." + devA + ".containers.web.v2.logs", "device." + devA + ".containers.web.v2.logs"},
+		{"device." + devA + ".containers.-x.logs", ""},
+		{"device." + devA + ".containers..logs", ""},
+		{"device." + devA + ".containers.a;b.logs", ""},
+		{"device.*.containers.web.logs", ""},
 		{"device." + devA + ".", ""},
 		{"devices." + devA + ".status", ""},
 		{"device.**.status", ""},
@@ -129,4 +143,37 @@ func mustTopic(t *testing.T, s string) Topic {
 	topic, err := ParseTopic(s)
 	require.NoError(t, err)
 	return topic
+}
+
+// TestLogTopicsMatchOnlyThemselves: a log topic reaches only the clients that named it with the same filters;
+// wildcards, which would start tails nobody asked for, never match it (#12).
+func TestLogTopicsMatchOnlyThemselves(t *testing.T) {
+	t.Parallel()
+	mustP := func(s string) Pattern {
+		p, err := ParsePattern(s)
+		require.NoError(t, err)
+		return p
+	}
+	logs := "device." + devA + ".logs?priority=3&unit=nginx.service"
+	topic, err := ParseTopic(logs)
+	require.NoError(t, err)
+	require.True(t, mustP("device."+devA+".logs?unit=nginx.service&priority=err").Match(topic))
+	require.False(t, mustP("device."+devA+".logs").Match(topic))
+	require.False(t, mustP("device."+devA+".logs?unit=nginx.service").Match(topic))
+	require.False(t, mustP("device."+devA+".*").Match(topic))
+	require.False(t, mustP("device.*.*").Match(topic))
+	ctr, err := ParseTopic("device." + devA + ".containers.web.logs")
+	require.NoError(t, err)
+	require.True(t, mustP("device."+devA+".containers.web.logs").Match(ctr))
+	require.False(t, mustP("device."+devA+".containers").Match(ctr))
+	require.False(t, mustP("device."+devA+".containers.db.logs").Match(ctr))
+	src, ok := mustP(logs).LogSource()
+	require.True(t, ok)
+	require.Equal(t, LogSource{DeviceID: devA, Query: journalQuery("nginx.service", "3", "")}, src)
+	_, ok = mustP("device." + devA + ".metrics").LogSource()
+	require.False(t, ok)
+}
+
+func journalQuery(unit, priority, grep string) journal.Query {
+	return journal.Query{Unit: unit, Priority: priority, Grep: grep}
 }

@@ -16,7 +16,7 @@ func TestNormalize(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Filter{Unit: "nginx.service", Priority: 4, Since: time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC),
 		Until: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC), Grep: "Connection refused", Boot: "-1", Limit: 5000}, f)
-	require.Equal(t, []string{"-o", "json", "--no-pager", "-q", "-u", "nginx.service", "-p", "4", "--since", "@1796288400",
+	require.Equal(t, []string{"-o", "json", "--all", "--no-pager", "-q", "-u", "nginx.service", "-p", "4", "--since", "@1796288400",
 		"--until", "@1796299200", "--boot=-1", "-n", "50000"}, JournalctlArgs(f))
 
 	f, err = Query{}.Normalize()

@@ -38,7 +38,9 @@ const (
 // the device's time zone does not matter; they are widened to whole seconds and the parser applies the exact
 // bounds.
 func JournalctlArgs(f Filter) []string {
-	args := []string{"-o", "json", "--no-pager", "-q"}
+	// --all: without it journalctl prints fields over 4096 bytes as null, and a long message would come back empty;
+	// the parser bounds lines and messages instead (MaxLineBytes, MaxMessageBytes).
+	args := []string{"-o", "json", "--all", "--no-pager", "-q"}
 	if f.Unit != "" {
 		args = append(args, "-u", f.Unit)
 	}

@@ -132,8 +132,14 @@ func GetOperation(ctx context.Context, db DBTX, id uuid.UUID) (*Operation, error
 
 // ActiveOperation returns the newest pending or running operation with the workflow ID, or ErrNotFound.
 func ActiveOperation(ctx context.Context, db DBTX, workflowID string) (*Operation, error) {
+	return OtherActiveOperation(ctx, db, workflowID, uuid.Nil)
+}
+
+// OtherActiveOperation is ActiveOperation leaving out the operation except (one being started).
+func OtherActiveOperation(ctx context.Context, db DBTX, workflowID string, except uuid.UUID) (*Operation, error) {
 	return scanOperation(db.QueryRow(ctx, `SELECT `+operationColumns+` FROM operations
-		WHERE workflow_id = $1 AND state IN ('pending', 'running') ORDER BY created_at DESC LIMIT 1`, workflowID))
+		WHERE workflow_id = $1 AND state IN ('pending', 'running') AND id <> $2 ORDER BY created_at DESC LIMIT 1`,
+		workflowID, except))
 }
 
 // SetOperationRunID records the run of the workflow that carries the operation.

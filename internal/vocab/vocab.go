@@ -76,3 +76,13 @@ func TopicDeviceStatus(id string) string { return "device." + id + ".status" }
 
 // TopicDeviceContainers is the topic of changes to a device's containers.
 func TopicDeviceContainers(id string) string { return "device." + id + ".containers" }
+
+// TopicDeviceLogs is the topic of a live tail of a device's journald (#12). A filtered tail adds its filters as a
+// query: device.<id>.logs?priority=3&unit=nginx.service (keys sorted, values normalised), so watchers with the same
+// filters share one tail.
+func TopicDeviceLogs(id string) string { return "device." + id + ".logs" }
+
+// TopicContainerLogs is the topic of a live tail of a container's stdout and stderr (#12).
+func TopicContainerLogs(id, ref string) string {
+	return "device." + id + ".containers." + ref + ".logs"
+}

@@ -40,9 +40,9 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // Tool names by kind: what each scope must and must not see.
 var (
 	readTools = []string{"check_updates", "fleet_health", "get_alert", "get_container", "get_container_logs", "get_device",
-		"get_metrics", "get_network_topology", "get_operation", "get_service_dependencies", "get_vm_status", "list_alerts",
-		"list_containers", "list_devices", "list_docker_networks", "list_events", "list_image_updates", "list_operations",
-		"list_schedules"}
+		"get_metrics", "get_network_topology", "get_operation", "get_service_dependencies", "get_system_logs", "get_vm_status",
+		"list_alerts", "list_containers", "list_devices", "list_docker_networks", "list_events", "list_image_updates",
+		"list_operations", "list_schedules"}
 	writeTools = []string{"acknowledge_alert", "container_action", "pause_polling", "poll_device_now", "refresh_package_lists",
 		"resume_polling", "silence_alert", "trigger_schedule", "vm_action"}
 	adminTools = []string{"create_schedule"}
@@ -380,6 +380,19 @@ func TestMCP(t *testing.T) {
 		res = call(t, c, "list_events", map[string]any{"device": dev.Name}, nil)
 		require.False(t, res.IsError, textOf(res))
 		require.Contains(t, textOf(res), "device.online")
+
+		// The test device has journalctl but no journal files, no syslog files and no logread: the search runs
+		// over SSH and says so (the sources themselves are tested in package activities).
+		res = call(t, c, "get_system_logs", map[string]any{"device": dev.Name, "priority": "err", "since": "1h", "limit": 5}, nil)
+		require.False(t, res.IsError, textOf(res))
+		var sl struct {
+			Source  string `json:"source"`
+			Entries []any  `json:"entries"`
+		}
+		structured(t, res, &sl)
+		require.Contains(t, []string{"journald", "syslog", "messages", "logread", "none"}, sl.Source)
+		require.LessOrEqual(t, len(sl.Entries), 5)
+		require.Contains(t, textOf(res), "entries from "+sl.Source+" on "+dev.Name)
 	})
 
 	t.Run("errors the model reads are tool results", func(t *testing.T) {
@@ -392,6 +405,9 @@ func TestMCP(t *testing.T) {
 			{"get_container", map[string]any{"device": dev.Name, "container": "no-such-container"}, "call list_containers"},
 			{"get_container_logs", map[string]any{"device": dev.Name, "container": "no-such-container"}, "call list_containers"},
 			{"get_metrics", map[string]any{"device": dev.Name, "metric": "cpu", "window": "forever"}, "window must be"},
+			{"get_system_logs", map[string]any{"device": dev.Name, "unit": "nginx;id"}, "unit:"},
+			{"get_system_logs", map[string]any{"device": dev.Name, "since": "yesterday"}, "since:"},
+			{"get_system_logs", map[string]any{"device": dev.Name, "grep": "a\nb"}, "grep:"},
 			{"get_operation", map[string]any{"id": uuid.NewString()}, "list_operations"},
 			{"container_action", map[string]any{"device": dev.Name, "action": "restart"}, "exactly one of container"},
 			{"container_action", map[string]any{"device": dev.Name, "container": "ghost", "action": "restart"}, "poll_device_now first"},
@@ -467,8 +483,8 @@ func TestMCP(t *testing.T) {
 			args  map[string]string
 			tools []string
 		}{
-			{"analyze_device", map[string]string{"device": dev.Name}, []string{"get_device", "get_metrics", "list_containers"}},
-			{"troubleshoot_container", map[string]string{"device": dev.Name, "container": dev.Container}, []string{"get_container", "get_container_logs", "list_events"}},
+			{"analyze_device", map[string]string{"device": dev.Name}, []string{"get_device", "get_metrics", "list_containers", "get_system_logs"}},
+			{"troubleshoot_container", map[string]string{"device": dev.Name, "container": dev.Container}, []string{"get_container", "get_container_logs", "list_events", "get_system_logs"}},
 			{"fleet_health_check", nil, []string{"fleet_health", "get_device", "list_events"}},
 		}
 		for _, tt := range tests {
