@@ -105,3 +105,12 @@ image-local: ## Build the same runtime image from binaries built here (no image 
 
 temporal-postgres: ## Build the Temporal server, its SQL tool and UI into bin/ once (minutes), for TEMPORAL=postgres.
 	scripts/temporal-postgres.sh build
+
+# The dashboard in a real browser (test/browser, part of `make test`): Debian's chromium, and axe-core from npm
+# (installed by the test from test/browser/package-lock.json).
+.PHONY: test-browser bench-dashboard
+test-browser: bin/temporal ## Run the dashboard's browser tests alone (needs chromium; screenshots in INFRA_BROWSER_ARTIFACTS).
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v -run TestDashboard ./test/browser/
+
+bench-dashboard: bin/temporal ## Measure the fleet page with 1,000 devices in Chromium (docs/performance-dashboard.md).
+	INFRA_BROWSER_BENCH=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v -run TestFleetPageBenchmark ./test/browser/

@@ -10,7 +10,6 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/alert"
 	"github.com/infrastructor/infrastructor/internal/pkgupdate"
-	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/store"
 )
 
@@ -35,9 +34,6 @@ const UpdatesEvery = 6 * time.Hour
 
 // TopicDeviceUpdates is the live-update topic of a device's package updates.
 func TopicDeviceUpdates(id string) string { return "device." + id + ".updates" }
-
-// runScript is how collectors run a script on the device (InventoryEnv.Run).
-type runScript func(ctx context.Context, script string) (*sshpool.Result, error)
 
 // collected is what a collector found: the one-line summary and its check readings.
 type collected struct {

@@ -81,6 +81,9 @@ func (s *Server) authFrom(ctx context.Context, iface, addr, target, secret strin
 
 // authRequest is authFrom for a Fiber request; a 401 carries WWW-Authenticate and a 429 Retry-After.
 func (s *Server) authRequest(c *fiber.Ctx, iface string) (*store.Token, error) {
+	if c.Get(fiber.HeaderAuthorization) == "" && c.Cookies(sessionCookie) != "" {
+		return s.authSession(c, iface) // the dashboard's session cookie (web_session.go)
+	}
 	tok, wait, err := s.authFrom(c.UserContext(), iface, c.IP(), c.Path(), BearerToken(c.Get(fiber.HeaderAuthorization)))
 	if wait > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds(wait)))

@@ -18,6 +18,7 @@ import (
 
 // deviceFields decodes a create (create=true) or PATCH body onto d, validating every field it names.
 func deviceFields(fd *fieldDecoder, d *store.Device, create bool) {
+	watchedUnitsField(fd, d)
 	var s string
 	if fd.get("name", &s, "a string") {
 		if msg := validateName(s); msg != "" {

@@ -118,6 +118,7 @@ func (e *mcpEndpoint) addTools() {
 	e.addOperationTools()
 	e.addScheduleTools()
 	e.addSystemLogTools()
+	e.addServiceTools()
 	e.addAlertTools()
 	e.addInventoryTools()
 }

@@ -128,6 +128,7 @@ func (s *Server) routes() {
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/ws", s.websocket())
 	s.mountMCP()
+	s.webRoutes()
 
 	v1 := s.app.Group("/api/v1", s.authenticate, s.audited)
 	read, operate, admin := require(store.ScopeRead), require(store.ScopeOperate), require(store.ScopeAdmin)
@@ -158,6 +159,7 @@ func (s *Server) routes() {
 	s.channelRoutes(v1)
 	s.scheduleRoutes(v1)
 	s.systemLogRoutes(v1)
+	s.serviceRoutes(v1)
 	s.inventoryRoutes(v1)
 
 	v1.Get("/tokens", admin, s.listTokens)

@@ -188,7 +188,8 @@ func (s *Server) websocket() fiber.Handler {
 				status: http.StatusTooManyRequests, reason: "too many failed authentications"})
 			return tooManyRequests(c, wait, "too many failed authentications from this address")
 		}
-		if header := c.Get(fiber.HeaderAuthorization); header != "" {
+		// The dashboard's session cookie (web_session.go) stands for a bearer header, from this origin only.
+		if c.Get(fiber.HeaderAuthorization) != "" || c.Cookies(sessionCookie) != "" {
 			// A bad header is answered after the upgrade, with a close code, like a bad auth message: browsers
 			// cannot read the status of a refused upgrade.
 			tok, err := s.authRequest(c, "websocket")

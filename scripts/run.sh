@@ -302,7 +302,8 @@ fi
 cat >&2 <<EOF
 
   Infrastructor is running.
-    API, dashboard:  http://$LISTEN_HOST:$LISTEN_PORT
+    dashboard:       http://$LISTEN_HOST:$LISTEN_PORT/  (sign in by pasting the admin token)
+    API:             http://$LISTEN_HOST:$LISTEN_PORT/api/v1
     Temporal UI:     $INFRA_TEMPORAL_UI_URL
     admin token:     $token_note
       e.g. curl -H "Authorization: Bearer $token_expr" http://$LISTEN_HOST:$LISTEN_PORT/api/v1/devices

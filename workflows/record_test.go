@@ -135,6 +135,7 @@ func registerWorkflows(r interface {
 	r.RegisterWorkflowWithOptions(workflows.SystemLogsWorkflow, workflow.RegisterOptions{Name: workflows.SystemLogsWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.LogTailWorkflow, workflow.RegisterOptions{Name: workflows.LogTailWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.DeviceOperationWorkflow, workflow.RegisterOptions{Name: workflows.DeviceOperationWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.TopProcessesWorkflow, workflow.RegisterOptions{Name: workflows.TopProcessesWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.ImageUpdatesWorkflow, workflow.RegisterOptions{Name: workflows.ImageUpdatesWorkflowName})
 }
 

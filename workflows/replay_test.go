@@ -61,6 +61,7 @@ var recordedHistories = []struct {
 	// after the first good poll and after the poll-now).
 	{[]string{"devicepoll_inventory.json"}, func(t *testing.T, p ...string) { recordDevicePollHistory(t, p[0]) }},
 	{[]string{"deviceop_success.json"}, func(t *testing.T, p ...string) { recordDeviceOpSuccess(t, p[0]) }},
+	{[]string{"topprocesses.json"}, func(t *testing.T, p ...string) { recordTopProcesses(t, p[0]) }},
 	{[]string{"imageupdates.json"}, func(t *testing.T, p ...string) { recordImageUpdates(t, p[0]) }},
 }
 

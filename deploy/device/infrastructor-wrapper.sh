@@ -231,6 +231,86 @@ if [ -z "$ids" ]; then echo '\''\'\'''\''[]'\''\'\'''\''; exit 0; fi
 exec docker network inspect $ids
 '\'''
 VIRSH_URI=qemu:///system
+# Top processes (one fixed listing per order) and systemd units (#12): the failed-units script verbatim, the
+# show and action scripts as their fixed prelude followed by checked words.
+LIT_PS_CPU='export LC_ALL=C
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin
+now=$(date +%s)
+tab=$(printf '\''\t'\'')
+if ps --version 2>/dev/null | grep -q procps; then
+  echo "@@infra:ps:procps $now@@"
+  ps -eo pid=,user:64=,pcpu=,rss=,stat=,etimes=,args= --sort=-pcpu 2>/dev/null | head -n 100 | cut -c1-360
+else
+  echo "@@infra:ps:proc $now@@"
+  hz=$(getconf CLK_TCK 2>/dev/null); case $hz in '\'''\''|*[!0-9]*) hz=100 ;; esac
+  pg=$(getconf PAGESIZE 2>/dev/null); case $pg in '\'''\''|*[!0-9]*) pg=4096 ;; esac
+  read -r up _ </proc/uptime
+  bt=$(awk '\''$1 == "btime" { print $2 }'\'' /proc/stat)
+  pw=/etc/passwd; [ -r "$pw" ] || pw=/dev/null
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v hz="$hz" -v pg="$pg" -v up="$up" -v bt="$bt" -v OFS="$tab" '\''{
+    o = index($0, "("); c = 0
+    for (i = length($0); i > o; i--) if (substr($0, i, 1) == ")") { c = i; break }
+    if (!o || !c) next
+    comm = substr($0, o + 1, c - o - 1); gsub(/[\t]/, " ", comm)
+    if (split(substr($0, c + 2), r, " ") < 22) next
+    st = r[20] / hz; el = up - st; cpu = 0
+    if (el > 0) cpu = (r[12] + r[13]) / hz / el * 100
+    printf "%d\t%s\t%.1f\t%d\t%d\t%s\n", substr($0, 1, o - 2), r[1], cpu, r[22] * pg / 1024, bt + st, comm
+  }'\'' | sort -t "$tab" -k3,3nr | head -n 100 | while IFS="$tab" read -r pid state cpu rss start comm; do
+    uid=$(awk '\''$1 == "Uid:" { print $2; exit }'\'' "/proc/$pid/status" 2>/dev/null)
+    [ -n "$uid" ] || continue # exited since the stat pass
+    args=$(tr '\''\000\n\t'\'' '\''   '\'' <"/proc/$pid/cmdline" 2>/dev/null | head -c 200)
+    printf '\''%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n'\'' "$pid" "$uid" "$cpu" "$rss" "$state" "$start" "$comm" "$args"
+  done | awk -F "$tab" -v OFS="$tab" -v pw="$pw" '\''FILENAME == pw { split($0, a, ":"); u[a[3]] = a[1]; next } { if ($2 in u) $2 = u[$2]; print }'\'' "$pw" - | cut -c1-360
+fi
+echo
+echo '\''@@infra:end@@'\''
+'
+LIT_PS_MEM='export LC_ALL=C
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin
+now=$(date +%s)
+tab=$(printf '\''\t'\'')
+if ps --version 2>/dev/null | grep -q procps; then
+  echo "@@infra:ps:procps $now@@"
+  ps -eo pid=,user:64=,pcpu=,rss=,stat=,etimes=,args= --sort=-rss 2>/dev/null | head -n 100 | cut -c1-360
+else
+  echo "@@infra:ps:proc $now@@"
+  hz=$(getconf CLK_TCK 2>/dev/null); case $hz in '\'''\''|*[!0-9]*) hz=100 ;; esac
+  pg=$(getconf PAGESIZE 2>/dev/null); case $pg in '\'''\''|*[!0-9]*) pg=4096 ;; esac
+  read -r up _ </proc/uptime
+  bt=$(awk '\''$1 == "btime" { print $2 }'\'' /proc/stat)
+  pw=/etc/passwd; [ -r "$pw" ] || pw=/dev/null
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v hz="$hz" -v pg="$pg" -v up="$up" -v bt="$bt" -v OFS="$tab" '\''{
+    o = index($0, "("); c = 0
+    for (i = length($0); i > o; i--) if (substr($0, i, 1) == ")") { c = i; break }
+    if (!o || !c) next
+    comm = substr($0, o + 1, c - o - 1); gsub(/[\t]/, " ", comm)
+    if (split(substr($0, c + 2), r, " ") < 22) next
+    st = r[20] / hz; el = up - st; cpu = 0
+    if (el > 0) cpu = (r[12] + r[13]) / hz / el * 100
+    printf "%d\t%s\t%.1f\t%d\t%d\t%s\n", substr($0, 1, o - 2), r[1], cpu, r[22] * pg / 1024, bt + st, comm
+  }'\'' | sort -t "$tab" -k4,4nr | head -n 100 | while IFS="$tab" read -r pid state cpu rss start comm; do
+    uid=$(awk '\''$1 == "Uid:" { print $2; exit }'\'' "/proc/$pid/status" 2>/dev/null)
+    [ -n "$uid" ] || continue # exited since the stat pass
+    args=$(tr '\''\000\n\t'\'' '\''   '\'' <"/proc/$pid/cmdline" 2>/dev/null | head -c 200)
+    printf '\''%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n'\'' "$pid" "$uid" "$cpu" "$rss" "$state" "$start" "$comm" "$args"
+  done | awk -F "$tab" -v OFS="$tab" -v pw="$pw" '\''FILENAME == pw { split($0, a, ":"); u[a[3]] = a[1]; next } { if ($2 in u) $2 = u[$2]; print }'\'' "$pw" - | cut -c1-360
+fi
+echo
+echo '\''@@infra:end@@'\''
+'
+LIT_SYSTEMD_FAILED='export LC_ALL=C TZ=UTC
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin
+{ command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; } || { echo '\''@@infra:systemctl:na@@'\''; exit 0; }
+{ systemctl list-units --failed --all --no-legend --plain --full --no-pager --output=json 2>/dev/null || systemctl list-units --failed --all --no-legend --plain --full --no-pager; } | head -c 1048576
+'
+SYSTEMD_PRELUDE='export LC_ALL=C TZ=UTC
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin
+{ command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; } || { echo '\''@@infra:systemctl:na@@'\''; exit 0; }
+'
+SYSTEMD_SHOW_TAIL=' | head -c 1048576
+'
+SYSTEMD_PROPS=Id,ActiveState,SubState,LoadState,ActiveEnterTimestamp,NRestarts,MainPID,MemoryCurrent,Description
 # The exec request of current workers, and the frame they put around a command on standard input (sshpool).
 EXEC_COMMAND='sh -s'
 SCRIPT_HEAD='{
@@ -470,6 +550,48 @@ check_compose() {
 	esac
 }
 
+valid_unit() { # systemd unit name (internal/systemd.CheckUnit): [a-zA-Z0-9:_.\@-], a known type, under 256 bytes
+	case $1 in
+	'' | @* | .* | *[!$ALNUM:_.@\\-]*) return 1 ;;
+	esac
+	[ ${#1} -lt 256 ] || return 1
+	case ${1##*.} in
+	service | socket | target | device | mount | automount | swap | timer | path | slice | scope) return 0 ;;
+	esac
+	return 1
+}
+
+# check_systemctl MODE WORD...: the systemctl show (MODE show) and action (MODE exec) commands of package systemd.
+check_systemctl() {
+	why="systemctl: arguments not allowed"
+	mode=$1
+	shift
+	if [ "$mode" = exec ] && [ "${1-}" = sudo ]; then
+		[ "${2-}" = -n ] || return 1
+		shift 2
+	fi
+	[ $# -ge 2 ] && [ "$1" = systemctl ] || return 1
+	verb=$2
+	shift 2
+	case $mode.$verb in
+	show.show)
+		[ $# -ge 5 ] && [ $# -le 68 ] && [ "$1 $2 $3 $4" = "--no-pager -p $SYSTEMD_PROPS --" ] || return 1
+		shift 4
+		for u in "$@"; do
+			valid_unit "$u" || return 1
+		done
+		;;
+	exec.start | exec.stop | exec.restart | exec.reload)
+		writes "systemctl $verb" || return 1
+		[ $# -eq 3 ] && [ "$1 $2" = "--no-ask-password --" ] && valid_unit "$3"
+		;;
+	*)
+		why="systemctl $verb: not an allowed command"
+		return 1
+		;;
+	esac
+}
+
 # check COMMAND: return when COMMAND is one the product sends, refuse otherwise.
 check() {
 	orig=$1
@@ -490,6 +612,25 @@ check() {
 		words_safe "$args" || refuse "compose: characters not allowed" "$orig"
 		eval "set -- $args"
 		check_compose "$@" || refuse "$why" "$orig"
+		return 0
+		;;
+	esac
+	case $c in
+	"$LIT_PS_CPU" | "$LIT_PS_MEM" | "$LIT_SYSTEMD_FAILED") return 0 ;;
+	"$SYSTEMD_PRELUDE"*"$SYSTEMD_SHOW_TAIL")
+		args=${c#"$SYSTEMD_PRELUDE"}
+		args=${args%"$SYSTEMD_SHOW_TAIL"}
+		words_safe "$args" || refuse "systemctl: characters not allowed" "$orig"
+		eval "set -- $args"
+		check_systemctl show "$@" || refuse "$why" "$orig"
+		return 0
+		;;
+	"$SYSTEMD_PRELUDE"exec" "*"$NL")
+		args=${c#"$SYSTEMD_PRELUDE"exec }
+		args=${args%"$NL"}
+		words_safe "$args" || refuse "systemctl: characters not allowed" "$orig"
+		eval "set -- $args"
+		check_systemctl exec "$@" || refuse "$why" "$orig"
 		return 0
 		;;
 	esac

@@ -16,6 +16,9 @@
 #                    socket equals root on this device (a container can mount / and run as root); prefer a
 #                    socket proxy (deploy/device/README.md)
 #   --smartctl       allow read-only smartctl calls as root through sudo, for drive health
+#   --systemctl LIST allow start, stop, restart and reload of exactly these systemd units (comma-separated, e.g.
+#                    nginx.service,smbd.service) as root through sudo, for service actions (set "use_sudo": true
+#                    on the device in Infrastructor)
 #   --jump-host LIST this device is the jump host for others: allow TCP forwarding to exactly these
 #                    host:port targets (comma-separated, e.g. 192.168.1.20:22,192.168.1.21:22)
 #   --wrapper FILE   the forced-command wrapper to install (default: infrastructor-wrapper.sh next to this
@@ -38,6 +41,7 @@ FROM_SET=0
 READ_ONLY=0
 DOCKER=0
 SMARTCTL=0
+SYSTEMCTL_UNITS=""
 JUMP=""
 WRAPPER_SRC="$(dirname "$0")/infrastructor-wrapper.sh"
 WRAPPER_LOG=""
@@ -99,6 +103,11 @@ while [ $# -gt 0 ]; do
 	--smartctl)
 		SMARTCTL=1
 		shift
+		;;
+	--systemctl)
+		[ $# -ge 2 ] || die "--systemctl needs the units to allow, e.g. nginx.service,smbd.service"
+		SYSTEMCTL_UNITS=$2
+		shift 2
 		;;
 	--jump-host)
 		[ $# -ge 2 ] || die "--jump-host needs the host:port targets the worker reaches through this device"
@@ -322,6 +331,36 @@ if [ "$SMARTCTL" = 1 ]; then
 	fi
 	mv "$tmp" "$SUDOERS"
 	say "allowed read-only smartctl through sudo ($SUDOERS)"
+fi
+
+if [ -n "$SYSTEMCTL_UNITS" ]; then
+	SYSTEMCTL_PATH=/usr/bin/systemctl
+	[ -x "$ROOT$SYSTEMCTL_PATH" ] || [ ! -x "$ROOT/bin/systemctl" ] || SYSTEMCTL_PATH=/bin/systemctl
+	# Exactly what the worker sends (internal/systemd.ActionScript): systemctl ACTION --no-ask-password -- UNIT, for
+	# the listed units only. Unit names are checked here (no backslash escapes) so none can widen the rule.
+	alts=""
+	for u in $(printf '%s' "$SYSTEMCTL_UNITS" | tr ',' ' '); do
+		case $u in
+		*[!A-Za-z0-9_.@-]* | @* | .* | '') die "--systemctl: $u is not a unit name such as nginx.service" ;;
+		*.service | *.socket | *.target | *.mount | *.timer | *.path | *.slice | *.swap | *.automount) ;;
+		*) die "--systemctl: $u needs its type, e.g. $u.service" ;;
+		esac
+		alts="$alts${alts:+|}$(printf '%s' "$u" | sed 's/\./\\./g')"
+	done
+	mkdir -p "$ROOT/etc/sudoers.d"
+	SUDOERS_UNITS="$ROOT/etc/sudoers.d/infrastructor-$NAME-systemctl"
+	tmp="$ROOT/etc/sudoers.d/.infrastructor-$NAME-systemctl.tmp"
+	{
+		echo "# Service actions for Infrastructor (deploy/device/setup-device.sh): these units only."
+		printf '%s ALL=(root) NOPASSWD: %s ^(start|stop|restart|reload) --no-ask-password -- (%s)$\n' "$NAME" "$SYSTEMCTL_PATH" "$alts"
+	} >"$tmp"
+	chmod 440 "$tmp"
+	if command -v visudo >/dev/null 2>&1 && ! visudo -cqf "$tmp" >/dev/null 2>&1; then
+		rm -f "$tmp"
+		die "visudo rejects the systemctl rule (sudo older than 1.9.10?)"
+	fi
+	mv "$tmp" "$SUDOERS_UNITS"
+	say "allowed systemctl start/stop/restart/reload of $SYSTEMCTL_UNITS through sudo ($SUDOERS_UNITS)"
 fi
 
 say "done. Add the device with \"user\": \"$NAME\"; approve its host key on first contact."

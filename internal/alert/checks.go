@@ -14,7 +14,8 @@ type Check struct {
 }
 
 // checks lists every check a rule can watch; each collector's checks are declared next to it in this package.
-var checks = slices.Concat(
+var checks = slices.Concat[[]Check](
+	serviceChecks,
 	inventoryChecks, // #13
 )
 

@@ -24,7 +24,9 @@ import (
 	"github.com/infrastructor/infrastructor/internal/docker"
 	"github.com/infrastructor/infrastructor/internal/netinfo"
 	"github.com/infrastructor/infrastructor/internal/pkgupdate"
+	"github.com/infrastructor/infrastructor/internal/process"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
+	"github.com/infrastructor/infrastructor/internal/systemd"
 	"github.com/infrastructor/infrastructor/internal/virsh"
 )
 
@@ -62,6 +64,12 @@ func Script() string {
 		"@LIT_NETINFO@", docker.ShellQuote(netinfo.Script()),
 		"@LIT_DOCKER_NETWORKS@", docker.ShellQuote(netinfo.DockerNetworksCommand()),
 		"@VIRSH_URI@", docker.ShellQuote(virsh.SystemURI),
+		"@LIT_PS_CPU@", docker.ShellQuote(process.FixedScript(process.ByCPU)),
+		"@LIT_PS_MEM@", docker.ShellQuote(process.FixedScript(process.ByMemory)),
+		"@LIT_SYSTEMD_FAILED@", docker.ShellQuote(systemd.FailedScript()),
+		"@SYSTEMD_PRELUDE@", docker.ShellQuote(systemd.Prelude()),
+		"@SYSTEMD_SHOW_TAIL@", docker.ShellQuote(systemd.ShowTail()),
+		"@SYSTEMD_PROPS@", docker.ShellQuote(strings.Join(systemd.ShowProperties, ",")),
 	)
 	return r.Replace(template)
 }

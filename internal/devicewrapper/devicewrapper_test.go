@@ -159,6 +159,9 @@ func productCommands(t *testing.T) map[string]bool {
 	for c, w := range proxied {
 		cmds[c] = w
 	}
+	for c, w := range serviceCommands(t) {
+		cmds[c] = w
+	}
 	for c, w := range inventory {
 		cmds[c] = w
 	}

@@ -51,7 +51,10 @@ type Device struct {
 	InventoryInterval time.Duration `json:"-"`
 	// UseSudo runs the commands that need root (smartctl, systemctl and virsh actions, package-list refreshes)
 	// through `sudo -n`, under the sudo rules the device's setup installed.
-	UseSudo      bool            `json:"use_sudo"`
+	UseSudo bool `json:"use_sudo"`
+	// WatchedUnits are the systemd units whose state the services collection reads and judges (besides the
+	// failed ones), as systemd names them ("nginx.service"); the device's tags may name more.
+	WatchedUnits []string        `json:"watched_units"`
 	Status       string          `json:"status"`
 	StatusReason string          `json:"status_reason"`
 	LastSeen     *time.Time      `json:"last_seen"`
@@ -68,6 +71,9 @@ func (d Device) MarshalJSON() ([]byte, error) {
 	if d.Tags == nil {
 		d.Tags = []string{}
 	}
+	if d.WatchedUnits == nil {
+		d.WatchedUnits = []string{}
+	}
 	return json.Marshal(struct {
 		plain
 		PollInterval      string `json:"poll_interval"`
@@ -77,7 +83,7 @@ func (d Device) MarshalJSON() ([]byte, error) {
 
 const deviceColumns = `id, name, host, port, ssh_user, description, device_type, tags, poll_interval_ms, enabled,
 	jump_host, host_key_policy, status, status_reason, last_seen, capabilities, docker, created_at, updated_at,
-	read_only, docker_host, inventory_interval_ms, use_sudo`
+	read_only, docker_host, inventory_interval_ms, use_sudo, watched_units`
 
 func scanDevice(row pgx.Row) (*Device, error) {
 	var d Device
@@ -85,7 +91,7 @@ func scanDevice(row pgx.Row) (*Device, error) {
 	var caps, dock []byte
 	err := row.Scan(&d.ID, &d.Name, &d.Host, &d.Port, &d.User, &d.Description, &d.DeviceType, &d.Tags, &ms,
 		&d.Enabled, &d.JumpHost, &d.HostKeyPolicy, &d.Status, &d.StatusReason, &d.LastSeen, &caps, &dock,
-		&d.CreatedAt, &d.UpdatedAt, &d.ReadOnly, &d.DockerHost, &invMS, &d.UseSudo)
+		&d.CreatedAt, &d.UpdatedAt, &d.ReadOnly, &d.DockerHost, &invMS, &d.UseSudo, &d.WatchedUnits)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -109,10 +115,11 @@ func CreateDevice(ctx context.Context, db DBTX, d *Device) (*Device, error) {
 		d.Tags = []string{}
 	}
 	row := db.QueryRow(ctx, `INSERT INTO devices (id, name, host, port, ssh_user, description, device_type, tags,
-		poll_interval_ms, enabled, jump_host, host_key_policy, read_only, docker_host, inventory_interval_ms, use_sudo)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING `+deviceColumns,
+		poll_interval_ms, enabled, jump_host, host_key_policy, read_only, docker_host, inventory_interval_ms, use_sudo,
+		watched_units)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING `+deviceColumns,
 		d.ID, d.Name, d.Host, d.Port, d.User, d.Description, d.DeviceType, d.Tags, d.PollInterval.Milliseconds(),
-		d.Enabled, d.JumpHost, d.HostKeyPolicy, d.ReadOnly, d.DockerHost, inventoryMS(d), d.UseSudo)
+		d.Enabled, d.JumpHost, d.HostKeyPolicy, d.ReadOnly, d.DockerHost, inventoryMS(d), d.UseSudo, watchedOf(d))
 	return scanDevice(row)
 }
 
@@ -140,10 +147,10 @@ func GetDeviceByName(ctx context.Context, db DBTX, name string) (*Device, error)
 func UpdateDevice(ctx context.Context, db DBTX, d *Device) (*Device, error) {
 	row := db.QueryRow(ctx, `UPDATE devices SET name=$2, host=$3, port=$4, ssh_user=$5, description=$6,
 		device_type=$7, tags=$8, poll_interval_ms=$9, enabled=$10, jump_host=$11, host_key_policy=$12,
-		read_only=$13, docker_host=$14, inventory_interval_ms=$15, use_sudo=$16, updated_at=now()
+		read_only=$13, docker_host=$14, inventory_interval_ms=$15, use_sudo=$16, watched_units=$17, updated_at=now()
 		WHERE id=$1 RETURNING `+deviceColumns,
 		d.ID, d.Name, d.Host, d.Port, d.User, d.Description, d.DeviceType, d.Tags, d.PollInterval.Milliseconds(),
-		d.Enabled, d.JumpHost, d.HostKeyPolicy, d.ReadOnly, d.DockerHost, inventoryMS(d), d.UseSudo)
+		d.Enabled, d.JumpHost, d.HostKeyPolicy, d.ReadOnly, d.DockerHost, inventoryMS(d), d.UseSudo, watchedOf(d))
 	return scanDevice(row)
 }
 

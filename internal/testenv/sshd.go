@@ -57,6 +57,9 @@ type SSHDOptions struct {
 	Wrapper bool
 	// WrapperArgs are extra wrapper options, e.g. "--read-only".
 	WrapperArgs string
+	// Launcher, when set, is the start of the command line that runs sshd (its arguments follow); it must exec
+	// sshd, so the PID held is sshd's. E.g. unshare(1) to give the device a mount namespace of its own.
+	Launcher []string
 }
 
 // WrapperEnv is the environment variable that puts every test sshd's client key behind the device wrapper.
@@ -317,6 +320,9 @@ func (s *SSHD) start() error {
 		return errors.New("already running")
 	}
 	args := []string{SSHDPath, "-D", "-e", "-f", s.configPath}
+	if len(s.opts.Launcher) > 0 {
+		args = append(append([]string{}, s.opts.Launcher...), args...)
+	}
 	if s.opts.Netns != "" {
 		// ip netns exec execs the command, so the PID we hold is sshd's.
 		args = append([]string{"/usr/sbin/ip", "netns", "exec", s.opts.Netns}, args...)

@@ -86,3 +86,6 @@ func TopicDeviceLogs(id string) string { return "device." + id + ".logs" }
 func TopicContainerLogs(id, ref string) string {
 	return "device." + id + ".containers." + ref + ".logs"
 }
+
+// TopicDeviceServices is the topic of changes to a device's failed and watched systemd units.
+func TopicDeviceServices(id string) string { return "device." + id + ".services" }

@@ -1,0 +1,647 @@
+// The dashboard's pages. Each render(root, ...params) fills root and returns {refresh, onUpdate, dispose}:
+// refresh refetches everything (after the live stream was lost), onUpdate reacts to a live message.
+import { h, api, all, can, bytes, bits, pct, num, unit, ago, badge, sparkline, chart, confirmAction, errorBox } from './lib.js';
+
+/** throttle runs fn at most once per ms, trailing, so a burst of live updates costs one refetch. */
+function throttle(fn, ms) {
+  let timer = null, pending = false, last = 0;
+  const run = () => { timer = null; last = Date.now(); pending = false; fn(); };
+  const t = () => {
+    if (timer) { pending = true; return; }
+    timer = setTimeout(run, Math.max(0, ms - (Date.now() - last)));
+  };
+  t.cancel = () => { clearTimeout(timer); timer = null; };
+  return t;
+}
+
+function deviceOf(topic) { return topic?.startsWith('device.') ? topic.split('.')[1] : null; }
+
+function note(root, text, cls = 'muted') { const p = h('p', { class: cls, role: cls === 'error' ? 'alert' : null }, text); root.append(p); return p; }
+
+// Recent CPU figures per device, kept across page changes for the fleet sparklines.
+const cpuHistory = new Map();
+function remember(id, at, value) {
+  const hist = cpuHistory.get(id) || [];
+  if (value === null || value === undefined) return hist;
+  if (!hist.length || hist[hist.length - 1].at !== at) hist.push({ at, value });
+  while (hist.length > 60) hist.shift();
+  cpuHistory.set(id, hist);
+  return hist;
+}
+
+// ---------------------------------------------------------------------------------------------------------- fleet
+
+async function fleet(root) {
+  const state = { q: '', tag: '', status: '', sort: 'name' };
+  const summary = h('p', { class: 'muted', id: 'fleet-summary' });
+  const body = h('div', { class: 'table-wrap', tabindex: '0' });
+  const tagSel = h('select', { id: 'f-tag', onchange: (e) => { state.tag = e.target.value; draw(); } }, h('option', { value: '' }, 'All tags'));
+  root.append(h('h1', {}, 'Fleet'), summary,
+    h('div', { class: 'filters', role: 'search' },
+      h('label', {}, 'Search', h('input', { id: 'f-q', type: 'search', placeholder: 'device name', oninput: (e) => { state.q = e.target.value.toLowerCase(); draw(); } })),
+      h('label', {}, 'Tag', tagSel),
+      h('label', {}, 'Status', h('select', { id: 'f-status', onchange: (e) => { state.status = e.target.value; draw(); } },
+        ['', 'online', 'offline', 'blocked', 'unknown'].map((s) => h('option', { value: s }, s || 'All statuses')))),
+      h('label', {}, 'Sort by', h('select', { id: 'f-sort', onchange: (e) => { state.sort = e.target.value; draw(); } },
+        [['name', 'Name'], ['status', 'Status'], ['cpu', 'CPU'], ['mem', 'Memory'], ['disk', 'Disk'], ['alerts', 'Alerts']]
+          .map(([v, l]) => h('option', { value: v }, l))))),
+    can('admin') ? addDeviceForm() : null,
+    body);
+  let data = null;
+  let seeded = false;
+
+  async function load() {
+    try {
+      const [devices, fig, containers, alerts] = await Promise.all([all('devices'), api('GET', 'fleet/summary'),
+        all('containers', 20000), all('alerts', 2000)]);
+      const figs = new Map(fig.devices.map((f) => [f.device_id, f]));
+      const counts = new Map(), firing = new Map();
+      for (const c of containers) {
+        const m = counts.get(c.device_id) || {};
+        m[c.state] = (m[c.state] || 0) + 1;
+        counts.set(c.device_id, m);
+      }
+      for (const a of alerts) if (a.state === 'firing') firing.set(a.device_id, (firing.get(a.device_id) || 0) + 1);
+      for (const d of devices) { const f = figs.get(d.id); if (f) remember(d.id, f.last_seen, f.cpu_percent); }
+      data = { devices, figs, counts, firing };
+      const tags = [...new Set(devices.flatMap((d) => d.tags || []))].sort();
+      const keep = tagSel.value;
+      tagSel.replaceChildren(h('option', { value: '' }, 'All tags'), ...tags.map((t) => h('option', { value: t }, t)));
+      tagSel.value = tags.includes(keep) ? keep : '';
+      if (!seeded) { seeded = true; seed(devices.slice(0, 50)); }
+      draw();
+    } catch (err) {
+      // With figures already on screen, keep them (the stream banner says they may be stale) rather than blank the page.
+      if (!data) body.replaceChildren(errorBox(err, 'the fleet'));
+    }
+  }
+
+  // Sparklines start from the last hour of CPU samples for the first devices; live updates extend them.
+  async function seed(devices) {
+    await Promise.all(devices.map(async (d) => {
+      if ((cpuHistory.get(d.id) || []).length > 1) return;
+      try {
+        const m = await api('GET', `devices/${d.id}/metrics?metric=cpu&from=1h&step=1m`);
+        const s = m.series.find((x) => x.name === 'usage_percent');
+        for (const p of s?.points || []) remember(d.id, p.time, p.avg);
+      } catch { /* the sparkline starts empty */ }
+    }));
+    draw();
+  }
+
+  const rowsById = new Map(); // the rows on screen, so a live update replaces one row, not the table
+
+  function drawSummary() {
+    const { devices, firing } = data;
+    const byStatus = { online: 0, offline: 0, blocked: 0, unknown: 0 };
+    for (const d of devices) byStatus[d.status] = (byStatus[d.status] || 0) + 1;
+    summary.textContent = `${devices.length} devices: ${byStatus.online} online, ${byStatus.offline} offline, ` +
+      `${byStatus.blocked} blocked, ${byStatus.unknown} unknown. ${[...firing.values()].reduce((a, b) => a + b, 0)} alerts firing.`;
+  }
+
+  function row(d) {
+    const { figs, counts, firing } = data;
+    const f = figs.get(d.id) || {};
+    const c = counts.get(d.id) || {};
+    const total = Object.values(c).reduce((a, b) => a + b, 0);
+    const hist = (cpuHistory.get(d.id) || []).map((p) => p.value);
+    return h('tr', { 'data-device': d.id, 'data-status': d.status },
+      h('td', {}, h('a', { href: `#/devices/${d.id}` }, d.name), ' ', (d.tags || []).map((t) => h('span', { class: 'tag' }, t))),
+      h('td', {}, badge(d.status), d.status_reason ? h('div', { class: 'muted' }, d.status_reason) : null),
+      h('td', { class: 'num' }, pct(f.cpu_percent)),
+      h('td', {}, sparkline(hist, `CPU of ${d.name}, last ${hist.length} samples`)),
+      h('td', { class: 'num' }, pct(f.memory_used_percent)),
+      h('td', { class: 'num', title: f.disk_max_mount || '' }, pct(f.disk_max_used_percent)),
+      h('td', { class: 'num' }, num(f.load1)),
+      h('td', {}, total ? `${c.running || 0} running / ${total}` : h('span', { class: 'muted' }, 'none'),
+        c.exited ? h('span', { class: 'muted' }, ` (${c.exited} exited)`) : null),
+      h('td', {}, firing.get(d.id) ? h('a', { href: '#/alerts', class: 'badge s-firing' }, `${firing.get(d.id)} firing`) : ''),
+      h('td', {}, ago(d.last_seen)));
+  }
+
+  function draw() {
+    if (!data) return;
+    const { devices, figs, firing } = data;
+    drawSummary();
+    let rows = devices.filter((d) => (!state.q || d.name.toLowerCase().includes(state.q)) &&
+      (!state.tag || (d.tags || []).includes(state.tag)) && (!state.status || d.status === state.status));
+    const key = {
+      name: (d) => d.name, status: (d) => d.status, cpu: (d) => -(figs.get(d.id)?.cpu_percent ?? -1),
+      mem: (d) => -(figs.get(d.id)?.memory_used_percent ?? -1), disk: (d) => -(figs.get(d.id)?.disk_max_used_percent ?? -1),
+      alerts: (d) => -(firing.get(d.id) || 0),
+    }[state.sort];
+    rows = rows.sort((a, b) => { const x = key(a), y = key(b); return x < y ? -1 : x > y ? 1 : a.name.localeCompare(b.name); });
+    rowsById.clear();
+    if (!devices.length) {
+      body.replaceChildren(h('div', { class: 'empty' }, 'No devices yet. An admin adds one with POST /api/v1/devices ' +
+        '(see the README quick start); it appears here as soon as it is created.'));
+      return;
+    }
+    if (!rows.length) { body.replaceChildren(h('div', { class: 'empty' }, 'No device matches these filters.')); return; }
+    body.replaceChildren(h('table', { id: 'fleet-table', class: 'fleet' },
+      h('caption', { class: 'sr' }, 'Devices'),
+      h('thead', {}, h('tr', {}, ['Device', 'Status', 'CPU', 'CPU history', 'Memory', 'Disk', 'Load', 'Containers', 'Alerts', 'Last seen']
+        .map((t, i) => h('th', { scope: 'col', class: i >= 2 && i <= 6 ? 'num' : null }, i === 3 ? h('span', { class: 'sr' }, t) : t)))),
+      h('tbody', {}, rows.map((d) => { const r = row(d); rowsById.set(d.id, r); return r; }))));
+    // The first full table, for the browser benchmark (docs/performance-dashboard.md).
+    if (!performance.getEntriesByName('fleet:drawn').length) performance.mark('fleet:drawn');
+  }
+
+  // Live figures and statuses are applied from the messages themselves (the fleet can be 1,000 devices polled every
+  // few seconds): a figure replaces its device's row, once a second at most; a status change redraws (it can move
+  // rows and change the counts). Container and event changes refetch, at most every 5 s. With the table sorted by a
+  // figure, the order is refreshed every 10 s rather than on every update.
+  const dirty = new Set();
+  const flush = throttle(() => {
+    for (const id of dirty) {
+      const old = rowsById.get(id);
+      const dev = data?.devices.find((x) => x.id === id);
+      if (!old || !dev || !old.isConnected) continue;
+      // Only the figures' cells change: rewriting their text costs far less layout than a new row.
+      const f = data.figs.get(id) || {};
+      const cells = old.children;
+      cells[2].textContent = pct(f.cpu_percent);
+      const hist = (cpuHistory.get(id) || []).map((p) => p.value);
+      cells[3].replaceChildren(sparkline(hist, `CPU of ${dev.name}, last ${hist.length} samples`));
+      cells[4].textContent = pct(f.memory_used_percent);
+      cells[5].textContent = pct(f.disk_max_used_percent);
+      cells[6].textContent = num(f.load1);
+      cells[9].replaceChildren(ago(dev.last_seen));
+    }
+    dirty.clear();
+  }, 1000);
+  const redraw = throttle(draw, 1000);
+  const resort = throttle(draw, 10000);
+  const refresh = throttle(load, 5000);
+  function onUpdate(m) {
+    const id = deviceOf(m.topic);
+    const dev = id && data?.devices.find((x) => x.id === id);
+    if (dev && m.topic.endsWith('.metrics') && m.data) {
+      const f = data.figs.get(id) || { device_id: id };
+      for (const k of ['cpu_percent', 'memory_used_percent', 'load1', 'disk_max_used_percent']) if (k in m.data) f[k] = m.data[k];
+      f.last_seen = dev.last_seen = m.data.time;
+      data.figs.set(id, f);
+      remember(id, m.data.time, m.data.cpu_percent);
+      dirty.add(id);
+      flush();
+      if (state.sort !== 'name' && state.sort !== 'status') resort();
+    } else if (dev && m.topic.endsWith('.status') && m.data?.status) {
+      dev.status = m.data.status;
+      dev.status_reason = m.data.reason || '';
+      redraw();
+    } else {
+      refresh();
+    }
+  }
+  await load();
+  return { refresh: load, onUpdate, dispose: () => { refresh.cancel(); redraw.cancel(); resort.cancel(); flush.cancel(); } };
+}
+
+/** addDeviceForm creates a device (admin); the device page then shows its first contact and host key. */
+function addDeviceForm() {
+  const err = h('p', { class: 'error', role: 'alert' });
+  const field = (name, label, attrs = {}) => h('label', {}, label, h('input', { name, id: 'add-' + name, ...attrs }));
+  const form = h('form', { class: 'filters', id: 'add-device', onsubmit: async (e) => {
+    e.preventDefault();
+    const v = Object.fromEntries(new FormData(form));
+    const body = { name: v.name, host: v.host, user: v.user, host_key_policy: v.host_key_policy,
+      tags: v.tags.split(',').map((t) => t.trim()).filter(Boolean) };
+    if (v.port) body.port = Number(v.port);
+    try {
+      const dev = await api('POST', 'devices', body);
+      location.hash = `#/devices/${dev.id}`;
+    } catch (e2) {
+      err.textContent = e2.fields ? Object.entries(e2.fields).map(([k, m]) => `${k} ${m}`).join('; ') : e2.message;
+    }
+  } },
+  field('name', 'Name', { required: true }), field('host', 'Host', { required: true }), field('port', 'Port', { type: 'number', min: 1, max: 65535, placeholder: '22' }),
+  field('user', 'SSH user', { required: true, value: 'monitor' }), field('tags', 'Tags (comma-separated)'),
+  h('label', {}, 'Host key', h('select', { name: 'host_key_policy', id: 'add-host_key_policy' },
+    h('option', { value: 'require_approval' }, 'approve on first contact'), h('option', { value: 'trust_first_use' }, 'trust on first use'))),
+  h('button', { type: 'submit' }, 'Add device'));
+  return h('details', { class: 'card' }, h('summary', { id: 'add-device-summary' }, 'Add a device'),
+    h('p', { class: 'muted' }, 'Install the worker\'s key on it first (deploy/device/setup-device.sh, see the README).'), form, err);
+}
+
+// --------------------------------------------------------------------------------------------------------- device
+
+// Ranges with the step of their buckets: about 300 per chart, so a 1 y chart reads daily rollups and 1 h raw samples.
+const RANGES = [['1h', '1 h', '15s'], ['24h', '24 h', '5m'], ['168h', '7 d', '30m'], ['720h', '30 d', '2h'], ['8760h', '1 y', '24h']];
+const CHARTS = [
+  ['cpu', 'CPU', ['usage_percent', 'iowait_percent', 'steal_percent']],
+  ['memory', 'Memory and swap', ['used_percent', 'swap_used_percent']],
+  ['load', 'Load', ['load1', 'load5', 'load15']],
+  ['network', 'Network', ['rx_bytes_per_sec', 'tx_bytes_per_sec']],
+  ['diskio', 'Disk I/O', ['read_bytes_per_sec', 'write_bytes_per_sec']],
+  ['disk', 'Filesystems used', ['used_percent']],
+  ['temperature', 'Temperatures', ['celsius']],
+];
+const DESTRUCTIVE = new Set(['stop', 'restart', 'kill', 'remove']);
+let deviceRange = '1h';
+
+async function device(root, id) {
+  const head = h('div', {});
+  const actions = h('div', { class: 'row', id: 'device-actions' });
+  const keys = h('div', { id: 'host-keys', class: 'table-wrap', tabindex: '0' });
+  const ranges = h('div', { class: 'ranges', role: 'group', 'aria-label': 'Chart range' });
+  const charts = h('div', { class: 'grid', id: 'charts' });
+  const fs = h('div', { class: 'table-wrap', tabindex: '0', id: 'filesystems' });
+  const ctrs = h('div', { class: 'table-wrap', tabindex: '0', id: 'containers' });
+  const ops = h('div', { id: 'operations', 'aria-live': 'polite' });
+  const events = h('div', { class: 'table-wrap', tabindex: '0', id: 'events' });
+  const msg = h('p', { role: 'status', id: 'device-message', class: 'muted' });
+  root.append(head, actions, msg, h('h2', {}, 'Host keys'), keys,
+    h('div', { class: 'row' }, h('h2', {}, 'Charts'), ranges), charts,
+    h('h2', {}, 'Filesystems'), fs, h('h2', {}, 'Containers'), ctrs, h('h2', {}, 'Operations'), ops,
+    h('h2', {}, 'Events'), events);
+  const tracked = new Map(); // operation id -> element
+  let timers = [];
+  let dev = null;
+
+  const say = (text, cls = 'muted') => { msg.className = cls; msg.textContent = text; };
+
+  async function loadHead() {
+    try {
+      dev = await api('GET', `devices/${id}`);
+    } catch (err) {
+      head.replaceChildren(errorBox(err, 'this device'));
+      return false;
+    }
+    let status = null;
+    try { status = await api('GET', `devices/${id}/status`); } catch { /* no poll loop: no link */ }
+    head.replaceChildren(h('h1', {}, dev.name),
+      h('p', { id: 'device-status' }, badge(dev.status), ' ', dev.status_reason || '', ' · last seen ', ago(dev.last_seen),
+        ' · ', `${dev.user}@${dev.host}:${dev.port}`, ' ', (dev.tags || []).map((t) => h('span', { class: 'tag' }, t))),
+      status?.temporal_ui ? h('p', {}, h('a', { href: status.temporal_ui, target: '_blank', rel: 'noopener noreferrer', id: 'temporal-link' },
+        'Poll workflow in the Temporal UI')) : null);
+    actions.replaceChildren(...(can('operate') ? [
+      h('button', { type: 'button', onclick: () => act('poll', 'Poll finished') }, 'Poll now'),
+      h('button', { type: 'button', class: 'secondary', onclick: () => act('pause', 'Polling paused') }, 'Pause polling'),
+      h('button', { type: 'button', class: 'secondary', onclick: () => act('resume', 'Polling resumed') }, 'Resume polling'),
+    ] : []));
+    return true;
+  }
+
+  async function act(what, done) {
+    say(`${what}…`);
+    try { await api('POST', `devices/${id}/${what}`); say(done); loadHead(); } catch (err) { say(err.message, 'error'); }
+  }
+
+  async function loadKeys() {
+    try {
+      const list = (await api('GET', `devices/${id}/host-keys`)).items;
+      if (!list.length) { keys.replaceChildren(h('p', { class: 'muted' }, 'No host key seen yet; the first poll records it.')); return; }
+      keys.replaceChildren(h('table', {}, h('thead', {}, h('tr', {}, ['Role', 'Type', 'Fingerprint', 'State', 'First seen', ''].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, list.map((k) => h('tr', { 'data-state': k.state },
+          h('td', {}, k.role), h('td', {}, k.key_type), h('td', { class: 'fp' }, k.fingerprint), h('td', {}, badge(k.state)),
+          h('td', {}, ago(k.first_seen)),
+          h('td', {}, k.state === 'pending' && can('admin') ? h('button', { type: 'button', 'aria-label': `Approve host key ${k.fingerprint}`,
+            onclick: async () => {
+              if (!await confirmAction('Approve this host key?', `Compare it with the device's own key first (ssh-keygen -lf on the device). ${k.fingerprint}`, 'Approve')) return;
+              try { await api('POST', `devices/${id}/host-key/approve`, { fingerprint: k.fingerprint }); say('Host key approved; polling resumes.'); loadKeys(); loadHead(); } catch (err) { say(err.message, 'error'); }
+            } }, 'Approve') : null))))));
+    } catch (err) { keys.replaceChildren(errorBox(err, 'host keys')); }
+  }
+
+  function drawRanges() {
+    ranges.replaceChildren(...RANGES.map(([v, l]) => h('button', { type: 'button', 'aria-pressed': String(v === deviceRange),
+      onclick: () => { deviceRange = v; drawRanges(); loadCharts(); } }, l)));
+  }
+
+  async function loadCharts() {
+    const results = await Promise.all(CHARTS.map(async ([metric, title, names]) => {
+      try {
+        const step = RANGES.find((r) => r[0] === deviceRange)[2];
+        const m = await api('GET', `devices/${id}/metrics?metric=${metric}&from=${deviceRange}&step=${step}`);
+        const series = m.series.filter((s) => names.includes(s.name))
+          .map((s) => ({ label: (s.label ? s.label + ' ' : '') + s.name.replace(/_/g, ' '), unit: s.unit, points: s.points }));
+        if (metric === 'disk') drawFilesystems(m.series);
+        if (!series.length || !series.some((s) => s.points.some((p) => p.avg !== null))) {
+          return h('div', { class: 'card', 'data-metric': metric }, h('h3', {}, title), h('p', { class: 'muted' }, 'No samples in this range yet.'));
+        }
+        const c = chart(title, series.slice(0, 12), m.from, m.to);
+        return h('div', { class: 'card', 'data-metric': metric, 'data-source': m.source }, h('h3', {}, title,
+          h('span', { class: 'muted' }, ` (${m.source}, step ${m.step})`)), c);
+      } catch (err) { return h('div', { class: 'card', 'data-metric': metric }, h('h3', {}, title), errorBox(err, title)); }
+    }));
+    charts.replaceChildren(...results);
+  }
+
+  function drawFilesystems(series) {
+    const by = new Map();
+    for (const s of series) {
+      const last = [...s.points].reverse().find((p) => p.avg !== null);
+      if (!last) continue;
+      const row = by.get(s.label) || {};
+      row[s.name] = last.avg;
+      by.set(s.label, row);
+    }
+    if (!by.size) { fs.replaceChildren(h('p', { class: 'muted' }, 'No filesystem samples in this range.')); return; }
+    fs.replaceChildren(h('table', {}, h('thead', {}, h('tr', {}, ['Mount', 'Used', 'Size', 'Used %', 'Inodes %'].map((t, i) => h('th', { scope: 'col', class: i ? 'num' : null }, t)))),
+      h('tbody', {}, [...by].sort().map(([mount, r]) => h('tr', {}, h('td', { class: 'mono' }, mount),
+        h('td', { class: 'num' }, bytes(r.used_bytes)), h('td', { class: 'num' }, bytes(r.size_bytes)),
+        h('td', { class: 'num' }, pct(r.used_percent)), h('td', { class: 'num' }, pct(r.inodes_used_percent)))))));
+  }
+
+  async function loadContainers() {
+    try {
+      const list = await all(`devices/${id}/containers`);
+      if (!list.length) { ctrs.replaceChildren(h('p', { class: 'muted' }, 'No containers on this device (or Docker is not reachable for its user).')); return; }
+      ctrs.replaceChildren(containerTable(list, false, startOp, showLogs), logs);
+    } catch (err) { ctrs.replaceChildren(errorBox(err, 'containers')); }
+  }
+
+  const logs = h('section', { id: 'logs', 'aria-live': 'polite' });
+  async function showLogs(c) {
+    logs.replaceChildren(h('h3', {}, `Logs of ${c.name}`), h('p', { class: 'muted' }, 'Fetching the last 200 lines from the device…'));
+    try {
+      const res = await api('GET', `devices/${id}/containers/${encodeURIComponent(c.name)}/logs?tail=200`);
+      logs.replaceChildren(h('h3', {}, `Logs of ${c.name}`, h('span', { class: 'muted' }, ` (last ${res.lines.length} lines${res.truncated ? ', truncated' : ''})`)),
+        res.lines.length ? h('pre', { class: 'logs', tabindex: '0', 'aria-label': `Logs of ${c.name}` }, res.lines.map((l) =>
+          h('span', { class: l.stream === 'stderr' ? 'stderr' : null }, l.time ? new Date(l.time).toLocaleTimeString() + '  ' : '', l.text, '\n')))
+          : h('p', { class: 'muted' }, 'No output.'));
+    } catch (err) { logs.replaceChildren(errorBox(err, `the logs of ${c.name}`)); }
+  }
+
+  async function startOp(c, action) {
+    if (DESTRUCTIVE.has(action) && !await confirmAction(`${action[0].toUpperCase() + action.slice(1)} ${c.name}?`,
+      `This ${action}s the container ${c.name} on ${c.device_name || dev?.name}.`, action[0].toUpperCase() + action.slice(1))) return;
+    try {
+      const op = await api('POST', `devices/${c.device_id}/containers/${encodeURIComponent(c.name)}/actions`, { action });
+      track(op);
+    } catch (err) { say(`${action} ${c.name}: ${err.message}`, 'error'); }
+  }
+
+  function track(op) {
+    let el = tracked.get(op.id);
+    const view = opView(op);
+    ops.querySelector(':scope > p.muted')?.remove(); // "no operations yet"
+    if (el) el.replaceWith(view); else ops.prepend(view);
+    tracked.set(op.id, view);
+    if (!['succeeded', 'failed', 'cancelled'].includes(op.state)) {
+      const t = setTimeout(async () => { try { track(await api('GET', `operations/${op.id}`)); } catch { /* retried on the next update */ } }, 1000);
+      timers.push(t);
+    } else {
+      loadContainers();
+    }
+  }
+
+  async function loadOps() {
+    try {
+      const list = (await api('GET', `operations?device_id=${id}&limit=10`)).items;
+      for (const op of list.reverse()) track(op);
+      if (!list.length && !tracked.size) ops.replaceChildren(h('p', { class: 'muted' }, 'No operations on this device yet.'));
+    } catch (err) { ops.replaceChildren(errorBox(err, 'operations')); }
+  }
+
+  async function loadEvents() {
+    try {
+      const list = (await api('GET', `events?device_id=${id}&limit=20`)).items;
+      events.replaceChildren(list.length ? eventTable(list) : h('p', { class: 'muted' }, 'No events yet.'));
+    } catch (err) { events.replaceChildren(errorBox(err, 'events')); }
+  }
+
+  drawRanges();
+  if (!await loadHead()) return {};
+  const everything = () => Promise.all([loadHead(), loadKeys(), loadCharts(), loadContainers(), loadOps(), loadEvents()]);
+  await Promise.all([loadKeys(), loadCharts(), loadContainers(), loadOps(), loadEvents()]);
+  const charts5 = throttle(loadCharts, 5000), head2 = throttle(() => { loadHead(); loadKeys(); loadEvents(); }, 1000);
+  const ctr2 = throttle(loadContainers, 1000);
+  return {
+    refresh: everything,
+    onUpdate(m) {
+      if (m.topic === 'operations') { const op = m.data; if (op?.id && tracked.has(op.id)) api('GET', `operations/${op.id}`).then(track, () => {}); return; }
+      if (deviceOf(m.topic) !== id && m.topic !== 'events') return;
+      if (m.topic.endsWith('.metrics')) charts5();
+      else if (m.topic.endsWith('.containers')) ctr2();
+      else head2();
+    },
+    dispose() { charts5.cancel(); head2.cancel(); ctr2.cancel(); timers.forEach(clearTimeout); timers = []; },
+  };
+}
+
+function opView(op) {
+  const done = op.steps?.filter((s) => s.state === 'succeeded' || s.state === 'done').length || 0;
+  return h('div', { class: 'card op', 'data-op': op.id, 'data-state': op.state },
+    h('div', { class: 'row' }, h('strong', {}, `${op.action} ${op.target}`), badge(op.state), ago(op.created_at),
+      op.temporal_ui ? h('a', { href: op.temporal_ui, target: '_blank', rel: 'noopener noreferrer' }, 'history in the Temporal UI') : null),
+    h('progress', { max: Math.max(op.steps?.length || 0, 1), value: ['succeeded'].includes(op.state) ? Math.max(op.steps?.length || 0, 1) : done,
+      'aria-label': `Progress of ${op.action} ${op.target}` }),
+    h('ol', { class: 'steps' }, (op.steps || []).map((s) => h('li', {}, badge(s.state), ' ', s.name, s.detail ? h('span', { class: 'muted' }, ` — ${s.detail}`) : null))),
+    op.error ? h('p', { class: 'error' }, op.error) : null,
+    op.result?.summary ? h('p', {}, op.result.summary) : null);
+}
+
+function eventTable(list) {
+  return h('table', {}, h('thead', {}, h('tr', {}, ['When', 'Severity', 'Kind', 'Message'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, list.map((e) => h('tr', {}, h('td', {}, ago(e.time)), h('td', {}, badge(e.severity)), h('td', { class: 'mono' }, e.kind), h('td', {}, e.message)))));
+}
+
+const ACTIONS = { running: ['restart', 'stop', 'pause', 'kill'], paused: ['unpause', 'stop'], exited: ['start', 'remove'], created: ['start', 'remove'], dead: ['remove'] };
+
+function containerTable(list, withDevice, onAction, onLogs) {
+  return h('table', { class: 'containers' }, h('thead', {}, h('tr', {}, [withDevice ? 'Device' : null, 'Name', 'Image', 'State', 'Health', 'Status', 'Project', onLogs ? 'Logs' : null, can('operate') ? 'Actions' : null]
+    .filter((t) => t !== null).map((t) => h('th', { scope: 'col' }, t)))),
+  h('tbody', {}, list.map((c) => h('tr', { 'data-container': c.name, 'data-state': c.state },
+    withDevice ? h('td', {}, h('a', { href: `#/devices/${c.device_id}` }, c.device_name)) : null,
+    h('td', { class: 'mono' }, c.name), h('td', { class: 'mono' }, c.image), h('td', {}, badge(c.state)),
+    h('td', {}, c.health && c.health !== 'none' ? badge(c.health) : ''), h('td', { class: 'muted' }, c.status || ''),
+    h('td', {}, c.compose_project || ''),
+    onLogs ? h('td', {}, h('button', { type: 'button', class: 'link', 'data-logs': c.name, 'aria-label': `Logs of ${c.name}`, onclick: () => onLogs(c) }, 'Logs')) : null,
+    can('operate') ? h('td', { class: 'row' }, (ACTIONS[c.state] || ['start', 'stop']).map((a) => h('button', {
+      type: 'button', class: DESTRUCTIVE.has(a) ? 'secondary' : null, 'data-action': a, 'aria-label': `${a} ${c.name}`,
+      onclick: () => onAction(c, a) }, a))) : null))));
+}
+
+// ------------------------------------------------------------------------------------------------ fleet-wide pages
+
+async function containers(root) {
+  const f = { state: '', project: '', device: '', name: '' };
+  const body = h('div', { class: 'table-wrap', tabindex: '0' });
+  const msg = h('p', { role: 'status', class: 'muted' });
+  const input = (key, label) => h('label', {}, label, h('input', { type: 'search', oninput: (e) => { f[key] = e.target.value.toLowerCase(); draw(); } }));
+  root.append(h('h1', {}, 'Containers'), h('div', { class: 'filters', role: 'search' },
+    h('label', {}, 'State', h('select', { onchange: (e) => { f.state = e.target.value; draw(); } },
+      ['', 'running', 'exited', 'paused', 'restarting', 'created', 'dead'].map((s) => h('option', { value: s }, s || 'All states')))),
+    input('name', 'Name'), input('project', 'Compose project'), input('device', 'Device')), msg, body);
+  let list = [];
+  async function load() {
+    try { list = await all('containers', 20000); draw(); } catch (err) { body.replaceChildren(errorBox(err, 'containers')); }
+  }
+  function draw() {
+    const rows = list.filter((c) => (!f.state || c.state === f.state) && (!f.name || c.name.toLowerCase().includes(f.name)) &&
+      (!f.project || (c.compose_project || '').toLowerCase().includes(f.project)) && (!f.device || c.device_name.toLowerCase().includes(f.device)));
+    body.replaceChildren(rows.length ? containerTable(rows, true, async (c, action) => {
+      if (DESTRUCTIVE.has(action) && !await confirmAction(`${action} ${c.name}?`, `This ${action}s ${c.name} on ${c.device_name}.`, action)) return;
+      try {
+        const op = await api('POST', `devices/${c.device_id}/containers/${encodeURIComponent(c.name)}/actions`, { action });
+        msg.replaceChildren(`${action} ${c.name}: `, badge(op.state), ' — follow it on ', h('a', { href: '#/operations' }, 'Operations'));
+      } catch (err) { msg.textContent = `${action} ${c.name}: ${err.message}`; }
+    }) : h('div', { class: 'empty' }, list.length ? 'No container matches these filters.' : 'No containers seen on any device yet.'));
+  }
+  const r = throttle(load, 2000);
+  await load();
+  return { refresh: load, onUpdate: (m) => { if (m.topic.endsWith('.containers')) r(); }, dispose: () => r.cancel() };
+}
+
+async function operations(root) {
+  const body = h('div', {});
+  root.append(h('h1', {}, 'Operations'), body);
+  async function load() {
+    try {
+      const list = (await api('GET', 'operations?limit=50')).items;
+      body.replaceChildren(...(list.length ? list.map(opView) : [h('div', { class: 'empty' }, 'No operations yet. Container actions on a device page start them.')]));
+    } catch (err) { body.replaceChildren(errorBox(err, 'operations')); }
+  }
+  const r = throttle(load, 1000);
+  await load();
+  return { refresh: load, onUpdate: (m) => { if (m.topic === 'operations') r(); }, dispose: () => r.cancel() };
+}
+
+async function alerts(root) {
+  const body = h('div', { class: 'table-wrap', tabindex: '0' });
+  const msg = h('p', { role: 'status', class: 'muted' });
+  root.append(h('h1', {}, 'Alerts'), msg, body);
+  const order = { firing: 0, pending: 1, resolved: 2 };
+  async function load() {
+    try {
+      const list = (await all('alerts', 1000)).sort((a, b) => (order[a.state] ?? 1) - (order[b.state] ?? 1) || new Date(b.fired_at) - new Date(a.fired_at));
+      if (!list.length) { body.replaceChildren(h('div', { class: 'empty' }, 'No alerts. Rules are under Rules; alerts appear here when one fires.')); return; }
+      body.replaceChildren(h('table', { id: 'alerts-table' }, h('thead', {}, h('tr', {}, ['State', 'Severity', 'Device', 'Rule', 'Message', 'Fired', 'Acknowledged', can('operate') ? 'Actions' : null]
+        .filter((t) => t).map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, list.map((a) => h('tr', { 'data-alert': a.id, 'data-state': a.state },
+        h('td', {}, badge(a.state), a.silenced_until && new Date(a.silenced_until) > new Date() ? badge('silenced') : null),
+        h('td', {}, badge(a.severity)), h('td', {}, h('a', { href: `#/devices/${a.device_id}` }, a.device)), h('td', {}, a.rule),
+        h('td', {}, a.message), h('td', {}, ago(a.fired_at)),
+        h('td', { 'data-ack': a.acknowledged_at ? 'yes' : 'no' }, a.acknowledged_at ? [ago(a.acknowledged_at), ' by ', a.acknowledged_by || ''] : ''),
+        can('operate') ? h('td', { class: 'row' },
+          a.state === 'firing' && !a.acknowledged_at ? h('button', { type: 'button', 'aria-label': `Acknowledge: ${a.rule} on ${a.device}`, onclick: () => post(a, 'acknowledge', {}) }, 'Acknowledge') : null,
+          a.state !== 'resolved' ? h('button', { type: 'button', class: 'secondary', 'aria-label': `Silence 1 h: ${a.rule} on ${a.device}`, onclick: () => post(a, 'silence', { duration: '1h' }) }, 'Silence 1 h') : null) : null)))));
+    } catch (err) { body.replaceChildren(errorBox(err, 'alerts')); }
+  }
+  async function post(a, what, body2) {
+    try { await api('POST', `alerts/${a.id}/${what}`, body2); msg.textContent = `${what === 'acknowledge' ? 'Acknowledged' : 'Silenced'}: ${a.rule} on ${a.device}`; load(); }
+    catch (err) { msg.textContent = err.message; }
+  }
+  const r = throttle(load, 1500);
+  await load();
+  return { refresh: load, onUpdate: (m) => { if (m.topic === 'events' || m.topic.endsWith('.status')) r(); }, dispose: () => r.cancel() };
+}
+
+// --------------------------------------------------------------------------------------------------------- admin
+
+/** listPage renders a read-only table of a collection with optional row actions. */
+function listPage(title, path, columns, empty, rowActions) {
+  return async (root) => {
+    const body = h('div', { class: 'table-wrap', tabindex: '0' });
+    const msg = h('p', { role: 'status', class: 'muted' });
+    root.append(h('h1', {}, title), msg, body);
+    async function load() {
+      try {
+        const list = await all(path, 1000);
+        if (!list.length) { body.replaceChildren(h('div', { class: 'empty' }, empty)); return; }
+        const acts = rowActions ? rowActions.filter((a) => can(a.scope)) : [];
+        body.replaceChildren(h('table', {}, h('thead', {}, h('tr', {}, [...columns.map((c) => c[0]), acts.length ? 'Actions' : null].filter((t) => t).map((t) => h('th', { scope: 'col' }, t)))),
+          h('tbody', {}, list.map((item) => h('tr', {}, columns.map(([, f]) => h('td', {}, f(item))),
+            acts.length ? h('td', { class: 'row' }, acts.filter((a) => !a.when || a.when(item)).map((a) => h('button', { type: 'button', class: 'secondary', 'aria-label': `${a.label} ${item.name || item.id}`,
+              onclick: async () => {
+                if (a.confirm && !await confirmAction(`${a.label} ${item.name || ''}?`, a.confirm(item), a.label)) return;
+                try { const res = await api('POST', a.path(item), a.body || {}); msg.textContent = `${a.label}: ${res?.summary || res?.status || 'done'}`; load(); }
+                catch (err) { msg.textContent = `${a.label}: ${err.message}`; }
+              } }, a.label))) : null)))));
+      } catch (err) { body.replaceChildren(errorBox(err, title.toLowerCase())); }
+    }
+    await load();
+    return { refresh: load };
+  };
+}
+
+const yes = (b) => (b ? 'yes' : 'no');
+const when = (t) => (t ? ago(t) : '');
+
+/** imageUpdates lists running containers whose image tag points at a newer image (GET /image-updates). */
+async function imageUpdates(root) {
+  const body = h('div', { class: 'table-wrap', tabindex: '0' });
+  root.append(h('h1', {}, 'Updates'), h('p', { class: 'muted' }, 'Container images whose tag now points at a newer image in ' +
+    'its registry, updates first. Package updates of the devices appear here once they are collected.'), body);
+  async function load() {
+    try {
+      const list = (await api('GET', 'image-updates')).items || [];
+      body.replaceChildren(list.length ? h('table', { id: 'updates-table' }, h('thead', {}, h('tr', {}, ['Device', 'Container', 'Image', 'Project', 'Status', 'Checked', 'Error']
+        .map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, list.map((u) => h('tr', {}, h('td', {}, h('a', { href: `#/devices/${u.device_id}` }, u.device)), h('td', { class: 'mono' }, u.container),
+        h('td', { class: 'mono' }, u.image), h('td', {}, u.compose_project || ''), h('td', {}, badge(u.status)), h('td', {}, when(u.checked_at)),
+        h('td', { class: 'muted' }, u.error || '')))))
+        : h('div', { class: 'empty' }, 'No running containers checked yet; images are checked every few hours.'));
+    } catch (err) { body.replaceChildren(err.status === 404 ? h('div', { class: 'empty' }, 'Updates: not collected yet by this server.') : errorBox(err, 'updates')); }
+  }
+  await load();
+  return { refresh: load };
+}
+
+/** withForm renders a form above a page. */
+function withForm(form, page) {
+  return async (root) => { const p = await page(root); root.querySelector('h1').after(form(() => p.refresh())); return p; };
+}
+
+/** tokenForm creates a token and shows its secret once. */
+function tokenForm(done) {
+  const out = h('output', { class: 'mono', id: 'new-token' });
+  const form = h('form', { class: 'filters', id: 'new-token-form', onsubmit: async (e) => {
+    e.preventDefault();
+    const v = Object.fromEntries(new FormData(form));
+    try {
+      const t = await api('POST', 'tokens', { name: v.name, scopes: [v.scope] });
+      out.replaceChildren(h('strong', {}, `Token ${t.name} (${t.scopes.join(', ')}): `), t.secret || t.token || '',
+        h('span', { class: 'muted' }, ' — copy it now; it is not shown again.'));
+      form.reset();
+      done();
+    } catch (err) { out.textContent = err.message; }
+  } },
+  h('label', {}, 'Name', h('input', { name: 'name', required: true })),
+  h('label', {}, 'Scope', h('select', { name: 'scope' }, ['read', 'operate', 'admin'].map((x) => h('option', { value: x }, x)))),
+  h('button', { type: 'submit' }, 'Create token'));
+  return h('div', { class: 'card' }, h('h2', {}, 'New token'), form, out);
+}
+
+/** placeholder is the page of a place in the navigation whose data the API does not serve yet. */
+export function placeholder(title, text) {
+  return async (root) => { root.append(h('h1', {}, title), h('div', { class: 'empty' }, text)); return {}; };
+}
+const later = (title) => ({ later: true, render: placeholder(title, `${title}: not collected yet. This server's API has no ${title.toLowerCase()} route; ` +
+  'the page fills in once a release collects them.') });
+
+export const routes = [
+  { pattern: /^\/$/, render: fleet },
+  { pattern: /^\/devices\/([0-9a-f-]{36})$/, render: device },
+  { pattern: /^\/containers$/, render: containers },
+  { pattern: /^\/operations$/, render: operations },
+  { pattern: /^\/alerts$/, render: alerts },
+  { pattern: /^\/drives$/, ...later('Drives') },
+  { pattern: /^\/pools$/, ...later('Pools') },
+  { pattern: /^\/logs$/, ...later('Logs') },
+  { pattern: /^\/services$/, ...later('Services') },
+  { pattern: /^\/updates$/, render: imageUpdates },
+  { pattern: /^\/vms$/, ...later('VMs') },
+  { pattern: /^\/networks$/, ...later('Networks') },
+  { pattern: /^\/admin\/rules$/, render: listPage('Alert rules', 'alert-rules', [['Name', (r) => r.name], ['Kind', (r) => r.kind], ['Metric', (r) => r.metric || ''],
+    ['Warning', (r) => r.warning ?? ''], ['Critical', (r) => r.critical ?? ''], ['Scope', (r) => r.scope + (r.scope_tag ? ' ' + r.scope_tag : '')], ['Enabled', (r) => yes(r.enabled)]],
+  'No alert rules.') },
+  { pattern: /^\/admin\/channels$/, render: listPage('Notification channels', 'notification-channels', [['Name', (c) => c.name], ['Type', (c) => c.type], ['URL', (c) => c.url],
+    ['Min severity', (c) => c.min_severity], ['Enabled', (c) => yes(c.enabled)]], 'No notification channels. Create one with POST /api/v1/notification-channels.',
+  [{ label: 'Send test', scope: 'admin', path: (c) => `notification-channels/${c.id}/test` }]) },
+  { pattern: /^\/admin\/windows$/, render: listPage('Maintenance windows', 'maintenance-windows', [['Name', (w) => w.name], ['Device/tag', (w) => w.tag || w.device_id || 'all'],
+    ['Starts', (w) => when(w.starts_at)], ['Ends', (w) => when(w.ends_at)], ['Weekly', (w) => (w.weekdays || []).join(',') + ' ' + (w.start_time || '')], ['Zone', (w) => w.time_zone]],
+  'No maintenance windows.') },
+  { pattern: /^\/admin\/schedules$/, render: listPage('Schedules', 'schedules', [['Name', (s) => s.name], ['Kind', (s) => s.kind || s.action || ''], ['Spec', (s) => s.cron || s.spec || ''],
+    ['Paused', (s) => yes(s.paused)], ['Temporal', (s) => (s.temporal_ui ? h('a', { href: s.temporal_ui, target: '_blank', rel: 'noopener noreferrer' }, 'schedule') : '')]],
+  'No schedules.', [
+    { label: 'Trigger', scope: 'operate', path: (s) => `schedules/${s.id}/trigger` },
+    { label: 'Pause', scope: 'operate', path: (s) => `schedules/${s.id}/pause`, when: (s) => !s.paused },
+    { label: 'Resume', scope: 'operate', path: (s) => `schedules/${s.id}/resume`, when: (s) => s.paused }]) },
+  { pattern: /^\/admin\/tokens$/, render: withForm(tokenForm, listPage('Tokens', 'tokens', [['Name', (t) => t.name], ['Scopes', (t) => t.scopes.join(', ')], ['Prefix', (t) => t.prefix],
+    ['Created', (t) => when(t.created_at)], ['Expires', (t) => (t.expires_at ? ago(t.expires_at) : 'never')], ['Last used', (t) => when(t.last_used_at)], ['Revoked', (t) => when(t.revoked_at)]],
+  'No tokens.')) },
+  { pattern: /^\/admin\/audit$/, render: listPage('Audit log', 'audit', [['When', (a) => ago(a.time)], ['Token', (a) => a.token_name], ['Action', (a) => a.action],
+    ['Target', (a) => a.target], ['Outcome', (a) => badge(a.outcome)], ['Status', (a) => a.status_code]], 'No audit records.') },
+];
