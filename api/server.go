@@ -158,6 +158,7 @@ func (s *Server) routes() {
 	s.alertRoutes(v1)
 	s.channelRoutes(v1)
 	s.scheduleRoutes(v1)
+	s.storageRoutes(v1)
 	s.systemLogRoutes(v1)
 	s.serviceRoutes(v1)
 	s.inventoryRoutes(v1)

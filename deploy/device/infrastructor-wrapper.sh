@@ -311,6 +311,17 @@ PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin
 SYSTEMD_SHOW_TAIL=' | head -c 1048576
 '
 SYSTEMD_PROPS=Id,ActiveState,SubState,LoadState,ActiveEnterTimestamp,NRestarts,MainPID,MemoryCurrent,Description
+# Drives and pools (#11): the drive scan with and without sudo, the ZFS collection.
+LIT_SMART_SCAN='smartctl --scan-open --json'
+LIT_SMART_SCAN_SUDO='sudo -n smartctl --scan-open --json'
+LIT_ZFS='command -v zpool >/dev/null 2>&1 || { echo '\''@@absent'\''; exit 0; }
+echo '\''@@tz'\''; date +%z
+if out=$(zpool status -j -p 2>/dev/null); then echo '\''@@status-json'\''; printf '\''%s\n'\'' "$out"; else echo '\''@@status-text'\''; zpool status -p 2>&1; fi
+echo '\''@@list'\''; zpool list -Hp -o name,size,allocated,free,fragmentation,capacity,dedupratio,health 2>&1
+command -v zfs >/dev/null 2>&1 || exit 0
+echo '\''@@datasets'\''; zfs list -Hp -o name,used,avail,refer,compressratio,mountpoint -t filesystem,volume 2>&1
+echo '\''@@snapshots'\''; zfs list -Hp -t snapshot -o name,used,creation 2>/dev/null | awk -F '\''\t'\'' '\''{i=index($1,"@"); if (i<2) next; d=substr($1,1,i-1); s=substr($1,i+1); c[d]++; u[d]+=$2; if (!(d in on) || $3+0<ot[d]+0) {on[d]=s; ot[d]=$3} if (!(d in nn) || $3+0>=nt[d]+0) {nn[d]=s; nt[d]=$3}} END {for (d in c) printf "%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\n", d, c[d], u[d], on[d], ot[d], nn[d], nt[d]}'\''
+'
 # The exec request of current workers, and the frame they put around a command on standard input (sshpool).
 EXEC_COMMAND='sh -s'
 SCRIPT_HEAD='{
@@ -407,6 +418,36 @@ valid_docker_host() { # unix:///path or tcp://host:port
 	[ ${#1} -le 200 ]
 }
 
+# Drive and pool arguments, as internal/smart and internal/zfs validate them.
+valid_devpath() { # /dev/ then letters, digits, _ / -
+	case $1 in
+	/dev/?*) ;;
+	*) return 1 ;;
+	esac
+	case ${1#/dev/} in
+	*[!${ALNUM}_/-]* | *//*) return 1 ;;
+	esac
+	[ ${#1} -le 205 ]
+}
+valid_devtype() { # smartctl -d: lower-case letters, digits, _ + ,
+	case $1 in
+	'' | *[!$LOWER${DIGIT}_+,]*) return 1 ;;
+	esac
+	[ ${#1} -le 40 ]
+}
+valid_pool() { # a letter, then letters, digits, _ . : -
+	case $1 in
+	[!$LOWER$UPPER]* | *[!${ALNUM}_.:-]*) return 1 ;;
+	esac
+	[ ${#1} -le 201 ]
+}
+valid_dataset() { # pool[/name...]
+	case $1 in
+	[!$LOWER$UPPER]* | *[!${ALNUM}_.:/-]* | *//* | */ | *..*) return 1 ;;
+	esac
+	[ ${#1} -le 251 ]
+}
+
 valid_domain() { # libvirt domain name: [A-Za-z0-9][A-Za-z0-9_.+:@-]*, at most 200 (package virsh)
 	case $1 in
 	'' | [!$ALNUM]* | *[!${ALNUM}_.+:@-]*) return 1 ;;
@@ -488,6 +529,66 @@ check_docker() {
 		why="docker $verb: not an allowed command"
 		return 1
 		;;
+	esac
+}
+
+# check_storage WORD...: the smartctl, zpool and zfs commands with arguments (internal/smart, internal/zfs).
+check_storage() {
+	why="not an allowed command"
+	sudo=0
+	if [ "$1" = sudo ]; then
+		[ $# -ge 3 ] && [ "$2" = -n ] || return 1
+		shift 2
+		sudo=1
+	fi
+	tool=$1
+	shift
+	why="$tool: arguments not allowed"
+	case $tool in
+	smartctl)
+		case ${1-} in
+		-j)
+			[ $# -ge 5 ] && [ "$1 $2 $3 $4" = "-j -a -n standby" ] || return 1
+			shift 4
+			;;
+		-t)
+			writes "smartctl -t" || return 1
+			[ $# -ge 3 ] && { [ "$2" = short ] || [ "$2" = long ]; } || return 1
+			shift 2
+			;;
+		-X)
+			writes "smartctl -X" || return 1
+			shift
+			;;
+		*) return 1 ;;
+		esac
+		if [ "${1-}" = -d ]; then
+			[ $# -ge 2 ] && valid_devtype "$2" || return 1
+			shift 2
+		fi
+		[ $# -eq 1 ] && valid_devpath "$1"
+		;;
+	zpool)
+		case ${1-} in
+		status) [ $sudo = 0 ] && [ $# -eq 3 ] && [ "$2" = -p ] && valid_pool "$3" ;;
+		scrub)
+			writes "zpool scrub" || return 1
+			if [ "${2-}" = -s ]; then
+				[ $# -eq 3 ] && valid_pool "$3"
+			else
+				[ $# -eq 2 ] && valid_pool "$2"
+			fi
+			;;
+		*) return 1 ;;
+		esac
+		;;
+	zfs)
+		[ $sudo = 0 ] && [ $# -ge 8 ] && [ "$1 $2 $3 $4 $5 $6 $7 $8" = "list -Hp -t snapshot -o name,used,creation -s creation" ] || return 1
+		shift 8
+		[ $# -eq 0 ] && return 0
+		[ $# -eq 3 ] && [ "$1 $2" = "-d 1" ] && valid_dataset "$3"
+		;;
+	*) return 1 ;;
 	esac
 }
 
@@ -607,6 +708,7 @@ check() {
 	case $c in
 	"$LIT_COLLECTOR" | "$LIT_PROBE" | "$LIT_CGROUP" | "$LIT_IMAGES") return 0 ;;
 	"$LIT_PKGUPDATE" | "$LIT_VIRSH_INVENTORY" | "$LIT_NETINFO" | "$LIT_DOCKER_NETWORKS") return 0 ;;
+	"$LIT_ZFS" | "$LIT_SMART_SCAN" | "$LIT_SMART_SCAN_SUDO") return 0 ;;
 	"$COMPOSE_PREFIX "*)
 		args=${c#"$COMPOSE_PREFIX "}
 		words_safe "$args" || refuse "compose: characters not allowed" "$orig"
@@ -637,11 +739,17 @@ check() {
 	check_refresh "$c" && return 0
 	words_safe "$c" || refuse "not an allowed command" "$orig"
 	eval "set -- $c"
-	case ${1-} in
-	sudo | LC_ALL=C)
+	case ${1-} ${3-} in
+	"LC_ALL=C "* | "sudo virsh")
 		check_domstate "$@" && return 0
 		why="not an allowed command"
 		check_virsh "$@" || refuse "$why" "$orig"
+		return 0
+		;;
+	esac
+	case ${1-} in
+	smartctl | sudo | zpool | zfs)
+		check_storage "$@" || refuse "$why" "$orig"
 		return 0
 		;;
 	esac

@@ -162,6 +162,9 @@ func productCommands(t *testing.T) map[string]bool {
 	for c, w := range serviceCommands(t) {
 		cmds[c] = w
 	}
+	for c, w := range storageCommands(t) {
+		cmds[c] = w
+	}
 	for c, w := range inventory {
 		cmds[c] = w
 	}
