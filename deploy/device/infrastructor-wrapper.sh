@@ -739,7 +739,7 @@ check() {
 	check_refresh "$c" && return 0
 	words_safe "$c" || refuse "not an allowed command" "$orig"
 	eval "set -- $c"
-	case ${1-} ${3-} in
+	case "${1-} ${3-}" in
 	"LC_ALL=C "* | "sudo virsh")
 		check_domstate "$@" && return 0
 		why="not an allowed command"
