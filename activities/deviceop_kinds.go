@@ -5,5 +5,6 @@ func opKinds() []OpKind {
 	return []OpKind{
 		ZFSScrubKind{}, SMARTSelfTestKind{}, // #11
 		serviceOp{},
+		vmKind{}, packageListsKind{}, // #13
 	}
 }

@@ -7,5 +7,6 @@ func defaultCollectors() []InventoryCollector {
 		servicesCollector{},
 		processesCollector{},
 		imagesCollector{},
+		updatesCollector{}, vmsCollector{}, networkCollector{}, // #13
 	}
 }

@@ -121,6 +121,7 @@ func (e *mcpEndpoint) addTools() {
 	e.addServiceTools()
 	e.addAlertTools()
 	e.addStorageTools()
+	e.addInventoryTools()
 }
 
 // textResult is a result with both the model-readable text and the structured form.
@@ -508,7 +509,15 @@ func (e *mcpEndpoint) fleetHealth(ctx context.Context, _ *toolCall, args *fleetH
 	for _, d := range report.Devices {
 		lines = append(lines, "- "+d.Text())
 	}
-	return textResult(report, lines...), nil
+	inv, err := e.s.inventoryFleet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lines = append(lines, inv.Lines()...)
+	return textResult(struct {
+		FleetHealth
+		Inventory *InventoryFleet `json:"inventory"`
+	}{report, inv}, lines...), nil
 }
 
 type containerBrief struct {

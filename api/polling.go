@@ -294,7 +294,11 @@ func (s *Server) fleetSummary(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"total": len(figs), "by_status": counts, "devices": figs, "storage": storage})
+	inv, err := s.inventoryFleet(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"total": len(figs), "by_status": counts, "devices": figs, "storage": storage, "inventory": inv})
 }
 
 func (s *Server) listEvents(c *fiber.Ctx) error {

@@ -161,6 +161,7 @@ func (s *Server) routes() {
 	s.storageRoutes(v1)
 	s.systemLogRoutes(v1)
 	s.serviceRoutes(v1)
+	s.inventoryRoutes(v1)
 
 	v1.Get("/tokens", admin, s.listTokens)
 	v1.Post("/tokens", admin, s.createToken)
