@@ -2,13 +2,11 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -387,25 +385,7 @@ func targetName(in ContainerOpInput) string {
 // RecordContainerOp writes the operation's outcome to its row. It is idempotent; the first outcome recorded
 // wins.
 func (a *Activities) RecordContainerOp(ctx context.Context, in RecordInput) error {
-	opID, err := uuid.Parse(in.OperationID)
-	if err != nil {
-		return temporal.NewNonRetryableApplicationError("bad operation id", ErrTypeInvalidInput, err)
-	}
-	done, err := a.step(ctx, opID, StepRecord)
-	if err != nil {
-		return err
-	}
-	done(nil, in.State)
-	result, err := json.Marshal(OperationResult{Summary: in.Summary, Noop: in.Noop, AlreadyDone: in.AlreadyDone,
-		Before: in.Before, After: in.After, Output: in.Output, DurationMS: in.Duration.Milliseconds()})
-	if err != nil {
-		return err
-	}
-	_, err = store.FinishOperation(ctx, a.DB, opID, in.State, result, in.Error, in.FinishedAt)
-	if errors.Is(err, store.ErrOperationFinished) || errors.Is(err, store.ErrNotFound) {
-		// Already recorded differently (cancelled through the API meanwhile), or the device and its operations
-		// were deleted: nothing left to write.
-		return nil
-	}
-	return err
+	return a.recordOutcome(ctx, in.OperationID, in.State, OperationResult{Summary: in.Summary, Noop: in.Noop,
+		AlreadyDone: in.AlreadyDone, Before: in.Before, After: in.After, Output: in.Output,
+		DurationMS: in.Duration.Milliseconds()}, in.Error, in.FinishedAt)
 }

@@ -277,7 +277,16 @@ func (a *Activities) VerifyDeviceOp(ctx context.Context, in DeviceOpStepInput) (
 // RecordDeviceOp writes the device operation's outcome to its row. It is idempotent; the first outcome recorded
 // wins.
 func (a *Activities) RecordDeviceOp(ctx context.Context, in DeviceOpRecord) error {
-	opID, err := uuid.Parse(in.OperationID)
+	return a.recordOutcome(ctx, in.OperationID, in.State, DeviceOpResult{Summary: in.Summary, Noop: in.Noop,
+		AlreadyDone: in.AlreadyDone, Before: in.Before, After: in.After, Output: in.Output,
+		DurationMS: in.Duration.Milliseconds()}, in.Error, in.FinishedAt)
+}
+
+// recordOutcome is the record step of every operation: the step itself, then the final state, result and error
+// on the operation's row. It is idempotent; the first outcome recorded wins, and an operation deleted with its
+// device meanwhile leaves nothing to write.
+func (a *Activities) recordOutcome(ctx context.Context, operationID, state string, result any, errMsg string, at time.Time) error {
+	opID, err := uuid.Parse(operationID)
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError("bad operation id", ErrTypeInvalidInput, err)
 	}
@@ -285,13 +294,12 @@ func (a *Activities) RecordDeviceOp(ctx context.Context, in DeviceOpRecord) erro
 	if err != nil {
 		return err
 	}
-	done(nil, in.State)
-	result, err := json.Marshal(DeviceOpResult{Summary: in.Summary, Noop: in.Noop, AlreadyDone: in.AlreadyDone,
-		Before: in.Before, After: in.After, Output: in.Output, DurationMS: in.Duration.Milliseconds()})
+	done(nil, state)
+	raw, err := json.Marshal(result)
 	if err != nil {
 		return err
 	}
-	_, err = store.FinishOperation(ctx, a.DB, opID, in.State, result, in.Error, in.FinishedAt)
+	_, err = store.FinishOperation(ctx, a.DB, opID, state, raw, errMsg, at)
 	if errors.Is(err, store.ErrOperationFinished) || errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
