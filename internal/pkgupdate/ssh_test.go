@@ -38,9 +38,9 @@ func TestAptOverSSH(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	require.NoError(t, os.Chmod(dir, 0o755))
-	conf := buildAptRepo(t, dir, []debPackage{
-		{"hello-infra", "1.1-1", "stable"},
-		{"libinfra1", "2.0-2", "stable-security"},
+	conf := testenv.BuildAptRepo(t, dir, []testenv.DebPackage{
+		{Name: "hello-infra", Version: "1.1-1", Suite: "stable"},
+		{Name: "libinfra1", Version: "2.0-2", Suite: "stable-security"},
 	}, map[string]string{"hello-infra": "1.0-1", "libinfra1": "2.0-1"})
 	update := exec.Command("apt-get", "update")
 	update.Env = append(os.Environ(), "APT_CONFIG="+conf)
