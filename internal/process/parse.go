@@ -113,6 +113,11 @@ func parsePS(line string, now time.Time) (Process, bool) {
 		return Process{}, false
 	}
 	if et, err := strconv.ParseInt(fields[5], 10, 64); err == nil && et >= 0 && !now.IsZero() {
+		if et >= 1<<31 {
+			// procps prints a process started within the current clock tick (ps itself, often) as -1 elapsed
+			// seconds read as unsigned: 4294967295, a start 136 years ago. It started just now.
+			et = 0
+		}
 		p.Started = now.Add(-time.Duration(et) * time.Second)
 	}
 	setArgs(&p, strings.TrimLeft(rest, " "), "")

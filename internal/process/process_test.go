@@ -118,6 +118,11 @@ func TestParseLines(t *testing.T) {
 	require.Empty(t, res.Processes[2].Args, "no arguments at all")
 	require.Empty(t, res.Processes[2].Command)
 
+	// procps shows a process started within the current tick (ps itself) as 4294967295 seconds old.
+	res, err = Parse([]byte("@@infra:ps:procps 1796411063@@\n 9 root 0.0 4428 R 4294967295 ps -eo pid=\n@@infra:end@@\n"))
+	require.NoError(t, err)
+	require.Equal(t, time.Unix(1796411063, 0).UTC(), res.Processes[0].Started)
+
 	long := "@@infra:ps:procps 1@@\n 5 u 1 1 R 1 /bin/x " + strings.Repeat("a", 1000) + "\n@@infra:end@@\n"
 	res, err = Parse([]byte(long))
 	require.NoError(t, err)
