@@ -112,15 +112,21 @@ func WritePoll(ctx context.Context, db TxStarter, w *PollWrite) (*PollOutcome, e
 				return err
 			}
 		}
-		if _, err = tx.Exec(ctx, `UPDATE devices SET status = 'online', status_reason = '',
-			last_seen = greatest(last_seen, $2), capabilities = coalesce($3, capabilities) WHERE id = $1`,
-			w.DeviceID, w.Time, caps); err != nil {
+		// A host-key block stays until an administrator approves a key (which sets the status back to unknown):
+		// a poll whose session ran on the connection from before the key changed, and commits after another
+		// session's handshake found the new key, must not set the device online again.
+		var status string
+		if err = tx.QueryRow(ctx, `UPDATE devices SET
+			status = CASE WHEN status = 'blocked' AND status_reason LIKE '%host key%' THEN status ELSE 'online' END,
+			status_reason = CASE WHEN status = 'blocked' AND status_reason LIKE '%host key%' THEN status_reason ELSE '' END,
+			last_seen = greatest(last_seen, $2), capabilities = coalesce($3, capabilities) WHERE id = $1
+			RETURNING status`, w.DeviceID, w.Time, caps).Scan(&status); err != nil {
 			return err
 		}
 		if err := Publish(ctx, tx, TopicDeviceMetrics(w.DeviceID.String()), keyFigures(w)); err != nil {
 			return err
 		}
-		if out.PreviousStatus == StatusOnline {
+		if out.PreviousStatus == StatusOnline || status != StatusOnline {
 			return w.runWithin(ctx, tx)
 		}
 		if err := Publish(ctx, tx, TopicDeviceStatus(w.DeviceID.String()), map[string]string{

@@ -132,3 +132,30 @@ func TestWritePollWithin(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, runs)
 }
+
+// A poll that commits after a handshake found a changed host key (its session ran on the connection from before
+// the change) keeps the device blocked: only an approval clears a host-key block. Any other status becomes online.
+func TestWritePollKeepsHostKeyBlock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := newDB(t)
+	d := makeDevice(t, db, "rotated")
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	_, err := store.SetDeviceStatus(ctx, db, d.ID, store.StatusBlocked, "host key changed", nil)
+	require.NoError(t, err)
+	_, err = store.WritePoll(ctx, db, samplesPoll(d, "k1", at))
+	require.NoError(t, err)
+	got, err := store.GetDevice(ctx, db, d.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusBlocked, got.Status)
+	require.Equal(t, "host key changed", got.StatusReason)
+	require.NotNil(t, got.LastSeen, "the samples and last contact are kept")
+
+	_, err = store.SetDeviceStatus(ctx, db, d.ID, store.StatusOffline, "polls failed", nil)
+	require.NoError(t, err)
+	_, err = store.WritePoll(ctx, db, samplesPoll(d, "k2", at.Add(time.Minute)))
+	require.NoError(t, err)
+	got, err = store.GetDevice(ctx, db, d.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusOnline, got.Status)
+}

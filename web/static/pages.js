@@ -261,19 +261,24 @@ async function device(root, id) {
   const say = (text, cls = 'muted') => { msg.className = cls; msg.textContent = text; };
 
   async function loadHead() {
+    // The poll loop's state comes from a query to its workflow, which can take a while when the worker is busy:
+    // the stored status is shown at once, the Temporal UI link when the query answers.
+    const statusP = api('GET', `devices/${id}/status`).catch(() => null); // no poll loop: no link
     try {
       dev = await api('GET', `devices/${id}`);
     } catch (err) {
       head.replaceChildren(errorBox(err, 'this device'));
       return false;
     }
-    let status = null;
-    try { status = await api('GET', `devices/${id}/status`); } catch { /* no poll loop: no link */ }
+    const link = h('p', {});
     head.replaceChildren(h('h1', {}, dev.name),
       h('p', { id: 'device-status' }, badge(dev.status), ' ', dev.status_reason || '', ' · last seen ', ago(dev.last_seen),
         ' · ', `${dev.user}@${dev.host}:${dev.port}`, ' ', (dev.tags || []).map((t) => h('span', { class: 'tag' }, t))),
-      status?.temporal_ui ? h('p', {}, h('a', { href: status.temporal_ui, target: '_blank', rel: 'noopener noreferrer', id: 'temporal-link' },
-        'Poll workflow in the Temporal UI')) : null);
+      link);
+    statusP.then((status) => {
+      if (status?.temporal_ui) link.replaceChildren(h('a', { href: status.temporal_ui, target: '_blank', rel: 'noopener noreferrer', id: 'temporal-link' },
+        'Poll workflow in the Temporal UI'));
+    });
     actions.replaceChildren(...(can('operate') ? [
       h('button', { type: 'button', onclick: () => act('poll', 'Poll finished') }, 'Poll now'),
       h('button', { type: 'button', class: 'secondary', onclick: () => act('pause', 'Polling paused') }, 'Pause polling'),
