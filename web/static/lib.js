@@ -213,3 +213,15 @@ export function errorBox(err, what) {
     : err.status >= 500 || !err.status ? 'The server could not answer; it retries when live updates resume, or reload.' : '';
   return h('div', { class: 'empty error', role: 'alert' }, `Could not load ${what}: ${err.message}. ${hint}`);
 }
+
+/**
+ * tails lets a page watch live log topics on the dashboard's one WebSocket (app.js connects it). A log topic is
+ * subscribed on its own, so a refused tail (too many tails) never takes the dashboard's other topics with it; the
+ * watched topics are subscribed again after every reconnect.
+ */
+export const tails = {
+  watched: new Set(),
+  send: null, // set by app.js while the stream is up
+  watch(topic) { this.watched.add(topic); this.send?.({ type: 'subscribe', id: 'tail:' + topic, topics: [topic] }); },
+  unwatch(topic) { if (this.watched.delete(topic)) this.send?.({ type: 'unsubscribe', id: 'tail:' + topic, topics: [topic] }); },
+};

@@ -1,6 +1,8 @@
 // The dashboard's pages. Each render(root, ...params) fills root and returns {refresh, onUpdate, dispose}:
 // refresh refetches everything (after the live stream was lost), onUpdate reacts to a live message.
 import { h, api, all, can, bytes, bits, pct, num, unit, ago, badge, sparkline, chart, confirmAction, errorBox } from './lib.js';
+import { deviceServices, fleetServices, deviceLinks } from './services.js';
+import { logsIndex, deviceLogs, tailView } from './logs.js';
 
 /** throttle runs fn at most once per ms, trailing, so a burst of live updates costs one refetch. */
 function throttle(fn, ms) {
@@ -269,7 +271,7 @@ async function device(root, id) {
     }
     let status = null;
     try { status = await api('GET', `devices/${id}/status`); } catch { /* no poll loop: no link */ }
-    head.replaceChildren(h('h1', {}, dev.name),
+    head.replaceChildren(h('h1', {}, dev.name), deviceLinks(id, ''),
       h('p', { id: 'device-status' }, badge(dev.status), ' ', dev.status_reason || '', ' · last seen ', ago(dev.last_seen),
         ' · ', `${dev.user}@${dev.host}:${dev.port}`, ' ', (dev.tags || []).map((t) => h('span', { class: 'tag' }, t))),
       status?.temporal_ui ? h('p', {}, h('a', { href: status.temporal_ui, target: '_blank', rel: 'noopener noreferrer', id: 'temporal-link' },
@@ -352,11 +354,21 @@ async function device(root, id) {
   }
 
   const logs = h('section', { id: 'logs', 'aria-live': 'polite' });
+  let tail = null; // the live tail of a container's output, when followed
+  function follow(c) {
+    tail?.stop();
+    tail = tailView(`device.${id}.containers.${c.name}.logs`, `output of ${c.name}`);
+    logs.replaceChildren(h('div', { class: 'row' }, h('h3', {}, `Live output of ${c.name}`),
+      h('button', { type: 'button', class: 'secondary', id: 'stop-follow', onclick: () => { tail?.stop(); tail = null; logs.replaceChildren(); } }, 'Stop following')), tail.el);
+  }
   async function showLogs(c) {
+    tail?.stop();
+    tail = null;
     logs.replaceChildren(h('h3', {}, `Logs of ${c.name}`), h('p', { class: 'muted' }, 'Fetching the last 200 lines from the device…'));
     try {
       const res = await api('GET', `devices/${id}/containers/${encodeURIComponent(c.name)}/logs?tail=200`);
-      logs.replaceChildren(h('h3', {}, `Logs of ${c.name}`, h('span', { class: 'muted' }, ` (last ${res.lines.length} lines${res.truncated ? ', truncated' : ''})`)),
+      logs.replaceChildren(h('div', { class: 'row' }, h('h3', {}, `Logs of ${c.name}`, h('span', { class: 'muted' }, ` (last ${res.lines.length} lines${res.truncated ? ', truncated' : ''})`)),
+        h('button', { type: 'button', class: 'secondary', 'data-follow': c.name, onclick: () => follow(c) }, 'Follow live')),
         res.lines.length ? h('pre', { class: 'logs', tabindex: '0', 'aria-label': `Logs of ${c.name}` }, res.lines.map((l) =>
           h('span', { class: l.stream === 'stderr' ? 'stderr' : null }, l.time ? new Date(l.time).toLocaleTimeString() + '  ' : '', l.text, '\n')))
           : h('p', { class: 'muted' }, 'No output.'));
@@ -408,19 +420,21 @@ async function device(root, id) {
   const charts5 = throttle(loadCharts, 5000), head2 = throttle(() => { loadHead(); loadKeys(); loadEvents(); }, 1000);
   const ctr2 = throttle(loadContainers, 1000);
   return {
-    refresh: everything,
+    refresh: () => { tail?.lost(); return everything(); },
     onUpdate(m) {
+      if (tail?.onMessage(m)) return;
+      if (m.type !== 'update' || m.topic.endsWith('.logs')) return;
       if (m.topic === 'operations') { const op = m.data; if (op?.id && tracked.has(op.id)) api('GET', `operations/${op.id}`).then(track, () => {}); return; }
       if (deviceOf(m.topic) !== id && m.topic !== 'events') return;
       if (m.topic.endsWith('.metrics')) charts5();
       else if (m.topic.endsWith('.containers')) ctr2();
       else head2();
     },
-    dispose() { charts5.cancel(); head2.cancel(); ctr2.cancel(); timers.forEach(clearTimeout); timers = []; },
+    dispose() { tail?.stop(); charts5.cancel(); head2.cancel(); ctr2.cancel(); timers.forEach(clearTimeout); timers = []; },
   };
 }
 
-function opView(op) {
+export function opView(op) {
   const done = op.steps?.filter((s) => s.state === 'succeeded' || s.state === 'done').length || 0;
   return h('div', { class: 'card op', 'data-op': op.id, 'data-state': op.state },
     h('div', { class: 'row' }, h('strong', {}, `${op.action} ${op.target}`), badge(op.state), ago(op.created_at),
@@ -614,13 +628,15 @@ const later = (title) => ({ later: true, render: placeholder(title, `${title}: n
 export const routes = [
   { pattern: /^\/$/, render: fleet },
   { pattern: /^\/devices\/([0-9a-f-]{36})$/, render: device },
+  { pattern: /^\/devices\/([0-9a-f-]{36})\/services$/, render: deviceServices },
+  { pattern: /^\/devices\/([0-9a-f-]{36})\/logs$/, render: deviceLogs },
   { pattern: /^\/containers$/, render: containers },
   { pattern: /^\/operations$/, render: operations },
   { pattern: /^\/alerts$/, render: alerts },
   { pattern: /^\/drives$/, ...later('Drives') },
   { pattern: /^\/pools$/, ...later('Pools') },
-  { pattern: /^\/logs$/, ...later('Logs') },
-  { pattern: /^\/services$/, ...later('Services') },
+  { pattern: /^\/logs$/, render: logsIndex },
+  { pattern: /^\/services$/, render: fleetServices },
   { pattern: /^\/updates$/, render: imageUpdates },
   { pattern: /^\/vms$/, ...later('VMs') },
   { pattern: /^\/networks$/, ...later('Networks') },
