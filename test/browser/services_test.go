@@ -229,11 +229,13 @@ func TestServicesAndLogs(t *testing.T) {
 		b.shot("logs")
 		b.accessible("logs")
 
-		b.do(30*time.Second, chromedp.SetValue(chromedp.CSS("#log-grep"), ""), chromedp.SendKeys(chromedp.CSS("#log-unit"), "bad;unit"))
+		eval[bool](b, `(document.getElementById('log-grep').value = '') === ''`)
+		b.do(30*time.Second, chromedp.SendKeys(chromedp.CSS("#log-unit"), "bad;unit"))
 		b.click(`#log-form button[type="submit"]`)
 		b.waitFor(60*time.Second, "the named field", `document.getElementById('logs-error').textContent.includes('unit')`)
 
-		b.do(30*time.Second, chromedp.SetValue(chromedp.CSS("#log-unit"), ""), chromedp.SetValue(chromedp.CSS("#log-priority"), "err"))
+		eval[bool](b, `(document.getElementById('log-unit').value = '') === ''`)
+		b.do(30*time.Second, chromedp.SetValue(chromedp.CSS("#log-priority"), "err"))
 		b.click(`#log-form button[type="submit"]`)
 		b.waitFor(2*time.Minute, "the cut result marked", `document.getElementById('logs-cut') !== null`)
 		require.Contains(t, eval[string](b, `document.getElementById('logs-info').textContent`), "could not apply: priority")
@@ -241,7 +243,7 @@ func TestServicesAndLogs(t *testing.T) {
 
 		// The live tail subscribes over the page's WebSocket; this device has no journal, so what arrives is the
 		// tail's own marker (started, or the error saying why it stopped), shown in the stream.
-		b.do(30*time.Second, chromedp.SetValue(chromedp.CSS("#log-priority"), ""))
+		eval[bool](b, `(document.getElementById('log-priority').value = '') === ''`)
 		b.click(`#log-follow`)
 		b.waitFor(2*time.Minute, "a live tail marker", `document.querySelector('#log-tail ol.tail li.marker') !== null`)
 		b.shot("logs-live")

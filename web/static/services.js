@@ -3,7 +3,6 @@
 import { h, api, all, can, bytes, pct, ago, badge, confirmAction, errorBox } from './lib.js';
 import { opView } from './pages.js';
 
-const SERVICE_ACTIONS = ['start', 'restart', 'reload', 'stop'];
 const DONE = ['succeeded', 'failed', 'cancelled'];
 
 /** deviceLinks is the row of a device's own pages, shown under each of their headings. */
@@ -33,7 +32,7 @@ function serviceTable(list, withDevice, onAction) {
       h('td', {}, s.active_since ? ago(s.active_since) : ''),
       h('td', { class: 'num' }, s.n_restarts ?? '–'), h('td', { class: 'num' }, s.main_pid || '–'), h('td', { class: 'num' }, bytes(s.memory_bytes)),
       h('td', {}, s.watched ? 'yes' : 'no'),
-      onAction ? h('td', { class: 'row' }, SERVICE_ACTIONS.map((a) => h('button', { type: 'button', class: a === 'stop' ? 'secondary' : null,
+      onAction ? h('td', { class: 'row' }, (s.active_state === 'active' ? ['restart', 'reload', 'stop'] : ['start', 'restart']).map((a) => h('button', { type: 'button', class: a === 'stop' ? 'secondary' : null,
         'data-action': a, 'aria-label': `${a} ${s.unit}`, onclick: () => onAction(s.unit, a) }, a))) : null))));
 }
 
@@ -62,8 +61,8 @@ export async function deviceServices(root, id) {
       const sd = v.systemd;
       state.replaceChildren(!sd ? 'Not collected yet: the first inventory collection reads the units (every few minutes, or Poll now on the device page).'
         : !sd.available ? 'This device has no systemd (no /run/systemd/system), so there are no units to show.'
-          : [`${sd.failed_count} failed ${sd.failed_count === 1 ? 'unit' : 'units'}, ${v.watched_units.length} watched (`,
-            v.watched_units.join(', ') || 'none', '). Collected ', ago(sd.collected_at), '.', sd.truncated ? ' The list was cut: the device has more failed units than shown.' : '']);
+          : h('span', {}, `${sd.failed_count} failed ${sd.failed_count === 1 ? 'unit' : 'units'}, ${v.watched_units.length} watched (`,
+            v.watched_units.join(', ') || 'none', '). Collected ', ago(sd.collected_at), '.', sd.truncated ? ' The list was cut: the device has more failed units than shown.' : ''));
       body.replaceChildren(v.items.length ? serviceTable(v.items, false, can('operate') ? act : null)
         : h('div', { class: 'empty' }, sd?.available ? 'No failed units and no watched units. An admin names units to watch with PUT /api/v1/devices/{id}/watched-units.' : 'No units.'));
     } catch (err) { body.replaceChildren(errorBox(err, 'services')); }
@@ -88,7 +87,10 @@ export async function deviceServices(root, id) {
     if (!DONE.includes(op.state)) {
       timers.push(setTimeout(async () => { try { track(await api('GET', `operations/${op.id}`)); } catch { /* the next update retries */ } }, 1000));
     } else if (el && el.dataset.state !== op.state) {
-      load(); // the unit's state changed: the collection after the operation recorded it
+      // The table is the last inventory collection's; the operation's own verify step says what the unit is now.
+      msg.className = op.state === 'succeeded' ? 'muted' : 'error';
+      msg.textContent = `${op.action} ${op.target}: ${op.state}. The units above are as of the last collection (Poll now on the device page collects again).`;
+      load();
     }
   }
 
