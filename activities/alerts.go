@@ -80,6 +80,11 @@ func (a *Activities) EvaluateAlerts(ctx context.Context, in EvaluateAlertsInput)
 }
 
 func (a *Activities) evaluate(ctx context.Context, tx pgx.Tx, id uuid.UUID, in EvaluateAlertsInput, now time.Time) (*EvaluateAlertsResult, error) {
+	return a.evaluateWith(ctx, tx, id, in, now, readBack(in.Collected))
+}
+
+// evaluateWith is evaluate with the poll's samples supplied by samples rather than read back (#17).
+func (a *Activities) evaluateWith(ctx context.Context, tx pgx.Tx, id uuid.UUID, in EvaluateAlertsInput, now time.Time, samples pollSamples) (*EvaluateAlertsResult, error) {
 	// Every evaluation reads its inputs in one round trip and its samples in a second one; unchanged states
 	// are not written back, so a quiet poll costs two round trips besides the transaction's own.
 	inputs, err := store.LoadAlertInputs(ctx, tx, id, now.Add(-NotifyScheduleToClose), now.Add(-orphanAfter))
@@ -114,7 +119,7 @@ func (a *Activities) evaluate(ctx context.Context, tx pgx.Tx, id uuid.UUID, in E
 		}
 		cases = append(cases, c)
 	}
-	obs, err := observe(ctx, tx, dev, in, now, needs)
+	obs, err := observe(ctx, tx, dev, in, now, needs, samples)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +209,7 @@ func stateChanged(stored alert.State, had bool, next alert.State) bool {
 
 // observe gathers what is known about the device after this poll attempt, reading back only the samples that
 // the applicable rules need.
-func observe(ctx context.Context, tx pgx.Tx, dev *store.Device, in EvaluateAlertsInput, now time.Time, needs alert.Needs) (alert.Observation, error) {
+func observe(ctx context.Context, tx pgx.Tx, dev *store.Device, in EvaluateAlertsInput, now time.Time, needs alert.Needs, samples pollSamples) (alert.Observation, error) {
 	o := alert.Observation{Time: now, Reachable: !in.Collected.IsZero(), LastSeen: dev.CreatedAt, Checks: in.Checks}
 	if dev.LastSeen != nil {
 		o.LastSeen = *dev.LastSeen
@@ -225,7 +230,7 @@ func observe(ctx context.Context, tx pgx.Tx, dev *store.Device, in EvaluateAlert
 	var avail docker.Availability
 	o.ContainersKnown = len(dev.Docker) > 0 && json.Unmarshal(dev.Docker, &avail) == nil && avail.State == docker.Available
 	needs.Containers = needs.Containers && o.ContainersKnown
-	m, containers, err := store.LoadPollSamples(ctx, tx, dev.ID, in.Collected, needs)
+	m, containers, err := samples(ctx, tx, dev, needs)
 	if err != nil {
 		return o, err
 	}

@@ -108,7 +108,19 @@ func (a *Activities) pollDevice(ctx context.Context, in PollDeviceInput) (*PollD
 		// Docker was uninstalled: say so, and keep the last inventory for the record.
 		w.Containers = &store.ContainerWrite{Docker: docker.Availability{State: docker.Absent}}
 	}
+	var alerts *EvaluateAlertsResult
+	if in.EvaluateAlerts {
+		alerts = &EvaluateAlertsResult{}
+		a.evaluateWithinPoll(w, alerts)
+	}
 	out, err := store.WritePoll(ctx, a.DB, w)
+	if ew := (*errWithinPoll)(nil); errors.As(err, &ew) {
+		// The evaluation failed and took the transaction with it: commit the samples alone and leave the
+		// evaluation to the workflow's separate EvaluateAlerts, which reads them back.
+		a.logWarn(ctx, "alert evaluation within the poll failed", "device", dev.Name, "err", ew.err)
+		w.Within, alerts = nil, nil
+		out, err = store.WritePoll(ctx, a.DB, w)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, temporal.NewNonRetryableApplicationError("device deleted", ErrTypeDeviceNotFound, nil)
 	}
@@ -116,8 +128,13 @@ func (a *Activities) pollDevice(ctx context.Context, in PollDeviceInput) (*PollD
 		return nil, fmt.Errorf("poll %s: write samples: %w", dev.Name, err)
 	}
 	telemetry.SamplesWritten.Add(float64(out.Rows))
-	return &PollDeviceResult{Summary: w.Summary, Collected: start, Duplicate: out.Duplicate,
-		InventoryInterval: dev.InventoryInterval}, nil
+	result := &PollDeviceResult{Summary: w.Summary, Collected: start, Duplicate: out.Duplicate,
+		InventoryInterval: dev.InventoryInterval}
+	if alerts != nil {
+		// A duplicate's evaluation committed with its samples in the earlier attempt: nothing is left to do.
+		result.AlertsEvaluated, result.Notices = true, alerts.Notices
+	}
+	return result, nil
 }
 
 // sshFailure turns an SSH error into the activity's error: host-key and authentication problems are

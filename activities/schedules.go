@@ -25,15 +25,20 @@ var scheduleRunNS = uuid.MustParse("6b1f4c5e-2f1c-4d8e-9a57-6c0f3f8f2a11")
 type BeginScheduledRunInput struct {
 	ScheduleID string
 	WorkflowID string
+	// CanSkip says the workflow records targets with Skipped set instead of running them (workflow version
+	// scheduleSkipsVersion); a run of older workflow code cannot honour only_with_updates and is refused.
+	CanSkip bool `json:",omitempty"`
 }
 
-// ScheduleTarget is one device a run acts on: a container or compose operation (Op, already recorded as an
-// operation) or an image prune.
+// ScheduleTarget is one device (or one compose project of a device) a run acts on: a container or compose
+// operation (Op, already recorded as an operation), an image prune, or nothing, with the reason in Skipped.
 type ScheduleTarget struct {
 	DeviceID   string
 	DeviceName string
+	Project    string            `json:",omitempty"`
 	Op         *ContainerOpInput `json:",omitempty"`
 	Prune      bool              `json:",omitempty"`
+	Skipped    string            `json:",omitempty"`
 }
 
 // BeginScheduledRunResult is what the run does.
@@ -69,43 +74,87 @@ func (a *Activities) BeginScheduledRun(ctx context.Context, in BeginScheduledRun
 		return nil, fmt.Errorf("schedule %s: devices: %w", s.Name, err)
 	}
 	out := &BeginScheduledRunResult{Name: s.Name, Concurrency: max(1, s.Action.Concurrency), StopOnFailure: s.Action.StopOnFailure}
+	if s.Action.OnlyWithUpdates && !in.CanSkip {
+		return nil, temporal.NewNonRetryableApplicationError("this run's workflow predates only_with_updates; the next run honours it",
+			ErrTypeInvalidInput, nil)
+	}
 	for _, d := range devs {
 		t := ScheduleTarget{DeviceID: d.ID.String(), DeviceName: d.Name}
-		var target string
-		var op *ContainerOpInput
 		switch s.Action.Type {
 		case store.ScheduleImagePrune:
 			t.Prune = true
+			out.Targets = append(out.Targets, t)
 		case store.ScheduleContainer:
-			op = &ContainerOpInput{DeviceID: d.ID.String(), Ref: s.Action.Container, Action: s.Action.Action}
-			target = s.Action.Container
-		case store.ScheduleComposeUpdate:
-			op = &ContainerOpInput{DeviceID: d.ID.String(), Project: s.Action.Project, Action: ActionPull}
-			// An unconfirmed directory is left out; the operation's precheck then says what to confirm.
-			if dir, err := ComposeWorkdir(ctx, a.DB, d.ID, s.Action.Project); err == nil {
-				op.WorkingDir = dir
+			op := &ContainerOpInput{DeviceID: d.ID.String(), Ref: s.Action.Container, Action: s.Action.Action}
+			if err := a.recordScheduledOp(ctx, s, in.WorkflowID+"/"+d.ID.String(), d, op, s.Action.Container); err != nil {
+				return nil, err
 			}
-			target = "compose:" + s.Action.Project
+			t.Op = op
+			out.Targets = append(out.Targets, t)
+		case store.ScheduleComposeUpdate:
+			projects := []string{s.Action.Project}
+			var updates map[string][]string
+			if s.Action.OnlyWithUpdates {
+				var all []string
+				if updates, all, err = a.composeUpdates(ctx, d.ID); err != nil {
+					return nil, fmt.Errorf("schedule %s: image updates of %s: %w", s.Name, d.Name, err)
+				}
+				if s.Action.Project == "" {
+					projects = all
+				}
+				if len(projects) == 0 {
+					t.Skipped = "no compose project with running containers"
+					out.Targets = append(out.Targets, t)
+				}
+			}
+			for _, p := range projects {
+				t := t
+				t.Project = p
+				if s.Action.OnlyWithUpdates && len(updates[p]) == 0 {
+					t.Skipped = "no image updates for compose project " + p
+					out.Targets = append(out.Targets, t)
+					continue
+				}
+				op := &ContainerOpInput{DeviceID: d.ID.String(), Project: p, Action: ActionPull}
+				// An unconfirmed directory is left out; the operation's precheck then says what to confirm.
+				if dir, err := ComposeWorkdir(ctx, a.DB, d.ID, p); err == nil {
+					op.WorkingDir = dir
+				}
+				// Runs with only_with_updates may act on several projects of a device: the project is part of the
+				// operation's ID (an older run's IDs stay as they were).
+				key := in.WorkflowID + "/" + d.ID.String()
+				if s.Action.OnlyWithUpdates {
+					key += "/" + p
+				}
+				if err := a.recordScheduledOp(ctx, s, key, d, op, "compose:"+p); err != nil {
+					return nil, err
+				}
+				t.Op = op
+				out.Targets = append(out.Targets, t)
+			}
 		default:
 			return nil, temporal.NewNonRetryableApplicationError("unknown schedule action "+s.Action.Type, ErrTypeInvalidInput, nil)
 		}
-		if op != nil {
-			if err := op.Validate(); err != nil {
-				return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
-			}
-			opID := uuid.NewSHA1(scheduleRunNS, []byte(in.WorkflowID+"/"+d.ID.String()))
-			params, _ := json.Marshal(map[string]any{"schedule_id": s.ID, "schedule": s.Name})
-			err := store.CreateOperation(ctx, a.DB, &store.Operation{ID: opID, WorkflowID: op.WorkflowID(), DeviceID: d.ID,
-				Target: target, Action: op.Action, Params: params, TokenName: "schedule:" + s.Name})
-			if err != nil && !errors.Is(err, store.ErrConflict) {
-				return nil, fmt.Errorf("schedule %s: record operation on %s: %w", s.Name, d.Name, err)
-			}
-			op.OperationID = opID.String()
-			t.Op = op
-		}
-		out.Targets = append(out.Targets, t)
 	}
 	return out, nil
+}
+
+// recordScheduledOp validates op and records it as a pending operation whose ID derives from key, so a retried
+// BeginScheduledRun records the same one again; it sets op.OperationID.
+func (a *Activities) recordScheduledOp(ctx context.Context, s *store.UserSchedule, key string, d *store.Device,
+	op *ContainerOpInput, target string) error {
+	if err := op.Validate(); err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
+	}
+	opID := uuid.NewSHA1(scheduleRunNS, []byte(key))
+	params, _ := json.Marshal(map[string]any{"schedule_id": s.ID, "schedule": s.Name})
+	err := store.CreateOperation(ctx, a.DB, &store.Operation{ID: opID, WorkflowID: op.WorkflowID(), DeviceID: d.ID,
+		Target: target, Action: op.Action, Params: params, TokenName: "schedule:" + s.Name})
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("schedule %s: record operation on %s: %w", s.Name, d.Name, err)
+	}
+	op.OperationID = opID.String()
+	return nil
 }
 
 // FailScheduledOperation records that a scheduled operation's workflow could not start (another operation on
@@ -172,6 +221,7 @@ func (a *Activities) PruneImages(ctx context.Context, in PruneImagesInput) (*Pru
 type TargetOutcome struct {
 	DeviceID    string
 	DeviceName  string
+	Project     string `json:",omitempty"`
 	OperationID string `json:",omitempty"`
 	State       string
 	Summary     string `json:",omitempty"`

@@ -24,6 +24,9 @@ const (
 type PollDeviceInput struct {
 	DeviceID string
 	PollKey  string
+	// EvaluateAlerts asks the poll to evaluate the device's alert rules in its own transaction, from its own
+	// samples (#17), instead of a separate EvaluateAlerts after it.
+	EvaluateAlerts bool `json:",omitempty"`
 }
 
 // PollDeviceResult is the compact outcome of one poll, shown in the Temporal UI.
@@ -31,6 +34,11 @@ type PollDeviceResult struct {
 	Summary   string
 	Collected time.Time
 	Duplicate bool `json:",omitempty"`
+	// AlertsEvaluated is set when the poll evaluated the alert rules (EvaluateAlerts); Notices are the
+	// notifications the workflow must start. A poll asked to evaluate that returns without AlertsEvaluated could
+	// not, and the workflow evaluates separately.
+	AlertsEvaluated bool     `json:",omitempty"`
+	Notices         []Notice `json:",omitempty"`
 	// InventoryInterval is the device's slow-collection cadence, read with the device for the poll loop.
 	InventoryInterval time.Duration `json:",omitempty"`
 }

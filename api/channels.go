@@ -173,6 +173,13 @@ func (s *Server) decodeChannel(ctx context.Context, raw map[string]json.RawMessa
 		if ch.URL == "" {
 			ch.URL = notify.TelegramAPI
 		}
+	case notify.TypeMatrix:
+		if !hasToken {
+			d.fail("token", "is required for matrix (the access token of the account that sends)")
+		}
+		if ch.URL == "" {
+			d.fail("url", "is required for matrix (the homeserver's URL, e.g. https://matrix.example.org)")
+		}
 	case notify.TypeEmail:
 		checkURL = false
 		if newURL && ch.URL != "" {
@@ -275,6 +282,7 @@ func (s *Server) decodeChannelConfig(d *fieldDecoder, ch *store.Channel) bool {
 	cd.get("from", &cfg.From, "a string")
 	cd.get("to", &cfg.To, "a list of mail addresses")
 	cd.get("chat_id", &cfg.ChatID, "a string")
+	cd.get("room_id", &cfg.RoomID, "a string")
 	for k := range raw {
 		if !cd.seen[k] {
 			cd.errs[k] = "unknown setting"

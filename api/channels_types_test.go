@@ -98,6 +98,12 @@ func TestChannelTypes(t *testing.T) {
 		require.Equal(t, "-100123456", tg.Config.ChatID)
 		require.Equal(t, "123456:AAE-bot-token_0123456789abc", ts.open(stored(tg.ID).Token))
 
+		mx := create(map[string]any{"name": "matrix", "type": "matrix", "url": "https://matrix.example.org",
+			"token": "syt_bWF0cml4_accesstoken", "config": map[string]any{"room_id": "!AbCd:example.org"}})
+		require.Equal(t, "https://matrix.example.org", mx.URL)
+		require.Equal(t, "!AbCd:example.org", mx.Config.RoomID)
+		require.Equal(t, "syt_bWF0cml4_accesstoken", ts.open(stored(mx.ID).Token), "the access token is stored sealed")
+
 		n := create(map[string]any{"name": "ntfy", "type": "ntfy", "url": "https://ntfy.example.org/infra-alerts"})
 		require.Equal(t, "https://ntfy.example.org/infra-alerts", n.URL)
 		require.False(t, n.HasToken)
@@ -139,6 +145,15 @@ func TestChannelTypes(t *testing.T) {
 			{map[string]any{"name": "t", "type": "telegram", "token": "123456:AAE-bot-token_0123456789abc"}, "config.chat_id"},
 			{map[string]any{"name": "t", "type": "telegram", "token": "123456:AAE-bot-token_0123456789abc",
 				"config": map[string]any{"chat_id": "1; drop"}}, "config.chat_id"},
+			{map[string]any{"name": "x", "type": "matrix", "url": "https://m.example.org", "config": map[string]any{"room_id": "!a:b"}}, "token"},
+			{map[string]any{"name": "x", "type": "matrix", "token": "t", "config": map[string]any{"room_id": "!a:b"}}, "url"},
+			{map[string]any{"name": "x", "type": "matrix", "url": "https://m.example.org", "token": "t"}, "config.room_id"},
+			{map[string]any{"name": "x", "type": "matrix", "url": "https://m.example.org", "token": "t",
+				"config": map[string]any{"room_id": "#alerts:example.org"}}, "config.room_id"},
+			{map[string]any{"name": "x", "type": "matrix", "url": "http://169.254.169.254", "token": "t",
+				"config": map[string]any{"room_id": "!a:b"}}, "url"},
+			{map[string]any{"name": "t", "type": "telegram", "token": "123456:AAE-bot-token_0123456789abc",
+				"config": map[string]any{"chat_id": "1", "room_id": "!a:b"}}, "config.room_id"},
 			{map[string]any{"name": "n", "type": "ntfy", "url": "https://ntfy.sh/"}, "url"},
 			{map[string]any{"name": "n", "type": "ntfy", "url": "https://ntfy.sh/a", "config": map[string]any{"chat_id": "1"}}, "config.chat_id"},
 			{map[string]any{"name": "w", "type": "webhook", "url": "http://h/", "config": map[string]any{"smtp_host": "h"}}, "config.smtp_host"},
@@ -148,6 +163,6 @@ func TestChannelTypes(t *testing.T) {
 		}
 		e := ts.req("POST", "/api/v1/notification-channels", ts.admin, map[string]any{"name": "x", "type": "fax", "url": "http://h/"}).
 			requireStatus(t, http.StatusUnprocessableEntity).envelope(t)
-		require.Equal(t, "must be gotify, webhook, ntfy, email, discord, slack or telegram", e.Error.Fields["type"])
+		require.Equal(t, "must be one of gotify, webhook, ntfy, email, discord, slack, telegram, matrix", e.Error.Fields["type"])
 	})
 }

@@ -30,12 +30,14 @@ func (e *mcpEndpoint) addScheduleTools() {
 	e.tool(mcp.NewTool("create_schedule",
 		mcp.WithDescription("Create a user schedule (admin scope). spec: {\"cron\":\"0 3 * * *\",\"time_zone\":\"Europe/Berlin\"} or {\"every\":\"24h\"}. "+
 			"action: {\"type\":\"container\",\"device_id\":\"<id>\",\"container\":\"web\",\"action\":\"restart\"}, "+
-			"{\"type\":\"compose_update\",\"device_id\":\"<id>\",\"project\":\"media\"}, or {\"type\":\"image_prune\",\"tag\":\"home\",\"concurrency\":2}; "+
+			"{\"type\":\"compose_update\",\"device_id\":\"<id>\",\"project\":\"media\"}, "+
+			"{\"type\":\"compose_update\",\"tag\":\"home\",\"only_with_updates\":true} (pull and recreate only the compose projects whose images have updates at run time; the others are skipped), "+
+			"or {\"type\":\"image_prune\",\"tag\":\"home\",\"concurrency\":2}; "+
 			"a tag instead of device_id runs it across every device with the tag, stopping at the first failure."),
 		annotations("Create schedule", false, false, false, true),
 		mcp.WithString("name", mcp.Required(), mcp.Description("Unique schedule name.")),
 		mcp.WithObject("spec", mcp.Required(), mcp.Description("When: cron or every, optional time_zone and offset.")),
-		mcp.WithObject("action", mcp.Required(), mcp.Description("What: type, device_id or tag, container/action or project, concurrency, stop_on_failure.")),
+		mcp.WithObject("action", mcp.Required(), mcp.Description("What: type, device_id or tag, container/action or project, only_with_updates, concurrency, stop_on_failure.")),
 		mcp.WithString("overlap", mcp.Description("What to do when a run is still going at the next time: skip (default), buffer_one, allow_all, cancel_other, terminate_other.")),
 	), typedTool(e.createSchedule))
 }
@@ -62,8 +64,12 @@ func (e *mcpEndpoint) listSchedules(ctx context.Context, _ *toolCall) (*mcp.Call
 		if sc.Paused {
 			state = "paused"
 		}
-		lines = append(lines, fmt.Sprintf("- %s [%s] id %s: %s %s%s on %s, %s", sc.Name, state, sc.ID, sc.Action.Type,
-			sc.Action.Action, sc.Action.Project, target, when))
+		what := sc.Action.Action + sc.Action.Project
+		if sc.Action.OnlyWithUpdates {
+			what += " (only projects with image updates)"
+		}
+		lines = append(lines, fmt.Sprintf("- %s [%s] id %s: %s %s on %s, %s", sc.Name, state, sc.ID, sc.Action.Type,
+			what, target, when))
 	}
 	return textResult(map[string]any{"schedules": all}, lines...), nil
 }

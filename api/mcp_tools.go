@@ -202,23 +202,41 @@ func (e *mcpEndpoint) deviceDetail(ctx context.Context, d *store.Device) (*mcp.C
 	lines := []string{e.deviceLine(d)[2:]}
 	out := map[string]any{"device": d}
 
-	figs, err := store.FleetFigures(ctx, e.s.pool, 15*time.Minute)
+	// The poll loop's state is a workflow query (a round trip through Temporal to a worker): it runs while the
+	// database is read, so the answer waits for the slower of the two rather than their sum (#17).
+	var (
+		st        *workflows.DevicePollState
+		statusErr error
+	)
+	statusDone := make(chan struct{})
+	go func() {
+		defer close(statusDone)
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		st, statusErr = e.s.wf.Status(sctx, d.ID)
+	}()
+	defer func() { <-statusDone }()
+
+	// This device's figures only: the fleet-wide query made one device's read cost the whole fleet's (#17).
+	f, err := store.DeviceFigures(ctx, e.s.pool, d.ID, 15*time.Minute)
+	switch {
+	case err == nil:
+		out["latest"] = f
+		lines = append(lines, "Latest: "+figuresText(f))
+	case errors.Is(err, store.ErrNotFound):
+		lines = append(lines, "Latest: no metrics in the last 15 minutes.")
+	default:
+		return nil, err
+	}
+
+	// The containers too are read before waiting for the query.
+	rows, _, err := store.ListContainers(ctx, e.s.pool, store.ContainerFilter{DeviceID: &d.ID, Limit: 1000})
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range figs {
-		if f.DeviceID == d.ID {
-			out["latest"] = f
-			lines = append(lines, "Latest: "+figuresText(f))
-		}
-	}
-	if _, ok := out["latest"]; !ok {
-		lines = append(lines, "Latest: no metrics in the last 15 minutes.")
-	}
 
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	st, err := e.s.wf.Status(sctx, d.ID)
+	<-statusDone
+	err = statusErr
 	switch {
 	case err == nil:
 		loop := map[string]any{"paused": st.Paused, "blocked": st.Blocked, "block_reason": st.BlockReason,
@@ -250,10 +268,6 @@ func (e *mcpEndpoint) deviceDetail(ctx context.Context, d *store.Device) (*mcp.C
 	if len(d.Capabilities) > 0 {
 		out["capabilities"] = d.Capabilities
 		lines = append(lines, "Capabilities: "+string(d.Capabilities))
-	}
-	rows, _, err := store.ListContainers(ctx, e.s.pool, store.ContainerFilter{DeviceID: &d.ID, Limit: 1000})
-	if err != nil {
-		return nil, err
 	}
 	counts := map[string]int{}
 	for _, r := range rows {

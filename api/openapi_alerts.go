@@ -102,21 +102,22 @@ var alertSchemas = obj{
 		"type": obj{"type": "string", "enum": notify.Types},
 		"url": str("gotify: base URL; webhook: its URL; ntfy: the topic URL (https://ntfy.sh/my-alerts); discord, slack: the " +
 			"webhook URL (a credential: stored encrypted, shown as its host only); telegram: the Bot API server (default " +
-			"https://api.telegram.org); email: not used. Not loopback (unless INFRA_NOTIFY_ALLOW_LOOPBACK), link-local or cloud metadata"),
+			"https://api.telegram.org); matrix: the homeserver (https://matrix.example.org); email: not used. Not loopback (unless INFRA_NOTIFY_ALLOW_LOOPBACK), link-local or cloud metadata"),
 		"token": obj{"type": "string", "writeOnly": true, "description": "gotify: application token; ntfy: access token (optional); " +
-			"telegram: bot token; email: SMTP password (with config.username)"},
+			"telegram: bot token; matrix: access token; email: SMTP password (with config.username)"},
 		"secret":       obj{"type": "string", "writeOnly": true, "description": "webhook HMAC-SHA256 secret"},
 		"config":       ref("ChannelConfig"),
 		"min_severity": obj{"type": "string", "enum": []string{"info", "warning", "critical"}, "default": "warning"},
 		"enabled":      obj{"type": "boolean", "default": true}, "rate_per_minute": obj{"type": "integer", "default": 30}}},
-	"ChannelConfig": obj{"type": "object", "description": "settings of email and telegram channels (no secrets); a config given replaces the stored one",
+	"ChannelConfig": obj{"type": "object", "description": "settings of email, telegram and matrix channels (no secrets); a config given replaces the stored one",
 		"properties": obj{"smtp_host": str("email: SMTP server host name or address"),
 			"smtp_port":     obj{"type": "integer", "description": "email: SMTP port (default 587, 465 with smtp_security tls)"},
 			"smtp_security": obj{"type": "string", "enum": []string{notify.SMTPStartTLS, notify.SMTPTLS}, "default": notify.SMTPStartTLS, "description": "email: STARTTLS (required) or implicit TLS; never plaintext"},
 			"username":      str("email: SMTP login (the token is the password); empty: no login"),
 			"from":          str("email: sender address"),
 			"to":            obj{"type": "array", "items": obj{"type": "string"}, "description": "email: 1-20 recipient addresses"},
-			"chat_id":       str("telegram: chat id (a number, negative for groups) or @channelname")}},
+			"chat_id":       str("telegram: chat id (a number, negative for groups) or @channelname"),
+			"room_id":       str("matrix: the room's ID (!abc123:example.org, not an alias); the account must have joined it")}},
 	"Channel": obj{"type": "object", "properties": obj{"id": obj{"type": "string", "format": "uuid"}, "name": str("name"),
 		"type": obj{"type": "string", "enum": notify.Types}, "url": str("URL (discord and slack: its host only)"),
 		"config": ref("ChannelConfig"), "has_token": obj{"type": "boolean"}, "has_secret": obj{"type": "boolean"},
@@ -135,9 +136,12 @@ var alertSchemas = obj{
 		"action": obj{"type": "object", "properties": obj{
 			"type":      obj{"type": "string", "enum": []string{"container", "compose_update", "image_prune"}},
 			"device_id": obj{"type": "string", "format": "uuid"}, "tag": str("or every enabled device with this tag"),
-			"container":       str("container name (type container)"),
-			"action":          obj{"type": "string", "enum": []string{"start", "stop", "restart", "pause", "unpause", "kill", "remove"}},
-			"project":         str("compose project (type compose_update: pull, then up)"),
+			"container": str("container name (type container)"),
+			"action":    obj{"type": "string", "enum": []string{"start", "stop", "restart", "pause", "unpause", "kill", "remove"}},
+			"project":   str("compose project (type compose_update: pull, then up); may be left out with only_with_updates"),
+			"only_with_updates": obj{"type": "boolean", "default": false, "description": "type compose_update: act only on the " +
+				"compose projects with a running container whose image has an update (GET /image-updates) when the run starts, " +
+				"every such project of the device when project is left out; the others are recorded as skipped with the reason"},
 			"concurrency":     obj{"type": "integer", "default": 1, "description": "devices at once across a tag"},
 			"stop_on_failure": obj{"type": "boolean", "default": true}}},
 		"overlap": obj{"type": "string", "enum": []string{"skip", "buffer_one", "allow_all", "cancel_other"}, "default": "skip"},

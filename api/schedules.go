@@ -214,14 +214,20 @@ func (s *Server) validateSchedule(ctx context.Context, req *ScheduleRequest) (wo
 		}
 		a.Project = ""
 	case store.ScheduleComposeUpdate:
-		if docker.ValidProject(a.Project) != nil {
-			bad["action.project"] = "must be a compose project name"
+		switch {
+		case a.Project == "" && a.OnlyWithUpdates:
+			// Every compose project of the device that has image updates at run time.
+		case docker.ValidProject(a.Project) != nil:
+			bad["action.project"] = "must be a compose project name (or left out with only_with_updates: every project with image updates)"
 		}
 		a.Container, a.Action = "", ""
 	case store.ScheduleImagePrune:
 		a.Container, a.Action, a.Project = "", "", ""
 	default:
 		bad["action.type"] = "must be container, compose_update or image_prune"
+	}
+	if a.OnlyWithUpdates && a.Type != store.ScheduleComposeUpdate {
+		bad["action.only_with_updates"] = "applies to type compose_update only"
 	}
 	return o, bad
 }
@@ -235,7 +241,7 @@ func (s *Server) createSchedule(c *fiber.Ctx) error {
 	d := newFieldDecoder(raw)
 	d.get("name", &req.Name, "a string")
 	strict(d, raw, "spec", &req.Spec, `an object with cron or every, and offset, time_zone`)
-	strict(d, raw, "action", &req.Action, `an object with type, device_id or tag, container, action, project, concurrency, stop_on_failure`)
+	strict(d, raw, "action", &req.Action, `an object with type, device_id or tag, container, action, project, only_with_updates, concurrency, stop_on_failure`)
 	d.get("overlap", &req.Overlap, "a string")
 	d.get("paused", &req.Paused, "a boolean")
 	if _, ok := raw["action"]; ok {

@@ -35,6 +35,13 @@ func TestSchedules(t *testing.T) {
 		{map[string]any{"name": "x", "spec": ok["spec"], "action": map[string]any{"type": "container", "tag": "a", "container": "web", "action": "explode"}}, "action.action"},
 		{map[string]any{"name": "x", "spec": ok["spec"], "action": map[string]any{"type": "compose_update", "tag": "a", "project": "Bad Name"}}, "action.project"},
 		{map[string]any{"name": "x", "spec": ok["spec"], "action": map[string]any{"type": "image_prune", "tag": "a", "concurrency": 500}}, "action.concurrency"},
+		{map[string]any{"name": "x", "spec": ok["spec"], "action": map[string]any{"type": "compose_update", "tag": "a"}}, "action.project"},
+		{map[string]any{"name": "x", "spec": ok["spec"], "action": map[string]any{"type": "compose_update", "tag": "a", "project": "Bad Name",
+			"only_with_updates": true}}, "action.project"},
+		{map[string]any{"name": "x", "spec": ok["spec"], "action": map[string]any{"type": "container", "tag": "a", "container": "web",
+			"action": "restart", "only_with_updates": true}}, "action.only_with_updates"},
+		{map[string]any{"name": "x", "spec": ok["spec"], "action": map[string]any{"type": "compose_update", "tag": "a",
+			"only_with_updates": "yes"}}, "action"},
 	} {
 		e := ts.req("POST", "/api/v1/schedules", ts.admin, tc.body).requireStatus(t, http.StatusUnprocessableEntity).envelope(t)
 		require.Contains(t, e.Error.Fields, tc.field, "body %v: %v", tc.body, e.Error.Fields)

@@ -26,6 +26,8 @@ type BaselineOptions struct {
 	// Warmup runs before the measured window (connections are dialled and pinned during it).
 	Warmup   time.Duration
 	Duration time.Duration
+	// PostgresPID, when set, is the postmaster whose process tree's CPU is measured over the window.
+	PostgresPID int
 }
 
 // BaselineResult is what the direct loop measured over its window.
@@ -38,6 +40,12 @@ type BaselineResult struct {
 	WindowSeconds float64   `json:"window_seconds"`
 	Lateness      []float64 `json:"lateness_seconds"`
 	FirstError    string    `json:"first_error,omitempty"`
+	// PostgresCPUSeconds is the postmaster's process tree's CPU over the window (with PostgresPID).
+	PostgresCPUSeconds float64 `json:"postgres_cpu_seconds"`
+	// RelationBytes and WALBytes are the growth of the product's tables (with indexes) and the WAL generated
+	// over the window.
+	RelationBytes int64 `json:"relation_bytes"`
+	WALBytes      int64 `json:"wal_bytes"`
 }
 
 // RunBaseline polls every enabled device on a fixed schedule with the product's own poll function and nothing
@@ -124,7 +132,11 @@ func RunBaseline(ctx context.Context, o BaselineOptions) (*BaselineResult, error
 		return nil, ctx.Err()
 	case <-time.After(time.Until(windowStart)):
 	}
-	cpu0 := selfCPU()
+	cpu0, pg0 := selfCPU(), pgCPU(o.PostgresPID)
+	db0, err := readDBBytes(ctx, db)
+	if err != nil {
+		return nil, err
+	}
 	measuring.Store(true)
 	select {
 	case <-ctx.Done():
@@ -133,6 +145,12 @@ func RunBaseline(ctx context.Context, o BaselineOptions) (*BaselineResult, error
 	}
 	measuring.Store(false)
 	res.CPUSeconds = selfCPU() - cpu0
+	res.PostgresCPUSeconds = pgCPU(o.PostgresPID) - pg0
+	db1, err := readDBBytes(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	res.RelationBytes, res.WALBytes = db1.Relations-db0.Relations, db1.WAL-db0.WAL
 	res.WindowSeconds = time.Since(windowStart).Seconds()
 	res.Polls, res.Errors = polls.Load(), errs.Load()
 	wg.Wait()
@@ -152,6 +170,15 @@ func basePoll(ctx context.Context, db *pgxpool.Pool, pool *sshpool.Pool, d *stor
 		return fmt.Errorf("poll %s: %w", d.Name, err)
 	}
 	return nil
+}
+
+// pgCPU is the CPU of PostgreSQL's process tree, 0 when pid is not set or not readable.
+func pgCPU(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	v, _ := treeCPU(pid)
+	return v
 }
 
 // selfCPU is this process's user + system CPU seconds.

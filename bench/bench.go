@@ -119,6 +119,28 @@ type Report struct {
 	BaselineLatenessP99          float64 `json:"baseline_lateness_p99_seconds"`
 	WorkerVsBaselineRatio        float64 `json:"worker_cpu_vs_baseline"`
 
+	// All-in CPU per poll (#17): worker + Temporal server + PostgreSQL (its whole process tree) over the product's
+	// window, against the direct loop's process + PostgreSQL over the baseline's window of the same run. The API
+	// process is reported apart: its CPU serves the REST readers, not the polls.
+	AllInCPUPerPollMs         float64 `json:"all_in_cpu_per_poll_ms"`
+	APICPUPerPollMs           float64 `json:"api_cpu_per_poll_ms"`
+	BaselineAllInCPUPerPollMs float64 `json:"baseline_all_in_cpu_per_poll_ms"`
+	// BaselineWindowPostgresCPUPerPollMs is PostgreSQL's CPU over the baseline's window only, per poll in it.
+	BaselineWindowPostgresCPUPerPollMs float64 `json:"baseline_window_postgres_cpu_per_poll_ms"`
+	AllInRatio                         float64 `json:"all_in_cpu_vs_baseline"`
+
+	// Bytes written to PostgreSQL per poll: growth of the product's tables with their indexes
+	// (pg_total_relation_size summed) and WAL generated (pg_current_wal_lsn differences), over the product's window
+	// and over the baseline's; per device-day at the run's interval in MB.
+	TableBytesPerPoll         float64 `json:"table_bytes_per_poll"`
+	WALBytesPerPoll           float64 `json:"wal_bytes_per_poll"`
+	TableMBPerDeviceDay       float64 `json:"table_mb_per_device_day"`
+	WALMBPerDeviceDay         float64 `json:"wal_mb_per_device_day"`
+	BaselineTableBytesPerPoll float64 `json:"baseline_table_bytes_per_poll"`
+	BaselineWALBytesPerPoll   float64 `json:"baseline_wal_bytes_per_poll"`
+	TableBytesRatio           float64 `json:"table_bytes_vs_baseline"`
+	WALBytesRatio             float64 `json:"wal_bytes_vs_baseline"`
+
 	RESTRequests int64   `json:"rest_requests"`
 	RESTErrors   int64   `json:"rest_errors"`
 	RESTP50Ms    float64 `json:"rest_p50_ms"`
@@ -131,6 +153,15 @@ type Report struct {
 	MCPErrors int64   `json:"mcp_errors"`
 	MCPP50Ms  float64 `json:"mcp_read_p50_ms"`
 	MCPP99Ms  float64 `json:"mcp_read_p99_ms"`
+	// The equivalent REST read, GET /api/v1/devices/{id}, as many calls right after the MCP ones, one at a time.
+	RESTDeviceCalls int64   `json:"rest_device_calls"`
+	RESTDeviceP50Ms float64 `json:"rest_device_p50_ms"`
+	RESTDeviceP99Ms float64 `json:"rest_device_p99_ms"`
+	MCPvsRESTP50    float64 `json:"mcp_vs_rest_p50"`
+	// The poll loop's status query (what get_device asks Temporal, through the server to the worker running the
+	// loop), as many calls one at a time from the bench's own client: the part of get_device no database read has.
+	StatusQueryP50Ms float64 `json:"status_query_p50_ms"`
+	StatusQueryP99Ms float64 `json:"status_query_p99_ms"`
 	// WebSocket fan-out: WSClients clients subscribed to device.*.metrics for WSWindowSec; latency of an update is
 	// its receipt by the last client minus its write time (the writer's clock, in the poll's transaction).
 	WSClients    int     `json:"ws_clients"`
@@ -346,7 +377,16 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	rep = &Report{Started: time.Now().UTC(), ProductVersion: strings.TrimSpace(string(ver)), Devices: o.Devices, IntervalSec: o.Interval.Seconds(),
 		WarmupSec: o.Warmup.Seconds(), ContainersEach: o.Containers, MachineCPUs: numCPU(),
 		NotMeasured: map[string]string{}}
-	snap0 := snapshot(worker, tsrv, pg, sim)
+	db, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	bytes0, err := readDBBytes(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	snap0 := snapshot(worker, tsrv, pg, sim, apiProc)
 	t0 := time.Now()
 	rctx, stopReaders := context.WithCancel(ctx)
 	readDone := make(chan restStats, 1)
@@ -364,8 +404,12 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	case <-time.After(o.Duration):
 	}
 	t1 := time.Now()
-	snap1 := snapshot(worker, tsrv, pg, sim)
+	snap1 := snapshot(worker, tsrv, pg, sim, apiProc)
+	bytes1, bytesErr := readDBBytes(ctx, db)
 	stopReaders()
+	if bytesErr != nil {
+		return nil, bytesErr
+	}
 	rs := <-readDone
 	if err := <-profDone; err != nil {
 		say("worker profile: %v", err)
@@ -374,11 +418,6 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	window := t1.Sub(t0).Seconds()
 	rep.WindowSec = window
 	rep.MachineBusyPct = machineBusy(snap0.machine, snap1.machine)
-	db, err := pgxpool.New(ctx, dbURL)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
 	if err := measureDB(ctx, db, rep, t0, t1, o.Interval); err != nil {
 		return nil, err
 	}
@@ -397,7 +436,11 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		rep.TemporalCPUPerPollMs = rep.TemporalCPUSec / p * 1000
 		rep.PostgresCPUPerPollMs = rep.PostgresCPUSec / p * 1000
 		rep.SimulatorCPUPerPollMs = (snap1.sim - snap0.sim) / p * 1000
+		rep.APICPUPerPollMs = (snap1.api - snap0.api) / p * 1000
+		rep.AllInCPUPerPollMs = rep.WorkerCPUPerPollMs + rep.TemporalCPUPerPollMs + rep.PostgresCPUPerPollMs
 	}
+	rep.TableBytesPerPoll, rep.WALBytesPerPoll, rep.TableMBPerDeviceDay, rep.WALMBPerDeviceDay =
+		storageFigures(bytes0, bytes1, rep.Polls, o.Interval.Seconds())
 	rep.RESTRequests, rep.RESTErrors = int64(len(rs.latencies)), rs.errors
 	rep.RESTP50Ms, rep.RESTP99Ms = percentile(rs.latencies, 50)*1000, percentile(rs.latencies, 99)*1000
 
@@ -410,6 +453,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		return nil, err
 	}
 	defer tc.Close()
+	if q := statusQueries(ctx, tc, ids, o.MCPCalls); len(q) > 0 {
+		rep.StatusQueryP50Ms, rep.StatusQueryP99Ms = percentile(q, 50)*1000, percentile(q, 99)*1000
+	}
 	rep.HistoryEventsPerPoll, err = historyEventsPerPoll(ctx, tc, ids)
 	if err != nil {
 		return nil, err
@@ -419,7 +465,8 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	say("stopping the worker; running the direct-loop baseline for %s", o.Duration)
 	worker.stop(syscall.SIGTERM, 20*time.Second)
 	bcmd := exec.CommandContext(ctx, o.SelfBin, "baseline", "-database-url", dbURL, "-key", keyFile,
-		"-interval", o.Interval.String(), "-warmup", o.Interval.String(), "-duration", o.Duration.String())
+		"-interval", o.Interval.String(), "-warmup", o.Interval.String(), "-duration", o.Duration.String(),
+		"-postgres-pid", fmt.Sprint(pg.pid()))
 	var bout bytes.Buffer
 	bcmd.Stdout = &bout
 	bcmd.Stderr = logw
@@ -446,6 +493,16 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if rep.BaselineCPUPerPollMs > 0 {
 		rep.WorkerVsBaselineRatio = rep.WorkerCPUPerPollMs / rep.BaselineCPUPerPollMs
 	}
+	if br.Polls > 0 {
+		p := float64(br.Polls)
+		rep.BaselineWindowPostgresCPUPerPollMs = br.PostgresCPUSeconds / p * 1000
+		rep.BaselineAllInCPUPerPollMs = rep.BaselineCPUPerPollMs + rep.BaselineWindowPostgresCPUPerPollMs
+		rep.BaselineTableBytesPerPoll = float64(br.RelationBytes) / p
+		rep.BaselineWALBytesPerPoll = float64(br.WALBytes) / p
+	}
+	rep.AllInRatio = ratio(rep.AllInCPUPerPollMs, rep.BaselineAllInCPUPerPollMs)
+	rep.TableBytesRatio = ratio(rep.TableBytesPerPoll, rep.BaselineTableBytesPerPoll)
+	rep.WALBytesRatio = ratio(rep.WALBytesPerPoll, rep.BaselineWALBytesPerPoll)
 	if br.FirstError != "" {
 		say("baseline: %d errors, first: %s", br.Errors, br.FirstError)
 	}
@@ -454,13 +511,16 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 
 // usage is the processes' counters at one moment.
 type usage struct {
-	worker, temporal, postgres, sim float64
-	workerRSS, simRSS               int64
-	machine                         [2]float64 // busy and total jiffies of the whole machine
+	worker, temporal, postgres, sim, api float64
+	workerRSS, simRSS                    int64
+	machine                              [2]float64 // busy and total jiffies of the whole machine
 }
 
-func snapshot(worker, temporal, pg, sim *child) usage {
+func snapshot(worker, temporal, pg, sim, api *child) usage {
 	var u usage
+	if p, err := readProc(api.pid()); err == nil {
+		u.api = p.CPUSeconds
+	}
 	if p, err := readProc(worker.pid()); err == nil {
 		u.worker, u.workerRSS = p.CPUSeconds, p.RSSBytes
 	}
@@ -585,6 +645,23 @@ func historyEventsPerPoll(ctx context.Context, tc client.Client, ids []string) (
 		return 0, nil
 	}
 	return float64(events) / float64(polls), nil
+}
+
+// statusQueries times k status queries of the devices' poll loops, one at a time; it returns the latencies of the
+// ones that answered, in seconds.
+func statusQueries(ctx context.Context, tc client.Client, ids []string, k int) []float64 {
+	var out []float64
+	for i := 0; i < k && ctx.Err() == nil; i++ {
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		start := time.Now()
+		v, err := tc.QueryWorkflow(qctx, workflows.DevicePollWorkflowID(ids[i%len(ids)]), "", workflows.QueryStatus)
+		var st workflows.DevicePollState
+		if err == nil && v.Get(&st) == nil {
+			out = append(out, time.Since(start).Seconds())
+		}
+		cancel()
+	}
+	return out
 }
 
 // fetchProfile saves a CPU profile of the worker covering most of the window.

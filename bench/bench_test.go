@@ -82,6 +82,18 @@ func TestBenchSmoke(t *testing.T) {
 	require.Zero(t, rep.RESTErrors)
 	require.Positive(t, rep.RESTP50Ms)
 
+	// All-in CPU and storage (#17): every process and both windows measured.
+	require.Positive(t, rep.AllInCPUPerPollMs)
+	require.Greater(t, rep.AllInCPUPerPollMs, rep.WorkerCPUPerPollMs)
+	require.Positive(t, rep.APICPUPerPollMs)
+	require.Positive(t, rep.BaselineWindowPostgresCPUPerPollMs)
+	require.Greater(t, rep.BaselineAllInCPUPerPollMs, rep.BaselineCPUPerPollMs)
+	require.Positive(t, rep.AllInRatio)
+	require.Positive(t, rep.WALBytesPerPoll, "every poll commits samples")
+	require.Positive(t, rep.BaselineWALBytesPerPoll)
+	require.Positive(t, rep.WALMBPerDeviceDay)
+	require.Positive(t, rep.WALBytesRatio)
+
 	// The latency phase: every measurement ran and produced numbers.
 	require.Empty(t, rep.NotMeasured)
 	require.Equal(t, 3, rep.WSClients)
@@ -93,6 +105,10 @@ func TestBenchSmoke(t *testing.T) {
 	require.Zero(t, rep.MCPErrors)
 	require.Positive(t, rep.MCPP50Ms)
 	require.GreaterOrEqual(t, rep.MCPP99Ms, rep.MCPP50Ms)
+	require.EqualValues(t, 10, rep.RESTDeviceCalls)
+	require.Positive(t, rep.RESTDeviceP50Ms)
+	require.Positive(t, rep.MCPvsRESTP50)
+	require.Positive(t, rep.StatusQueryP50Ms)
 	require.EqualValues(t, 3, rep.ActionCount)
 	require.Zero(t, rep.ActionErrors)
 	require.Positive(t, rep.ActionCommandP50Ms)
@@ -108,5 +124,7 @@ func TestBenchSmoke(t *testing.T) {
 	require.Contains(t, string(md), "| adherence |")
 	require.Contains(t, string(md), "| WebSocket fan-out p50 / p99 |")
 	require.Contains(t, string(md), "| MCP read tool p50 / p99 |")
+	require.Contains(t, string(md), "| all-in / baseline all-in CPU |")
+	require.Contains(t, string(md), "| WAL bytes per poll |")
 	require.Contains(t, string(md), "| container restart p50 / p99 |")
 }

@@ -262,6 +262,20 @@ func measureMCPReads(ctx context.Context, api *restClient, ids []string, k int) 
 	return res, nil
 }
 
+// measureRESTDeviceReads reads k devices through GET /api/v1/devices/{id}, one at a time, cycling through the
+// devices as measureMCPReads does: the REST read that get_device answers over MCP. It returns the latencies of the
+// calls that succeeded, in seconds.
+func measureRESTDeviceReads(ctx context.Context, api *restClient, ids []string, k int) []float64 {
+	var out []float64
+	for i := 0; i < k && ctx.Err() == nil; i++ {
+		start := time.Now()
+		if err := api.do(ctx, http.MethodGet, "/api/v1/devices/"+ids[i%len(ids)], nil, nil); err == nil {
+			out = append(out, time.Since(start).Seconds())
+		}
+	}
+	return out
+}
+
 // containerActions is what measureContainerActions saw.
 type containerActions struct {
 	endToEnd  []float64 // POST .../actions?wait=60s until the answer, seconds
@@ -436,6 +450,12 @@ func measureLatencies(ctx context.Context, o Options, rep *Report, api *restClie
 	} else {
 		rep.MCPCalls, rep.MCPErrors = int64(len(mr.latencies)), mr.errors
 		rep.MCPP50Ms, rep.MCPP99Ms = ms(mr.latencies, 50), ms(mr.latencies, 99)
+	}
+	say("REST: %d GET /api/v1/devices/{id}", o.MCPCalls)
+	if rd := measureRESTDeviceReads(ctx, api, ids, o.MCPCalls); len(rd) > 0 {
+		rep.RESTDeviceCalls = int64(len(rd))
+		rep.RESTDeviceP50Ms, rep.RESTDeviceP99Ms = ms(rd, 50), ms(rd, 99)
+		rep.MCPvsRESTP50 = ratio(rep.MCPP50Ms, rep.RESTDeviceP50Ms)
 	}
 
 	say("container actions: %d restarts", o.ContainerActions)

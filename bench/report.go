@@ -33,6 +33,12 @@ func (r *Report) Rows() []Row {
 		{"history events per poll", f("%.1f", r.HistoryEventsPerPoll), "DevicePoll histories of 5 devices"},
 		{"worker RSS", f("%.0f MB (%.0f KB/device)", r.WorkerRSSMB, r.WorkerRSSPerDeviceKB), ""},
 		{"simulator RSS / CPU per poll", f("%.0f MB / %.2f ms", r.SimulatorRSSMB, r.SimulatorCPUPerPollMs), ""},
+		{"all-in CPU per poll", f("%.2f ms", r.AllInCPUPerPollMs), "worker + Temporal + PostgreSQL over the window"},
+		{"baseline all-in CPU per poll", f("%.2f ms", r.BaselineAllInCPUPerPollMs), f("direct loop + PostgreSQL over its window (PostgreSQL %.2f ms)", r.BaselineWindowPostgresCPUPerPollMs)},
+		{"all-in / baseline all-in CPU", f("%.2fx", r.AllInRatio), "target ≤ 2.5x (#17)"},
+		{"API CPU per poll", f("%.2f ms", r.APICPUPerPollMs), "the API process, serving the REST readers; not in the all-in sum"},
+		{"table+index bytes per poll", f("%.0f B (baseline %.0f B, %.2fx)", r.TableBytesPerPoll, r.BaselineTableBytesPerPoll, r.TableBytesRatio), f("%.1f MB per device-day at %gs", r.TableMBPerDeviceDay, r.IntervalSec)},
+		{"WAL bytes per poll", f("%.0f B (baseline %.0f B, %.2fx)", r.WALBytesPerPoll, r.BaselineWALBytesPerPoll, r.WALBytesRatio), f("%.1f MB per device-day at %gs", r.WALMBPerDeviceDay, r.IntervalSec)},
 		{"REST read p50 / p99", f("%.1f ms / %.1f ms", r.RESTP50Ms, r.RESTP99Ms), f("%d requests, %d errors, under polling", r.RESTRequests, r.RESTErrors)},
 	}
 	// The latency phase after the window; a measurement that failed is listed below with its error instead.
@@ -42,7 +48,11 @@ func (r *Report) Rows() []Row {
 	}
 	if _, failed := r.NotMeasured["mcp_read_latency"]; !failed {
 		rows = append(rows, Row{"MCP read tool p50 / p99", f("%.1f ms / %.1f ms", r.MCPP50Ms, r.MCPP99Ms),
-			f("get_device over streamable HTTP: %d calls, %d errors", r.MCPCalls, r.MCPErrors)})
+			f("get_device over streamable HTTP: %d calls, %d errors", r.MCPCalls, r.MCPErrors)},
+			Row{"REST GET device p50 / p99", f("%.1f ms / %.1f ms", r.RESTDeviceP50Ms, r.RESTDeviceP99Ms),
+				f("%d calls right after the MCP ones; MCP / REST p50 %.2fx (target ≤ 2x)", r.RESTDeviceCalls, r.MCPvsRESTP50)},
+			Row{"poll-loop status query p50 / p99", f("%.1f ms / %.1f ms", r.StatusQueryP50Ms, r.StatusQueryP99Ms),
+				"Temporal query get_device makes (server → worker → back), timed alone"})
 	}
 	if _, failed := r.NotMeasured["container_action_latency"]; !failed {
 		rows = append(rows,

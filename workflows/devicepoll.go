@@ -258,6 +258,10 @@ func (w *devicePoll) poll(ctx workflow.Context) (*activities.PollDeviceResult, e
 	w.state.Polls++
 	w.pollsThisRun++
 	in := activities.PollDeviceInput{DeviceID: w.deviceID, PollKey: fmt.Sprintf("%s/%d", w.firstRun, w.state.Polls)}
+	// The poll evaluates the alert rules itself, in its own transaction and from the samples it holds (#17), so a
+	// quiet poll is one workflow task, one marker and one timer. Histories from before replay the separate
+	// evaluation after each poll.
+	in.EvaluateAlerts = workflow.GetVersion(ctx, alertsInPollVersion, workflow.DefaultVersion, 1) >= 1
 	// A local activity: the poll runs inside the workflow task that the timer woke, so each poll costs one
 	// workflow task and about six history events instead of a separately dispatched activity task (about
 	// eleven events), which is most of the Temporal server's work per poll. The UI shows it as a marker with
@@ -266,7 +270,13 @@ func (w *devicePoll) poll(ctx workflow.Context) (*activities.PollDeviceResult, e
 	var a *activities.Activities
 	var res activities.PollDeviceResult
 	err := workflow.ExecuteLocalActivity(actx, a.PollDevice, in).Get(ctx, &res)
-	defer w.evaluateAlerts(ctx, res.Collected, err) // after MarkOffline below, still under the mutex
+	if err == nil && res.AlertsEvaluated {
+		defer startNotices(ctx, res.Notices) // still under the mutex, as the separate evaluation's
+	} else {
+		// A failed poll (the offline and host-key rules look at failures), an old history, or a poll whose own
+		// evaluation failed: the separate evaluation, after MarkOffline below, still under the mutex.
+		defer w.evaluateAlerts(ctx, res.Collected, err)
+	}
 	w.state.LastPollAt = workflow.Now(ctx)
 	if err == nil {
 		w.state.LastSummary, w.state.LastError = res.Summary, ""
@@ -350,6 +360,9 @@ func (w *devicePoll) maybeCollect(ctx workflow.Context) {
 
 // evaluateAlertsVersion guards the alert evaluation added to DevicePoll, so histories recorded before it replay.
 const evaluateAlertsVersion = "evaluate-alerts"
+
+// alertsInPollVersion guards the evaluation moving into a successful poll's own local activity (#17).
+const alertsInPollVersion = "alerts-in-poll"
 
 // evaluateAlerts runs the device's alert rules after a poll attempt (collected is the successful poll's time,
 // pollErr the failure otherwise) and starts a Notify workflow per notice. It is a local activity: it runs every

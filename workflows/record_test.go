@@ -337,6 +337,28 @@ func recordScheduledAction(t *testing.T, path string) {
 		workflows.ScheduledActionInput{ScheduleID: "0c9d8e7f-6a5b-4c3d-9e2f-1a0b9c8d7e6f"}, false)
 }
 
+// recordScheduledActionSkips runs a compose update schedule with only_with_updates on one device: the project
+// with image updates is pulled and recreated (a ContainerOperation child), the one without is skipped (the
+// version marker of skipped targets comes first).
+func recordScheduledActionSkips(t *testing.T, path string) {
+	op := activities.ContainerOpInput{OperationID: "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a", DeviceID: recDevice,
+		Project: "media", Action: activities.ActionPull, WorkingDir: "/srv/media"}
+	r := newRecorder(t, testenv.TemporalAddress(t), map[string]stubFunc{
+		"BeginScheduledRun": func(context.Context, []any) (any, error) {
+			return activities.BeginScheduledRunResult{Name: "updates", Concurrency: 1, StopOnFailure: true,
+				Targets: []activities.ScheduleTarget{
+					{DeviceID: recDevice, DeviceName: "nas", Project: "db", Skipped: "no image updates for compose project db"},
+					{DeviceID: recDevice, DeviceName: "nas", Project: "media", Op: &op},
+				}}, nil
+		},
+		"PrecheckContainerOp": precheckOK,
+		"ActContainerOp":      func(context.Context, []any) (any, error) { return activities.ActResult{Output: "pulled"}, nil },
+		"VerifyContainerOp":   verifyOK,
+	})
+	r.run(path, "user-schedule-run/replay-skips", workflows.ScheduledActionWorkflowName,
+		workflows.ScheduledActionInput{ScheduleID: "0c9d8e7f-6a5b-4c3d-9e2f-1a0b9c8d7e70"}, false)
+}
+
 // recordDevicePollContinueAsNew records a poll loop's run that continues as new and the run after it. A dev
 // server of its own suggests continue-as-new after a few dozen events, so the run is short.
 func recordDevicePollContinueAsNew(t *testing.T, firstPath, secondPath string) {

@@ -50,6 +50,9 @@ var recordedHistories = []struct {
 	// A poll loop's run that continues as new, and the run after it (state carried over).
 	{[]string{"devicepoll_continue_as_new.json", "devicepoll_after_continue_as_new.json"},
 		func(t *testing.T, p ...string) { recordDevicePollContinueAsNew(t, p[0], p[1]) }},
+	// A DevicePoll run whose polls evaluate their alerts themselves (#17): quiet polls, a poll whose evaluation
+	// starts a Notify workflow, a failed poll evaluated separately, recovery.
+	{[]string{"devicepoll_alerts_in_poll.json"}, func(t *testing.T, p ...string) { recordDevicePollAlertsInPoll(t, p[0]) }},
 	{[]string{"containerop_success.json"}, func(t *testing.T, p ...string) { recordContainerOpSuccess(t, p[0]) }},
 	{[]string{"containerop_failure.json"}, func(t *testing.T, p ...string) { recordContainerOpFailure(t, p[0]) }},
 	{[]string{"containerop_cancel.json"}, func(t *testing.T, p ...string) { recordContainerOpCancel(t, p[0]) }},
@@ -63,6 +66,8 @@ var recordedHistories = []struct {
 	{[]string{"deviceop_success.json"}, func(t *testing.T, p ...string) { recordDeviceOpSuccess(t, p[0]) }},
 	{[]string{"topprocesses.json"}, func(t *testing.T, p ...string) { recordTopProcesses(t, p[0]) }},
 	{[]string{"imageupdates.json"}, func(t *testing.T, p ...string) { recordImageUpdates(t, p[0]) }},
+	// A compose update schedule with only_with_updates: one project pulled and recreated, one skipped (#13).
+	{[]string{"scheduledaction_skips.json"}, func(t *testing.T, p ...string) { recordScheduledActionSkips(t, p[0]) }},
 }
 
 // TestReplayRecordedHistories replays every history in testdata/ against the current workflow code: a change that

@@ -21,6 +21,11 @@ const (
 	ScheduledActionWorkflowName = "ScheduledAction"
 	// scheduledRunTimeout bounds one run: a fleet of slow compose updates, one after the other.
 	scheduledRunTimeout = 6 * time.Hour
+
+	// scheduleSkipsChange versions the run that may be given targets to skip (only_with_updates, #13): the
+	// run asks BeginScheduledRun for them, and records them as skipped without running anything.
+	scheduleSkipsChange  = "schedule-skipped-targets"
+	scheduleSkipsVersion = 1
 )
 
 // UserScheduleID is the Temporal schedule ID of a user schedule.
@@ -43,15 +48,18 @@ type ScheduledActionResult struct {
 
 // ScheduledActionWorkflow runs a user schedule's action: a ContainerOperation child workflow per device for
 // container and compose actions (the same operations the API starts, so they show in /operations and never run
-// at once with a manual one), or an image prune activity. Across a tag at most Concurrency devices run at
+// at once with a manual one), or an image prune activity. Targets BeginScheduledRun marks as skipped (a compose
+// project without image updates) run nothing. Across a tag at most Concurrency devices run at
 // once; with StopOnFailure, no new device starts after the first failure.
 func ScheduledActionWorkflow(ctx workflow.Context, in ScheduledActionInput) (*ScheduledActionResult, error) {
 	var a *activities.Activities
 	wfID := workflow.GetInfo(ctx).WorkflowExecution.ID
 	short := workflow.WithActivityOptions(ctx, shortActivityOptions)
+	// Runs from before skipped targets existed replay without the marker and never asked for skips.
+	canSkip := workflow.GetVersion(ctx, scheduleSkipsChange, workflow.DefaultVersion, scheduleSkipsVersion) >= scheduleSkipsVersion
 	var plan activities.BeginScheduledRunResult
 	if err := workflow.ExecuteActivity(short, a.BeginScheduledRun, activities.BeginScheduledRunInput{
-		ScheduleID: in.ScheduleID, WorkflowID: wfID}).Get(ctx, &plan); err != nil {
+		ScheduleID: in.ScheduleID, WorkflowID: wfID, CanSkip: canSkip}).Get(ctx, &plan); err != nil {
 		return nil, err
 	}
 	log := workflow.GetLogger(ctx)
@@ -60,12 +68,16 @@ func ScheduledActionWorkflow(ctx workflow.Context, in ScheduledActionInput) (*Sc
 	running := 0
 	sel := workflow.NewSelector(ctx)
 	for i, t := range plan.Targets {
-		res.Outcomes[i] = activities.TargetOutcome{DeviceID: t.DeviceID, DeviceName: t.DeviceName, State: vocab.RunSkipped}
+		res.Outcomes[i] = activities.TargetOutcome{DeviceID: t.DeviceID, DeviceName: t.DeviceName, Project: t.Project,
+			State: vocab.RunSkipped, Summary: t.Skipped}
 		if t.Op != nil {
 			res.Outcomes[i].OperationID = t.Op.OperationID
 		}
 	}
 	for i := range plan.Targets {
+		if plan.Targets[i].Skipped != "" {
+			continue // nothing to do there (no image updates): recorded as skipped with the reason, using no slot
+		}
 		for running >= plan.Concurrency {
 			sel.Select(ctx)
 			running--

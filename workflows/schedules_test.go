@@ -31,6 +31,7 @@ type fleet struct {
 	peak     int
 	started  []string
 	finished *activities.FinishScheduledRunInput
+	begun    activities.BeginScheduledRunInput
 }
 
 func (f *fleet) containerOp(ctx workflow.Context, in workflows.ContainerOperationInput) (*workflows.ContainerOperationResult, error) {
@@ -76,6 +77,9 @@ func fleetEnv(t *testing.T, targets []activities.ScheduleTarget, concurrency int
 			if in.ScheduleID == "" || in.WorkflowID == "" {
 				return nil, errors.New("schedule and workflow IDs are required")
 			}
+			f.mu.Lock()
+			f.begun = in
+			f.mu.Unlock()
 			return &activities.BeginScheduledRunResult{Name: "nightly", Targets: targets, Concurrency: concurrency, StopOnFailure: stop}, nil
 		})
 	env.OnActivity(a.FinishScheduledRun, mock.Anything, mock.Anything).Return(
@@ -154,4 +158,31 @@ func TestScheduledActionFleet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A run given targets to skip (compose projects without image updates) runs nothing there, records them as
+// skipped with the reason, and lets them take no concurrency slot; the run asks for skips.
+func TestScheduledActionSkipsTargets(t *testing.T) {
+	targets := restartTargets(2)
+	targets = []activities.ScheduleTarget{
+		{DeviceID: "dev-0", DeviceName: "dev-0", Project: "media", Skipped: "no image updates for compose project media"},
+		targets[0],
+		{DeviceID: "dev-1", DeviceName: "dev-1", Project: "db", Skipped: "no image updates for compose project db"},
+		targets[1],
+	}
+	env, f := fleetEnv(t, targets, 1, true)
+	env.ExecuteWorkflow(workflows.ScheduledActionWorkflowName, workflows.ScheduledActionInput{ScheduleID: "s1"})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	require.True(t, f.begun.CanSkip, "the run says it can record skipped targets")
+	require.Equal(t, []string{"dev-1", "dev-2"}, f.started)
+	require.Equal(t, 2*time.Minute, env.Now().Sub(start).Truncate(time.Second), "skips take no time and no slot")
+	require.Equal(t, "succeeded", f.finished.State)
+	var states []string
+	for _, o := range f.finished.Outcomes {
+		states = append(states, o.State)
+	}
+	require.Equal(t, []string{"skipped", "succeeded", "skipped", "succeeded"}, states)
+	require.Equal(t, "no image updates for compose project media", f.finished.Outcomes[0].Summary)
+	require.Equal(t, "media", f.finished.Outcomes[0].Project)
 }

@@ -1,9 +1,12 @@
 package notify
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	htmlpkg "html"
 	"net"
 	"net/http"
 	"net/mail"
@@ -34,10 +37,13 @@ const (
 	// TypeTelegram sends through the Telegram Bot API: Token is the bot token, Config.ChatID the chat; URL is the
 	// Bot API server (https://api.telegram.org, or a self-hosted one).
 	TypeTelegram = "telegram"
+	// TypeMatrix sends an m.room.message event to a Matrix room: URL is the homeserver (https://matrix.org),
+	// Config.RoomID the room, Token the access token of the account that sends.
+	TypeMatrix = "matrix"
 )
 
 // Types are every channel type, in the order the API documents them.
-var Types = []string{TypeGotify, TypeWebhook, TypeNtfy, TypeEmail, TypeDiscord, TypeSlack, TypeTelegram}
+var Types = []string{TypeGotify, TypeWebhook, TypeNtfy, TypeEmail, TypeDiscord, TypeSlack, TypeTelegram, TypeMatrix}
 
 // URLIsCredential reports whether a channel type's URL is itself a secret (it embeds the webhook's token), so it
 // is stored sealed in Token rather than shown.
@@ -63,6 +69,9 @@ type Config struct {
 	To       []string `json:"to,omitempty"`
 	// ChatID is the Telegram chat: a number (negative for groups) or @channelname.
 	ChatID string `json:"chat_id,omitempty"`
+	// RoomID is the Matrix room's ID (!opaque:server.example; an alias such as #room:server does not work, as
+	// sending needs the ID). The account must have joined the room.
+	RoomID string `json:"room_id,omitempty"`
 }
 
 // SMTP security modes.
@@ -86,7 +95,9 @@ var (
 	reNtfyTopic     = regexp.MustCompile(`^[-_A-Za-z0-9]{1,64}$`)
 	reTelegramChat  = regexp.MustCompile(`^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$`)
 	reTelegramToken = regexp.MustCompile(`^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$`)
-	reHost          = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
+	// reMatrixRoom: "!", an opaque part, and (before room version 12) ":" and the server name.
+	reMatrixRoom = regexp.MustCompile(`^![A-Za-z0-9._=/+-]{1,200}(:[A-Za-z0-9.-]{1,230}(:[0-9]{1,5})?)?$`)
+	reHost       = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
 )
 
 // ValidTelegramToken reports whether s looks like a bot token (123456:ABC-...), so a typo is caught at save time
@@ -152,6 +163,15 @@ func ValidateConfig(typ string, c Config) map[string]string {
 		if !reTelegramChat.MatchString(c.ChatID) {
 			fail("chat_id", "must be a chat id (a number, negative for groups) or @channelname")
 		}
+	case TypeMatrix:
+		switch {
+		case c.RoomID == "":
+			fail("room_id", "is required for matrix (the room's ID, !abc123:example.org, from the room's settings)")
+		case strings.HasPrefix(c.RoomID, "#"):
+			fail("room_id", "must be the room's ID (!abc123:example.org), not an alias: the room's settings show it")
+		case !reMatrixRoom.MatchString(c.RoomID):
+			fail("room_id", "must be a room ID such as !abc123:example.org")
+		}
 	}
 	// Settings of other types are refused, so a misplaced one is noticed.
 	if typ != TypeEmail {
@@ -164,6 +184,9 @@ func ValidateConfig(typ string, c Config) map[string]string {
 	}
 	if typ != TypeTelegram && c.ChatID != "" {
 		fail("chat_id", "is a setting of telegram channels, not of "+typ)
+	}
+	if typ != TypeMatrix && c.RoomID != "" {
+		fail("room_id", "is a setting of matrix channels, not of "+typ)
 	}
 	return errs
 }
@@ -228,6 +251,18 @@ func chatRequest(ch Channel, m Message) (string, []byte, http.Header, error) {
 		body, err := json.Marshal(map[string]any{"chat_id": ch.Config.ChatID, "text": cut(text, 4096),
 			"disable_web_page_preview": true})
 		return base + "/bot" + ch.Token + "/sendMessage", body, hdr, err
+	case TypeMatrix:
+		hdr.Set("Authorization", "Bearer "+ch.Token)
+		text := m.Title
+		html := "<b>" + htmlpkg.EscapeString(m.Title) + "</b>"
+		if m.Text != "" {
+			text += "\n\n" + m.Text
+			html += "<br><br>" + strings.ReplaceAll(htmlpkg.EscapeString(m.Text), "\n", "<br>")
+		}
+		// m.text rather than m.notice: the default push rules keep notices silent, and an alert should ring.
+		body, err := json.Marshal(map[string]any{"msgtype": "m.text", "body": cut(text, 16000),
+			"format": "org.matrix.custom.html", "formatted_body": cut(html, 32000)})
+		return MatrixSendURL(ch.URL, ch.Config.RoomID, MatrixTxnID(m)), body, hdr, err
 	}
 	return "", nil, nil, fmt.Errorf("send to channel type %q: unknown type", ch.Type)
 }
@@ -312,19 +347,37 @@ func cut(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
+// MatrixSendURL is the client-server API endpoint that sends an m.room.message event with transaction ID txnID to
+// the room.
+func MatrixSendURL(homeserver, roomID, txnID string) string {
+	return strings.TrimSuffix(homeserver, "/") + "/_matrix/client/v3/rooms/" + url.PathEscape(roomID) +
+		"/send/m.room.message/" + url.PathEscape(txnID)
+}
+
+// MatrixTxnID is the transaction ID of a message: the same for every attempt at one delivery, so a homeserver
+// that took a send whose answer was lost answers the retry with the first event instead of posting it twice. The
+// digest of the stored text keeps deliveries of another installation (or a restored database) whose IDs repeat
+// from being taken for retries under a shared access token.
+func MatrixTxnID(m Message) string {
+	sum := sha256.Sum256([]byte(m.Kind + "\x00" + m.Severity + "\x00" + m.Title + "\x00" + m.Text))
+	return "infrastructor-" + strconv.FormatInt(m.DeliveryID, 10) + "-" + hex.EncodeToString(sum[:6])
+}
+
 // retryAfterBody reads the wait a chat service puts in its 429 answer's body when it sends no Retry-After header:
-// Discord {"retry_after": 1.5}, Telegram {"parameters": {"retry_after": 5}} (both in seconds).
+// Discord {"retry_after": 1.5}, Telegram {"parameters": {"retry_after": 5}} (both in seconds), Matrix
+// {"retry_after_ms": 2000}.
 func retryAfterBody(body string) time.Duration {
 	var v struct {
-		RetryAfter float64 `json:"retry_after"`
-		Parameters struct {
+		RetryAfter   float64 `json:"retry_after"`
+		RetryAfterMS float64 `json:"retry_after_ms"`
+		Parameters   struct {
 			RetryAfter float64 `json:"retry_after"`
 		} `json:"parameters"`
 	}
 	if json.Unmarshal([]byte(body), &v) != nil {
 		return 0
 	}
-	s := max(v.RetryAfter, v.Parameters.RetryAfter)
+	s := max(v.RetryAfter, v.Parameters.RetryAfter, v.RetryAfterMS/1000)
 	if s <= 0 || s > 3600 {
 		return 0
 	}

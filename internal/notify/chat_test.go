@@ -25,6 +25,8 @@ func chatChannel(r *notifytest.HTTPReceiver) Channel {
 		return Channel{Type: r.Kind, URL: RedactURL(r.ChannelURL()), Token: r.ChannelURL()}
 	case notifytest.Telegram:
 		return Channel{Type: TypeTelegram, URL: r.Base(), Token: r.Secret, Config: Config{ChatID: notifytest.TelegramChat}}
+	case notifytest.Matrix:
+		return Channel{Type: TypeMatrix, URL: r.Base(), Token: r.Secret, Config: Config{RoomID: notifytest.MatrixRoom}}
 	}
 	return Channel{Type: TypeNtfy, URL: r.ChannelURL(), Token: r.Secret}
 }
@@ -34,6 +36,7 @@ var chatKinds = map[string]string{
 	notifytest.Discord:  "Discord-Webhook-Token_0123456789abcdef",
 	notifytest.Slack:    "SlackWebhookSecret0123",
 	notifytest.Telegram: "123456789:AAE-TelegramBotToken_0123456789",
+	notifytest.Matrix:   "syt_aW5mcmE_MatrixAccessToken_0a1b2c",
 }
 
 // TestChatServices: each chat-like type reaches a receiver that checks the service's method, path, content type,
@@ -68,6 +71,12 @@ func TestChatServices(t *testing.T) {
 				require.Equal(t, notifytest.TelegramChat, body["chat_id"])
 				require.Equal(t, "FIRING critical: nas cpu\n\ncpu at 97.0% <@everyone> & more", body["text"])
 				require.Nil(t, body["parse_mode"], "plain text needs no escaping")
+			case notifytest.Matrix:
+				require.Equal(t, "Bearer "+secret, got[0].Header.Get("Authorization"))
+				require.Equal(t, "m.text", body["msgtype"])
+				require.Equal(t, "FIRING critical: nas cpu\n\ncpu at 97.0% <@everyone> & more", body["body"])
+				require.Equal(t, "<b>FIRING critical: nas cpu</b><br><br>cpu at 97.0% &lt;@everyone&gt; &amp; more",
+					body["formatted_body"], "the HTML version escapes the alert's text")
 			}
 		})
 	}
@@ -100,7 +109,8 @@ func TestChatServicesRefusals(t *testing.T) {
 			var temp *TemporaryError
 			require.ErrorAs(t, err, &temp)
 			require.Equal(t, http.StatusTooManyRequests, temp.Status)
-			want := map[string]time.Duration{notifytest.Discord: 1500 * time.Millisecond, notifytest.Telegram: 3 * time.Second}[kind]
+			want := map[string]time.Duration{notifytest.Discord: 1500 * time.Millisecond, notifytest.Telegram: 3 * time.Second,
+				notifytest.Matrix: 2500 * time.Millisecond}[kind]
 			if want == 0 {
 				want = 2 * time.Second
 			}
@@ -144,6 +154,7 @@ func TestChatServicesGuarded(t *testing.T) {
 	for _, ch := range []Channel{
 		{Type: TypeTelegram, URL: first.URL, Token: "1:secret-bot-token-aaaaaaaaaaaaaaa", Config: Config{ChatID: "1"}},
 		{Type: TypeSlack, URL: RedactURL(first.URL), Token: first.URL + "/services/T/B/secret-hook"},
+		{Type: TypeMatrix, URL: first.URL, Token: "syt_secret_access_token", Config: Config{RoomID: "!room:example.org"}},
 	} {
 		err = lo().Send(ctx, ch, msg)
 		var rej *RejectedError
@@ -177,6 +188,9 @@ func TestValidateConfig(t *testing.T) {
 	require.Empty(t, ValidateConfig(TypeTelegram, Config{ChatID: "-100123"}))
 	require.Empty(t, ValidateConfig(TypeTelegram, Config{ChatID: "@my_channel"}))
 	require.Empty(t, ValidateConfig(TypeGotify, Config{}))
+	require.Empty(t, ValidateConfig(TypeMatrix, Config{RoomID: "!AbCd:matrix.example.org"}))
+	require.Empty(t, ValidateConfig(TypeMatrix, Config{RoomID: "!AbCd:matrix.example.org:8448"}))
+	require.Empty(t, ValidateConfig(TypeMatrix, Config{RoomID: "!31hneApxJ_1o-63DmFrpeqnkFfWppnzWso1JvH3ogLM"}), "room version 12 IDs have no server")
 	for _, tt := range []struct {
 		typ   string
 		c     Config
@@ -193,6 +207,11 @@ func TestValidateConfig(t *testing.T) {
 		{TypeTelegram, Config{ChatID: "12; rm"}, "config.chat_id"},
 		{TypeGotify, Config{SMTPHost: "mail"}, "config.smtp_host"},
 		{TypeEmail, Config{SMTPHost: "mail", From: "a@b.c", To: []string{"d@e.f"}, ChatID: "1"}, "config.chat_id"},
+		{TypeMatrix, Config{}, "config.room_id"},
+		{TypeMatrix, Config{RoomID: "#alerts:example.org"}, "config.room_id"},
+		{TypeMatrix, Config{RoomID: "!room:example.org/../../x"}, "config.room_id"},
+		{TypeMatrix, Config{RoomID: "!ro om:example.org"}, "config.room_id"},
+		{TypeTelegram, Config{ChatID: "1", RoomID: "!a:b"}, "config.room_id"},
 	} {
 		errs := ValidateConfig(tt.typ, tt.c)
 		require.Contains(t, errs, tt.field, "%s %+v: %v", tt.typ, tt.c, errs)
@@ -223,4 +242,29 @@ func TestWebhookURLNeverInErrors(t *testing.T) {
 		require.NotContains(t, err.Error(), "Hook-Token-Echoed", typ)
 		require.Contains(t, err.Error(), "no webhook at", typ)
 	}
+}
+
+// TestMatrixExactlyOnce: every attempt at one delivery carries the same transaction ID, so a send whose answer was
+// lost and is retried gets the first event back from the homeserver instead of posting the alert twice; another
+// delivery is another transaction. The room ID is percent-encoded in the path.
+func TestMatrixExactlyOnce(t *testing.T) {
+	ctx := context.Background()
+	r := notifytest.NewHTTP(t, notifytest.Matrix, chatKinds[notifytest.Matrix])
+	ch := chatChannel(r)
+	require.NoError(t, lo().Send(ctx, ch, msg))
+	require.NoError(t, lo().Send(ctx, ch, msg), "the retry of a delivery succeeds")
+	require.Len(t, r.Messages(), 1, "and posts nothing new")
+	require.Equal(t, 1, r.Retransmits())
+
+	next := msg
+	next.DeliveryID++
+	require.NoError(t, lo().Send(ctx, ch, next))
+	require.Len(t, r.Messages(), 2)
+	require.NotEqual(t, MatrixTxnID(msg), MatrixTxnID(next))
+
+	other := msg
+	other.Title = "another installation's delivery with the same ID"
+	require.NotEqual(t, MatrixTxnID(msg), MatrixTxnID(other))
+	require.Equal(t, "https://hs.example/_matrix/client/v3/rooms/%21AbC:example.org/send/m.room.message/t1",
+		MatrixSendURL("https://hs.example/", "!AbC:example.org", "t1"))
 }

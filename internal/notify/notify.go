@@ -1,5 +1,5 @@
-// Package notify sends notifications to Gotify and ntfy servers, generic webhooks, Discord, Slack and Telegram,
-// and by mail over SMTP. It knows nothing of alerts'
+// Package notify sends notifications to Gotify and ntfy servers, generic webhooks, Discord, Slack, Telegram and
+// Matrix rooms, and by mail over SMTP. It knows nothing of alerts'
 // storage or of Temporal: callers (the Notify workflow's activity) load the channel, build the Message and
 // decide from the error class whether to retry.
 package notify
@@ -147,7 +147,11 @@ func (s *Sender) Send(ctx context.Context, ch Channel, m Message) error {
 	if err != nil {
 		return fmt.Errorf("encode %s message: %w", ch.Type, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	method := http.MethodPost
+	if ch.Type == TypeMatrix {
+		method = http.MethodPut // the transaction ID in the path makes the send idempotent
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		// The parse error quotes the URL, which holds the credential for Discord, Slack and Telegram.
 		return fmt.Errorf("send to %s channel: bad URL: %s", ch.Type, redact(err.Error(), ch.credentials()...))

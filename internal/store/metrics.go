@@ -28,6 +28,9 @@ type PollWrite struct {
 	Summary      string
 	// Containers, when non-nil, is the docker part of the poll.
 	Containers *ContainerWrite
+	// Within, when set, runs last in the poll's transaction (not for a duplicate): work that must commit with the
+	// samples or not at all, such as the alert evaluation of the poll (#17). Its error rolls the poll back.
+	Within func(ctx context.Context, tx pgx.Tx) error
 }
 
 // PollOutcome tells what WritePoll did.
@@ -118,7 +121,7 @@ func WritePoll(ctx context.Context, db TxStarter, w *PollWrite) (*PollOutcome, e
 			return err
 		}
 		if out.PreviousStatus == StatusOnline {
-			return nil
+			return w.runWithin(ctx, tx)
 		}
 		if err := Publish(ctx, tx, TopicDeviceStatus(w.DeviceID.String()), map[string]string{
 			"device_id": w.DeviceID.String(), "status": StatusOnline, "previous_status": out.PreviousStatus}); err != nil {
@@ -126,8 +129,11 @@ func WritePoll(ctx context.Context, db TxStarter, w *PollWrite) (*PollOutcome, e
 		}
 		id := w.DeviceID
 		data, _ := json.Marshal(map[string]string{"previous_status": out.PreviousStatus})
-		return InsertEvent(ctx, tx, &Event{DeviceID: &id, Kind: EventDeviceOnline, Data: data,
-			Message: "device is online (was " + out.PreviousStatus + ")"})
+		if err := InsertEvent(ctx, tx, &Event{DeviceID: &id, Kind: EventDeviceOnline, Data: data,
+			Message: "device is online (was " + out.PreviousStatus + ")"}); err != nil {
+			return err
+		}
+		return w.runWithin(ctx, tx)
 	})
 	if err != nil {
 		return nil, err

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 )
 
 // seriesDef is one value a metric query returns per bucket.
@@ -252,23 +251,5 @@ type LatestFigures struct {
 // FleetFigures returns every device with its latest system sample, fullest filesystem and hottest sensor
 // (looked back at most `within`).
 func FleetFigures(ctx context.Context, db DBTX, within time.Duration) ([]*LatestFigures, error) {
-	rows, err := db.Query(ctx, `SELECT d.id, d.name, d.status, d.status_reason, d.last_seen,
-		s.cpu_pct::float8, (100.0 * s.mem_used / nullif(s.mem_total, 0))::float8, s.load1::float8,
-		f.pct, f.mountpoint, t.celsius
-		FROM devices d
-		LEFT JOIN LATERAL (SELECT * FROM system_metrics m WHERE m.device_id = d.id AND m.time > now() - $1::interval
-			ORDER BY time DESC LIMIT 1) s ON true
-		LEFT JOIN LATERAL (SELECT (100.0 * used_bytes / nullif(used_bytes + avail_bytes, 0))::float8 AS pct, mountpoint
-			FROM filesystem_metrics m WHERE m.device_id = d.id AND m.time = s.time ORDER BY 1 DESC NULLS LAST LIMIT 1) f ON true
-		LEFT JOIN LATERAL (SELECT max(celsius)::float8 AS celsius FROM temperature_metrics m
-			WHERE m.device_id = d.id AND m.time = s.time) t ON true
-		ORDER BY lower(d.name)`, within)
-	return scanRows(func(row pgx.Row) (*LatestFigures, error) {
-		var f LatestFigures
-		if err := row.Scan(&f.DeviceID, &f.Name, &f.Status, &f.StatusReason, &f.LastSeen, &f.CPUPercent,
-			&f.MemoryUsedPercent, &f.Load1, &f.DiskMaxPercent, &f.DiskMaxMount, &f.TempMaxCelsius); err != nil {
-			return nil, err
-		}
-		return &f, nil
-	}, rows, err)
+	return latestFigures(ctx, db, within, nil)
 }

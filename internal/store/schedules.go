@@ -22,7 +22,7 @@ type ScheduleSpec struct {
 // Schedule action types.
 const (
 	ScheduleContainer     = "container"      // a container action (start, stop, restart, ...) on one container
-	ScheduleComposeUpdate = "compose_update" // compose pull, then up, of one project
+	ScheduleComposeUpdate = "compose_update" // compose pull, then up, of one project (or of those with image updates)
 	ScheduleImagePrune    = "image_prune"    // docker image prune
 )
 
@@ -37,6 +37,10 @@ type ScheduleAction struct {
 	Project       string `json:"project,omitempty"`
 	Concurrency   int    `json:"concurrency,omitempty"`
 	StopOnFailure bool   `json:"stop_on_failure"`
+	// OnlyWithUpdates (compose_update) acts only on the compose projects with a running container whose image has
+	// an update in its registry when the run starts; the others are recorded as skipped. Without Project, every
+	// compose project of the device is considered.
+	OnlyWithUpdates bool `json:"only_with_updates,omitempty"`
 }
 
 // UserSchedule is a stored user schedule; Temporal holds the schedule itself.

@@ -71,7 +71,8 @@ func TestNewChannelTypesThroughOutage(t *testing.T) {
 	ctx := context.Background()
 
 	secrets := map[string]string{notifytest.Ntfy: "tk_ntfy0123456789abcdefghij", notifytest.Discord: "DiScOrD-0123456789",
-		notifytest.Slack: "SlAcK-0123456789", notifytest.Telegram: "987654:AAH-telegram_bot_token_0123456789"}
+		notifytest.Slack: "SlAcK-0123456789", notifytest.Telegram: "987654:AAH-telegram_bot_token_0123456789",
+		notifytest.Matrix: "syt_aW5mcmE_matrix_token_0123"}
 	receivers := map[string]receiver{"email": {name: "email", smtp: mailSrv}}
 	bodies := map[string]map[string]any{"email": {"name": "mail", "type": "email", "token": "SmTp-pass-42",
 		"config": map[string]any{"smtp_host": mailSrv.Host(), "smtp_port": mailSrv.Port(), "username": "infra",
@@ -85,6 +86,8 @@ func TestNewChannelTypesThroughOutage(t *testing.T) {
 			body["token"] = secret
 		case notifytest.Telegram:
 			body["token"], body["config"] = secret, map[string]any{"chat_id": notifytest.TelegramChat}
+		case notifytest.Matrix:
+			body["token"], body["config"] = secret, map[string]any{"room_id": notifytest.MatrixRoom}
 		}
 		bodies[kind] = body
 	}

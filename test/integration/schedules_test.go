@@ -26,6 +26,7 @@ type scheduleRun struct {
 	Error      string `json:"error"`
 	Result     []struct {
 		DeviceName  string
+		Project     string
 		OperationID string
 		State       string
 		Summary     string

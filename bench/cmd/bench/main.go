@@ -163,6 +163,7 @@ func baseline(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.Interval, "interval", 30*time.Second, "poll interval")
 	fs.DurationVar(&o.Warmup, "warmup", 30*time.Second, "time before the measured window")
 	fs.DurationVar(&o.Duration, "duration", time.Minute, "measured window")
+	fs.IntVar(&o.PostgresPID, "postgres-pid", 0, "postmaster PID whose process tree's CPU is measured over the window")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -1,5 +1,5 @@
 // Package notifytest runs local receivers that speak the APIs notifications are sent to: HTTP servers in the
-// shape of ntfy, Discord and Slack webhooks and the Telegram Bot API, and an SMTP server with STARTTLS (or
+// shape of ntfy, Discord and Slack webhooks, the Telegram Bot API and a Matrix homeserver's send endpoint, and an SMTP server with STARTTLS (or
 // implicit TLS) and a self-signed certificate. Each can go down (its listener closed: connections are refused)
 // and come back on the same address, so tests can check delivery through an outage.
 package notifytest
@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,7 @@ const (
 	Discord  = "discord"
 	Slack    = "slack"
 	Telegram = "telegram"
+	Matrix   = "matrix"
 )
 
 // Fixed parts of the receivers' URLs.
@@ -42,6 +44,8 @@ const (
 	DiscordWebhook = "/api/webhooks/112233445566778899/"
 	SlackWebhook   = "/services/T0001/B0002/"
 	TelegramChat   = "-1001234567890"
+	MatrixRoom     = "!AbCdEfGhIjKlMnOp:example.org"
+	matrixSend     = "/_matrix/client/v3/rooms/"
 )
 
 // listener is an address that can stop accepting connections and start again.
@@ -78,7 +82,7 @@ func (l *listener) listen() net.Listener {
 type HTTPReceiver struct {
 	Kind string
 	// Secret is the credential the receiver accepts: ntfy's access token, the Discord or Slack webhook token (the
-	// last path segment), the Telegram bot token.
+	// last path segment), the Telegram bot token, the Matrix access token.
 	Secret string
 	lis    listener
 
@@ -87,6 +91,10 @@ type HTTPReceiver struct {
 	bad      []string
 	limited  int
 	requests int
+	// txns are the Matrix transaction IDs seen, with the event each created; retransmits counts the sends
+	// answered from it (the homeserver's idempotency: no second event).
+	txns        map[string]string
+	retransmits int
 }
 
 // Received is one accepted message.
@@ -168,6 +176,14 @@ func (r *HTTPReceiver) Received() []Received {
 	return append([]Received(nil), r.got...)
 }
 
+// Retransmits counts the Matrix sends that repeated a transaction ID and were answered with the first send's
+// event instead of a new message.
+func (r *HTTPReceiver) Retransmits() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.retransmits
+}
+
 // Refusals are the reasons of the requests the receiver turned away.
 func (r *HTTPReceiver) Refusals() []string {
 	r.mu.Lock()
@@ -191,6 +207,9 @@ func Text(kind string, body map[string]any) string {
 		title, _ := body["title"].(string)
 		msg, _ := body["message"].(string)
 		return title + "\n" + msg
+	case Matrix:
+		s, _ := body["body"].(string)
+		return s
 	}
 	s, _ := body["text"].(string)
 	return s
@@ -208,7 +227,11 @@ func (r *HTTPReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	defer r.mu.Unlock()
 	r.requests++
 	raw, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-	if req.Method != http.MethodPost {
+	want := http.MethodPost
+	if r.Kind == Matrix {
+		want = http.MethodPut
+	}
+	if req.Method != want {
 		r.refuse(w, http.StatusMethodNotAllowed, "method "+req.Method, `{"error":"method not allowed"}`)
 		return
 	}
@@ -229,6 +252,8 @@ func (r *HTTPReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		case Telegram:
 			r.refuse(w, http.StatusTooManyRequests, "rate limited",
 				`{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 3","parameters":{"retry_after":3}}`)
+		case Matrix:
+			r.refuse(w, http.StatusTooManyRequests, "rate limited", `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests","retry_after_ms":2500}`)
 		default:
 			w.Header().Set("Retry-After", "2")
 			r.refuse(w, http.StatusTooManyRequests, "rate limited", `{"error":"rate limited"}`)
@@ -299,9 +324,49 @@ func (r *HTTPReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		r.accept(req, body)
 		_, _ = fmt.Fprintf(w, `{"ok":true,"result":{"message_id":%d,"chat":{"id":%s},"date":%d}}`, len(r.got), TelegramChat, time.Now().Unix())
+	case Matrix:
+		r.serveMatrix(w, req, body)
 	default:
 		r.refuse(w, http.StatusNotFound, "unknown kind", `{}`)
 	}
+}
+
+// serveMatrix answers PUT /_matrix/client/v3/rooms/{roomId}/send/m.room.message/{txnId} as a homeserver does: the
+// access token as a bearer token, the room ID percent-encoded in the path, and a transaction ID seen before
+// answered with the event it created, without a second message.
+func (r *HTTPReceiver) serveMatrix(w http.ResponseWriter, req *http.Request, body map[string]any) {
+	if req.Header.Get("Authorization") != "Bearer "+r.Secret {
+		r.refuse(w, http.StatusUnauthorized, "authorization", `{"errcode":"M_UNKNOWN_TOKEN","error":"Invalid access token passed."}`)
+		return
+	}
+	rest, ok := strings.CutPrefix(req.URL.EscapedPath(), matrixSend)
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) != 4 || parts[1] != "send" || parts[2] != "m.room.message" || parts[3] == "" {
+		r.refuse(w, http.StatusNotFound, "path "+req.URL.EscapedPath(), `{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}`)
+		return
+	}
+	room, err1 := url.PathUnescape(parts[0])
+	txn, err2 := url.PathUnescape(parts[3])
+	if err1 != nil || err2 != nil || room != MatrixRoom {
+		r.refuse(w, http.StatusForbidden, "room "+parts[0], `{"errcode":"M_FORBIDDEN","error":"User is not in the room"}`)
+		return
+	}
+	if ev, seen := r.txns[txn]; seen {
+		r.retransmits++
+		_, _ = fmt.Fprintf(w, `{"event_id":%q}`, ev)
+		return
+	}
+	if text, _ := body["body"].(string); text == "" || body["msgtype"] == nil {
+		r.refuse(w, http.StatusBadRequest, "no body", `{"errcode":"M_BAD_JSON","error":"'body' and 'msgtype' are required"}`)
+		return
+	}
+	r.accept(req, body)
+	ev := fmt.Sprintf("$event%d:example.org", len(r.got))
+	if r.txns == nil {
+		r.txns = map[string]string{}
+	}
+	r.txns[txn] = ev
+	_, _ = fmt.Fprintf(w, `{"event_id":%q}`, ev)
 }
 
 func (r *HTTPReceiver) accept(req *http.Request, body map[string]any) {
