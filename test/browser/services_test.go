@@ -1,6 +1,7 @@
 package browser
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -218,7 +219,12 @@ func TestServicesAndLogs(t *testing.T) {
 
 	t.Run("logs: search, a named bad field, a cut result, live tail", func(t *testing.T) {
 		b := b.with(t)
-		b.open(d.Base, "#/devices/"+id+"/logs", "Logs of "+name)
+		// The Logs entry of the navigation picks a device.
+		b.open(d.Base, "#/logs", "Logs")
+		b.waitFor(30*time.Second, "the device list", fmt.Sprintf(`document.querySelector('ul.picks a[href="#/devices/%s/logs"]') !== null`, id))
+		b.accessible("logs index")
+		b.click(fmt.Sprintf(`ul.picks a[href="#/devices/%s/logs"]`, id))
+		b.waitFor(30*time.Second, "the device's logs page", fmt.Sprintf(`document.querySelector('#page h1')?.textContent === %q`, "Logs of "+name))
 		b.waitFor(2*time.Minute, "the newest entries", `document.querySelectorAll('#log-table tbody tr').length === 200`)
 		require.Contains(t, eval[string](b, `document.getElementById('logs-info').textContent`), "from syslog")
 		require.False(t, eval[bool](b, `document.getElementById('logs-cut') !== null`), "a small answer is not marked cut")
@@ -241,11 +247,19 @@ func TestServicesAndLogs(t *testing.T) {
 		require.Contains(t, eval[string](b, `document.getElementById('logs-info').textContent`), "could not apply: priority")
 		b.shot("logs-cut")
 
-		// The live tail subscribes over the page's WebSocket; this device has no journal, so what arrives is the
-		// tail's own marker (started, or the error saying why it stopped), shown in the stream.
+		// The live tail subscribes over the page's WebSocket and the server starts it (a watcher is recorded). This
+		// device has no journal, so no lines follow; the tail's "started" marker is shown when it arrives after the
+		// subscription took effect.
 		eval[bool](b, `(document.getElementById('log-priority').value = '') === ''`)
 		b.click(`#log-follow`)
-		b.waitFor(2*time.Minute, "a live tail marker", `document.querySelector('#log-tail ol.tail li.marker') !== null`)
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			var n int
+			assert.NoError(c, d.DB.QueryRow(context.Background(), `SELECT count(*) FROM log_tail_watchers WHERE device_id = $1`, created.ID).Scan(&n))
+			assert.Positive(c, n)
+		}, time.Minute, 200*time.Millisecond, "the tail's watcher")
+		b.waitFor(10*time.Second, "the tail box", `document.querySelector('#log-tail ol.tail') !== null`)
+		require.False(t, eval[bool](b, `document.querySelector('#log-tail .tail-status.error') !== null`), "the tail was refused: %s",
+			eval[string](b, `document.querySelector('#log-tail .tail-status')?.textContent || ''`))
 		b.shot("logs-live")
 		b.accessible("logs with a live tail")
 		b.click(`#log-follow`)

@@ -31,7 +31,7 @@ class Live {
           topics: ['device.*.status', 'device.*.metrics', 'device.*.containers', 'device.*.services', 'operations', 'events'] }));
       } else if (msg.type === 'subscribed' && msg.id === 'dashboard') {
         tails.send = (m) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m)); };
-        for (const topic of tails.watched) tails.send({ type: 'subscribe', id: 'tail:' + topic, topics: [topic] });
+        for (const [topic, id] of tails.watched) tails.send({ type: 'subscribe', id, topics: [topic] });
         this.attempt = 0;
         const wasLost = this.lost;
         this.lost = false;

@@ -220,8 +220,19 @@ export function errorBox(err, what) {
  * watched topics are subscribed again after every reconnect.
  */
 export const tails = {
-  watched: new Set(),
+  watched: new Map(), // topic -> the id of its subscribe message (ids are at most 64 bytes; topics can be longer)
+  seq: 0,
   send: null, // set by app.js while the stream is up
-  watch(topic) { this.watched.add(topic); this.send?.({ type: 'subscribe', id: 'tail:' + topic, topics: [topic] }); },
-  unwatch(topic) { if (this.watched.delete(topic)) this.send?.({ type: 'unsubscribe', id: 'tail:' + topic, topics: [topic] }); },
+  watch(topic) {
+    const id = 'tail:' + (++this.seq);
+    this.watched.set(topic, id);
+    this.send?.({ type: 'subscribe', id, topics: [topic] });
+  },
+  unwatch(topic) {
+    const id = this.watched.get(topic);
+    if (id === undefined) return;
+    this.watched.delete(topic);
+    this.send?.({ type: 'unsubscribe', id, topics: [topic] });
+  },
+  idOf(topic) { return this.watched.get(topic); },
 };

@@ -25,7 +25,7 @@ export function tailView(topic, label) {
   const marker = (kind, text) => add(h('li', { class: `marker m-${kind}`, 'data-event': kind }, h('strong', {}, `— ${kind}: `), text));
   function onMessage(m) {
     if (m.type === 'error') {
-      if (m.id !== 'tail:' + topic) return false;
+      if (m.id !== tails.idOf(topic)) return false;
       status.className = 'error tail-status';
       status.textContent = `The live tail was refused: ${m.data?.message || m.data?.code || 'error'}`;
       tails.unwatch(topic);
