@@ -257,7 +257,7 @@ func TestServicesAndLogs(t *testing.T) {
 			assert.NoError(c, d.DB.QueryRow(context.Background(), `SELECT count(*) FROM log_tail_watchers WHERE device_id = $1`, created.ID).Scan(&n))
 			assert.Positive(c, n)
 		}, time.Minute, 200*time.Millisecond, "the tail's watcher")
-		b.waitFor(10*time.Second, "the tail box", `document.querySelector('#log-tail ol.tail') !== null`)
+		b.waitFor(30*time.Second, "the tail following", `document.querySelector('#log-tail .tail-status')?.textContent.startsWith('Following live')`)
 		require.False(t, eval[bool](b, `document.querySelector('#log-tail .tail-status.error') !== null`), "the tail was refused: %s",
 			eval[string](b, `document.querySelector('#log-tail .tail-status')?.textContent || ''`))
 		b.shot("logs-live")

@@ -39,8 +39,8 @@ class Live {
         if (wasLost) current?.refresh?.(); // what happened while the stream was down is refetched
       } else if (msg.type === 'update') {
         current?.onUpdate?.(msg);
-      } else if (msg.type === 'error' && String(msg.id || '').startsWith('tail:')) {
-        current?.onUpdate?.({ ...msg, topic: '' }); // a refused live tail: the page that asked for it says so
+      } else if ((msg.type === 'error' || msg.type === 'subscribed') && String(msg.id || '').startsWith('tail:')) {
+        current?.onUpdate?.({ ...msg, topic: '' }); // a live tail accepted or refused: the page that asked for it says so
       }
     });
     ws.addEventListener('close', (ev) => {

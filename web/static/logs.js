@@ -24,6 +24,11 @@ export function tailView(topic, label) {
   };
   const marker = (kind, text) => add(h('li', { class: `marker m-${kind}`, 'data-event': kind }, h('strong', {}, `— ${kind}: `), text));
   function onMessage(m) {
+    if (m.type === 'subscribed') {
+      if (m.id !== tails.idOf(topic)) return false;
+      if (!lines && !list.childElementCount) status.textContent = 'Following live; new lines appear here as the device writes them.';
+      return true;
+    }
     if (m.type === 'error') {
       if (m.id !== tails.idOf(topic)) return false;
       status.className = 'error tail-status';
