@@ -260,6 +260,11 @@ func TestServicesAndLogs(t *testing.T) {
 		b.waitFor(30*time.Second, "the tail following", `document.querySelector('#log-tail .tail-status')?.textContent.startsWith('Following live')`)
 		require.False(t, eval[bool](b, `document.querySelector('#log-tail .tail-status.error') !== null`), "the tail was refused: %s",
 			eval[string](b, `document.querySelector('#log-tail .tail-status')?.textContent || ''`))
+		// The page's stream drops: once back, the tail is subscribed again and a gap marker says lines were missed.
+		d.proxy.cut()
+		b.waitFor(30*time.Second, "the lost stream", `document.body.dataset.stream === 'lost'`)
+		d.proxy.restore()
+		b.waitFor(60*time.Second, "the gap marker", `document.body.dataset.stream === 'live' && document.querySelector('#log-tail ol.tail li[data-event="gap"]') !== null`)
 		b.shot("logs-live")
 		b.accessible("logs with a live tail")
 		b.click(`#log-follow`)
