@@ -90,6 +90,15 @@ bench: build devicesim bin/temporal ## Benchmark the whole system on simulated d
 bench-smoke: bin/temporal ## Run the bench with 5 devices for 15 s and check its table (part of `make test`).
 	$(GO) test -count=1 -run TestBenchSmoke -v ./bench/
 
+# Scale-out (docs/performance.md): two workers and two API processes against one Temporal server on PostgreSQL,
+# one worker killed mid-window. Not part of `make test`; INFRA_BENCH_SCALEOUT=1 go test -run TestScaleOutSmoke
+# ./bench/ runs it tiny. Flags: SCALEOUT_FLAGS='-devices 300 -interval 30s -duration 5m -kill-after 90s'.
+SCALEOUT_FLAGS ?=
+.PHONY: bench-scaleout
+bench-scaleout: build devicesim bin/temporal temporal-postgres ## Scale-out run: 2 workers + 2 APIs on Temporal/PostgreSQL, one worker SIGKILLed (SCALEOUT_FLAGS=...); results in bench/results/.
+	$(GO) build -o bin/bench-scaleout ./bench/cmd/scaleout
+	bin/bench-scaleout $(SCALEOUT_FLAGS)
+
 # Deployment (deploy/README.md): container images, and the Temporal server on PostgreSQL for `make run
 # TEMPORAL=postgres` (TEMPORAL=dev, the default, runs the dev server on SQLite). TEMPORAL reaches scripts/run.sh
 # through the environment, as make exports variables set on its command line.

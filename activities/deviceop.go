@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -66,6 +67,9 @@ type OpEnv struct {
 	// Progress records a line of progress as the running step's detail, shown live to whoever follows the
 	// operation.
 	Progress func(ctx context.Context, text string)
+	// DB is the database, for kinds that store what they verified (a package-list refresh stores the new update
+	// check) (#13).
+	DB *pgxpool.Pool
 }
 
 // OpPrecheck is Precheck's answer.
@@ -180,7 +184,7 @@ func (a *Activities) deviceOp(ctx context.Context, in DeviceOpInput, before, ste
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	env := &OpEnv{Device: dev, In: in, Before: before, Run: a.deviceRunner(dev, target),
+	env := &OpEnv{Device: dev, In: in, Before: before, Run: a.deviceRunner(dev, target), DB: a.DB,
 		Progress: func(ctx context.Context, text string) { a.progress(ctx, opID, stepName, text) }}
 	return kind, env, done, nil
 }

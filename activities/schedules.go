@@ -39,6 +39,8 @@ type ScheduleTarget struct {
 	Op         *ContainerOpInput `json:",omitempty"`
 	Prune      bool              `json:",omitempty"`
 	Skipped    string            `json:",omitempty"`
+	// DeviceOp is a device operation (a pool scrub), already recorded as an operation.
+	DeviceOp *DeviceOpInput `json:",omitempty"`
 }
 
 // BeginScheduledRunResult is what the run does.
@@ -81,6 +83,13 @@ func (a *Activities) BeginScheduledRun(ctx context.Context, in BeginScheduledRun
 	for _, d := range devs {
 		t := ScheduleTarget{DeviceID: d.ID.String(), DeviceName: d.Name}
 		switch s.Action.Type {
+		case store.ScheduleZFSScrub:
+			ts, err := a.scheduledScrubs(ctx, s, d, in.WorkflowID)
+			if err != nil {
+				return nil, err
+			}
+			out.Targets = append(out.Targets, ts...)
+			continue
 		case store.ScheduleImagePrune:
 			t.Prune = true
 			out.Targets = append(out.Targets, t)
@@ -243,4 +252,37 @@ func (a *Activities) FinishScheduledRun(ctx context.Context, in FinishScheduledR
 		return nil // the schedule was deleted with its runs
 	}
 	return err
+}
+
+// scheduledScrubs records one pending zfs_scrub operation per pool the schedule scrubs on the device: the named
+// pool, or every pool the device had at its last collection ("*"). A device without pools has no target.
+func (a *Activities) scheduledScrubs(ctx context.Context, s *store.UserSchedule, d *store.Device, runID string) ([]ScheduleTarget, error) {
+	pools := []string{s.Action.Pool}
+	if s.Action.Pool == "*" {
+		rows, err := store.ListPools(ctx, a.DB, store.PoolFilter{DeviceID: &d.ID})
+		if err != nil {
+			return nil, fmt.Errorf("schedule %s: pools of %s: %w", s.Name, d.Name, err)
+		}
+		pools = pools[:0]
+		for _, p := range rows {
+			pools = append(pools, p.Name)
+		}
+	}
+	var out []ScheduleTarget
+	for _, pool := range pools {
+		op := DeviceOpInput{DeviceID: d.ID.String(), Kind: OpKindZFSScrub, Target: pool, Action: "scrub"}
+		if err := ValidateDeviceOp(a.OpKinds, op); err != nil {
+			return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
+		}
+		opID := uuid.NewSHA1(scheduleRunNS, []byte(runID+"/"+d.ID.String()+"/"+pool))
+		params, _ := json.Marshal(map[string]any{"schedule_id": s.ID, "schedule": s.Name})
+		err := store.CreateOperation(ctx, a.DB, &store.Operation{ID: opID, WorkflowID: op.WorkflowID(), DeviceID: d.ID,
+			Kind: op.Kind, Target: pool, Action: op.Action, Params: params, TokenName: "schedule:" + s.Name})
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			return nil, fmt.Errorf("schedule %s: record scrub of %s on %s: %w", s.Name, pool, d.Name, err)
+		}
+		op.OperationID = opID.String()
+		out = append(out, ScheduleTarget{DeviceID: d.ID.String(), DeviceName: d.Name, DeviceOp: &op})
+	}
+	return out, nil
 }

@@ -144,12 +144,14 @@ func (e *mcpEndpoint) addPrompts() {
    last and trend, not only the average.
 3. If it runs Docker, call list_containers with device %q; for any container that is unhealthy, restarting, dead or
    exited with a non-zero code, call get_container and get_container_logs (tail 100).
+   Call get_drive_health and verify_zfs_integrity with device %q: a failing or warning drive, a pool that is not
+   ONLINE, checksum or data errors, or a scrub older than 35 days come before everything else but an outage.
 4. Call list_services with device %q: failed units come first; for a failed unit or a watched unit that is not
    active, note since when and its restart count. If CPU or memory is high, get_top_processes shows what uses it.
 5. Call get_system_logs with device %q, priority "err" and since "24h" for what the system itself reported (failing
    units, kernel errors, out-of-memory kills).
 6. Summarise: what is healthy, what is wrong or trending badly (with the numbers), and the concrete next steps. Do
-   not run container_action or service_action unless the user asked for it; propose it instead.`, dev, dev, dev, dev, dev, dev)), nil
+   not run container_action or service_action unless the user asked for it; propose it instead.`, dev, dev, dev, dev, dev, dev, dev)), nil
 	})
 	e.srv.AddPrompt(mcp.NewPrompt("troubleshoot_container",
 		mcp.WithPromptDescription("Find out why a container misbehaves and propose (not run) a fix."),

@@ -32,7 +32,7 @@ func (e *mcpEndpoint) addScheduleTools() {
 			"action: {\"type\":\"container\",\"device_id\":\"<id>\",\"container\":\"web\",\"action\":\"restart\"}, "+
 			"{\"type\":\"compose_update\",\"device_id\":\"<id>\",\"project\":\"media\"}, "+
 			"{\"type\":\"compose_update\",\"tag\":\"home\",\"only_with_updates\":true} (pull and recreate only the compose projects whose images have updates at run time; the others are skipped), "+
-			"or {\"type\":\"image_prune\",\"tag\":\"home\",\"concurrency\":2}; "+
+			"{\"type\":\"image_prune\",\"tag\":\"home\",\"concurrency\":2}, or {\"type\":\"zfs_scrub\",\"tag\":\"nas\",\"pool\":\"*\"} (every pool, one at a time); "+
 			"a tag instead of device_id runs it across every device with the tag, stopping at the first failure."),
 		annotations("Create schedule", false, false, false, true),
 		mcp.WithString("name", mcp.Required(), mcp.Description("Unique schedule name.")),

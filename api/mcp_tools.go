@@ -120,6 +120,8 @@ func (e *mcpEndpoint) addTools() {
 	e.addSystemLogTools()
 	e.addServiceTools()
 	e.addAlertTools()
+	e.addStorageTools()
+	e.addInventoryTools()
 }
 
 // textResult is a result with both the model-readable text and the structured form.
@@ -500,11 +502,22 @@ func (e *mcpEndpoint) fleetHealth(ctx context.Context, _ *toolCall, args *fleetH
 		return nil, err
 	}
 	report := ScoreFleet(figs, rows, th)
+	if err := e.addStorageHealth(ctx, &report); err != nil {
+		return nil, err
+	}
 	lines := []string{report.Headline()}
 	for _, d := range report.Devices {
 		lines = append(lines, "- "+d.Text())
 	}
-	return textResult(report, lines...), nil
+	inv, err := e.s.inventoryFleet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lines = append(lines, inv.Lines()...)
+	return textResult(struct {
+		FleetHealth
+		Inventory *InventoryFleet `json:"inventory"`
+	}{report, inv}, lines...), nil
 }
 
 type containerBrief struct {

@@ -65,7 +65,7 @@ var apiRoutes = []route{
 		scope: "read", status: "200", resp: ref("DeviceStatus")},
 	{method: "get", path: "/devices/{id}/metrics", summary: "A metric's time series, aggregated per step (avg/min/max)",
 		scope: "read", status: "200", resp: ref("MetricSeries"), params: []obj{
-			query("metric", "cpu, memory, load, disk, network, diskio or temperature", "string"),
+			query("metric", "cpu, memory, load, disk, network, diskio, temperature, containers, drive_temperature, drive_counters or pool_capacity", "string"),
 			query("from", "RFC 3339, unix seconds, or a duration ago such as 6h (default 1h ago)", "string"),
 			query("to", "same forms as from (default now)", "string"),
 			query("step", "bucket size such as 1m (default: about 300 buckets, never more than 1000)", "string")}},
@@ -79,7 +79,7 @@ var apiRoutes = []route{
 		scope: "admin", body: obj{"type": "object", "required": []string{"fingerprint"},
 			"properties": obj{"fingerprint": str("SHA256:... of the pending key you compared, as host-keys lists it")}},
 		status: "200", resp: ref("HostKey")},
-	{method: "get", path: "/fleet/summary", summary: "Device counts by status and each device's latest key figures",
+	{method: "get", path: "/fleet/summary", summary: "Device counts by status, each device's latest key figures, drives by health and pools by state (storage)",
 		scope: "read", status: "200", resp: ref("FleetSummary")},
 	{method: "get", path: "/events", summary: "Device events (status changes, host-key events), newest first",
 		scope: "read", status: "200", resp: listOf("Event"), params: append([]obj{query("device_id", "only this device", "string"),

@@ -290,7 +290,15 @@ func (s *Server) fleetSummary(c *fiber.Ctx) error {
 	if figs == nil {
 		figs = []*store.LatestFigures{}
 	}
-	return c.JSON(fiber.Map{"total": len(figs), "by_status": counts, "devices": figs})
+	storage, err := store.SummarizeStorage(c.UserContext(), s.pool)
+	if err != nil {
+		return err
+	}
+	inv, err := s.inventoryFleet(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"total": len(figs), "by_status": counts, "devices": figs, "storage": storage, "inventory": inv})
 }
 
 func (s *Server) listEvents(c *fiber.Ctx) error {

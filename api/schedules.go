@@ -17,6 +17,7 @@ import (
 	"github.com/infrastructor/infrastructor/activities"
 	"github.com/infrastructor/infrastructor/internal/docker"
 	"github.com/infrastructor/infrastructor/internal/store"
+	"github.com/infrastructor/infrastructor/internal/zfs"
 	"github.com/infrastructor/infrastructor/workflows"
 )
 
@@ -223,8 +224,16 @@ func (s *Server) validateSchedule(ctx context.Context, req *ScheduleRequest) (wo
 		a.Container, a.Action = "", ""
 	case store.ScheduleImagePrune:
 		a.Container, a.Action, a.Project = "", "", ""
+	case store.ScheduleZFSScrub:
+		if a.Pool != "*" && zfs.ValidPoolName(a.Pool) != nil {
+			bad["action.pool"] = `must be a pool name, or "*" for every pool of the device`
+		}
+		a.Container, a.Action, a.Project = "", "", ""
 	default:
-		bad["action.type"] = "must be container, compose_update or image_prune"
+		bad["action.type"] = "must be container, compose_update, image_prune or zfs_scrub"
+	}
+	if a.Type != store.ScheduleZFSScrub {
+		a.Pool = ""
 	}
 	if a.OnlyWithUpdates && a.Type != store.ScheduleComposeUpdate {
 		bad["action.only_with_updates"] = "applies to type compose_update only"
@@ -241,7 +250,7 @@ func (s *Server) createSchedule(c *fiber.Ctx) error {
 	d := newFieldDecoder(raw)
 	d.get("name", &req.Name, "a string")
 	strict(d, raw, "spec", &req.Spec, `an object with cron or every, and offset, time_zone`)
-	strict(d, raw, "action", &req.Action, `an object with type, device_id or tag, container, action, project, only_with_updates, concurrency, stop_on_failure`)
+	strict(d, raw, "action", &req.Action, `an object with type, device_id or tag, container, action, project, only_with_updates, pool, concurrency, stop_on_failure`)
 	d.get("overlap", &req.Overlap, "a string")
 	d.get("paused", &req.Paused, "a boolean")
 	if _, ok := raw["action"]; ok {

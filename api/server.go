@@ -158,8 +158,10 @@ func (s *Server) routes() {
 	s.alertRoutes(v1)
 	s.channelRoutes(v1)
 	s.scheduleRoutes(v1)
+	s.storageRoutes(v1)
 	s.systemLogRoutes(v1)
 	s.serviceRoutes(v1)
+	s.inventoryRoutes(v1)
 
 	v1.Get("/tokens", admin, s.listTokens)
 	v1.Post("/tokens", admin, s.createToken)

@@ -136,7 +136,7 @@ func parseWSMessage(raw []byte) (wsRequest, *wsError) {
 		}
 		if len(bad) > 0 {
 			return req, &wsError{wsInvalidTopic, strings.Join(bad, "; ") +
-				" (topics: device.<id>.metrics|status|containers, device.*.<kind>, device.<id>.*, operations, events, " +
+				" (topics: device.<id>.metrics|status|containers|storage, device.*.<kind>, device.<id>.*, operations, events, " +
 				"and live logs device.<id>.logs[?unit=&priority=&grep=], device.<id>.containers.<ref>.logs)"}
 		}
 	case wsPing:

@@ -78,6 +78,7 @@ func register(c client.Client, taskQueue string, acts *activities.Activities) wo
 	})
 	w.RegisterWorkflowWithOptions(workflows.DevicePollWorkflow, workflowRegisterOptions(workflows.DevicePollWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.ContainerLogsWorkflow, workflowRegisterOptions(workflows.ContainerLogsWorkflowName))
+	w.RegisterWorkflowWithOptions(workflows.ZFSSnapshotsWorkflow, workflowRegisterOptions(workflows.ZFSSnapshotsWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.TopProcessesWorkflow, workflowRegisterOptions(workflows.TopProcessesWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.HousekeepingWorkflow, workflowRegisterOptions(workflows.HousekeepingWorkflowName))
 	w.RegisterWorkflowWithOptions(workflows.ContainerOperationWorkflow, workflowRegisterOptions(workflows.ContainerOperationWorkflowName))

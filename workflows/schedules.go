@@ -73,6 +73,9 @@ func ScheduledActionWorkflow(ctx workflow.Context, in ScheduledActionInput) (*Sc
 		if t.Op != nil {
 			res.Outcomes[i].OperationID = t.Op.OperationID
 		}
+		if t.DeviceOp != nil {
+			res.Outcomes[i].OperationID = t.DeviceOp.OperationID
+		}
 	}
 	for i := range plan.Targets {
 		if plan.Targets[i].Skipped != "" {
@@ -101,9 +104,9 @@ func ScheduledActionWorkflow(ctx workflow.Context, in ScheduledActionInput) (*Sc
 				out.State, out.Error = vocab.RunFailed, rootMessage(err)
 				failed = true
 				log.Warn("scheduled action failed", "device", t.DeviceName, "err", out.Error)
-				if t.Op != nil && isStartFailure(err) {
+				if opID := out.OperationID; opID != "" && isStartFailure(err) {
 					fctx := workflow.WithActivityOptions(ctx, shortActivityOptions)
-					_ = workflow.ExecuteActivity(fctx, a.FailScheduledOperation, t.Op.OperationID,
+					_ = workflow.ExecuteActivity(fctx, a.FailScheduledOperation, opID,
 						"not started: "+out.Error).Get(ctx, nil)
 				}
 				return
@@ -142,6 +145,24 @@ func runTarget(ctx workflow.Context, t activities.ScheduleTarget) (workflow.Futu
 		return f, func(f workflow.Future) (string, error) {
 			var out activities.PruneImagesResult
 			err := f.Get(ctx, &out)
+			return out.Summary, err
+		}
+	}
+	if t.DeviceOp != nil {
+		// A scrub can outlast the run's timeout: it is abandoned then, not cancelled, and finishes on its own
+		// (its operation records the result).
+		dctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID:            t.DeviceOp.WorkflowID(),
+			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		})
+		f := workflow.ExecuteChildWorkflow(dctx, DeviceOperationWorkflowName, DeviceOperationInput{DeviceOpInput: *t.DeviceOp})
+		return f, func(f workflow.Future) (string, error) {
+			var out ContainerOperationResult
+			err := f.Get(ctx, &out)
+			if err == nil && out.State != vocab.OpSucceeded {
+				err = fmt.Errorf("%s", out.Summary)
+			}
 			return out.Summary, err
 		}
 	}

@@ -150,6 +150,87 @@ if docker compose version >/dev/null 2>&1; then exec docker compose "$@"; fi
 if command -v docker-compose >/dev/null 2>&1; then exec docker-compose "$@"; fi
 echo "neither the docker compose plugin nor docker-compose is installed" >&2
 exit 127'\'' sh'
+# Package updates, VMs and networks (#13): the read-only inventory scripts.
+LIT_PKGUPDATE='export LC_ALL=C
+m() { echo "@@infra-pkg $*"; }
+now=$(date +%s)
+m now "$now"
+pm=none
+for c in apt-get dnf yum apk pacman; do
+  if command -v "$c" >/dev/null 2>&1; then pm=$c; break; fi
+done
+[ "$pm" = apt-get ] && pm=apt
+m manager "$pm"
+mtimes() {
+  for f in "$@"; do
+    [ -e "$f" ] && stat -c %Y "$f" 2>/dev/null
+  done
+}
+case $pm in
+apt)
+  m begin upgrade; apt-get -s -o Debug::NoLocking=1 -o APT::Get::Show-User-Simulation-Note=false dist-upgrade 2>&1; m end upgrade $?
+  lists=/var/lib/apt/lists
+  eval "$(apt-config shell lists Dir::State::Lists/d 2>/dev/null)"
+  m begin lists; mtimes "$lists"/*_InRelease "$lists"/*_Release; m end lists 0
+  ;;
+dnf|yum)
+  m begin upgrade; $pm -q -C check-update 2>&1; m end upgrade $?
+  m begin security; $pm -q -C updateinfo list --security 2>&1; m end security $?
+  m begin installed; rpm -qa --qf '\''%{NAME}.%{ARCH} %{EPOCHNUM}:%{VERSION}-%{RELEASE}\n'\'' 2>&1; m end installed $?
+  m begin lists; mtimes /var/cache/dnf/*/repodata/repomd.xml /var/cache/yum/*/*/*/repomd.xml /var/cache/yum/*/repomd.xml; m end lists 0
+  ;;
+apk)
+  m begin upgrade; apk -u list 2>&1; m end upgrade $?
+  m begin lists; mtimes /var/cache/apk/APKINDEX.*.tar.gz /etc/apk/cache/APKINDEX.*.tar.gz; m end lists 0
+  ;;
+pacman)
+  m begin upgrade; pacman -Qu 2>&1; m end upgrade $?
+  m begin lists; mtimes /var/lib/pacman/sync/*.db; m end lists 0
+  ;;
+esac
+m begin reboot
+if [ -e /var/run/reboot-required ]; then
+  echo required
+  [ -r /var/run/reboot-required.pkgs ] && sed '\''s/^/pkg /'\'' /var/run/reboot-required.pkgs
+elif command -v needs-restarting >/dev/null 2>&1; then
+  needs-restarting -r >/dev/null 2>&1
+  case $? in 0) echo not-required ;; 1) echo required ;; *) echo unknown ;; esac
+elif [ "$pm" = pacman ] || [ "$pm" = apk ]; then
+  # The running kernel'\''s modules disappear when the kernel package is upgraded.
+  if [ -d "/lib/modules/$(uname -r)" ] || [ -d "/usr/lib/modules/$(uname -r)" ]; then echo not-required; else echo required; fi
+elif [ "$pm" = apt ]; then
+  echo not-required
+else
+  echo unknown
+fi
+m end reboot 0
+'
+LIT_VIRSH_INVENTORY='set -- qemu:///system
+export LC_ALL=C
+m() { echo "@@infra-virsh $*"; }
+command -v virsh >/dev/null 2>&1 || { m absent; exit 0; }
+uri=$1
+v() { virsh ${uri:+-c "$uri"} "$@"; }
+m begin list; v list --all --name 2>&1; m end list $?
+v list --all --name 2>/dev/null | head -n 1000 | while IFS= read -r d; do
+  [ -n "$d" ] || continue
+  m domain "$d"
+  m begin dominfo; v dominfo --domain "$d" 2>&1; m end dominfo $?
+  m begin blk; v domblklist --details --domain "$d" 2>&1; m end blk $?
+  m begin if; v domiflist --domain "$d" 2>&1; m end if $?
+done
+'
+LIT_NETINFO='export LC_ALL=C
+m() { echo "@@infra-net $*"; }
+m begin addr; ip -d -j addr show 2>&1; m end addr $?
+m begin route4; ip -j -4 route show default 2>&1; m end route4 $?
+m begin route6; ip -j -6 route show default 2>&1; m end route6 $?
+'
+LIT_DOCKER_NETWORKS='sh -c '\''ids=$(docker network ls -q --no-trunc) || exit $?
+if [ -z "$ids" ]; then echo '\''\'\'''\''[]'\''\'\'''\''; exit 0; fi
+exec docker network inspect $ids
+'\'''
+VIRSH_URI=qemu:///system
 # Top processes (one fixed listing per order) and systemd units (#12): the failed-units script verbatim, the
 # show and action scripts as their fixed prelude followed by checked words.
 LIT_PS_CPU='export LC_ALL=C
@@ -230,6 +311,17 @@ PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin
 SYSTEMD_SHOW_TAIL=' | head -c 1048576
 '
 SYSTEMD_PROPS=Id,ActiveState,SubState,LoadState,ActiveEnterTimestamp,NRestarts,MainPID,MemoryCurrent,Description
+# Drives and pools (#11): the drive scan with and without sudo, the ZFS collection.
+LIT_SMART_SCAN='smartctl --scan-open --json'
+LIT_SMART_SCAN_SUDO='sudo -n smartctl --scan-open --json'
+LIT_ZFS='command -v zpool >/dev/null 2>&1 || { echo '\''@@absent'\''; exit 0; }
+echo '\''@@tz'\''; date +%z
+if out=$(zpool status -j -p 2>/dev/null); then echo '\''@@status-json'\''; printf '\''%s\n'\'' "$out"; else echo '\''@@status-text'\''; zpool status -p 2>&1; fi
+echo '\''@@list'\''; zpool list -Hp -o name,size,allocated,free,fragmentation,capacity,dedupratio,health 2>&1
+command -v zfs >/dev/null 2>&1 || exit 0
+echo '\''@@datasets'\''; zfs list -Hp -o name,used,avail,refer,compressratio,mountpoint -t filesystem,volume 2>&1
+echo '\''@@snapshots'\''; zfs list -Hp -t snapshot -o name,used,creation 2>/dev/null | awk -F '\''\t'\'' '\''{i=index($1,"@"); if (i<2) next; d=substr($1,1,i-1); s=substr($1,i+1); c[d]++; u[d]+=$2; if (!(d in on) || $3+0<ot[d]+0) {on[d]=s; ot[d]=$3} if (!(d in nn) || $3+0>=nt[d]+0) {nn[d]=s; nt[d]=$3}} END {for (d in c) printf "%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\n", d, c[d], u[d], on[d], ot[d], nn[d], nt[d]}'\''
+'
 # The exec request of current workers, and the frame they put around a command on standard input (sshpool).
 EXEC_COMMAND='sh -s'
 SCRIPT_HEAD='{
@@ -326,6 +418,43 @@ valid_docker_host() { # unix:///path or tcp://host:port
 	[ ${#1} -le 200 ]
 }
 
+# Drive and pool arguments, as internal/smart and internal/zfs validate them.
+valid_devpath() { # /dev/ then letters, digits, _ / -
+	case $1 in
+	/dev/?*) ;;
+	*) return 1 ;;
+	esac
+	case ${1#/dev/} in
+	*[!${ALNUM}_/-]* | *//*) return 1 ;;
+	esac
+	[ ${#1} -le 205 ]
+}
+valid_devtype() { # smartctl -d: lower-case letters, digits, _ + ,
+	case $1 in
+	'' | *[!$LOWER${DIGIT}_+,]*) return 1 ;;
+	esac
+	[ ${#1} -le 40 ]
+}
+valid_pool() { # a letter, then letters, digits, _ . : -
+	case $1 in
+	[!$LOWER$UPPER]* | *[!${ALNUM}_.:-]*) return 1 ;;
+	esac
+	[ ${#1} -le 201 ]
+}
+valid_dataset() { # pool[/name...]
+	case $1 in
+	[!$LOWER$UPPER]* | *[!${ALNUM}_.:/-]* | *//* | */ | *..*) return 1 ;;
+	esac
+	[ ${#1} -le 251 ]
+}
+
+valid_domain() { # libvirt domain name: [A-Za-z0-9][A-Za-z0-9_.+:@-]*, at most 200 (package virsh)
+	case $1 in
+	'' | [!$ALNUM]* | *[!${ALNUM}_.+:@-]*) return 1 ;;
+	esac
+	[ ${#1} -le 200 ]
+}
+
 # writes VERB: operations are refused with --read-only.
 writes() {
 	[ "$READ_ONLY" = 0 ] || {
@@ -403,6 +532,107 @@ check_docker() {
 	esac
 }
 
+# check_storage WORD...: the smartctl, zpool and zfs commands with arguments (internal/smart, internal/zfs).
+check_storage() {
+	why="not an allowed command"
+	sudo=0
+	if [ "$1" = sudo ]; then
+		[ $# -ge 3 ] && [ "$2" = -n ] || return 1
+		shift 2
+		sudo=1
+	fi
+	tool=$1
+	shift
+	why="$tool: arguments not allowed"
+	case $tool in
+	smartctl)
+		case ${1-} in
+		-j)
+			[ $# -ge 5 ] && [ "$1 $2 $3 $4" = "-j -a -n standby" ] || return 1
+			shift 4
+			;;
+		-t)
+			writes "smartctl -t" || return 1
+			[ $# -ge 3 ] && { [ "$2" = short ] || [ "$2" = long ]; } || return 1
+			shift 2
+			;;
+		-X)
+			writes "smartctl -X" || return 1
+			shift
+			;;
+		*) return 1 ;;
+		esac
+		if [ "${1-}" = -d ]; then
+			[ $# -ge 2 ] && valid_devtype "$2" || return 1
+			shift 2
+		fi
+		[ $# -eq 1 ] && valid_devpath "$1"
+		;;
+	zpool)
+		case ${1-} in
+		status) [ $sudo = 0 ] && [ $# -eq 3 ] && [ "$2" = -p ] && valid_pool "$3" ;;
+		scrub)
+			writes "zpool scrub" || return 1
+			if [ "${2-}" = -s ]; then
+				[ $# -eq 3 ] && valid_pool "$3"
+			else
+				[ $# -eq 2 ] && valid_pool "$2"
+			fi
+			;;
+		*) return 1 ;;
+		esac
+		;;
+	zfs)
+		[ $sudo = 0 ] && [ $# -ge 8 ] && [ "$1 $2 $3 $4 $5 $6 $7 $8" = "list -Hp -t snapshot -o name,used,creation -s creation" ] || return 1
+		shift 8
+		[ $# -eq 0 ] && return 0
+		[ $# -eq 3 ] && [ "$1 $2" = "-d 1" ] && valid_dataset "$3"
+		;;
+	*) return 1 ;;
+	esac
+}
+
+# check_virsh WORD...: a domain action on the system connection (package virsh), as LC_ALL=C or under sudo -n.
+check_virsh() {
+	why="virsh: arguments not allowed"
+	if [ "${1-}" = sudo ] && [ "${2-}" = -n ]; then
+		shift 2
+	elif [ "${1-}" = LC_ALL=C ]; then
+		shift
+	else
+		return 1
+	fi
+	[ $# -eq 6 ] && [ "$1 $2 $3" = "virsh -c $VIRSH_URI" ] || return 1
+	case $4 in
+	start | shutdown | destroy | reboot | suspend | resume)
+		writes "virsh $4" || return 1
+		[ "$5" = --domain ] && valid_domain "$6"
+		;;
+	*) return 1 ;;
+	esac
+}
+
+# check_domstate WORD...: LC_ALL=C virsh -c URI domstate --reason --domain NAME.
+check_domstate() {
+	[ $# -eq 8 ] && [ "$1 $2 $3 $4 $5 $6 $7" = "LC_ALL=C virsh -c $VIRSH_URI domstate --reason --domain" ] && valid_domain "$8"
+}
+
+# check_refresh SCRIPT: the package-list refresh (pkgupdate.RefreshScript), an operation.
+check_refresh() {
+	case $1 in
+	"export LC_ALL=C${NL}"*"${NL}") ;;
+	*) return 1 ;;
+	esac
+	line=${1#"export LC_ALL=C${NL}"}
+	line=${line%"${NL}"}
+	line=${line#"sudo -n "}
+	case $line in
+	"apt-get -q update" | "dnf -q makecache" | "yum -q makecache" | "apk -q update") ;;
+	*) return 1 ;;
+	esac
+	writes "package list refresh" || refuse "$why" "$1"
+}
+
 # check_compose WORD...: the arguments of the compose fallback script: DIR -p PROJECT [--project-directory DIR]
 # and one of up --detach, down, pull, restart.
 check_compose() {
@@ -477,6 +707,8 @@ check() {
 	esac
 	case $c in
 	"$LIT_COLLECTOR" | "$LIT_PROBE" | "$LIT_CGROUP" | "$LIT_IMAGES") return 0 ;;
+	"$LIT_PKGUPDATE" | "$LIT_VIRSH_INVENTORY" | "$LIT_NETINFO" | "$LIT_DOCKER_NETWORKS") return 0 ;;
+	"$LIT_ZFS" | "$LIT_SMART_SCAN" | "$LIT_SMART_SCAN_SUDO") return 0 ;;
 	"$COMPOSE_PREFIX "*)
 		args=${c#"$COMPOSE_PREFIX "}
 		words_safe "$args" || refuse "compose: characters not allowed" "$orig"
@@ -504,8 +736,23 @@ check() {
 		return 0
 		;;
 	esac
+	check_refresh "$c" && return 0
 	words_safe "$c" || refuse "not an allowed command" "$orig"
 	eval "set -- $c"
+	case "${1-} ${3-}" in
+	"LC_ALL=C "* | "sudo virsh")
+		check_domstate "$@" && return 0
+		why="not an allowed command"
+		check_virsh "$@" || refuse "$why" "$orig"
+		return 0
+		;;
+	esac
+	case ${1-} in
+	smartctl | sudo | zpool | zfs)
+		check_storage "$@" || refuse "$why" "$orig"
+		return 0
+		;;
+	esac
 	check_docker "$@" || refuse "$why" "$orig"
 }
 

@@ -16,6 +16,8 @@ type Check struct {
 // checks lists every check a rule can watch; each collector's checks are declared next to it in this package.
 var checks = slices.Concat[[]Check](
 	serviceChecks,
+	storageChecks,   // #11
+	inventoryChecks, // #13
 )
 
 // CheckNamed returns the check called name.

@@ -139,7 +139,8 @@ func Evaluate(r Rule, subject string, prev State, rd *Reading, now time.Time) (S
 // levels are the rule's thresholds; condition rules fire at their severity once the value reaches 1 (or more
 // restarts than allowed).
 func levels(r Rule) (warn, crit *float64) {
-	if r.Kind == KindMetric || r.Kind == KindOffline {
+	// Check rules carry thresholds like metric rules (pool capacity 80/90 %, drive temperature 50/60 °C).
+	if r.Kind == KindMetric || r.Kind == KindOffline || r.Kind == KindCheck {
 		return r.Warning, r.Critical
 	}
 	one := 1.0

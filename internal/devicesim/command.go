@@ -64,6 +64,9 @@ func (d *Device) execute(exec string, stdin func() []byte, now time.Time) result
 	case cmdStats:
 		return result{stdout: d.docker.stats(now)}
 	}
+	if r, ok := d.storage(cmd, now); ok {
+		return r
+	}
 	f := strings.Split(cmd, " ")
 	if len(f) < 3 || f[0] != "docker" {
 		return unknown(cmd, "unknown command")

@@ -22,9 +22,14 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/docker"
+	"github.com/infrastructor/infrastructor/internal/netinfo"
+	"github.com/infrastructor/infrastructor/internal/pkgupdate"
 	"github.com/infrastructor/infrastructor/internal/process"
+	"github.com/infrastructor/infrastructor/internal/smart"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/systemd"
+	"github.com/infrastructor/infrastructor/internal/virsh"
+	"github.com/infrastructor/infrastructor/internal/zfs"
 )
 
 // template is the wrapper with @NAME@ placeholders for the embedded literals.
@@ -55,7 +60,15 @@ func Script() string {
 		"@LIT_CGROUP@", docker.ShellQuote(docker.CgroupStats()),
 		"@LIT_IMAGES@", docker.ShellQuote(docker.ImageDigests()),
 		"@COMPOSE_PREFIX@", docker.ShellQuote(docker.ComposePrefix()),
+		"@LIT_SMART_SCAN@", docker.ShellQuote(smart.ScanCommand(false)),
+		"@LIT_SMART_SCAN_SUDO@", docker.ShellQuote(smart.ScanCommand(true)),
+		"@LIT_ZFS@", docker.ShellQuote(zfs.CollectScript),
 		"@MAX_SCRIPT@", "65536",
+		"@LIT_PKGUPDATE@", docker.ShellQuote(pkgupdate.Script()),
+		"@LIT_VIRSH_INVENTORY@", docker.ShellQuote(virsh.SystemInventoryScript()),
+		"@LIT_NETINFO@", docker.ShellQuote(netinfo.Script()),
+		"@LIT_DOCKER_NETWORKS@", docker.ShellQuote(netinfo.DockerNetworksCommand()),
+		"@VIRSH_URI@", docker.ShellQuote(virsh.SystemURI),
 		"@LIT_PS_CPU@", docker.ShellQuote(process.FixedScript(process.ByCPU)),
 		"@LIT_PS_MEM@", docker.ShellQuote(process.FixedScript(process.ByMemory)),
 		"@LIT_SYSTEMD_FAILED@", docker.ShellQuote(systemd.FailedScript()),

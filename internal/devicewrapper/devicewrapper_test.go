@@ -14,7 +14,10 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/docker"
+	"github.com/infrastructor/infrastructor/internal/netinfo"
+	"github.com/infrastructor/infrastructor/internal/pkgupdate"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
+	"github.com/infrastructor/infrastructor/internal/virsh"
 )
 
 var update = flag.Bool("update", false, "rewrite deploy/device/infrastructor-wrapper.sh from the generator")
@@ -122,6 +125,24 @@ func productCommands(t *testing.T) map[string]bool {
 		m(docker.ComposeRestart("demo", "/srv/demo")):           true,
 		docker.Join("docker", "image", "prune", "-f"):           true,
 	}
+	// Package updates, VMs and networks (#13); only the Docker networks command goes through a socket proxy.
+	inventory := map[string]bool{}
+	cmds[netinfo.DockerNetworksCommand()] = false
+	inventory[pkgupdate.Script()] = false
+	inventory[virsh.SystemInventoryScript()] = false
+	inventory[netinfo.Script()] = false
+	for _, dom := range []string{"web01", "db-server.lan", "a", "vm_1+x:y@z"} {
+		inventory[m(virsh.DomStateCommand(dom))] = false
+		for _, a := range []virsh.Action{virsh.ActionStart, virsh.ActionShutdown, virsh.ActionDestroy, virsh.ActionReboot,
+			virsh.ActionSuspend, virsh.ActionResume} {
+			inventory[m(virsh.ActionCommand(a, dom, false))] = true
+			inventory[m(virsh.ActionCommand(a, dom, true))] = true
+		}
+	}
+	for _, pm := range []pkgupdate.Manager{pkgupdate.ManagerApt, pkgupdate.ManagerDnf, pkgupdate.ManagerYum, pkgupdate.ManagerApk} {
+		inventory[m(pkgupdate.RefreshScript(pm, false))] = true
+		inventory[m(pkgupdate.RefreshScript(pm, true))] = true
+	}
 	for _, sig := range []string{"HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "STOP", "CONT", "WINCH", "PWR", "SYS", "STKFLT", "VTALRM"} {
 		cmds[m(docker.Kill("web", sig))] = true
 	}
@@ -139,6 +160,12 @@ func productCommands(t *testing.T) map[string]bool {
 		cmds[c] = w
 	}
 	for c, w := range serviceCommands(t) {
+		cmds[c] = w
+	}
+	for c, w := range storageCommands(t) {
+		cmds[c] = w
+	}
+	for c, w := range inventory {
 		cmds[c] = w
 	}
 	return cmds
@@ -234,6 +261,18 @@ func TestWrapperRefusesEverythingElse(t *testing.T) {
 		"redirect":                 "docker start -- web >/tmp/x",
 		"brace group":              "{ id; }",
 		"assignment":               "PATH=/tmp docker start -- web",
+		"virsh other uri":          "LC_ALL=C 'virsh' '-c' 'qemu+ssh://root@h/system' 'start' '--domain' 'web01'",
+		"virsh undefine":           "LC_ALL=C 'virsh' '-c' 'qemu:///system' 'undefine' '--domain' 'web01'",
+		"virsh console":            "sudo -n 'virsh' '-c' 'qemu:///system' 'console' '--domain' 'web01'",
+		"virsh option as domain":   "LC_ALL=C 'virsh' '-c' 'qemu:///system' 'start' '--domain' '--force'",
+		"virsh extra argument":     "LC_ALL=C 'virsh' '-c' 'qemu:///system' 'start' '--domain' 'web01' 'x'",
+		"virsh command language":   "LC_ALL=C 'virsh' '-c' 'qemu:///system' 'start --domain a; undefine a'",
+		"sudo other":               "sudo -n id",
+		"sudo shell":               "sudo -n 'sh' '-c' 'id'",
+		"refresh plus":             "export LC_ALL=C\napt-get -q update\nid\n",
+		"refresh other":            "export LC_ALL=C\napt-get -q -y upgrade\n",
+		"pkgupdate changed":        strings.Replace(pkgupdate.Script(), "apt-get -s", "apt-get -y", 1),
+		"netinfo plus":             netinfo.Script() + "id\n",
 	}
 	for _, sh := range shells {
 		t.Run(sh.name, func(t *testing.T) {

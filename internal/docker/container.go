@@ -117,11 +117,15 @@ type Container struct {
 	Ports        []Port    `json:"ports,omitempty"`
 	Mounts       []Mount   `json:"mounts,omitempty"`
 	// Networks maps network name to the container's IPv4 address on it ("" when unknown or none).
-	Networks          map[string]string `json:"networks,omitempty"`
-	Labels            map[string]string `json:"labels,omitempty"`
-	ComposeProject    string            `json:"compose_project,omitempty"`
-	ComposeService    string            `json:"compose_service,omitempty"`
-	ComposeWorkingDir string            `json:"compose_working_dir,omitempty"`
+	Networks map[string]string `json:"networks,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	// NetworkContainer is the container whose network namespace this one joins (network_mode container:X), and
+	// Links its legacy links as "target:alias"; both from docker inspect only, for service dependencies (#13).
+	NetworkContainer  string   `json:"network_container,omitempty"`
+	Links             []string `json:"links,omitempty"`
+	ComposeProject    string   `json:"compose_project,omitempty"`
+	ComposeService    string   `json:"compose_service,omitempty"`
+	ComposeWorkingDir string   `json:"compose_working_dir,omitempty"`
 	// Truncated names what the parser cut to its limits (TruncatedPorts, TruncatedLabels, ...; see
 	// MaxPortsPerContainer and friends); empty for any real container.
 	Truncated []string `json:"truncated,omitempty"`

@@ -32,7 +32,14 @@ type inspectJSON struct {
 	}
 	NetworkSettings struct {
 		Ports    map[string][]struct{ HostIP, HostPort string }
-		Networks map[string]struct{ IPAddress string }
+		Networks map[string]struct {
+			IPAddress string
+			Links     []string
+		}
+	}
+	HostConfig struct {
+		NetworkMode string
+		Links       []string
 	}
 	Mounts []struct {
 		Type, Name, Source, Destination string
@@ -93,6 +100,7 @@ func fromInspect(r inspectJSON) (Container, error) {
 	c.Command = c.clip(inspectCommand(r.Path, r.Args))
 	c.State = State(c.clip(r.State.Status))
 	c.Labels = c.boundLabels(r.Config.Labels)
+	c.fillNetworkDeps(r)
 	if r.State.Health != nil && r.State.Health.Status != "" {
 		c.Health = Health(c.clip(r.State.Health.Status))
 	}
@@ -249,4 +257,41 @@ func foldPortRanges(ports []Port) []Port {
 		return a.HostPort < b.HostPort
 	})
 	return slices.Clip(out)
+}
+
+// maxLinks bounds Container.Links; real containers have a handful at most.
+const maxLinks = 64
+
+// fillNetworkDeps keeps what service dependencies need beyond the labels (#13): the container whose network
+// namespace this one joins, and legacy links from both places Docker keeps them (HostConfig.Links on the default
+// bridge as "/target:/self/alias", NetworkSettings.Networks[n].Links on user networks as "target:alias"),
+// normalised to "target:alias".
+func (c *Container) fillNetworkDeps(r inspectJSON) {
+	if ref, ok := strings.CutPrefix(r.HostConfig.NetworkMode, "container:"); ok {
+		c.NetworkContainer = c.clip(ref)
+	}
+	seen := map[string]bool{}
+	add := func(target, alias string) {
+		l := c.clip(target + ":" + alias)
+		if target == "" || seen[l] || len(c.Links) >= maxLinks {
+			return
+		}
+		seen[l] = true
+		c.Links = append(c.Links, l)
+	}
+	for _, l := range r.HostConfig.Links {
+		target, alias, _ := strings.Cut(l, ":")
+		add(strings.TrimPrefix(target, "/"), alias[strings.LastIndexByte(alias, '/')+1:])
+	}
+	nets := make([]string, 0, len(r.NetworkSettings.Networks))
+	for n := range r.NetworkSettings.Networks {
+		nets = append(nets, n)
+	}
+	sort.Strings(nets)
+	for _, n := range nets {
+		for _, l := range r.NetworkSettings.Networks[n].Links {
+			target, alias, _ := strings.Cut(l, ":")
+			add(target, alias)
+		}
+	}
 }

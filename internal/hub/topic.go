@@ -13,7 +13,7 @@ import (
 )
 
 // Kinds of device topics, the last part of device.<id>.<kind>.
-var deviceKinds = map[string]bool{"metrics": true, "status": true, "containers": true}
+var deviceKinds = map[string]bool{"metrics": true, "status": true, "containers": true, "storage": true}
 
 // Topics that are not about one device.
 var plainTopics = map[string]bool{"operations": true, "events": true}
@@ -161,7 +161,7 @@ func ParsePattern(s string) (Pattern, error) {
 		p.device = id.String()
 	}
 	if p.kind != Wildcard && !deviceKinds[p.kind] {
-		return Pattern{}, fmt.Errorf("topic %q: the kind must be metrics, status, containers or *", s)
+		return Pattern{}, fmt.Errorf("topic %q: the kind must be metrics, status, containers, storage or *", s)
 	}
 	return p, nil
 }

@@ -165,3 +165,8 @@ func SubnetOf(cidr string) string {
 	}
 	return p.Masked().String()
 }
+
+// DockerNetworksCommand is DockerNetworksScript as one command line, `sh -c '<script>'`, so that a device's
+// docker_host prefix (`env DOCKER_HOST=...`, docker.WithDockerHost) applies to the whole script and the device
+// wrapper can compare it as a fixed literal.
+func DockerNetworksCommand() string { return docker.Join("sh", "-c", DockerNetworksScript()) }

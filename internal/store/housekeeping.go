@@ -93,13 +93,13 @@ func ApplyRetention(ctx context.Context, db DBTX, now time.Time, r Retention) (*
 	out := &PruneResult{DroppedPartitions: []string{}}
 	tables := map[string]time.Duration{"system_metrics": r.Metrics, "filesystem_metrics": r.Metrics,
 		"diskio_metrics": r.Metrics, "network_metrics": r.Metrics, "temperature_metrics": r.Metrics,
-		"container_metrics": r.ContainerMetrics}
+		"container_metrics": r.ContainerMetrics, "drive_metrics": r.Metrics, "pool_metrics": r.Metrics}
 	hyper, err := Hypertables(ctx, db)
 	if err != nil {
 		return out, err
 	}
 	for _, table := range []string{"system_metrics", "filesystem_metrics", "diskio_metrics", "network_metrics",
-		"temperature_metrics", "container_metrics"} {
+		"temperature_metrics", "container_metrics", "drive_metrics", "pool_metrics"} {
 		before := now.Add(-tables[table]).UTC().Format("2006-01-02")
 		if hyper[table] {
 			day, _ := time.Parse("2006-01-02", before)

@@ -52,11 +52,25 @@ var metricDefs = map[string]metricDef{
 		{"net_rx_bytes_per_sec", "net_rx_bps", "bytes/s"}, {"net_tx_bytes_per_sec", "net_tx_bps", "bytes/s"},
 		{"block_read_bytes_per_sec", "blk_read_bps", "bytes/s"}, {"block_write_bytes_per_sec", "blk_write_bps", "bytes/s"},
 		{"pids", "pids", "count"}}},
+	// Drives and pools (#11), written by the slow-cadence collection.
+	"drive_temperature": {table: "drive_metrics", label: "serial", series: []seriesDef{
+		{"celsius", "temperature_c", "celsius"}}},
+	"drive_counters": {table: "drive_metrics", label: "serial", series: []seriesDef{
+		{"reallocated_sectors", "reallocated", "count"}, {"pending_sectors", "pending", "count"},
+		{"offline_uncorrectable", "offline_uncorrectable", "count"}, {"reported_uncorrectable", "reported_uncorrect", "count"},
+		{"udma_crc_errors", "udma_crc_errors", "count"}, {"media_errors", "media_errors", "count"},
+		{"percentage_used", "percentage_used", "percent"}, {"grown_defects", "grown_defects", "count"},
+		{"power_on_hours", "power_on_hours", "hours"}}},
+	"pool_capacity": {table: "pool_metrics", label: "pool", series: []seriesDef{
+		{"used_percent", "capacity_pct", "percent"}, {"allocated_bytes", "alloc_bytes", "bytes"},
+		{"size_bytes", "size_bytes", "bytes"}, {"free_bytes", "free_bytes", "bytes"},
+		{"fragmentation_percent", "fragmentation_pct", "percent"}}},
 }
 
 // MetricNames lists the metric names QueryMetrics accepts.
 func MetricNames() []string {
-	return []string{"cpu", "memory", "load", "disk", "network", "diskio", "temperature", "containers"}
+	return []string{"cpu", "memory", "load", "disk", "network", "diskio", "temperature", "containers",
+		"drive_temperature", "drive_counters", "pool_capacity"}
 }
 
 // MetricValue is one value a metric has per sample, with its unit.

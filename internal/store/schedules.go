@@ -24,17 +24,20 @@ const (
 	ScheduleContainer     = "container"      // a container action (start, stop, restart, ...) on one container
 	ScheduleComposeUpdate = "compose_update" // compose pull, then up, of one project (or of those with image updates)
 	ScheduleImagePrune    = "image_prune"    // docker image prune
+	ScheduleZFSScrub      = "zfs_scrub"      // scrub a ZFS pool, or every pool of the device (#11)
 )
 
 // ScheduleAction is what a user schedule does, on one device or on every device with a tag (a fleet
 // operation with a concurrency limit, stopping at the first failure unless told otherwise).
 type ScheduleAction struct {
-	Type          string `json:"type"`
-	DeviceID      string `json:"device_id,omitempty"`
-	Tag           string `json:"tag,omitempty"`
-	Container     string `json:"container,omitempty"`
-	Action        string `json:"action,omitempty"`
-	Project       string `json:"project,omitempty"`
+	Type      string `json:"type"`
+	DeviceID  string `json:"device_id,omitempty"`
+	Tag       string `json:"tag,omitempty"`
+	Container string `json:"container,omitempty"`
+	Action    string `json:"action,omitempty"`
+	Project   string `json:"project,omitempty"`
+	// Pool is the pool a zfs_scrub schedule scrubs, or "*" for every pool the device has when the run starts.
+	Pool          string `json:"pool,omitempty"`
 	Concurrency   int    `json:"concurrency,omitempty"`
 	StopOnFailure bool   `json:"stop_on_failure"`
 	// OnlyWithUpdates (compose_update) acts only on the compose projects with a running container whose image has

@@ -247,3 +247,38 @@ func (inv *Inventory) AutostartNotRunning() []string {
 	}
 	return out
 }
+
+// SystemURI is the libvirt connection Infrastructor reads and acts on. An unprivileged login user's default is
+// qemu:///session (its own, usually empty, set of VMs); a host's VMs live in the system instance, reachable to
+// root and to members of the libvirt group.
+const SystemURI = "qemu:///system"
+
+// SystemInventoryScript is InventoryScript(SystemURI): the fixed script the vms collector sends.
+func SystemInventoryScript() string {
+	s, err := InventoryScript(SystemURI)
+	if err != nil {
+		panic(err) // SystemURI is a valid constant
+	}
+	return s
+}
+
+// ActionCommand is the one-line command (no trailing newline, as the device wrapper expects) that runs action on
+// domain over SystemURI; with sudo it runs under `sudo -n` (which fails at once instead of asking for a
+// password; sudo resets the locale, but the action's output is not parsed).
+func ActionCommand(a Action, domain string, sudo bool) (string, error) {
+	args, err := Args(a, domain)
+	if err != nil {
+		return "", err
+	}
+	argv := append([]string{"virsh", "-c", SystemURI}, args...)
+	if sudo {
+		return "sudo -n " + docker.Join(argv...), nil
+	}
+	return "LC_ALL=C " + docker.Join(argv...), nil
+}
+
+// DomStateCommand is the one-line `virsh domstate --reason` of domain over SystemURI (see ParseDomState).
+func DomStateCommand(domain string) (string, error) {
+	s, err := DomStateScript(domain, SystemURI)
+	return strings.TrimSuffix(s, "\n"), err
+}

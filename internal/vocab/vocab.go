@@ -89,3 +89,6 @@ func TopicContainerLogs(id, ref string) string {
 
 // TopicDeviceServices is the topic of changes to a device's failed and watched systemd units.
 func TopicDeviceServices(id string) string { return "device." + id + ".services" }
+
+// TopicDeviceStorage is the topic of changes to a device's drives and ZFS pools (#11).
+func TopicDeviceStorage(id string) string { return "device." + id + ".storage" }

@@ -244,7 +244,7 @@ func TestDashboard(t *testing.T) {
 		fp := ssh.FingerprintSHA256(sshd.HostKey)
 		b.open(d.Base, "#/devices/"+id, devName)
 		b.waitFor(2*time.Minute, "the device blocked with a pending key", `document.querySelector('#host-keys tr[data-state="pending"] button') !== null`)
-		b.waitFor(30*time.Second, "the device shown blocked", `document.getElementById('device-status').textContent.includes('blocked')`)
+		b.waitFor(2*time.Minute, "the device shown blocked", `document.getElementById('device-status').textContent.includes('blocked')`)
 		b.shot("hostkey")
 		b.accessible("host key")
 		b.click(`#host-keys tr[data-state="pending"] button`)

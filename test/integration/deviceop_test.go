@@ -226,7 +226,7 @@ func TestDeviceOperationsAndInventory(t *testing.T) {
 		require.Eventually(t, func() bool {
 			_, err := os.Stat(filepath.Join(dir, "beta.stopped"))
 			return err == nil
-		}, 30*time.Second, 100*time.Millisecond, "verify stopped the job when cancelled")
+		}, 90*time.Second, 100*time.Millisecond, "verify stopped the job when cancelled")
 	})
 
 	t.Run("audited", func(t *testing.T) {

@@ -39,11 +39,14 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // Tool names by kind: what each scope must and must not see.
 var (
-	readTools = []string{"fleet_health", "get_alert", "get_container", "get_container_logs", "get_device", "get_metrics",
-		"get_operation", "get_system_logs", "get_top_processes", "list_alerts", "list_containers", "list_devices", "list_events",
-		"list_image_updates", "list_operations", "list_schedules", "list_services"}
-	writeTools = []string{"acknowledge_alert", "container_action", "pause_polling", "poll_device_now", "resume_polling",
-		"service_action", "silence_alert", "trigger_schedule"}
+	readTools = []string{"check_updates", "fleet_health", "get_alert", "get_container", "get_container_logs",
+		"get_device", "get_drive_health", "get_metrics", "get_network_topology", "get_operation",
+		"get_service_dependencies", "get_system_logs", "get_top_processes", "get_vm_status", "get_zfs_snapshots",
+		"get_zfs_status", "list_alerts", "list_containers", "list_devices", "list_docker_networks", "list_events",
+		"list_image_updates", "list_operations", "list_schedules", "list_services", "verify_zfs_integrity"}
+	writeTools = []string{"acknowledge_alert", "container_action", "pause_polling", "poll_device_now",
+		"refresh_package_lists", "resume_polling", "run_smart_selftest", "service_action", "silence_alert",
+		"start_zfs_scrub", "trigger_schedule", "vm_action"}
 	adminTools = []string{"create_schedule"}
 )
 
@@ -302,8 +305,8 @@ func TestMCP(t *testing.T) {
 				write = write || w == tool.Name
 			}
 			require.Equal(t, !write, *a.ReadOnlyHint, tool.Name)
-			require.Equal(t, tool.Name == "container_action" || tool.Name == "trigger_schedule" || tool.Name == "service_action",
-				*a.DestructiveHint, tool.Name)
+			require.Equal(t, tool.Name == "container_action" || tool.Name == "trigger_schedule" || tool.Name == "service_action" ||
+				tool.Name == "vm_action", *a.DestructiveHint, tool.Name)
 			require.NotEmpty(t, tool.Description, tool.Name)
 		}
 	})
