@@ -293,6 +293,9 @@ func TestDashboard(t *testing.T) {
 			b.shot(p.shot)
 			b.accessible(p.heading)
 		}
+		// Package updates (GET /updates) head the Updates page: a table of devices with updates, or says there are none.
+		b.open(d.Base, "#/updates", "Updates")
+		b.waitFor(60*time.Second, "the package updates", `document.querySelector('#package-updates table, #package-updates .empty') !== null && document.getElementById('pkg-totals') !== null`)
 		// An admin adds a device and creates a token from the browser.
 		b.open(d.Base, "#/", "Fleet")
 		added := "added-" + strings.ToLower(uuid.NewString()[:6])

@@ -573,12 +573,48 @@ function listPage(title, path, columns, empty, rowActions) {
 const yes = (b) => (b ? 'yes' : 'no');
 const when = (t) => (t ? ago(t) : '');
 
-/** imageUpdates lists running containers whose image tag points at a newer image (GET /image-updates). */
+/** packageUpdates lists the devices' pending package updates, security first (GET /updates). */
+function packageUpdates() {
+  const el = h('section', { id: 'package-updates', 'aria-labelledby': 'pkg-h' });
+  async function load() {
+    try {
+      const r = await api('GET', 'updates');
+      const list = (r.items || []).filter((d) => d.total > 0 || d.failed || d.reboot === 'required')
+        .sort((a, b) => b.security - a.security || b.total - a.total || (a.device_name || '').localeCompare(b.device_name || ''));
+      const t = r.totals || {};
+      el.replaceChildren(h('h2', { id: 'pkg-h' }, 'Packages'),
+        h('p', { class: 'muted', id: 'pkg-totals' }, `${t.security_updates ?? 0} security updates on ${t.devices_with_security_updates ?? 0} devices; ` +
+          `${t.devices_with_updates ?? 0} devices with updates; ${t.reboot_required ?? 0} need a reboot.`),
+        list.length ? h('div', { class: 'table-wrap', tabindex: '0' }, h('table', { id: 'package-table' }, h('caption', { class: 'sr' }, 'Pending package updates per device'),
+          h('thead', {}, h('tr', {}, ['Device', 'Security', 'Total', 'Manager', 'Reboot', 'Checked', 'Packages (security first)'].map((x, i) => h('th', { scope: 'col', class: i === 1 || i === 2 ? 'num' : null }, x)))),
+          h('tbody', {}, list.map((d) => {
+            const pk = [...(d.updates || [])].sort((a, b) => Number(b.security) - Number(a.security) || a.name.localeCompare(b.name));
+            return h('tr', { 'data-device': d.device_id },
+              h('td', {}, h('a', { href: `#/devices/${d.device_id}` }, d.device_name || d.device_id)),
+              h('td', { class: 'num' }, d.security_known ? (d.security ? badge(`${d.security}`) : '0') : h('span', { class: 'muted', title: 'the package manager does not say which updates are security updates' }, 'unknown')),
+              h('td', { class: 'num' }, d.total, d.truncated ? '+' : ''), h('td', {}, d.manager),
+              h('td', {}, d.reboot === 'required' ? badge('reboot_required') : h('span', { class: 'muted' }, d.reboot || '')),
+              h('td', {}, when(d.checked_at), d.failed ? h('div', { class: 'error' }, (d.messages || []).join('; ') || 'the check failed') : null),
+              h('td', {}, pk.length ? h('details', {}, h('summary', {}, `${pk.length} packages`), h('ul', { class: 'pkgs' }, pk.map((u) =>
+                h('li', {}, u.security ? h('strong', {}, 'security ') : null, h('span', { class: 'mono' }, u.name), ` ${u.current || '?'} → ${u.candidate}`)))) : ''));
+          }))))
+          : h('div', { class: 'empty' }, 'No pending package updates on any device (or none checked yet; the inventory collection checks them).'));
+    } catch (err) {
+      el.replaceChildren(h('h2', { id: 'pkg-h' }, 'Packages'), err.status === 404 ? h('div', { class: 'empty' }, 'Package updates: not collected by this server.') : errorBox(err, 'package updates'));
+    }
+  }
+  return { el, load };
+}
+
+/** imageUpdates shows the devices' package updates, then running containers whose image tag points at a newer image
+ * (GET /image-updates). */
 async function imageUpdates(root) {
   const body = h('div', { class: 'table-wrap', tabindex: '0' });
-  root.append(h('h1', {}, 'Updates'), h('p', { class: 'muted' }, 'Container images whose tag now points at a newer image in ' +
-    'its registry, updates first. Package updates of the devices appear here once they are collected.'), body);
+  const pkgs = packageUpdates();
+  root.append(h('h1', {}, 'Updates'), pkgs.el, h('h2', {}, 'Container images'), h('p', { class: 'muted' }, 'Container images whose tag now points at a newer image in ' +
+    'its registry, updates first.'), body);
   async function load() {
+    pkgs.load();
     try {
       const list = (await api('GET', 'image-updates')).items || [];
       body.replaceChildren(list.length ? h('table', { id: 'updates-table' }, h('thead', {}, h('tr', {}, ['Device', 'Container', 'Image', 'Project', 'Status', 'Checked', 'Error']
