@@ -115,6 +115,13 @@ func TestDashboard(t *testing.T) {
 		// Its logs, fetched from the device on demand.
 		b.click(fmt.Sprintf(`button[data-logs="%s"]`, web))
 		b.waitFor(60*time.Second, "the container's logs", `document.querySelector('#logs pre')?.textContent.includes('tick')`)
+		// Followed live over the page's WebSocket: new lines as the container prints them.
+		// Clicked from the page: a live container update may redraw the table above it mid-click.
+		b.waitFor(30*time.Second, "the follow button clicked", fmt.Sprintf(`document.querySelector('button[data-follow="%s"]')?.click() === undefined && document.querySelector('#logs ol.tail') !== null`, web))
+		b.waitFor(60*time.Second, "live lines", `[...document.querySelectorAll('#logs ol.tail li[data-line]')].some((l) => l.textContent.includes('tick'))`)
+		b.shot("container-live")
+		b.click("#stop-follow")
+		b.waitFor(10*time.Second, "the tail stopped", `document.querySelector('#logs ol.tail') === null`)
 		b.accessible("device with an operation")
 		var ops struct {
 			Items []struct {
@@ -286,6 +293,9 @@ func TestDashboard(t *testing.T) {
 			b.shot(p.shot)
 			b.accessible(p.heading)
 		}
+		// Package updates (GET /updates) head the Updates page: a table of devices with updates, or says there are none.
+		b.open(d.Base, "#/updates", "Updates")
+		b.waitFor(60*time.Second, "the package updates", `document.querySelector('#package-updates table, #package-updates .empty') !== null && document.getElementById('pkg-totals') !== null`)
 		// An admin adds a device and creates a token from the browser.
 		b.open(d.Base, "#/", "Fleet")
 		added := "added-" + strings.ToLower(uuid.NewString()[:6])

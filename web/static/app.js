@@ -1,5 +1,5 @@
 // The dashboard's entry point: sign-in state, navigation, the hash router and the live stream.
-import { h, api, session } from './lib.js';
+import { h, api, session, tails } from './lib.js';
 import { routes, placeholder } from './pages.js';
 
 // Navigation: the pages that exist, then the places for data still to come (they say so when opened).
@@ -28,8 +28,10 @@ class Live {
       try { msg = JSON.parse(ev.data); } catch { return; }
       if (msg.type === 'welcome') {
         ws.send(JSON.stringify({ type: 'subscribe', id: 'dashboard',
-          topics: ['device.*.status', 'device.*.metrics', 'device.*.containers', 'operations', 'events'] }));
-      } else if (msg.type === 'subscribed') {
+          topics: ['device.*.status', 'device.*.metrics', 'device.*.containers', 'device.*.services', 'operations', 'events'] }));
+      } else if (msg.type === 'subscribed' && msg.id === 'dashboard') {
+        tails.send = (m) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m)); };
+        for (const [topic, id] of tails.watched) tails.send({ type: 'subscribe', id, topics: [topic] });
         this.attempt = 0;
         const wasLost = this.lost;
         this.lost = false;
@@ -37,9 +39,12 @@ class Live {
         if (wasLost) current?.refresh?.(); // what happened while the stream was down is refetched
       } else if (msg.type === 'update') {
         current?.onUpdate?.(msg);
+      } else if ((msg.type === 'error' || msg.type === 'subscribed') && String(msg.id || '').startsWith('tail:')) {
+        current?.onUpdate?.({ ...msg, topic: '' }); // a live tail accepted or refused: the page that asked for it says so
       }
     });
     ws.addEventListener('close', (ev) => {
+      if (this.ws === ws) tails.send = null;
       if (this.stopped || this.ws !== ws) return;
       // 1008: the server refused the session (signed out elsewhere, expired, token revoked); asking the session
       // endpoint shows the sign-in form when that is so.

@@ -213,3 +213,26 @@ export function errorBox(err, what) {
     : err.status >= 500 || !err.status ? 'The server could not answer; it retries when live updates resume, or reload.' : '';
   return h('div', { class: 'empty error', role: 'alert' }, `Could not load ${what}: ${err.message}. ${hint}`);
 }
+
+/**
+ * tails lets a page watch live log topics on the dashboard's one WebSocket (app.js connects it). A log topic is
+ * subscribed on its own, so a refused tail (too many tails) never takes the dashboard's other topics with it; the
+ * watched topics are subscribed again after every reconnect.
+ */
+export const tails = {
+  watched: new Map(), // topic -> the id of its subscribe message (ids are at most 64 bytes; topics can be longer)
+  seq: 0,
+  send: null, // set by app.js while the stream is up
+  watch(topic) {
+    const id = 'tail:' + (++this.seq);
+    this.watched.set(topic, id);
+    this.send?.({ type: 'subscribe', id, topics: [topic] });
+  },
+  unwatch(topic) {
+    const id = this.watched.get(topic);
+    if (id === undefined) return;
+    this.watched.delete(topic);
+    this.send?.({ type: 'unsubscribe', id, topics: [topic] });
+  },
+  idOf(topic) { return this.watched.get(topic); },
+};

@@ -1,6 +1,8 @@
 // The dashboard's pages. Each render(root, ...params) fills root and returns {refresh, onUpdate, dispose}:
 // refresh refetches everything (after the live stream was lost), onUpdate reacts to a live message.
 import { h, api, all, can, bytes, bits, pct, num, unit, ago, badge, sparkline, chart, confirmAction, errorBox } from './lib.js';
+import { deviceServices, fleetServices, deviceLinks } from './services.js';
+import { logsIndex, deviceLogs, tailView } from './logs.js';
 
 /** throttle runs fn at most once per ms, trailing, so a burst of live updates costs one refetch. */
 function throttle(fn, ms) {
@@ -271,7 +273,7 @@ async function device(root, id) {
       return false;
     }
     const link = h('p', {});
-    head.replaceChildren(h('h1', {}, dev.name),
+    head.replaceChildren(h('h1', {}, dev.name), deviceLinks(id, ''),
       h('p', { id: 'device-status' }, badge(dev.status), ' ', dev.status_reason || '', ' · last seen ', ago(dev.last_seen),
         ' · ', `${dev.user}@${dev.host}:${dev.port}`, ' ', (dev.tags || []).map((t) => h('span', { class: 'tag' }, t))),
       link);
@@ -357,11 +359,21 @@ async function device(root, id) {
   }
 
   const logs = h('section', { id: 'logs', 'aria-live': 'polite' });
+  let tail = null; // the live tail of a container's output, when followed
+  function follow(c) {
+    tail?.stop();
+    tail = tailView(`device.${id}.containers.${c.name}.logs`, `output of ${c.name}`);
+    logs.replaceChildren(h('div', { class: 'row' }, h('h3', {}, `Live output of ${c.name}`),
+      h('button', { type: 'button', class: 'secondary', id: 'stop-follow', onclick: () => { tail?.stop(); tail = null; logs.replaceChildren(); } }, 'Stop following')), tail.el);
+  }
   async function showLogs(c) {
+    tail?.stop();
+    tail = null;
     logs.replaceChildren(h('h3', {}, `Logs of ${c.name}`), h('p', { class: 'muted' }, 'Fetching the last 200 lines from the device…'));
     try {
       const res = await api('GET', `devices/${id}/containers/${encodeURIComponent(c.name)}/logs?tail=200`);
-      logs.replaceChildren(h('h3', {}, `Logs of ${c.name}`, h('span', { class: 'muted' }, ` (last ${res.lines.length} lines${res.truncated ? ', truncated' : ''})`)),
+      logs.replaceChildren(h('div', { class: 'row' }, h('h3', {}, `Logs of ${c.name}`, h('span', { class: 'muted' }, ` (last ${res.lines.length} lines${res.truncated ? ', truncated' : ''})`)),
+        h('button', { type: 'button', class: 'secondary', 'data-follow': c.name, onclick: () => follow(c) }, 'Follow live')),
         res.lines.length ? h('pre', { class: 'logs', tabindex: '0', 'aria-label': `Logs of ${c.name}` }, res.lines.map((l) =>
           h('span', { class: l.stream === 'stderr' ? 'stderr' : null }, l.time ? new Date(l.time).toLocaleTimeString() + '  ' : '', l.text, '\n')))
           : h('p', { class: 'muted' }, 'No output.'));
@@ -413,19 +425,21 @@ async function device(root, id) {
   const charts5 = throttle(loadCharts, 5000), head2 = throttle(() => { loadHead(); loadKeys(); loadEvents(); }, 1000);
   const ctr2 = throttle(loadContainers, 1000);
   return {
-    refresh: everything,
+    refresh: () => { tail?.lost(); return everything(); },
     onUpdate(m) {
+      if (tail?.onMessage(m)) return;
+      if (m.type !== 'update' || m.topic.endsWith('.logs')) return;
       if (m.topic === 'operations') { const op = m.data; if (op?.id && tracked.has(op.id)) api('GET', `operations/${op.id}`).then(track, () => {}); return; }
       if (deviceOf(m.topic) !== id && m.topic !== 'events') return;
       if (m.topic.endsWith('.metrics')) charts5();
       else if (m.topic.endsWith('.containers')) ctr2();
       else head2();
     },
-    dispose() { charts5.cancel(); head2.cancel(); ctr2.cancel(); timers.forEach(clearTimeout); timers = []; },
+    dispose() { tail?.stop(); charts5.cancel(); head2.cancel(); ctr2.cancel(); timers.forEach(clearTimeout); timers = []; },
   };
 }
 
-function opView(op) {
+export function opView(op) {
   const done = op.steps?.filter((s) => s.state === 'succeeded' || s.state === 'done').length || 0;
   return h('div', { class: 'card op', 'data-op': op.id, 'data-state': op.state },
     h('div', { class: 'row' }, h('strong', {}, `${op.action} ${op.target}`), badge(op.state), ago(op.created_at),
@@ -564,12 +578,48 @@ function listPage(title, path, columns, empty, rowActions) {
 const yes = (b) => (b ? 'yes' : 'no');
 const when = (t) => (t ? ago(t) : '');
 
-/** imageUpdates lists running containers whose image tag points at a newer image (GET /image-updates). */
+/** packageUpdates lists the devices' pending package updates, security first (GET /updates). */
+function packageUpdates() {
+  const el = h('section', { id: 'package-updates', 'aria-labelledby': 'pkg-h' });
+  async function load() {
+    try {
+      const r = await api('GET', 'updates');
+      const list = (r.items || []).filter((d) => d.total > 0 || d.failed || d.reboot === 'required')
+        .sort((a, b) => b.security - a.security || b.total - a.total || (a.device_name || '').localeCompare(b.device_name || ''));
+      const t = r.totals || {};
+      el.replaceChildren(h('h2', { id: 'pkg-h' }, 'Packages'),
+        h('p', { class: 'muted', id: 'pkg-totals' }, `${t.security_updates ?? 0} security updates on ${t.devices_with_security_updates ?? 0} devices; ` +
+          `${t.devices_with_updates ?? 0} devices with updates; ${t.reboot_required ?? 0} need a reboot.`),
+        list.length ? h('div', { class: 'table-wrap', tabindex: '0' }, h('table', { id: 'package-table' }, h('caption', { class: 'sr' }, 'Pending package updates per device'),
+          h('thead', {}, h('tr', {}, ['Device', 'Security', 'Total', 'Manager', 'Reboot', 'Checked', 'Packages (security first)'].map((x, i) => h('th', { scope: 'col', class: i === 1 || i === 2 ? 'num' : null }, x)))),
+          h('tbody', {}, list.map((d) => {
+            const pk = [...(d.updates || [])].sort((a, b) => Number(b.security) - Number(a.security) || a.name.localeCompare(b.name));
+            return h('tr', { 'data-device': d.device_id },
+              h('td', {}, h('a', { href: `#/devices/${d.device_id}` }, d.device_name || d.device_id)),
+              h('td', { class: 'num' }, d.security_known ? (d.security ? badge(`${d.security}`) : '0') : h('span', { class: 'muted', title: 'the package manager does not say which updates are security updates' }, 'unknown')),
+              h('td', { class: 'num' }, d.total, d.truncated ? '+' : ''), h('td', {}, d.manager),
+              h('td', {}, d.reboot === 'required' ? badge('reboot_required') : h('span', { class: 'muted' }, d.reboot || '')),
+              h('td', {}, when(d.checked_at), d.failed ? h('div', { class: 'error' }, (d.messages || []).join('; ') || 'the check failed') : null),
+              h('td', {}, pk.length ? h('details', {}, h('summary', {}, `${pk.length} packages`), h('ul', { class: 'pkgs' }, pk.map((u) =>
+                h('li', {}, u.security ? h('strong', {}, 'security ') : null, h('span', { class: 'mono' }, u.name), ` ${u.current || '?'} → ${u.candidate}`)))) : ''));
+          }))))
+          : h('div', { class: 'empty' }, 'No pending package updates on any device (or none checked yet; the inventory collection checks them).'));
+    } catch (err) {
+      el.replaceChildren(h('h2', { id: 'pkg-h' }, 'Packages'), err.status === 404 ? h('div', { class: 'empty' }, 'Package updates: not collected by this server.') : errorBox(err, 'package updates'));
+    }
+  }
+  return { el, load };
+}
+
+/** imageUpdates shows the devices' package updates, then running containers whose image tag points at a newer image
+ * (GET /image-updates). */
 async function imageUpdates(root) {
   const body = h('div', { class: 'table-wrap', tabindex: '0' });
-  root.append(h('h1', {}, 'Updates'), h('p', { class: 'muted' }, 'Container images whose tag now points at a newer image in ' +
-    'its registry, updates first. Package updates of the devices appear here once they are collected.'), body);
+  const pkgs = packageUpdates();
+  root.append(h('h1', {}, 'Updates'), pkgs.el, h('h2', {}, 'Container images'), h('p', { class: 'muted' }, 'Container images whose tag now points at a newer image in ' +
+    'its registry, updates first.'), body);
   async function load() {
+    pkgs.load();
     try {
       const list = (await api('GET', 'image-updates')).items || [];
       body.replaceChildren(list.length ? h('table', { id: 'updates-table' }, h('thead', {}, h('tr', {}, ['Device', 'Container', 'Image', 'Project', 'Status', 'Checked', 'Error']
@@ -619,13 +669,15 @@ const later = (title) => ({ later: true, render: placeholder(title, `${title}: n
 export const routes = [
   { pattern: /^\/$/, render: fleet },
   { pattern: /^\/devices\/([0-9a-f-]{36})$/, render: device },
+  { pattern: /^\/devices\/([0-9a-f-]{36})\/services$/, render: deviceServices },
+  { pattern: /^\/devices\/([0-9a-f-]{36})\/logs$/, render: deviceLogs },
   { pattern: /^\/containers$/, render: containers },
   { pattern: /^\/operations$/, render: operations },
   { pattern: /^\/alerts$/, render: alerts },
   { pattern: /^\/drives$/, ...later('Drives') },
   { pattern: /^\/pools$/, ...later('Pools') },
-  { pattern: /^\/logs$/, ...later('Logs') },
-  { pattern: /^\/services$/, ...later('Services') },
+  { pattern: /^\/logs$/, render: logsIndex },
+  { pattern: /^\/services$/, render: fleetServices },
   { pattern: /^\/updates$/, render: imageUpdates },
   { pattern: /^\/vms$/, ...later('VMs') },
   { pattern: /^\/networks$/, ...later('Networks') },
