@@ -33,10 +33,11 @@ class Live {
         tails.send = (m) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m)); };
         for (const [topic, id] of tails.watched) tails.send({ type: 'subscribe', id, topics: [topic] });
         this.attempt = 0;
-        const wasLost = this.lost;
         this.lost = false;
         setStream('live');
-        if (wasLost) current?.refresh?.(); // what happened while the stream was down is refetched
+        // The page fetched its data before this subscription took effect (or while the stream was down): what
+        // changed in between was published to nobody, so it is refetched now that updates flow.
+        current?.refresh?.();
       } else if (msg.type === 'update') {
         current?.onUpdate?.(msg);
       } else if ((msg.type === 'error' || msg.type === 'subscribed') && String(msg.id || '').startsWith('tail:')) {
