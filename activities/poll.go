@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/crypto/ssh"
 
@@ -184,12 +185,16 @@ func (a *Activities) MarkOffline(ctx context.Context, in MarkOfflineInput) error
 		return nil
 	}
 	reason := fmt.Sprintf("%d polls failed: %s", in.Failures, in.Reason)
-	if _, err := store.SetDeviceStatus(ctx, a.DB, id, store.StatusOffline, reason, nil); err != nil {
-		return err
-	}
 	data, _ := json.Marshal(map[string]any{"failures": in.Failures, "reason": in.Reason})
-	return store.InsertEvent(ctx, a.DB, &store.Event{DeviceID: &id, Kind: store.EventDeviceOffline, Severity: "warning",
-		Message: "device is offline: " + reason, Data: data})
+	// The status and its event in one transaction: a retry after a crash between the two would find the device
+	// offline already and never record the event, and a reader could see the status before the event.
+	return pgx.BeginFunc(ctx, a.DB, func(tx pgx.Tx) error {
+		if _, err := store.SetDeviceStatus(ctx, tx, id, store.StatusOffline, reason, nil); err != nil {
+			return err
+		}
+		return store.InsertEvent(ctx, tx, &store.Event{DeviceID: &id, Kind: store.EventDeviceOffline, Severity: "warning",
+			Message: "device is offline: " + reason, Data: data})
+	})
 }
 
 // TargetOf builds the SSH target of a device, with its jump host if any.
