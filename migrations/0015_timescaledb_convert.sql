@@ -20,7 +20,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     t text;
     tables text[] := ARRAY['system_metrics', 'filesystem_metrics', 'diskio_metrics', 'network_metrics',
-                           'temperature_metrics', 'container_metrics'];
+                           'temperature_metrics', 'container_metrics', 'drive_metrics', 'pool_metrics'];
 BEGIN
     IF NOT infra_timescaledb_ready() THEN
         RAISE EXCEPTION 'timescaledb is not available: install the extension in the PostgreSQL server and add it to shared_preload_libraries (then restart the server)';

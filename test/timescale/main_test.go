@@ -39,7 +39,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // metricTables are the time-series tables, which become hypertables on TimescaleDB.
 var metricTables = []string{"system_metrics", "filesystem_metrics", "diskio_metrics", "network_metrics",
-	"temperature_metrics", "container_metrics"}
+	"temperature_metrics", "container_metrics", "drive_metrics", "pool_metrics"}
 
 // pollInterval is the shortest the API accepts.
 const pollInterval = 5 * time.Second
