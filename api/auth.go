@@ -95,8 +95,8 @@ func (s *Server) authRequest(c *fiber.Ctx, iface string) (*store.Token, error) {
 	return tok, err
 }
 
-// authenticate is the middleware in front of every /api/v1 route.
-func (s *Server) authenticate(c *fiber.Ctx) error {
+// tokenAuth is the middleware in front of every /api/v1 route.
+func (s *Server) tokenAuth(c *fiber.Ctx) error {
 	c.Set("Cache-Control", "no-store")
 	tok, err := s.authRequest(c, "rest")
 	if err != nil {

@@ -77,9 +77,9 @@ func (s *Server) newMCP() *mcpEndpoint {
 const mcpServerVersion = "1.0.0"
 
 // mountMCP serves the MCP endpoint on the Fiber app.
-func (s *Server) mountMCP() {
+func (s *Server) mountMCP(app fiber.Router) {
 	e := s.newMCP()
-	s.app.All(MCPPath, e.handle)
+	app.All(MCPPath, e.handle)
 }
 
 // handle authenticates the request (401 without a valid token, before any MCP processing) and runs it through

@@ -104,7 +104,7 @@ func New(d Deps) *Server {
 		IdleTimeout:           2 * time.Minute,
 		StrictRouting:         false,
 	})
-	s.routes()
+	s.mount()
 	return s
 }
 
@@ -121,16 +121,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.app.ShutdownWithContext(ctx)
 }
 
-func (s *Server) routes() {
+// mount puts every interface on the app.
+func (s *Server) mount() {
 	s.app.Use(observe, s.deadline)
 	s.app.Get("/metrics", s.metricsHandler())
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/ws", s.websocket())
-	s.mountMCP()
-	s.webRoutes()
+	s.mountMCP(s.app)
+	s.webRoutes(s.app)
+	s.routes(s.app)
+}
 
-	v1 := s.app.Group("/api/v1", s.authenticate, s.audited)
+// routes mounts the REST API under /api/v1.
+func (s *Server) routes(app fiber.Router) {
+	v1 := app.Group("/api/v1", s.tokenAuth, s.audited)
 	read, operate, admin := require(store.ScopeRead), require(store.ScopeOperate), require(store.ScopeAdmin)
 
 	v1.Get("/openapi.json", read, s.openapi)

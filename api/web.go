@@ -70,7 +70,7 @@ func webAssets() map[string]*webAsset {
 }
 
 // webRoutes serves the dashboard: the page at /, its files under /assets/, and the sign-in exchange under /web/.
-func (s *Server) webRoutes() {
+func (s *Server) webRoutes(app fiber.Router) {
 	assets := webAssets()
 	serve := func(name string) fiber.Handler {
 		return func(c *fiber.Ctx) error {
@@ -98,11 +98,11 @@ func (s *Server) webRoutes() {
 			return c.Send(a.body)
 		}
 	}
-	s.app.Get("/", serve("index.html"))
-	s.app.Get("/assets/*", serve(""))
-	s.app.Post("/web/session", s.webSignIn)
-	s.app.Get("/web/session", s.webSession)
-	s.app.Delete("/web/session", s.webSignOut)
+	app.Get("/", serve("index.html"))
+	app.Get("/assets/*", serve(""))
+	app.Post("/web/session", s.webSignIn)
+	app.Get("/web/session", s.webSession)
+	app.Delete("/web/session", s.webSignOut)
 }
 
 // webHeaders sets the security headers of every dashboard answer.
