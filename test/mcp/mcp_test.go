@@ -28,7 +28,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/infrastructor/infrastructor/activities"
-	"github.com/infrastructor/infrastructor/api"
+	"github.com/infrastructor/infrastructor/api/mcpapi"
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 	"github.com/infrastructor/infrastructor/internal/teststack"
@@ -66,13 +66,13 @@ func startSystem(tb testing.TB, signers []ssh.Signer) *system {
 	tb.Helper()
 	s := teststack.Start(tb, teststack.WithSigners(signers...), teststack.WithSSHTimeouts(5*time.Second, 30*time.Second),
 		teststack.WithReadOnlyMCP(), teststack.WithTokenPrefix("mcp"))
-	return &system{DB: s.DB, URL: s.URL, ReadOnlyURL: s.ReadOnlyURL + api.MCPPath, Admin: s.Token, Operate: s.OperateToken,
+	return &system{DB: s.DB, URL: s.URL, ReadOnlyURL: s.ReadOnlyURL + mcpapi.MCPPath, Admin: s.Token, Operate: s.OperateToken,
 		Read: s.ReadToken}
 }
 
 func (s *system) base() string { return s.URL }
 
-func (s *system) mcpURL() string { return s.URL + api.MCPPath }
+func (s *system) mcpURL() string { return s.URL + mcpapi.MCPPath }
 
 // rest sends a REST request with the admin token and decodes the answer into out.
 func (s *system) rest(tb testing.TB, method, path string, body, out any) int {
@@ -339,7 +339,7 @@ func TestMCP(t *testing.T) {
 		res = call(t, c, "get_metrics", map[string]any{"device": dev.Name, "metric": "memory", "window": "15m"}, nil)
 		require.False(t, res.IsError, textOf(res))
 		var m struct {
-			Series []api.SeriesSummary `json:"series"`
+			Series []mcpapi.SeriesSummary `json:"series"`
 		}
 		structured(t, res, &m)
 		names := map[string]bool{}
@@ -353,7 +353,7 @@ func TestMCP(t *testing.T) {
 
 		res = call(t, c, "fleet_health", nil, nil)
 		require.False(t, res.IsError, textOf(res))
-		var fh api.FleetHealth
+		var fh mcpapi.FleetHealth
 		structured(t, res, &fh)
 		require.Len(t, fh.Devices, 1)
 		require.Equal(t, dev.ID, fh.Devices[0].DeviceID)
@@ -544,7 +544,7 @@ func TestMCP(t *testing.T) {
 			{Action: "mcp.poll_device_now", Target: target, Outcome: "success", Token: "mcp-operate", Workflow: &wf, Status: 200},
 			{Action: "mcp.pause_polling", Target: target, Outcome: "success", Token: "mcp-operate", Workflow: &wf, Status: 200},
 			{Action: "mcp.resume_polling", Target: target, Outcome: "success", Token: "mcp-operate", Workflow: &wf, Status: 200},
-			{Action: "mcp.pause_polling", Target: api.MCPPath, Outcome: "failure", Token: "mcp-operate", Status: 404},
+			{Action: "mcp.pause_polling", Target: mcpapi.MCPPath, Outcome: "failure", Token: "mcp-operate", Status: 404},
 		} {
 			require.Equal(t, want, recs[i], "audit record %d", i)
 		}
