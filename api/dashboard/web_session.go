@@ -103,7 +103,7 @@ func (s *Server) webSignIn(c *fiber.Ctx) error {
 }
 
 func (s *Server) sessionView(tok *store.Token, sess *store.Session, secret string) webSessionView {
-	return webSessionView{TokenName: tok.Name, Scopes: tok.Scopes, ExpiresAt: sess.ExpiresAt, CSRF: service.CsrfFor(secret),
+	return webSessionView{TokenName: tok.Name, Scopes: tok.Scopes, ExpiresAt: sess.ExpiresAt, CSRF: service.CSRFFor(secret),
 		TemporalUI: s.Config.TemporalUIURL, Namespace: s.Config.TemporalNamespace}
 }
 

@@ -62,8 +62,8 @@ func (s *Gate) AuthSession(c *fiber.Ctx, iface string) (*store.Token, error) {
 	case iface != "websocket" && !safeMethod(c.Method()) && !SameOrigin(c, true):
 		forged = "a request with a session cookie that changes something must come from this server's origin"
 	case iface != "websocket" && !safeMethod(c.Method()) &&
-		subtle.ConstantTimeCompare([]byte(c.Get(service.CsrfHeader)), []byte(service.CsrfFor(secret))) != 1:
-		forged = "missing or wrong " + service.CsrfHeader + " header (the dashboard sends the one GET /web/session returns)"
+		subtle.ConstantTimeCompare([]byte(c.Get(service.CSRFHeader)), []byte(service.CSRFFor(secret))) != 1:
+		forged = "missing or wrong " + service.CSRFHeader + " header (the dashboard sends the one GET /web/session returns)"
 	}
 	if forged != "" {
 		s.AuditRefusal(service.Refusal{Action: service.AuditForbidden, Iface: iface, Addr: addr, Target: target,

@@ -175,7 +175,7 @@ func (e *mcpEndpoint) getVMStatus(ctx context.Context, _ *toolCall, d *store.Dev
 	where := "all devices"
 	var lines []string
 	if d != nil {
-		v, err := e.s.VmsOf(ctx, d)
+		v, err := e.s.VMsOf(ctx, d)
 		if err != nil {
 			return nil, err
 		}

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -228,7 +230,7 @@ func (e *mcpEndpoint) tool(t mcp.Tool, h toolHandler) {
 			}
 			status = ae.Status
 			msg := ae.Message
-			for _, k := range service.Keys(ae.Fields) {
+			for _, k := range slices.Sorted(maps.Keys(ae.Fields)) {
 				msg += "; " + k + " " + ae.Fields[k]
 			}
 			res = mcp.NewToolResultError(msg)

@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -291,7 +293,7 @@ func (s *Server) updateDevice(c *fiber.Ctx) error {
 	if err := fd.finish(); err != nil {
 		return err
 	}
-	setAudit(c, "device.update", "device/"+id.String(), map[string]any{"fields": service.Keys(raw)})
+	setAudit(c, "device.update", "device/"+id.String(), map[string]any{"fields": slices.Sorted(maps.Keys(raw))})
 	updated, err := store.UpdateDevice(ctx, s.Pool, d)
 	if err == store.ErrConflict {
 		return &service.Error{Status: http.StatusConflict, Code: "conflict", Message: "a device named " + d.Name + " already exists",

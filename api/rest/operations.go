@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -236,7 +237,7 @@ func (s *Server) listOperations(c *fiber.Ctx) error {
 	default:
 		fields["state"] = "must be pending, running, succeeded, failed or cancelled"
 	}
-	if f.Action != "" && !service.Contains(activities.ContainerActions, f.Action) && !service.Contains(activities.ComposeActions, f.Action) {
+	if f.Action != "" && !slices.Contains(activities.ContainerActions, f.Action) && !slices.Contains(activities.ComposeActions, f.Action) {
 		fields["action"] = "must be one of " + strings.Join(append(append([]string{}, activities.ContainerActions...), activities.ActionUp, activities.ActionDown, activities.ActionPull), ", ")
 	}
 	if len(fields) > 0 {

@@ -16,7 +16,7 @@ func (s *Server) deviceVMs(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.VmsOf(c.UserContext(), d)
+	v, err := s.VMsOf(c.UserContext(), d)
 	if err != nil {
 		return err
 	}

@@ -2,17 +2,7 @@ package service
 
 import (
 	"net/http"
-	"sort"
 )
-
-func Keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
 
 // TemporalUnavailable answers a failed poll-loop start or stop: the change was not made.
 func TemporalUnavailable(err error) error {

@@ -263,12 +263,3 @@ func marshalParams(p map[string]any) ([]byte, error) {
 	}
 	return json.Marshal(clean)
 }
-
-func Contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -186,7 +187,7 @@ func (s *Service) validateSchedule(ctx context.Context, req *ScheduleRequest) (w
 			bad["action.container"] = "must be a container name"
 		}
 		op := activities.ContainerOpInput{DeviceID: uuid.Nil.String(), Ref: a.Container, Action: a.Action}
-		if !Contains(activities.ContainerActions, a.Action) || op.Validate() != nil {
+		if !slices.Contains(activities.ContainerActions, a.Action) || op.Validate() != nil {
 			bad["action.action"] = "must be one of " + strings.Join(activities.ContainerActions, ", ")
 		}
 		a.Project = ""

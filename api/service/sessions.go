@@ -14,8 +14,8 @@ import (
 const (
 	// SessionCookie names the dashboard's session cookie.
 	SessionCookie = "infra_session"
-	// CsrfHeader carries the session's CSRF token on mutating requests.
-	CsrfHeader = "X-CSRF-Token"
+	// CSRFHeader carries the session's CSRF token on mutating requests.
+	CSRFHeader = "X-CSRF-Token"
 	// WebSessionTTL bounds a session; it never outlives its token either.
 	WebSessionTTL = 12 * time.Hour
 	// WebSessionKeep is how long ended sessions stay in the table before sign-ins sweep them.
@@ -24,9 +24,9 @@ const (
 	LocalSession = "web_session"
 )
 
-// CsrfFor derives the session's CSRF token from its cookie secret: a page that can read it is same-origin (the
+// CSRFFor derives the session's CSRF token from its cookie secret: a page that can read it is same-origin (the
 // session endpoint is not readable cross-site), and a forger who cannot read the cookie cannot compute it.
-func CsrfFor(secret string) string {
+func CSRFFor(secret string) string {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte("infrastructor dashboard csrf"))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))

@@ -18,7 +18,7 @@ type vmView struct {
 	Items       []*store.VM `json:"items"`
 }
 
-func (s *Service) VmsOf(ctx context.Context, d *store.Device) (*vmView, error) {
+func (s *Service) VMsOf(ctx context.Context, d *store.Device) (*vmView, error) {
 	v := &vmView{DeviceID: d.ID.String(), DeviceName: d.Name, Items: []*store.VM{}}
 	h, err := store.GetVMHost(ctx, s.Pool, d.ID)
 	switch {

@@ -115,6 +115,20 @@ func (n *notifications) add(msg string) {
 	n.items = append(n.items, progressNote{Message: msg, At: time.Now()})
 }
 
+// takeAtLeast takes the notifications once at least count arrived, or what arrived within 10 s: the client hands
+// notifications to its handler on their own goroutines, so the last one may land just after the call's result.
+func (n *notifications) takeAtLeast(count int) []progressNote {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		n.mu.Lock()
+		ready := len(n.items) >= count
+		n.mu.Unlock()
+		if ready {
+			break
+		}
+	}
+	return n.take()
+}
+
 func (n *notifications) take() []progressNote {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -511,7 +525,7 @@ func TestMCP(t *testing.T) {
 		res := call(t, c, "poll_device_now", map[string]any{"device": dev.Name}, "poll-1")
 		require.False(t, res.IsError, textOf(res))
 		require.Contains(t, textOf(res), "Polled "+dev.Name)
-		got := notes.take()
+		got := notes.takeAtLeast(2)
 		require.Len(t, got, 2, "%v", got)
 		require.Contains(t, got[0].Message, "asking the poll loop")
 
@@ -567,7 +581,7 @@ func TestMCP(t *testing.T) {
 		}
 		structured(t, res, &op)
 		require.Equal(t, store.OpSucceeded, op.State)
-		got := notes.take()
+		got := notes.takeAtLeast(3)
 		require.GreaterOrEqual(t, len(got), 3, "%v", got)
 		require.Contains(t, got[0].Message, "started: restart")
 		// Streaming, not buffering: the first notification reached the client while the operation still ran, so it
