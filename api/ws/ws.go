@@ -257,7 +257,11 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 		s.wsCloseHandshake(conn, wsClose{websocket.ClosePolicyViolation, "this token lacks scope read"})
 		return
 	}
-	client, err := s.Hub.Register(tok.ID.String())
+	var session string
+	if sess, ok := conn.Locals(service.LocalSession).(*store.Session); ok {
+		session = sess.ID.String()
+	}
+	client, err := s.Hub.RegisterSession(tok.ID.String(), session)
 	switch {
 	case errors.Is(err, hub.ErrTooManyConnections):
 		s.wsCloseHandshake(conn, wsClose{websocket.ClosePolicyViolation, err.Error()})
