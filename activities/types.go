@@ -6,7 +6,7 @@ package activities
 import "time"
 
 // Application error types, set on non-retryable errors so workflows can branch on them with errors.As and
-// temporal.ApplicationError.Type().
+// Temporal.ApplicationError.Type().
 const (
 	ErrTypeDeviceNotFound = "DeviceNotFound"
 	ErrTypeHostKeyUnknown = "HostKeyUnknown"

@@ -6,12 +6,11 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/infrastructor/infrastructor/api/mcpapi"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/require"
-
-	"github.com/infrastructor/infrastructor/api"
 )
 
 // TestFaultHostileInputComposeWorkdir checks that a compose working directory taken from a container label, which
@@ -40,7 +39,7 @@ func TestFaultHostileInputComposeWorkdir(t *testing.T) {
 
 	// MCP shares the rule and says the same.
 	base := ts.listen()
-	mc, err := client.NewStreamableHttpClient(base+api.MCPPath, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + ts.operate}))
+	mc, err := client.NewStreamableHttpClient(base+mcpapi.MCPPath, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + ts.operate}))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = mc.Close() })
 	ctx := context.Background()

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/infrastructor/infrastructor/api/httpx"
+	"github.com/infrastructor/infrastructor/api/service"
 	"github.com/infrastructor/infrastructor/internal/telemetry"
 )
 
@@ -19,14 +21,14 @@ import (
 // that one: an API token is not a scraper's credential), else it is open like /healthz, for a private port.
 func (s *Server) metricsHandler() fiber.Handler {
 	var extra []prometheus.Collector
-	if s.pool != nil {
-		extra = append(extra, telemetry.NewPoolCollector(s.pool))
+	if s.Pool != nil {
+		extra = append(extra, telemetry.NewPoolCollector(s.Pool))
 	}
 	serve := adaptor.HTTPHandler(promhttp.HandlerFor(telemetry.Gatherer(extra...), promhttp.HandlerOpts{}))
 	return func(c *fiber.Ctx) error {
-		if !telemetry.Authorized(c.Get(fiber.HeaderAuthorization), s.cfg.MetricsToken) {
+		if !telemetry.Authorized(c.Get(fiber.HeaderAuthorization), s.Config.MetricsToken) {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="infrastructor-metrics"`)
-			return errorf(http.StatusUnauthorized, "unauthorized", "/metrics needs the metrics token (INFRA_METRICS_TOKEN)")
+			return service.Errorf(http.StatusUnauthorized, "unauthorized", "/metrics needs the metrics token (INFRA_METRICS_TOKEN)")
 		}
 		return serve(c)
 	}
@@ -39,7 +41,7 @@ func observe(c *fiber.Ctx) error {
 	route := c.Route().Path
 	code := c.Response().StatusCode()
 	if err != nil {
-		e, _ := toEnvelope(err)
+		e, _ := httpx.ToEnvelope(err)
 		code = e.Status
 	}
 	// Fiber's strings point into buffers it reuses for the next request: copy them before they become label

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/infrastructor/infrastructor/api"
+	"github.com/infrastructor/infrastructor/api/rest"
 	"github.com/infrastructor/infrastructor/internal/config"
 )
 
@@ -41,7 +42,7 @@ func servedRoutes(t *testing.T) map[string]bool {
 // documentOf round-trips the document through JSON, as a client sees it.
 func documentOf(t *testing.T) map[string]any {
 	t.Helper()
-	b, err := json.Marshal(api.OpenAPIDocument())
+	b, err := json.Marshal(rest.OpenAPIDocument())
 	require.NoError(t, err)
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal(b, &doc))
@@ -80,7 +81,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	}
 	sort.Strings(missing)
 	sort.Strings(extra)
-	require.Empty(t, missing, "routes the OpenAPI document does not describe (add them to apiRoutes in api/openapi.go)")
+	require.Empty(t, missing, "routes the OpenAPI document does not describe (add them to apiRoutes in api/rest/openapi.go)")
 	require.Empty(t, extra, "operations the OpenAPI document describes but the server does not route")
 }
 

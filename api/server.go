@@ -1,110 +1,63 @@
-// Package api serves Infrastructor's HTTP interfaces: REST under /api/v1, health checks and metrics.
-// It never talks SSH: anything that touches a device goes through a Temporal workflow.
+// Package api is the API process's HTTP server: it builds the service layer (api/service) and mounts every
+// interface on one Fiber app: REST (api/rest), MCP (api/mcpapi), the live stream (api/ws) and the dashboard
+// (api/dashboard), next to health checks and metrics. It never talks SSH: anything that touches a device goes
+// through a Temporal workflow.
 package api
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/infrastructor/infrastructor/activities"
-	"github.com/infrastructor/infrastructor/internal/config"
-	"github.com/infrastructor/infrastructor/internal/hub"
-	"github.com/infrastructor/infrastructor/internal/secret"
-	"github.com/infrastructor/infrastructor/internal/store"
-	"github.com/infrastructor/infrastructor/workflows"
+	"github.com/infrastructor/infrastructor/api/dashboard"
+	"github.com/infrastructor/infrastructor/api/httpx"
+	"github.com/infrastructor/infrastructor/api/mcpapi"
+	"github.com/infrastructor/infrastructor/api/rest"
+	"github.com/infrastructor/infrastructor/api/service"
+	"github.com/infrastructor/infrastructor/api/ws"
 )
 
-// Workflows is the API's client of every workflow (workflows.Client in production): it starts, stops and steers
-// the durable poll loop of a device, fetches logs, runs container operations, manages user schedules and sends
-// test notices. StartPolling is idempotent and returns the workflow ID; StopPolling of a device that is not
-// polled is not an error; the other poll-loop calls return workflows.ErrNotPolling when the device has no
-// running loop.
-type Workflows interface {
-	StartPolling(ctx context.Context, id uuid.UUID, interval time.Duration) (string, error)
-	StopPolling(ctx context.Context, id uuid.UUID) error
-	Signal(ctx context.Context, id uuid.UUID, name string, arg any) error
-	PollNow(ctx context.Context, id uuid.UUID) (*workflows.PollNowResult, error)
-	Status(ctx context.Context, id uuid.UUID) (*workflows.DevicePollState, error)
-	FetchLogs(ctx context.Context, in activities.FetchLogsInput) (*activities.FetchLogsResult, error)
-	Operator
-	Scheduler
-	TestSender
-}
+// Deps is what the server needs from the process that runs it.
+type Deps = service.Deps
+
+// Workflows is the API's client of every workflow (workflows.Client in production).
+type Workflows = service.Workflows
 
 // HealthChecker reports whether a dependency (Temporal) answers.
-type HealthChecker interface {
-	CheckHealth(ctx context.Context) error
-}
+type HealthChecker = service.HealthChecker
 
-// Deps is what the server needs from the process that runs it.
-type Deps struct {
-	Config *config.Config
-	Pool   *pgxpool.Pool
-	// Workflows runs everything that touches a device; without it the schedule and test-send routes answer 503.
-	Workflows Workflows
-	Temporal  HealthChecker
-	Log       *slog.Logger
-	Now       func() time.Time
-	// Hub fans live updates out to /ws clients; without one /ws answers 503.
-	Hub *hub.Hub
-	// Secrets encrypts notification channels' credentials; without it channels with a token or secret cannot be
-	// saved.
-	Secrets *secret.Box
-	// OpKinds replaces the product's device operation kinds the API validates against (tests; nil: the product's).
-	OpKinds []activities.OpKind
-}
-
-// Server holds the handlers' dependencies.
+// Server is the API process's HTTP server: every interface mounted on one Fiber app over one service layer.
 type Server struct {
-	cfg      *config.Config
-	pool     *pgxpool.Pool
-	wf       Workflows
-	temporal HealthChecker
-	log      *slog.Logger
-	now      func() time.Time
-	app      *fiber.App
-	hub      *hub.Hub
-	secrets  *secret.Box
-	opKinds  []activities.OpKind
-
-	// Tokens (#15): rate limits, throttled refusal records, coalesced last-use writes, and the streams to end
-	// when a token stops working.
-	limits    authLimits
-	refusals  auditThrottle
-	touchMu   sync.Mutex
-	touched   map[uuid.UUID]time.Time
-	streams   tokenStreams
-	stopWatch context.CancelFunc
-	// Watchers of live log tails on this process (#12).
-	tails tailRegistry
+	*service.Service
+	app  *fiber.App
+	live *ws.Server
 }
 
-// New builds the server and its routes.
+// New builds the service layer and mounts every interface on one app: health and metrics, the live stream (/ws),
+// MCP (/mcp), the dashboard (/) and REST (/api/v1).
 func New(d Deps) *Server {
-	s := &Server{cfg: d.Config, pool: d.Pool, wf: d.Workflows, temporal: d.Temporal, log: d.Log, now: d.Now, hub: d.Hub,
-		secrets: d.Secrets, opKinds: d.OpKinds}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	s.touched = map[uuid.UUID]time.Time{}
-	s.startTokenWatch()
+	svc := service.New(d)
+	gate := &httpx.Gate{Service: svc}
+	s := &Server{Service: svc, live: ws.New(gate)}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "infrastructor",
-		ErrorHandler:          errorHandler(d.Log),
+		ErrorHandler:          httpx.ErrorHandler(d.Log),
 		BodyLimit:             d.Config.MaxBodyBytes,
 		DisableStartupMessage: true,
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           2 * time.Minute,
 		StrictRouting:         false,
 	})
-	s.routes()
+	s.app.Use(observe, gate.Deadline)
+	s.app.Get("/metrics", s.metricsHandler())
+	s.app.Get("/healthz", s.healthz)
+	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/ws", s.live.Handler())
+	mcpapi.New(gate).Mount(s.app)
+	dashboard.New(gate).Mount(s.app)
+	rest.New(gate).Mount(s.app)
 	return s
 }
 
@@ -116,61 +69,9 @@ func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
 
 // Shutdown stops accepting requests and waits for those in flight, up to ctx's deadline.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopWatch()
-	s.stopTails()
+	s.Close()
+	s.live.Close()
 	return s.app.ShutdownWithContext(ctx)
-}
-
-func (s *Server) routes() {
-	s.app.Use(observe, s.deadline)
-	s.app.Get("/metrics", s.metricsHandler())
-	s.app.Get("/healthz", s.healthz)
-	s.app.Get("/readyz", s.readyz)
-	s.app.Get("/ws", s.websocket())
-	s.mountMCP()
-	s.webRoutes()
-
-	v1 := s.app.Group("/api/v1", s.authenticate, s.audited)
-	read, operate, admin := require(store.ScopeRead), require(store.ScopeOperate), require(store.ScopeAdmin)
-
-	v1.Get("/openapi.json", read, s.openapi)
-
-	v1.Get("/devices", read, s.listDevices)
-	v1.Post("/devices", admin, s.createDevice)
-	v1.Post("/devices/import", admin, s.importDevices)
-	v1.Get("/devices/:id", read, s.getDevice)
-	v1.Patch("/devices/:id", admin, s.updateDevice)
-	v1.Delete("/devices/:id", admin, s.deleteDevice)
-
-	v1.Get("/devices/:id/status", read, s.deviceStatus)
-	v1.Get("/devices/:id/metrics", read, s.deviceMetrics)
-	v1.Post("/devices/:id/poll", operate, s.pollNow)
-	v1.Post("/devices/:id/pause", operate, s.pausePolling)
-	v1.Post("/devices/:id/resume", operate, s.resumePolling)
-	v1.Get("/devices/:id/host-keys", read, s.listHostKeys)
-	v1.Post("/devices/:id/host-key/approve", admin, s.approveHostKey)
-	v1.Get("/fleet/summary", read, s.fleetSummary)
-	v1.Get("/events", read, s.listEvents)
-
-	s.containerRoutes(v1)
-	s.imageRoutes(v1)
-	s.operationRoutes(v1)
-	s.alertRoutes(v1)
-	s.channelRoutes(v1)
-	s.scheduleRoutes(v1)
-	s.storageRoutes(v1)
-	s.systemLogRoutes(v1)
-	s.serviceRoutes(v1)
-	s.inventoryRoutes(v1)
-
-	v1.Get("/tokens", admin, s.listTokens)
-	v1.Post("/tokens", admin, s.createToken)
-	v1.Delete("/tokens/:id", admin, s.revokeToken)
-
-	v1.Get("/audit", admin, s.listAudit)
-
-	// Unknown /api/v1 paths answer with the envelope, after authentication (so they reveal nothing).
-	v1.Use(func(c *fiber.Ctx) error { return notFound("route") })
 }
 
 func (s *Server) healthz(c *fiber.Ctx) error {
@@ -183,20 +84,20 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	defer cancel()
 	checks := fiber.Map{}
 	ok := true
-	if err := s.pool.Ping(ctx); err != nil {
+	if err := s.Pool.Ping(ctx); err != nil {
 		checks["postgres"] = "down"
 		ok = false
-		s.log.Warn("readiness: PostgreSQL unreachable", "err", err)
+		s.Log.Warn("readiness: PostgreSQL unreachable", "err", err)
 	} else {
 		checks["postgres"] = "ok"
 	}
-	if s.temporal == nil {
+	if s.Temporal == nil {
 		checks["temporal"] = "not configured"
 		ok = false
-	} else if err := s.temporal.CheckHealth(ctx); err != nil {
+	} else if err := s.Temporal.CheckHealth(ctx); err != nil {
 		checks["temporal"] = "down"
 		ok = false
-		s.log.Warn("readiness: Temporal unreachable", "err", err)
+		s.Log.Warn("readiness: Temporal unreachable", "err", err)
 	} else {
 		checks["temporal"] = "ok"
 	}

@@ -40,6 +40,8 @@ var (
 	// ErrTokenRevoked and ErrTokenExpired end the connections of a token that stopped working (see DropKey).
 	ErrTokenRevoked = errors.New(store.TokenRevoked)
 	ErrTokenExpired = errors.New(store.TokenExpired)
+	// ErrSessionEnded ends the connections a dashboard session opened when it signs out (see DropSession).
+	ErrSessionEnded = errors.New("signed out")
 )
 
 // Errors of Register.
@@ -147,7 +149,11 @@ func (h *Hub) Stats() Stats {
 
 // Register adds a client for key (the API token's ID) unless key already has MaxPerKey clients or the hub is
 // closed. The caller must Unregister it when the connection ends.
-func (h *Hub) Register(key string) (*Client, error) {
+func (h *Hub) Register(key string) (*Client, error) { return h.RegisterSession(key, "") }
+
+// RegisterSession is Register for a connection a dashboard session opened (its cookie stood for the token): signing
+// out of that session ends it (DropSession), while the token's other connections stay.
+func (h *Hub) RegisterSession(key, session string) (*Client, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -156,7 +162,7 @@ func (h *Hub) Register(key string) (*Client, error) {
 	if h.opts.MaxPerKey > 0 && h.perKey[key] >= h.opts.MaxPerKey {
 		return nil, ErrTooManyConnections
 	}
-	c := &Client{hub: h, key: key, send: make(chan []byte, h.opts.SendBuffer), done: make(chan struct{})}
+	c := &Client{hub: h, key: key, session: session, send: make(chan []byte, h.opts.SendBuffer), done: make(chan struct{})}
 	c.patterns.Store(&[]Pattern{})
 	h.clients[c] = struct{}{}
 	h.perKey[key]++
@@ -210,6 +216,26 @@ func (h *Hub) DropKey(key string, reason error) int {
 	return n
 }
 
+// DropSession ends every connection dashboard session id opened, with ErrSessionEnded. It returns how many clients
+// it dropped.
+func (h *Hub) DropSession(id string) int {
+	h.mu.RLock()
+	var victims []*Client
+	for c := range h.clients {
+		if c.session != "" && c.session == id {
+			victims = append(victims, c)
+		}
+	}
+	h.mu.RUnlock()
+	n := 0
+	for _, c := range victims {
+		if c.drop(ErrSessionEnded) {
+			n++
+		}
+	}
+	return n
+}
+
 // Keys returns the keys that have at least one connection, so their tokens can be checked again.
 func (h *Hub) Keys() []string {
 	h.mu.RLock()
@@ -250,11 +276,30 @@ func (h *Hub) revoked(n store.LiveUpdate) {
 	}
 }
 
+// sessionRevoked handles a store.TopicSessionRevoked notification.
+func (h *Hub) sessionRevoked(n store.LiveUpdate) {
+	var data struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(n.Data, &data); err != nil || data.ID == "" {
+		h.malformed.Add(1)
+		h.log.Warn("session sign-out without a session id ignored", "err", err)
+		return
+	}
+	if dropped := h.DropSession(data.ID); dropped > 0 {
+		h.log.Info("closed the WebSocket connections of a signed-out session", "connections", dropped)
+	}
+}
+
 // Publish delivers one update to every client subscribed to its topic. It never blocks: the envelope is encoded
 // once and queued to each client, and a client whose queue is full is dropped.
 func (h *Hub) Publish(n store.LiveUpdate) {
-	if n.Topic == store.TopicTokenRevoked {
+	switch n.Topic {
+	case store.TopicTokenRevoked:
 		h.revoked(n)
+		return
+	case store.TopicSessionRevoked:
+		h.sessionRevoked(n)
 		return
 	}
 	t, err := ParseTopic(n.Topic)
@@ -295,6 +340,7 @@ func (h *Hub) broadcast(msg []byte) {
 type Client struct {
 	hub      *Hub
 	key      string
+	session  string // the dashboard session that opened the connection, if one did
 	patterns atomic.Pointer[[]Pattern] // copy-on-write, so Publish reads without locks
 	subMu    sync.Mutex                // serialises writers of patterns
 	send     chan []byte

@@ -26,7 +26,7 @@ const (
 	// access token.
 	TypeNtfy = "ntfy"
 	// TypeEmail sends mail over SMTP with STARTTLS (or implicit TLS): Config names the server and the addresses,
-	// Token is the SMTP password.
+	// token is the SMTP password.
 	TypeEmail = "email"
 	// TypeDiscord posts to a Discord webhook. Its URL holds the webhook's token, so the whole URL is the
 	// credential: it is kept in Token, and the channel's URL shows only the host.
@@ -38,7 +38,7 @@ const (
 	// Bot API server (https://api.telegram.org, or a self-hosted one).
 	TypeTelegram = "telegram"
 	// TypeMatrix sends an m.room.message event to a Matrix room: URL is the homeserver (https://matrix.org),
-	// Config.RoomID the room, Token the access token of the account that sends.
+	// cfg.RoomID the room, Token the access token of the account that sends.
 	TypeMatrix = "matrix"
 )
 

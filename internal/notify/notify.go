@@ -41,7 +41,7 @@ const (
 )
 
 // Channel is where a message goes. Token and Secret are credentials: never log them. For Discord and Slack the
-// Token is the webhook URL (see URLIsCredential).
+// token is the webhook URL (see URLIsCredential).
 type Channel struct {
 	Type   string
 	URL    string

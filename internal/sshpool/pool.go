@@ -469,7 +469,7 @@ func (b *cappedBuffer) Write(p []byte) (int, error) {
 type commandTimeoutKey struct{}
 
 // WithCommandTimeout returns a context under which Run lets commands take up to d instead of
-// Config.CommandTimeout (still bounded by the context's own deadline): for long, deliberate steps such as a
+// cfg.CommandTimeout (still bounded by the context's own deadline): for long, deliberate steps such as a
 // stop with a long grace period or an image pull.
 func WithCommandTimeout(ctx context.Context, d time.Duration) context.Context {
 	return context.WithValue(ctx, commandTimeoutKey{}, d)

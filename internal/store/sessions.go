@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/infrastructor/infrastructor/internal/vocab"
 )
 
 // Session is a dashboard sign-in (#14): a browser's cookie standing for one API token. It acts with the token's
@@ -66,9 +67,14 @@ func SessionBySecret(ctx context.Context, db DBTX, secret string, now time.Time)
 
 // RevokeSession ends session id (sign-out); ending an ended session is not an error.
 func RevokeSession(ctx context.Context, db DBTX, id uuid.UUID, now time.Time) error {
-	_, err := db.Exec(ctx, `UPDATE dashboard_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, id, now)
-	return err
+	if _, err := db.Exec(ctx, `UPDATE dashboard_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, id, now); err != nil {
+		return err
+	}
+	return Publish(ctx, db, TopicSessionRevoked, map[string]string{"id": id.String()})
 }
+
+// TopicSessionRevoked is heard by every API process when a session signs out (see vocab.TopicSessionRevoked).
+const TopicSessionRevoked = vocab.TopicSessionRevoked
 
 // DeleteEndedSessions removes sessions that expired or were signed out before cutoff and returns how many.
 func DeleteEndedSessions(ctx context.Context, db DBTX, cutoff time.Time) (int64, error) {

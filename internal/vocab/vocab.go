@@ -66,6 +66,10 @@ const (
 	// WebSocket connections and MCP streams at once. Its data is {"id": "<token id>"}; it is not a topic clients
 	// can subscribe to.
 	TopicTokenRevoked = "token.revoked"
+	// TopicSessionRevoked is heard by every API process when a dashboard session signs out, so each closes the
+	// WebSocket connections that session opened (other tabs, other replicas). Its data is {"id": "<session id>"};
+	// it is not a topic clients can subscribe to.
+	TopicSessionRevoked = "session.revoked"
 )
 
 // TopicDeviceMetrics is the topic of a device's key figures after each poll.

@@ -14,7 +14,7 @@ const (
 	// would read as pools that disappeared).
 	MaxPools = 256
 	// MaxVdevsPerPool bounds the vdevs of one pool, all sections and levels together; more are dropped and
-	// Pool.Truncated says so.
+	// pool.Truncated says so.
 	MaxVdevsPerPool = 4096
 	// MaxVdevDepth bounds the nesting of the vdev tree (root, raidz/mirror, spare/replacing, disk).
 	MaxVdevDepth = 8

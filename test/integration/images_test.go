@@ -24,7 +24,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/infrastructor/infrastructor/activities"
-	"github.com/infrastructor/infrastructor/api"
+	"github.com/infrastructor/infrastructor/api/service"
 	"github.com/infrastructor/infrastructor/internal/registry"
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/internal/testenv"
@@ -104,13 +104,13 @@ func TestImageUpdates(t *testing.T) {
 		require.NoError(t, run.Get(ctx, &res))
 		return res
 	}
-	statuses := func() map[string]api.ContainerImageUpdate {
+	statuses := func() map[string]service.ContainerImageUpdate {
 		t.Helper()
 		var out struct {
-			Items []api.ContainerImageUpdate `json:"items"`
+			Items []service.ContainerImageUpdate `json:"items"`
 		}
 		require.Equal(t, 200, s.do("GET", "/api/v1/image-updates?device_id="+d.id.String(), nil, &out))
-		m := map[string]api.ContainerImageUpdate{}
+		m := map[string]service.ContainerImageUpdate{}
 		for _, u := range out.Items {
 			m[u.Container] = u
 		}

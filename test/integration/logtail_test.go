@@ -178,6 +178,8 @@ func TestLiveContainerLogTail(t *testing.T) {
 		require.Eventually(t, func() bool { return len(w.counters()) >= 10 }, 30*time.Second, 50*time.Millisecond)
 	}
 	w0 := watchers[0]
+	// The client whose subscription started the tail was subscribed before it started, so it saw the start.
+	require.True(t, w0.hasEvent(activities.TailEventStarted), "the first watcher missed the tail's started marker")
 	w0.mu.Lock()
 	var worst time.Duration
 	for i, l := range w0.lines {

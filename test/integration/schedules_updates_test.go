@@ -20,7 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/infrastructor/infrastructor/activities"
-	"github.com/infrastructor/infrastructor/api"
+	"github.com/infrastructor/infrastructor/api/service"
 	"github.com/infrastructor/infrastructor/internal/registry"
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/workflows"
@@ -106,7 +106,7 @@ services:
 	require.NoError(t, err)
 	require.NoError(t, run.Get(ctx, nil))
 	var updates struct {
-		Items []api.ContainerImageUpdate `json:"items"`
+		Items []service.ContainerImageUpdate `json:"items"`
 	}
 	require.Equal(t, 200, s.do("GET", "/api/v1/image-updates?device_id="+dev, nil, &updates))
 	status := map[string]registry.Status{}

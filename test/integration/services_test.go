@@ -20,7 +20,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/infrastructor/infrastructor/api"
+	"github.com/infrastructor/infrastructor/api/mcpapi"
 	"github.com/infrastructor/infrastructor/internal/hub"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 )
@@ -416,7 +416,7 @@ func TestServicesEndToEnd(t *testing.T) {
 	})
 
 	t.Run("service_action and list_services over MCP", func(t *testing.T) {
-		c := mcpConnect(t, s.URL+api.MCPPath, s.OperateToken)
+		c := mcpConnect(t, s.URL+mcpapi.MCPPath, s.OperateToken)
 		res := mcpCall(t, c, "list_services", map[string]any{"device": d.Name})
 		require.False(t, res.IsError, mcpText(res))
 		text := mcpText(res)
@@ -437,7 +437,7 @@ func TestServicesEndToEnd(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[i] = mcpCall(t, mcpConnect(t, s.URL+api.MCPPath, s.OperateToken), "service_action",
+				results[i] = mcpCall(t, mcpConnect(t, s.URL+mcpapi.MCPPath, s.OperateToken), "service_action",
 					map[string]any{"device": d.Name, "unit": "web.service", "action": "restart", "wait_seconds": 90})
 			}()
 		}
@@ -461,7 +461,7 @@ func TestServicesEndToEnd(t *testing.T) {
 		require.Equal(t, []string{"sudo_stop", "stop_web.service"}, dev.calls(t)[before:])
 
 		// A read token does not see the tool.
-		rc := mcpConnect(t, s.URL+api.MCPPath, s.ReadToken)
+		rc := mcpConnect(t, s.URL+mcpapi.MCPPath, s.ReadToken)
 		tools, err := rc.ListTools(context.Background(), mcp.ListToolsRequest{})
 		require.NoError(t, err)
 		for _, tool := range tools.Tools {

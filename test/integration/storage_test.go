@@ -20,7 +20,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/infrastructor/infrastructor/activities"
-	"github.com/infrastructor/infrastructor/api"
+	"github.com/infrastructor/infrastructor/api/mcpapi"
 	"github.com/infrastructor/infrastructor/internal/storagefake"
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/internal/testenv"
@@ -256,7 +256,7 @@ func TestDrivesAndPools(t *testing.T) {
 	})
 
 	t.Run("MCP", func(t *testing.T) {
-		c, err := mcpclient.NewStreamableHttpClient(s.URL+api.MCPPath, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + s.Token}))
+		c, err := mcpclient.NewStreamableHttpClient(s.URL+mcpapi.MCPPath, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + s.Token}))
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = c.Close() })
 		ctx := context.Background()
@@ -358,7 +358,7 @@ func TestDrivesAndPools(t *testing.T) {
 		require.Equal(t, 200, s.do("GET", devPath+"/drives?health=ok", nil, &drives))
 		require.Len(t, drives.Drives, 1)
 		fake.SetSelfTest("/dev/sdb", storageFixture(t, "smartctl", "scrutiny__smart-ata-full.json"), false)
-		c, err := mcpclient.NewStreamableHttpClient(s.URL+api.MCPPath, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + s.Token}))
+		c, err := mcpclient.NewStreamableHttpClient(s.URL+mcpapi.MCPPath, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + s.Token}))
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = c.Close() })
 		ctx := context.Background()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -643,4 +644,71 @@ func TestWebSocketHeartbeat(t *testing.T) {
 	require.True(t, errors.As(err, &ce), "got %v", err)
 	require.Equal(t, websocket.CloseGoingAway, ce.Code)
 	require.Equal(t, "server shutting down", ce.Text)
+}
+
+// TestWebSocketEndsWithItsSession: signing out of the dashboard closes the live streams that session opened, in
+// every tab and on every API replica, while the same token's other connections stay open.
+func TestWebSocketEndsWithItsSession(t *testing.T) {
+	d := newWSDatabase(t)
+	a := startWSAPI(t, d.DB, hub.Options{}, nil)
+	b := startWSAPI(t, d.DB, hub.Options{}, nil)
+	base := "http://" + strings.TrimSuffix(strings.TrimPrefix(a.URL, "ws://"), "/ws")
+	client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	// Sign in as the dashboard does: the token is exchanged for a session cookie.
+	form := strings.NewReader("token=" + url.QueryEscape(d.Tokens[store.ScopeRead]))
+	req, err := http.NewRequest("POST", base+"/web/session", form)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "infra_session" {
+			cookie = c
+		}
+	}
+	require.NotNil(t, cookie, "no session cookie")
+
+	// Two tabs on one replica and one on the other, by cookie; and a bearer connection of the same token.
+	var tabs []*wsConn
+	for _, api := range []*wsAPI{a, a, b} {
+		// A browser sends the page's origin; the cookie counts only from the server's own.
+		origin := "http://" + strings.TrimSuffix(strings.TrimPrefix(api.URL, "ws://"), "/ws")
+		w, _, err := dialWS(t, api.URL, http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}, "Origin": {origin}})
+		require.NoError(t, err)
+		require.Equal(t, "welcome", w.read().Type)
+		tabs = append(tabs, w)
+	}
+	other := a.connect(t, d.Tokens[store.ScopeRead])
+
+	// Sign out (CSRF-checked).
+	req, err = http.NewRequest("GET", base+"/web/session", nil)
+	require.NoError(t, err)
+	req.AddCookie(cookie)
+	resp, err = client.Do(req)
+	require.NoError(t, err)
+	var sess struct {
+		CSRF string `json:"csrf"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&sess))
+	resp.Body.Close()
+	req, err = http.NewRequest("DELETE", base+"/web/session", nil)
+	require.NoError(t, err)
+	req.AddCookie(cookie)
+	req.Header.Set("Origin", base)
+	req.Header.Set("X-CSRF-Token", sess.CSRF)
+	resp, err = client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+
+	for _, w := range tabs {
+		w.expectClose(websocket.ClosePolicyViolation, "signed out")
+	}
+	other.send(`{"type":"ping","id":"still-here"}`)
+	require.Equal(t, "pong", other.read().Type, "the token's bearer connection stays open")
 }

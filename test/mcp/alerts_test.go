@@ -14,7 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/infrastructor/infrastructor/api"
+	"github.com/infrastructor/infrastructor/api/mcpapi"
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/internal/teststack"
 )
@@ -24,7 +24,7 @@ import (
 // operate token can, and its calls are audited; a read-only server hides the actions from every token.
 func TestMCPAlerts(t *testing.T) {
 	st := teststack.Start(t, teststack.WithoutWorker(), teststack.WithReadOnlyMCP(), teststack.WithTokenPrefix("mcp"))
-	sys := &system{DB: st.DB, URL: st.URL, ReadOnlyURL: st.ReadOnlyURL + api.MCPPath, Admin: st.Token,
+	sys := &system{DB: st.DB, URL: st.URL, ReadOnlyURL: st.ReadOnlyURL + mcpapi.MCPPath, Admin: st.Token,
 		Operate: st.OperateToken, Read: st.ReadToken}
 	ctx := context.Background()
 

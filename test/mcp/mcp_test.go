@@ -28,7 +28,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/infrastructor/infrastructor/activities"
-	"github.com/infrastructor/infrastructor/api"
+	"github.com/infrastructor/infrastructor/api/mcpapi"
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 	"github.com/infrastructor/infrastructor/internal/teststack"
@@ -66,13 +66,13 @@ func startSystem(tb testing.TB, signers []ssh.Signer) *system {
 	tb.Helper()
 	s := teststack.Start(tb, teststack.WithSigners(signers...), teststack.WithSSHTimeouts(5*time.Second, 30*time.Second),
 		teststack.WithReadOnlyMCP(), teststack.WithTokenPrefix("mcp"))
-	return &system{DB: s.DB, URL: s.URL, ReadOnlyURL: s.ReadOnlyURL + api.MCPPath, Admin: s.Token, Operate: s.OperateToken,
+	return &system{DB: s.DB, URL: s.URL, ReadOnlyURL: s.ReadOnlyURL + mcpapi.MCPPath, Admin: s.Token, Operate: s.OperateToken,
 		Read: s.ReadToken}
 }
 
 func (s *system) base() string { return s.URL }
 
-func (s *system) mcpURL() string { return s.URL + api.MCPPath }
+func (s *system) mcpURL() string { return s.URL + mcpapi.MCPPath }
 
 // rest sends a REST request with the admin token and decodes the answer into out.
 func (s *system) rest(tb testing.TB, method, path string, body, out any) int {
@@ -113,6 +113,20 @@ func (n *notifications) add(msg string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.items = append(n.items, progressNote{Message: msg, At: time.Now()})
+}
+
+// takeAtLeast takes the notifications once at least count arrived, or what arrived within 10 s: the client hands
+// notifications to its handler on their own goroutines, so the last one may land just after the call's result.
+func (n *notifications) takeAtLeast(count int) []progressNote {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		n.mu.Lock()
+		ready := len(n.items) >= count
+		n.mu.Unlock()
+		if ready {
+			break
+		}
+	}
+	return n.take()
 }
 
 func (n *notifications) take() []progressNote {
@@ -339,7 +353,7 @@ func TestMCP(t *testing.T) {
 		res = call(t, c, "get_metrics", map[string]any{"device": dev.Name, "metric": "memory", "window": "15m"}, nil)
 		require.False(t, res.IsError, textOf(res))
 		var m struct {
-			Series []api.SeriesSummary `json:"series"`
+			Series []mcpapi.SeriesSummary `json:"series"`
 		}
 		structured(t, res, &m)
 		names := map[string]bool{}
@@ -353,7 +367,7 @@ func TestMCP(t *testing.T) {
 
 		res = call(t, c, "fleet_health", nil, nil)
 		require.False(t, res.IsError, textOf(res))
-		var fh api.FleetHealth
+		var fh mcpapi.FleetHealth
 		structured(t, res, &fh)
 		require.Len(t, fh.Devices, 1)
 		require.Equal(t, dev.ID, fh.Devices[0].DeviceID)
@@ -511,7 +525,7 @@ func TestMCP(t *testing.T) {
 		res := call(t, c, "poll_device_now", map[string]any{"device": dev.Name}, "poll-1")
 		require.False(t, res.IsError, textOf(res))
 		require.Contains(t, textOf(res), "Polled "+dev.Name)
-		got := notes.take()
+		got := notes.takeAtLeast(2)
 		require.Len(t, got, 2, "%v", got)
 		require.Contains(t, got[0].Message, "asking the poll loop")
 
@@ -544,7 +558,7 @@ func TestMCP(t *testing.T) {
 			{Action: "mcp.poll_device_now", Target: target, Outcome: "success", Token: "mcp-operate", Workflow: &wf, Status: 200},
 			{Action: "mcp.pause_polling", Target: target, Outcome: "success", Token: "mcp-operate", Workflow: &wf, Status: 200},
 			{Action: "mcp.resume_polling", Target: target, Outcome: "success", Token: "mcp-operate", Workflow: &wf, Status: 200},
-			{Action: "mcp.pause_polling", Target: api.MCPPath, Outcome: "failure", Token: "mcp-operate", Status: 404},
+			{Action: "mcp.pause_polling", Target: mcpapi.MCPPath, Outcome: "failure", Token: "mcp-operate", Status: 404},
 		} {
 			require.Equal(t, want, recs[i], "audit record %d", i)
 		}
@@ -567,7 +581,7 @@ func TestMCP(t *testing.T) {
 		}
 		structured(t, res, &op)
 		require.Equal(t, store.OpSucceeded, op.State)
-		got := notes.take()
+		got := notes.takeAtLeast(3)
 		require.GreaterOrEqual(t, len(got), 3, "%v", got)
 		require.Contains(t, got[0].Message, "started: restart")
 		// Streaming, not buffering: the first notification reached the client while the operation still ran, so it
