@@ -49,12 +49,16 @@ func precheckDeviceOpOK(context.Context, []any) (any, error) {
 	return activities.OpPrecheck{Before: "no scrub running"}, nil
 }
 
+func actDeviceOpOK(context.Context, []any) (any, error) {
+	return activities.OpAct{Output: "scrub started"}, nil
+}
+
 // recordDeviceOpFailure records a device operation whose job is found failed by verify (not retried); the failure
 // is recorded.
 func recordDeviceOpFailure(t *testing.T, path string) {
 	r := newRecorder(t, testenv.TemporalAddress(t), map[string]stubFunc{
 		"PrecheckDeviceOp": precheckDeviceOpOK,
-		"ActDeviceOp":      func(context.Context, []any) (any, error) { return activities.OpAct{Output: "scrub started"}, nil },
+		"ActDeviceOp":      actDeviceOpOK,
 		"VerifyDeviceOp": func(context.Context, []any) (any, error) {
 			return nil, temporal.NewNonRetryableApplicationError("scrub of tank stopped with 3 errors",
 				activities.ErrTypeVerifyFailed, nil)
@@ -69,7 +73,7 @@ func recordDeviceOpCancel(t *testing.T, path string) {
 	following, verify := heartbeatUntilCancelled()
 	r := newRecorder(t, testenv.TemporalAddress(t), map[string]stubFunc{
 		"PrecheckDeviceOp": precheckDeviceOpOK,
-		"ActDeviceOp":      func(context.Context, []any) (any, error) { return activities.OpAct{Output: "scrub started"}, nil },
+		"ActDeviceOp":      actDeviceOpOK,
 		"VerifyDeviceOp":   verify,
 	})
 	r.runCancelled(path, recDeviceOp().WorkflowID(), workflows.DeviceOperationWorkflowName, recDeviceOp(), following)

@@ -210,17 +210,13 @@ func recordContainerOpSuccess(t *testing.T, path string) {
 // recordDeviceOpSuccess records a device operation that follows its job in verify, reporting progress.
 func recordDeviceOpSuccess(t *testing.T, path string) {
 	r := newRecorder(t, testenv.TemporalAddress(t), map[string]stubFunc{
-		"PrecheckDeviceOp": func(context.Context, []any) (any, error) {
-			return activities.OpPrecheck{Before: "no scrub running"}, nil
-		},
-		"ActDeviceOp": func(context.Context, []any) (any, error) { return activities.OpAct{Output: "scrub started"}, nil },
+		"PrecheckDeviceOp": precheckDeviceOpOK,
+		"ActDeviceOp":      actDeviceOpOK,
 		"VerifyDeviceOp": func(context.Context, []any) (any, error) {
 			return activities.OpVerify{Summary: "scrub finished, 0 errors", After: "scrub finished"}, nil
 		},
 	})
-	in := workflows.DeviceOperationInput{DeviceOpInput: activities.DeviceOpInput{OperationID: recOperation, DeviceID: recDevice,
-		Kind: "zfs_scrub", Target: "tank", Action: "scrub"}}
-	r.run(path, in.WorkflowID(), workflows.DeviceOperationWorkflowName, in, false)
+	r.run(path, recDeviceOp().WorkflowID(), workflows.DeviceOperationWorkflowName, recDeviceOp(), false)
 }
 
 func recordImageUpdates(t *testing.T, path string) {
