@@ -228,68 +228,33 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if logw == nil {
 		logw = io.Discard
 	}
-	say := func(format string, args ...any) {
-		fmt.Fprintf(logw, "[bench %s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	say := sayer(logw, "bench")
+	dir, cleanup, err := workDir(o.WorkDir, "infrastructor-bench-")
+	if err != nil {
+		return nil, err
 	}
-	dir := o.WorkDir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "infrastructor-bench-"); err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-	}
-	_ = os.Chmod(dir, 0o755)
-	var children []*child
-	defer func() {
-		for i := len(children) - 1; i >= 0; i-- {
-			sig := syscall.SIGTERM
-			if children[i].name == "postgres" {
-				sig = syscall.SIGINT // fast shutdown
-			}
-			children[i].stop(sig, 15*time.Second)
-		}
-	}()
+	defer cleanup()
+	children := newProcesses(15*time.Second, "postgres")
+	defer children.stopAll()
 
 	// A client key for the worker and the baseline; the simulator accepts only it.
-	keyFile, authFile, err := writeClientKey(dir)
-	if err != nil {
-		return nil, err
-	}
-
-	pgDir := filepath.Join(dir, "pg")
-	if err := os.MkdirAll(pgDir, 0o755); err != nil {
-		return nil, err
-	}
 	say("starting PostgreSQL")
-	pg, dbURL, err := startPostgres(ctx, pgDir)
+	keyFile, authFile, pg, dbURL, err := startKeyAndPostgres(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
-	children = append(children, pg)
+	children.add(pg)
 	say("starting the Temporal dev server")
 	tsrv, taddr, err := startTemporal(ctx, o.TemporalBin, dir, checkTemporal)
 	if err != nil {
 		return nil, err
 	}
-	children = append(children, tsrv)
+	children.add(tsrv)
 
 	say("starting %d simulated devices", o.Devices)
-	manifest := filepath.Join(dir, "devices.json")
-	sim, err := start("devicesim", filepath.Join(dir, "devicesim.log"), exec.Command(o.SimBin,
-		"-devices", fmt.Sprint(o.Devices), "-authorized-keys", authFile, "-manifest", manifest,
-		"-containers", fmt.Sprint(o.Containers), "-seed", "bench"))
+	sim, devices, err := simulator{bin: o.SimBin, dir: dir, authFile: authFile, devices: o.Devices,
+		containers: o.Containers, seed: "bench"}.start(ctx, children)
 	if err != nil {
-		return nil, err
-	}
-	children = append(children, sim)
-	var devices []devicesim.ManifestEntry
-	if err := waitFor(ctx, sim, 120*time.Second, "devicesim", func(context.Context) error {
-		raw, err := os.ReadFile(manifest)
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(raw, &devices)
-	}); err != nil {
 		return nil, err
 	}
 
@@ -300,14 +265,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	token := randomHex(24)
 	e := env{dbURL: dbURL, temporal: taddr, listen: fmt.Sprintf("127.0.0.1:%d", port), token: token,
 		keyFile: keyFile, dataDir: filepath.Join(dir, "data")}
-	mig := exec.CommandContext(ctx, o.InfraBin, "migrate", "up")
-	mig.Env = e.list()
-	if out, err := mig.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("migrate up: %w\n%s", err, out)
-	}
-	ver, err := exec.CommandContext(ctx, o.InfraBin, "version").Output()
+	ver, err := migrateProduct(ctx, o.InfraBin, e)
 	if err != nil {
-		return nil, fmt.Errorf("%s version: %w", o.InfraBin, err)
+		return nil, err
 	}
 	wargs := o.WorkerCmd
 	if len(wargs) == 0 {
@@ -328,14 +288,14 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
-	children = append(children, worker)
+	children.add(worker)
 	acmd := exec.Command(o.InfraBin, "server")
 	acmd.Env = e.list()
 	apiProc, err := start("api", filepath.Join(dir, "api.log"), acmd)
 	if err != nil {
 		return nil, err
 	}
-	children = append(children, apiProc)
+	children.add(apiProc)
 	api := &restClient{base: "http://" + e.listen, token: token, hc: &http.Client{Timeout: 30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	if err := waitFor(ctx, apiProc, 120*time.Second, "API", func(ctx context.Context) error {
@@ -347,28 +307,10 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		return nil, fmt.Errorf("worker exited at start-up; log %s", worker.log)
 	}
 
-	// Devices are added through the API spread over one interval, as a growing fleet would be: adding them all
-	// at once would line every poll loop up on the same second.
 	say("adding %d devices over %s; warm-up %s", o.Devices, o.Interval, o.Warmup)
-	warmStart := time.Now()
-	ids := make([]string, 0, len(devices))
-	for i, d := range devices {
-		at := warmStart.Add(time.Duration(i) * o.Interval / time.Duration(len(devices)))
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Until(at)):
-		}
-		id, err := api.createDevice(ctx, d, o.Interval)
-		if err != nil {
-			return nil, fmt.Errorf("add device %s: %w", d.Name, err)
-		}
-		ids = append(ids, id)
-	}
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(time.Until(warmStart.Add(o.Warmup))):
+	ids, err := addDevices(ctx, []*restClient{api}, devices, o.Interval, o.Warmup)
+	if err != nil {
+		return nil, err
 	}
 
 	say("measuring for %s", o.Duration)

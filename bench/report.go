@@ -1,9 +1,7 @@
 package bench
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -101,19 +99,5 @@ func (r *Report) Text() string {
 
 // Write stores the report as <dir>/<stamp>-<devices>dev.md and .json and returns the two paths.
 func (r *Report) Write(dir string) (string, string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", err
-	}
-	base := filepath.Join(dir, fmt.Sprintf("%s-%ddev-%gs", r.Started.Format("20060102-150405"), r.Devices, r.IntervalSec))
-	raw, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(base+".json", append(raw, '\n'), 0o644); err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(base+".md", []byte(r.Markdown()), 0o644); err != nil {
-		return "", "", err
-	}
-	return base + ".md", base + ".json", nil
+	return writeReport(dir, filepath.Join(dir, fmt.Sprintf("%s-%ddev-%gs", r.Started.Format("20060102-150405"), r.Devices, r.IntervalSec)), r, r.Markdown())
 }

@@ -1,12 +1,102 @@
 package bench
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
+
+// ScaleOutReport is one scale-out run's results.
+type ScaleOutReport struct {
+	Started        time.Time `json:"started"`
+	ProductVersion string    `json:"product_version"`
+	Devices        int       `json:"devices"`
+	IntervalSec    float64   `json:"interval_seconds"`
+	WarmupSec      float64   `json:"warmup_seconds"`
+	WindowSec      float64   `json:"window_seconds"`
+	HistoryShards  int       `json:"temporal_history_shards"`
+	MachineCPUs    int       `json:"machine_cpus"`
+	// MachineBusyPct is the whole machine's CPU use during the window (other tenants included); LoadAvg1 is the
+	// one-minute load average at the window's start.
+	MachineBusyPct float64 `json:"machine_busy_percent"`
+	LoadAvg1       float64 `json:"load_average_1m"`
+
+	// KilledAtSec is when, into the window, worker B got SIGKILL (negative: it was not killed).
+	KilledAtSec float64 `json:"killed_at_seconds"`
+
+	// Polls committed to PostgreSQL in the window (one device_poll_state commit per poll) against the schedule.
+	Polls                int64   `json:"polls"`
+	ScheduledPollsPerSec float64 `json:"scheduled_polls_per_second"`
+	AchievedPollsPerSec  float64 `json:"achieved_polls_per_second"`
+	Adherence            float64 `json:"adherence"`
+	// AdherenceAfterKill is the same ratio from the kill to the window's end.
+	AdherenceAfterKill float64 `json:"adherence_after_kill"`
+	LatenessP50Sec     float64 `json:"lateness_p50_seconds"`
+	LatenessP99Sec     float64 `json:"lateness_p99_seconds"`
+	LatenessMaxSec     float64 `json:"lateness_max_seconds"`
+	// DuplicatePolls counts poll keys committed more than once over the whole run (must be zero).
+	DuplicatePolls int64 `json:"duplicate_polls"`
+	// DevicesSilent counts devices with no poll committed after the kill (must be zero).
+	DevicesSilent int `json:"devices_silent_after_kill"`
+
+	// Takeover: devices whose poll loop was on the killed worker, by the last workflow task that worker completed
+	// before the kill (the worker identity in the Temporal history), and for them the gap across the kill between
+	// the last poll committed before it and the first after it, in seconds and in intervals.
+	DevicesOnKilled int     `json:"devices_on_killed_worker"`
+	TakeoverGapP50  float64 `json:"takeover_gap_p50_seconds"`
+	TakeoverGapMax  float64 `json:"takeover_gap_max_seconds"`
+	// TakenOverWithin2 is how many of DevicesOnKilled had their next poll within two intervals of their last.
+	TakenOverWithin2 int `json:"taken_over_within_two_intervals"`
+
+	Workers []ScaleOutWorker `json:"workers"`
+	APIs    []ScaleOutAPI    `json:"apis"`
+
+	TemporalCPUSec float64 `json:"temporal_cpu_seconds"`
+	PostgresCPUSec float64 `json:"postgres_cpu_seconds"`
+	// Growth over the window per poll committed in it: the product's database, Temporal's two databases
+	// (pg_database_size), and the WAL the whole cluster generated (pg_current_wal_lsn).
+	ProductDBBytesPerPoll  float64 `json:"product_db_bytes_per_poll"`
+	TemporalDBBytesPerPoll float64 `json:"temporal_db_bytes_per_poll"`
+	WALBytesPerPoll        float64 `json:"wal_bytes_per_poll"`
+	// Committed transactions per poll (pg_stat_database.xact_commit) in the product's database, the readers' and
+	// the APIs' included, and in Temporal's two databases.
+	ProductTxPerPoll  float64 `json:"product_transactions_per_poll"`
+	TemporalTxPerPoll float64 `json:"temporal_transactions_per_poll"`
+}
+
+// ScaleOutWorker is one worker process's share of the window.
+type ScaleOutWorker struct {
+	Name   string `json:"name"`
+	PID    int    `json:"pid"`
+	Killed bool   `json:"killed"`
+	// Polls its /metrics counted in the window (infrastructor_polls_total, ok and failed), scraped every two
+	// seconds: for the killed worker up to its last scrape before the kill.
+	PollsOK     int64   `json:"polls_ok"`
+	PollsFailed int64   `json:"polls_failed"`
+	AliveSec    float64 `json:"alive_seconds"` // of the window, to the last scrape
+	PollsPerSec float64 `json:"polls_per_second"`
+	// PollsPerSecAfterKill is the surviving worker's rate from the kill to the window's end: the whole fleet's
+	// load on one worker.
+	PollsPerSecAfterKill float64 `json:"polls_per_second_after_kill,omitempty"`
+	// HistoryPolls counts the polls its workflow tasks recorded in the window (Temporal histories, by identity).
+	HistoryPolls int64   `json:"history_polls"`
+	CPUSec       float64 `json:"cpu_seconds"`
+	CPUPerPollMs float64 `json:"cpu_per_poll_ms"`
+	RSSMB        float64 `json:"rss_mb"`
+}
+
+// ScaleOutAPI is what a reader saw from one API process during the window.
+type ScaleOutAPI struct {
+	Name     string  `json:"name"`
+	Requests int64   `json:"requests"`
+	Errors   int64   `json:"errors"`
+	P50Ms    float64 `json:"p50_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	// LongestGapSec is the longest time between two successful answers: it stays near the reader's pace when
+	// the API answers throughout.
+	LongestGapSec float64 `json:"longest_gap_seconds"`
+}
 
 // Markdown renders the scale-out report as markdown tables: the run, then one row per worker and per API.
 func (r *ScaleOutReport) Markdown() string {
@@ -61,19 +151,5 @@ func (r *ScaleOutReport) Markdown() string {
 
 // Write stores the report as <dir>/<stamp>-scaleout-<devices>dev-<interval>s.md and .json and returns the paths.
 func (r *ScaleOutReport) Write(dir string) (string, string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", err
-	}
-	base := filepath.Join(dir, fmt.Sprintf("%s-scaleout-%ddev-%gs", r.Started.Format("20060102-150405"), r.Devices, r.IntervalSec))
-	raw, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(base+".json", append(raw, '\n'), 0o644); err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(base+".md", []byte(r.Markdown()), 0o644); err != nil {
-		return "", "", err
-	}
-	return base + ".md", base + ".json", nil
+	return writeReport(dir, filepath.Join(dir, fmt.Sprintf("%s-scaleout-%ddev-%gs", r.Started.Format("20060102-150405"), r.Devices, r.IntervalSec)), r, r.Markdown())
 }

@@ -2,20 +2,14 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/infrastructor/infrastructor/internal/collector"
-	"github.com/infrastructor/infrastructor/internal/devicesim"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
 )
 
@@ -45,21 +39,10 @@ func MeasureSimulator(ctx context.Context, simBin string, n int) (*SimMemory, er
 	if err != nil {
 		return nil, err
 	}
-	manifest := filepath.Join(dir, "devices.json")
-	sim, err := start("devicesim", filepath.Join(dir, "devicesim.log"), exec.Command(simBin,
-		"-devices", strconv.Itoa(n), "-authorized-keys", authFile, "-manifest", manifest, "-seed", "mem"))
+	children := newProcesses(10 * time.Second)
+	defer children.stopAll()
+	sim, devices, err := simulator{bin: simBin, dir: dir, authFile: authFile, devices: n, containers: -1, seed: "mem"}.start(ctx, children)
 	if err != nil {
-		return nil, err
-	}
-	defer sim.stop(syscall.SIGTERM, 10*time.Second)
-	var devices []devicesim.ManifestEntry
-	if err := waitFor(ctx, sim, 120*time.Second, "devicesim", func(context.Context) error {
-		raw, err := os.ReadFile(manifest)
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(raw, &devices)
-	}); err != nil {
 		return nil, err
 	}
 	idle, err := readProc(sim.pid())

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/infrastructor/infrastructor/activities"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -106,23 +105,6 @@ func (p *Client) PollNow(ctx context.Context, id uuid.UUID) (*PollNowResult, err
 	}
 	var res PollNowResult
 	if err := h.Get(ctx, &res); err != nil {
-		return nil, err
-	}
-	return &res, nil
-}
-
-// FetchLogs runs a ContainerLogs workflow and waits for it; the lines are then in log_fetches under in.FetchID.
-func (p *Client) FetchLogs(ctx context.Context, in activities.FetchLogsInput) (*activities.FetchLogsResult, error) {
-	run, err := p.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       ContainerLogsWorkflowID(in.DeviceID, in.FetchID),
-		TaskQueue:                p.TaskQueue,
-		WorkflowExecutionTimeout: time.Minute,
-	}, ContainerLogsWorkflowName, in)
-	if err != nil {
-		return nil, err
-	}
-	var res activities.FetchLogsResult
-	if err := run.Get(ctx, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil

@@ -1,9 +1,9 @@
 package workflows
 
 import (
+	"context"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/infrastructor/infrastructor/activities"
@@ -17,24 +17,22 @@ func ContainerLogsWorkflowID(deviceID, fetchID string) string {
 	return "container-logs/" + deviceID + "/" + fetchID
 }
 
+var containerLogs = readWorkflow[activities.FetchLogsInput, activities.FetchLogsResult]{
+	name:            ContainerLogsWorkflowName,
+	id:              ContainerLogsWorkflowID,
+	activity:        noActivities.FetchLogs,
+	activityTimeout: 30 * time.Second,
+	runTimeout:      time.Minute,
+	nonRetryable:    []string{activities.ErrTypeContainerNotFound},
+}
+
 // ContainerLogsWorkflow fetches a container's logs for the API (which never talks SSH itself). The lines go to
 // PostgreSQL; the history holds only their count.
 func ContainerLogsWorkflow(ctx workflow.Context, in activities.FetchLogsInput) (*activities.FetchLogsResult, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumAttempts:    2,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput, activities.ErrTypeDeviceNotFound,
-				activities.ErrTypeContainerNotFound, activities.ErrTypeCommandFailed, activities.ErrTypeHostKeyChanged,
-				activities.ErrTypeHostKeyUnknown, activities.ErrTypeAuthFailed},
-		},
-	})
-	var a *activities.Activities
-	var res activities.FetchLogsResult
-	if err := workflow.ExecuteActivity(ctx, a.FetchLogs, in).Get(ctx, &res); err != nil {
-		return nil, err
-	}
-	return &res, nil
+	return containerLogs.run(ctx, in)
+}
+
+// FetchLogs runs a ContainerLogs workflow and waits for it; the lines are then in log_fetches under in.FetchID.
+func (p *Client) FetchLogs(ctx context.Context, in activities.FetchLogsInput) (*activities.FetchLogsResult, error) {
+	return containerLogs.execute(ctx, p, in.DeviceID, in.FetchID, in)
 }

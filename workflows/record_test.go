@@ -128,6 +128,7 @@ func registerWorkflows(r interface {
 }) {
 	r.RegisterWorkflowWithOptions(workflows.DevicePollWorkflow, workflow.RegisterOptions{Name: workflows.DevicePollWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.ContainerLogsWorkflow, workflow.RegisterOptions{Name: workflows.ContainerLogsWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.ZFSSnapshotsWorkflow, workflow.RegisterOptions{Name: workflows.ZFSSnapshotsWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.HousekeepingWorkflow, workflow.RegisterOptions{Name: workflows.HousekeepingWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.ContainerOperationWorkflow, workflow.RegisterOptions{Name: workflows.ContainerOperationWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.NotifyWorkflow, workflow.RegisterOptions{Name: workflows.NotifyWorkflowName})
@@ -209,17 +210,13 @@ func recordContainerOpSuccess(t *testing.T, path string) {
 // recordDeviceOpSuccess records a device operation that follows its job in verify, reporting progress.
 func recordDeviceOpSuccess(t *testing.T, path string) {
 	r := newRecorder(t, testenv.TemporalAddress(t), map[string]stubFunc{
-		"PrecheckDeviceOp": func(context.Context, []any) (any, error) {
-			return activities.OpPrecheck{Before: "no scrub running"}, nil
-		},
-		"ActDeviceOp": func(context.Context, []any) (any, error) { return activities.OpAct{Output: "scrub started"}, nil },
+		"PrecheckDeviceOp": precheckDeviceOpOK,
+		"ActDeviceOp":      actDeviceOpOK,
 		"VerifyDeviceOp": func(context.Context, []any) (any, error) {
 			return activities.OpVerify{Summary: "scrub finished, 0 errors", After: "scrub finished"}, nil
 		},
 	})
-	in := workflows.DeviceOperationInput{DeviceOpInput: activities.DeviceOpInput{OperationID: recOperation, DeviceID: recDevice,
-		Kind: "zfs_scrub", Target: "tank", Action: "scrub"}}
-	r.run(path, in.WorkflowID(), workflows.DeviceOperationWorkflowName, in, false)
+	r.run(path, recDeviceOp().WorkflowID(), workflows.DeviceOperationWorkflowName, recDeviceOp(), false)
 }
 
 func recordImageUpdates(t *testing.T, path string) {
@@ -247,34 +244,48 @@ func recordContainerOpFailure(t *testing.T, path string) {
 // recordContainerOpCancel cancels the operation while its act step runs; the step heartbeats, so it learns of the
 // cancellation and returns, and the workflow records the operation as cancelled.
 func recordContainerOpCancel(t *testing.T, path string) {
-	acting := make(chan struct{}, 1)
+	acting, act := heartbeatUntilCancelled()
 	r := newRecorder(t, testenv.TemporalAddress(t), map[string]stubFunc{
 		"PrecheckContainerOp": precheckOK,
-		"ActContainerOp": func(ctx context.Context, _ []any) (any, error) {
-			select {
-			case acting <- struct{}{}:
-			default:
-			}
-			for {
-				activity.RecordHeartbeat(ctx)
-				select {
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				case <-time.After(200 * time.Millisecond):
-				}
-			}
-		},
+		"ActContainerOp":      act,
 	})
+	r.runCancelled(path, recContainerOp(recOperation).WorkflowID(), workflows.ContainerOperationWorkflowName,
+		recContainerOp(recOperation), acting)
+}
+
+// heartbeatUntilCancelled is a stand-in for a long step: it tells started when it begins, then heartbeats until
+// its cancellation reaches it.
+func heartbeatUntilCancelled() (started <-chan struct{}, stub stubFunc) {
+	ch := make(chan struct{}, 1)
+	return ch, func(ctx context.Context, _ []any) (any, error) {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+		for {
+			activity.RecordHeartbeat(ctx)
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// runCancelled starts a workflow, cancels it once started is told, waits for it to close as cancelled and saves its
+// history.
+func (r *recorder) runCancelled(path, id, name string, arg any, started <-chan struct{}) {
+	t := r.t
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	id := recContainerOp(recOperation).WorkflowID()
-	run, err := r.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: r.tq},
-		workflows.ContainerOperationWorkflowName, recContainerOp(recOperation))
+	run, err := r.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: r.tq}, name, arg)
 	require.NoError(t, err)
 	select {
-	case <-acting:
+	case <-started:
 	case <-ctx.Done():
-		t.Fatal("the act step never started")
+		t.Fatal("the step to cancel never started")
 	}
 	require.NoError(t, r.c.CancelWorkflow(ctx, id, run.GetRunID()))
 	var canceled *temporal.CanceledError

@@ -1,9 +1,9 @@
 package workflows
 
 import (
+	"context"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/infrastructor/infrastructor/activities"
@@ -17,24 +17,23 @@ func TopProcessesWorkflowID(deviceID, fetchID string) string {
 	return "top-processes/" + deviceID + "/" + fetchID
 }
 
+var topProcesses = readWorkflow[activities.TopProcessesInput, activities.TopProcessesResult]{
+	name:            TopProcessesWorkflowName,
+	id:              TopProcessesWorkflowID,
+	activity:        noActivities.FetchTopProcesses,
+	activityTimeout: 30 * time.Second,
+	runTimeout:      time.Minute,
+	nonRetryable:    []string{activities.ErrTypeCommandRefused},
+}
+
 // TopProcessesWorkflow lists a device's top processes for the API (which never talks SSH itself). The listing
 // goes to PostgreSQL; the history holds only its length, never a command line.
 func TopProcessesWorkflow(ctx workflow.Context, in activities.TopProcessesInput) (*activities.TopProcessesResult, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumAttempts:    2,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput, activities.ErrTypeDeviceNotFound,
-				activities.ErrTypeCommandFailed, activities.ErrTypeCommandRefused, activities.ErrTypeHostKeyChanged,
-				activities.ErrTypeHostKeyUnknown, activities.ErrTypeAuthFailed},
-		},
-	})
-	var a *activities.Activities
-	var res activities.TopProcessesResult
-	if err := workflow.ExecuteActivity(ctx, a.FetchTopProcesses, in).Get(ctx, &res); err != nil {
-		return nil, err
-	}
-	return &res, nil
+	return topProcesses.run(ctx, in)
+}
+
+// FetchTopProcesses runs a TopProcesses workflow and waits for it; the listing is then in process_snapshots under
+// in.FetchID.
+func (p *Client) FetchTopProcesses(ctx context.Context, in activities.TopProcessesInput) (*activities.TopProcessesResult, error) {
+	return topProcesses.execute(ctx, p, in.DeviceID, in.FetchID, in)
 }

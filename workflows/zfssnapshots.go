@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/infrastructor/infrastructor/activities"
@@ -19,42 +17,23 @@ func ZFSSnapshotsWorkflowID(deviceID, fetchID string) string {
 	return "zfs-snapshots/" + deviceID + "/" + fetchID
 }
 
+var zfsSnapshots = readWorkflow[activities.FetchSnapshotsInput, activities.FetchSnapshotsResult]{
+	name:            ZFSSnapshotsWorkflowName,
+	id:              ZFSSnapshotsWorkflowID,
+	activity:        noActivities.FetchSnapshots,
+	activityTimeout: 45 * time.Second,
+	runTimeout:      2 * time.Minute,
+	nonRetryable:    []string{activities.ErrTypeBadCursor},
+}
+
 // ZFSSnapshotsWorkflow lists one page of a device's ZFS snapshots for the API, on request (#11): snapshot lists can
 // hold 100,000 entries, so they are never part of the slow-cadence collection. The page goes to PostgreSQL; the
 // history holds only its size.
 func ZFSSnapshotsWorkflow(ctx workflow.Context, in activities.FetchSnapshotsInput) (*activities.FetchSnapshotsResult, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 45 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumAttempts:    2,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput, activities.ErrTypeDeviceNotFound,
-				activities.ErrTypeCommandFailed, activities.ErrTypeBadCursor, activities.ErrTypeHostKeyChanged,
-				activities.ErrTypeHostKeyUnknown, activities.ErrTypeAuthFailed},
-		},
-	})
-	var a *activities.Activities
-	var res activities.FetchSnapshotsResult
-	if err := workflow.ExecuteActivity(ctx, a.FetchSnapshots, in).Get(ctx, &res); err != nil {
-		return nil, err
-	}
-	return &res, nil
+	return zfsSnapshots.run(ctx, in)
 }
 
 // FetchSnapshots runs a ZFSSnapshots workflow and waits for it; the page is then in zfs_snapshot_fetches.
 func (p *Client) FetchSnapshots(ctx context.Context, in activities.FetchSnapshotsInput) (*activities.FetchSnapshotsResult, error) {
-	run, err := p.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       ZFSSnapshotsWorkflowID(in.DeviceID, in.FetchID),
-		TaskQueue:                p.TaskQueue,
-		WorkflowExecutionTimeout: 2 * time.Minute,
-	}, ZFSSnapshotsWorkflowName, in)
-	if err != nil {
-		return nil, err
-	}
-	var res activities.FetchSnapshotsResult
-	if err := run.Get(ctx, &res); err != nil {
-		return nil, err
-	}
-	return &res, nil
+	return zfsSnapshots.execute(ctx, p, in.DeviceID, in.FetchID, in)
 }

@@ -50,16 +50,13 @@ const driveColumns = `d.device_id, v.name, d.serial, d.device_path, d.type, d.pr
 	d.capacity_bytes, d.rotation_rate, d.temperature_c, d.power_on_hours, d.power_cycles, d.state, d.health, d.reasons,
 	d.smart, d.first_seen, d.read_at, d.collected_at`
 
-func scanDrive(row pgx.Row) (Drive, error) {
+func scanDrive(row pgx.CollectableRow) (Drive, error) {
 	var d Drive
 	var rot, temp *int32
 	err := row.Scan(&d.DeviceID, &d.DeviceName, &d.Serial, &d.DevicePath, &d.Type, &d.Protocol, &d.Model, &d.WWN,
 		&d.Firmware, &d.CapacityBytes, &rot, &temp, &d.PowerOnHours, &d.PowerCycles, &d.State, &d.Health,
 		&d.Reasons, &d.SMART, &d.FirstSeen, &d.ReadAt, &d.CollectedAt)
-	d.RotationRate, d.TemperatureC = widen(rot), widen(temp)
-	if d.Reasons == nil {
-		d.Reasons = []string{}
-	}
+	d.RotationRate, d.TemperatureC, d.Reasons = widen(rot), widen(temp), nonNil(d.Reasons)
 	return d, err
 }
 
@@ -76,54 +73,38 @@ const healthRank = `CASE %s WHEN 'failing' THEN 0 WHEN 'warning' THEN 1 WHEN 'un
 
 // ListDrives returns the drives the filter selects, worst verdict first, then by device and path.
 func ListDrives(ctx context.Context, db DBTX, f DriveFilter) ([]Drive, error) {
-	rows, err := db.Query(ctx, `SELECT `+driveColumns+` FROM drives d JOIN devices v ON v.id = d.device_id
+	return collect(ctx, db, scanDrive, `SELECT `+driveColumns+` FROM drives d JOIN devices v ON v.id = d.device_id
 		WHERE ($1::uuid IS NULL OR d.device_id = $1) AND ($2 = '' OR d.health = $2)
 		ORDER BY `+fmt.Sprintf(healthRank, "d.health")+`, v.name, d.device_path, d.serial`, f.DeviceID, f.Health)
-	out, err := scanRows(scanDrive, rows, err)
-	if out == nil && err == nil {
-		out = []Drive{}
-	}
-	return out, mapErr(err)
 }
 
 // GetDrive returns one drive by serial.
 func GetDrive(ctx context.Context, db DBTX, deviceID uuid.UUID, serial string) (*Drive, error) {
-	d, err := scanDrive(db.QueryRow(ctx, `SELECT `+driveColumns+` FROM drives d JOIN devices v ON v.id = d.device_id
-		WHERE d.device_id = $1 AND d.serial = $2`, deviceID, serial))
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	return &d, nil
+	return getOne(ctx, db, scanDrive, `SELECT `+driveColumns+` FROM drives d JOIN devices v ON v.id = d.device_id
+		WHERE d.device_id = $1 AND d.serial = $2`, deviceID, serial)
 }
 
 // ReplaceDrives stores the drives of one collection: each is inserted or updated (first_seen kept), and drives of
 // the device no longer present are deleted. It returns the serials it deleted.
 func ReplaceDrives(ctx context.Context, db DBTX, deviceID uuid.UUID, drives []Drive) ([]string, error) {
-	keep := make([]string, 0, len(drives))
-	for _, d := range drives {
-		keep = append(keep, d.Serial)
-		reasons := d.Reasons
-		if reasons == nil {
-			reasons = []string{}
-		}
-		if _, err := db.Exec(ctx, `INSERT INTO drives (device_id, serial, device_path, type, protocol, model, wwn,
-			firmware, capacity_bytes, rotation_rate, temperature_c, power_on_hours, power_cycles, state, health, reasons,
-			smart, first_seen, read_at, collected_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$18)
-			ON CONFLICT (device_id, serial) DO UPDATE SET device_path = $3, type = $4, protocol = $5, model = $6,
-			wwn = $7, firmware = $8, capacity_bytes = $9, rotation_rate = $10, temperature_c = $11,
-			power_on_hours = $12, power_cycles = $13, state = $14, health = $15, reasons = $16, smart = $17,
-			read_at = $19, collected_at = $18`,
-			deviceID, d.Serial, d.DevicePath, d.Type, d.Protocol, d.Model, d.WWN, d.Firmware, d.CapacityBytes,
-			d.RotationRate, d.TemperatureC, d.PowerOnHours, d.PowerCycles, d.State, d.Health, reasons, d.SMART,
-			d.CollectedAt, d.ReadAt); err != nil {
-			return nil, fmt.Errorf("store drive %s: %w", d.Serial, mapErr(err))
-		}
-	}
-	rows, err := db.Query(ctx, `DELETE FROM drives WHERE device_id = $1 AND NOT (serial = ANY($2)) RETURNING serial`,
-		deviceID, keep)
-	gone, err := scanRows(func(r pgx.Row) (s string, err error) { err = r.Scan(&s); return s, err }, rows, err)
-	return gone, mapErr(err)
+	return replaceCollection(ctx, db, "drive", "drives", "serial", deviceID, drives, func(d Drive) string { return d.Serial },
+		func(d Drive) error { return upsertDrive(ctx, db, deviceID, d) })
+}
+
+// upsertDrive inserts or updates one drive of a device.
+func upsertDrive(ctx context.Context, db DBTX, deviceID uuid.UUID, d Drive) error {
+	_, err := db.Exec(ctx, `INSERT INTO drives (device_id, serial, device_path, type, protocol, model, wwn,
+		firmware, capacity_bytes, rotation_rate, temperature_c, power_on_hours, power_cycles, state, health, reasons,
+		smart, first_seen, read_at, collected_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$18)
+		ON CONFLICT (device_id, serial) DO UPDATE SET device_path = $3, type = $4, protocol = $5, model = $6,
+		wwn = $7, firmware = $8, capacity_bytes = $9, rotation_rate = $10, temperature_c = $11,
+		power_on_hours = $12, power_cycles = $13, state = $14, health = $15, reasons = $16, smart = $17,
+		read_at = $19, collected_at = $18`,
+		deviceID, d.Serial, d.DevicePath, d.Type, d.Protocol, d.Model, d.WWN, d.Firmware, d.CapacityBytes,
+		d.RotationRate, d.TemperatureC, d.PowerOnHours, d.PowerCycles, d.State, d.Health, nonNil(d.Reasons), d.SMART,
+		d.CollectedAt, d.ReadAt)
+	return err
 }
 
 // DriveSample is one reading of a drive's temperature and key counters, for the time series.
@@ -162,22 +143,19 @@ func InsertDriveSamples(ctx context.Context, db DBTX, deviceID uuid.UUID, sample
 
 // DriveHistory returns a drive's readings since the given time, oldest first, at most limit.
 func DriveHistory(ctx context.Context, db DBTX, deviceID uuid.UUID, serial string, since time.Time, limit int) ([]DriveSample, error) {
-	rows, err := db.Query(ctx, `SELECT time, serial, temperature_c, power_on_hours, reallocated, pending,
+	return collect(ctx, db, scanDriveSample, `SELECT time, serial, temperature_c, power_on_hours, reallocated, pending,
 		offline_uncorrectable, reported_uncorrect, udma_crc_errors, media_errors, percentage_used, grown_defects
 		FROM (SELECT * FROM drive_metrics WHERE device_id = $1 AND serial = $2 AND time >= $3 ORDER BY time DESC LIMIT $4) s
 		ORDER BY time`, deviceID, serial, since, limit)
-	out, err := scanRows(func(r pgx.Row) (DriveSample, error) {
-		var s DriveSample
-		var temp, used *float32
-		err := r.Scan(&s.Time, &s.Serial, &temp, &s.PowerOnHours, &s.Reallocated, &s.Pending, &s.OfflineUncorrectable,
-			&s.ReportedUncorrect, &s.UDMACRCErrors, &s.MediaErrors, &used, &s.GrownDefects)
-		s.TemperatureC, s.PercentageUsed = f64(temp), f64(used)
-		return s, err
-	}, rows, err)
-	if out == nil && err == nil {
-		out = []DriveSample{}
-	}
-	return out, mapErr(err)
+}
+
+func scanDriveSample(row pgx.CollectableRow) (DriveSample, error) {
+	var s DriveSample
+	var temp, used *float32
+	err := row.Scan(&s.Time, &s.Serial, &temp, &s.PowerOnHours, &s.Reallocated, &s.Pending, &s.OfflineUncorrectable,
+		&s.ReportedUncorrect, &s.UDMACRCErrors, &s.MediaErrors, &used, &s.GrownDefects)
+	s.TemperatureC, s.PercentageUsed = f64(temp), f64(used)
+	return s, err
 }
 
 func f64(p *float32) *float64 {
@@ -224,69 +202,50 @@ const poolColumns = `p.device_id, v.name, p.name, p.state, p.health, p.reasons, 
 	p.free_bytes, p.fragmentation_pct, p.capacity_pct, p.dedup, p.read_errors, p.write_errors, p.checksum_errors,
 	p.data_errors, p.last_scrub_end, p.status, p.collected_at`
 
-func scanPool(row pgx.Row) (Pool, error) {
+func scanPool(row pgx.CollectableRow) (Pool, error) {
 	var p Pool
 	var frag, capacity, dedup *float32
 	err := row.Scan(&p.DeviceID, &p.DeviceName, &p.Name, &p.State, &p.Health, &p.Reasons, &p.SizeBytes, &p.AllocBytes,
 		&p.FreeBytes, &frag, &capacity, &dedup, &p.ReadErrors, &p.WriteErrors, &p.ChecksumErrors, &p.DataErrors,
 		&p.LastScrubEnd, &p.Status, &p.CollectedAt)
-	p.FragmentationPct, p.CapacityPct, p.Dedup = f64(frag), f64(capacity), f64(dedup)
-	if p.Reasons == nil {
-		p.Reasons = []string{}
-	}
+	p.FragmentationPct, p.CapacityPct, p.Dedup, p.Reasons = f64(frag), f64(capacity), f64(dedup), nonNil(p.Reasons)
 	return p, err
 }
 
 // ListPools returns the pools the filter selects, worst verdict first.
 func ListPools(ctx context.Context, db DBTX, f PoolFilter) ([]Pool, error) {
-	rows, err := db.Query(ctx, `SELECT `+poolColumns+` FROM zfs_pools p JOIN devices v ON v.id = p.device_id
+	return collect(ctx, db, scanPool, `SELECT `+poolColumns+` FROM zfs_pools p JOIN devices v ON v.id = p.device_id
 		WHERE ($1::uuid IS NULL OR p.device_id = $1) AND ($2 = '' OR p.state = $2)
 		ORDER BY `+fmt.Sprintf(healthRank, "p.health")+`, v.name, p.name`, f.DeviceID, f.State)
-	out, err := scanRows(scanPool, rows, err)
-	if out == nil && err == nil {
-		out = []Pool{}
-	}
-	return out, mapErr(err)
 }
 
 // GetPool returns one pool by name.
 func GetPool(ctx context.Context, db DBTX, deviceID uuid.UUID, name string) (*Pool, error) {
-	p, err := scanPool(db.QueryRow(ctx, `SELECT `+poolColumns+` FROM zfs_pools p JOIN devices v ON v.id = p.device_id
-		WHERE p.device_id = $1 AND p.name = $2`, deviceID, name))
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	return &p, nil
+	return getOne(ctx, db, scanPool, `SELECT `+poolColumns+` FROM zfs_pools p JOIN devices v ON v.id = p.device_id
+		WHERE p.device_id = $1 AND p.name = $2`, deviceID, name)
 }
 
 // ReplacePools stores the pools of one collection and deletes the device's pools no longer present (exported or
 // destroyed). It returns the names it deleted.
 func ReplacePools(ctx context.Context, db DBTX, deviceID uuid.UUID, pools []Pool) ([]string, error) {
-	keep := make([]string, 0, len(pools))
-	for _, p := range pools {
-		keep = append(keep, p.Name)
-		reasons := p.Reasons
-		if reasons == nil {
-			reasons = []string{}
-		}
-		if _, err := db.Exec(ctx, `INSERT INTO zfs_pools (device_id, name, state, health, reasons, size_bytes,
-			alloc_bytes, free_bytes, fragmentation_pct, capacity_pct, dedup, read_errors, write_errors, checksum_errors,
-			data_errors, last_scrub_end, status, collected_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
-			ON CONFLICT (device_id, name) DO UPDATE SET state = $3, health = $4, reasons = $5, size_bytes = $6,
-			alloc_bytes = $7, free_bytes = $8, fragmentation_pct = $9, capacity_pct = $10, dedup = $11,
-			read_errors = $12, write_errors = $13, checksum_errors = $14, data_errors = $15,
-			last_scrub_end = coalesce($16, zfs_pools.last_scrub_end), status = $17, collected_at = $18`,
-			deviceID, p.Name, p.State, p.Health, reasons, p.SizeBytes, p.AllocBytes, p.FreeBytes, p.FragmentationPct,
-			p.CapacityPct, p.Dedup, p.ReadErrors, p.WriteErrors, p.ChecksumErrors, p.DataErrors, p.LastScrubEnd,
-			p.Status, p.CollectedAt); err != nil {
-			return nil, fmt.Errorf("store pool %s: %w", p.Name, mapErr(err))
-		}
-	}
-	rows, err := db.Query(ctx, `DELETE FROM zfs_pools WHERE device_id = $1 AND NOT (name = ANY($2)) RETURNING name`,
-		deviceID, keep)
-	gone, err := scanRows(func(r pgx.Row) (s string, err error) { err = r.Scan(&s); return s, err }, rows, err)
-	return gone, mapErr(err)
+	return replaceCollection(ctx, db, "pool", "zfs_pools", "name", deviceID, pools, func(p Pool) string { return p.Name },
+		func(p Pool) error { return upsertPool(ctx, db, deviceID, p) })
+}
+
+// upsertPool inserts or updates one pool of a device.
+func upsertPool(ctx context.Context, db DBTX, deviceID uuid.UUID, p Pool) error {
+	_, err := db.Exec(ctx, `INSERT INTO zfs_pools (device_id, name, state, health, reasons, size_bytes,
+		alloc_bytes, free_bytes, fragmentation_pct, capacity_pct, dedup, read_errors, write_errors, checksum_errors,
+		data_errors, last_scrub_end, status, collected_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
+		ON CONFLICT (device_id, name) DO UPDATE SET state = $3, health = $4, reasons = $5, size_bytes = $6,
+		alloc_bytes = $7, free_bytes = $8, fragmentation_pct = $9, capacity_pct = $10, dedup = $11,
+		read_errors = $12, write_errors = $13, checksum_errors = $14, data_errors = $15,
+		last_scrub_end = coalesce($16, zfs_pools.last_scrub_end), status = $17, collected_at = $18`,
+		deviceID, p.Name, p.State, p.Health, nonNil(p.Reasons), p.SizeBytes, p.AllocBytes, p.FreeBytes,
+		p.FragmentationPct, p.CapacityPct, p.Dedup, p.ReadErrors, p.WriteErrors, p.ChecksumErrors, p.DataErrors,
+		p.LastScrubEnd, p.Status, p.CollectedAt)
+	return err
 }
 
 // PoolSample is one reading of a pool's space, for the time series.
@@ -361,23 +320,20 @@ func ReplaceDatasets(ctx context.Context, db DBTX, deviceID uuid.UUID, ds []Data
 
 // ListDatasets returns a device's datasets (of one pool when pool is not ""), by name.
 func ListDatasets(ctx context.Context, db DBTX, deviceID uuid.UUID, pool string) ([]Dataset, error) {
-	rows, err := db.Query(ctx, `SELECT device_id, name, pool, used_bytes, avail_bytes, refer_bytes, compress_ratio,
+	return collect(ctx, db, scanDataset, `SELECT device_id, name, pool, used_bytes, avail_bytes, refer_bytes, compress_ratio,
 		mountpoint, snapshot_count, snapshots_used, oldest_snapshot, oldest_snapshot_at, newest_snapshot,
 		newest_snapshot_at, collected_at FROM zfs_datasets WHERE device_id = $1 AND ($2 = '' OR pool = $2)
 		ORDER BY name`, deviceID, pool)
-	out, err := scanRows(func(r pgx.Row) (Dataset, error) {
-		var d Dataset
-		var ratio *float32
-		err := r.Scan(&d.DeviceID, &d.Name, &d.Pool, &d.UsedBytes, &d.AvailBytes, &d.ReferBytes, &ratio, &d.Mountpoint,
-			&d.SnapshotCount, &d.SnapshotsUsed, &d.OldestSnapshot, &d.OldestSnapshotAt, &d.NewestSnapshot,
-			&d.NewestSnapshotAt, &d.CollectedAt)
-		d.CompressRatio = f64(ratio)
-		return d, err
-	}, rows, err)
-	if out == nil && err == nil {
-		out = []Dataset{}
-	}
-	return out, mapErr(err)
+}
+
+func scanDataset(row pgx.CollectableRow) (Dataset, error) {
+	var d Dataset
+	var ratio *float32
+	err := row.Scan(&d.DeviceID, &d.Name, &d.Pool, &d.UsedBytes, &d.AvailBytes, &d.ReferBytes, &ratio, &d.Mountpoint,
+		&d.SnapshotCount, &d.SnapshotsUsed, &d.OldestSnapshot, &d.OldestSnapshotAt, &d.NewestSnapshot,
+		&d.NewestSnapshotAt, &d.CollectedAt)
+	d.CompressRatio = f64(ratio)
+	return d, err
 }
 
 // StorageSummary counts the fleet's drives by verdict and pools by state, for the fleet summary.
@@ -398,22 +354,15 @@ func SummarizeStorage(ctx context.Context, db DBTX) (*StorageSummary, error) {
 		{`SELECT state, count(*) FROM zfs_pools GROUP BY 1`, s.PoolsByState},
 		{`SELECT health, count(*) FROM zfs_pools GROUP BY 1`, s.PoolsByHealth},
 	} {
-		rows, err := db.Query(ctx, q.sql)
+		counts, err := collect(ctx, db, pgx.RowToStructByPos[struct {
+			Key string
+			N   int
+		}], q.sql)
 		if err != nil {
-			return nil, mapErr(err)
+			return nil, err
 		}
-		for rows.Next() {
-			var k string
-			var n int
-			if err := rows.Scan(&k, &n); err != nil {
-				rows.Close()
-				return nil, mapErr(err)
-			}
-			q.m[k] = n
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, mapErr(err)
+		for _, c := range counts {
+			q.m[c.Key] = c.N
 		}
 	}
 	return s, nil
@@ -429,4 +378,28 @@ func ClampInt64(p *uint64) *int64 {
 		v = int64(*p)
 	}
 	return &v
+}
+
+// replaceCollection stores one collection of a device's items of a kind (drives by serial, pools by name): each item
+// is written with upsert, then the device's rows of table whose key column holds none of the items' keys are
+// deleted. It returns the deleted keys, for the events that say what went away.
+func replaceCollection[T any](ctx context.Context, db DBTX, kind, table, keyColumn string, deviceID uuid.UUID, items []T,
+	key func(T) string, upsert func(T) error) ([]string, error) {
+	keep := make([]string, 0, len(items))
+	for _, it := range items {
+		keep = append(keep, key(it))
+		if err := upsert(it); err != nil {
+			return nil, fmt.Errorf("store %s %s: %w", kind, key(it), mapErr(err))
+		}
+	}
+	return collect(ctx, db, pgx.RowTo[string], `DELETE FROM `+table+` WHERE device_id = $1 AND NOT (`+keyColumn+
+		` = ANY($2)) RETURNING `+keyColumn, deviceID, keep)
+}
+
+// nonNil makes a missing list of reasons an empty one: the columns are NOT NULL and the API shows [].
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -18,115 +18,31 @@ import (
 	"github.com/infrastructor/infrastructor/internal/teststack"
 )
 
-// fakeSystemctl stands in for systemctl on the test device (systemd is not PID 1 on the build machines): it keeps
-// each unit's state in a file and answers what Infrastructor sends (list-units --failed --output=json, show -p,
-// start, stop, restart, reload) in systemctl's formats; every action is appended to calls.log. Everything around
-// it is real: sshd, sh -s, the worker, Temporal, the API and the browser. The same stand-in as test/integration's.
-const fakeSystemctl = `#!/bin/sh
-STATE=@STATE@
-stamp() { date -u '+%a %Y-%m-%d %H:%M:%S.%6N UTC'; }
-load() {
-	active=; sub=; since=; restarts=0; pid=0
-	[ -f "$STATE/$1" ] || return 1
-	. "$STATE/$1"
-}
-save() {
-	printf "active=%s\nsub=%s\nsince='%s'\nrestarts=%s\npid=%s\n" "$active" "$sub" "$since" "$restarts" "$pid" >"$STATE/$1.tmp"
-	mv "$STATE/$1.tmp" "$STATE/$1"
-}
-verb=$1
-shift
-case $verb in
-list-units)
-	sep=
-	printf '['
-	for f in "$STATE"/*.service; do
-		u=${f##*/}
-		load "$u" || continue
-		[ "$active" = failed ] || continue
-		printf '%s{"unit":"%s","load":"loaded","active":"failed","sub":"%s","description":"Test unit %s"}' "$sep" "$u" "$sub" "$u"
-		sep=,
-	done
-	printf ']\n'
-	;;
-show)
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do shift; done
-	shift
-	first=1
-	for u in "$@"; do
-		[ $first = 1 ] || echo
-		first=0
-		if load "$u"; then
-			printf 'Id=%s\nDescription=Test unit %s\nLoadState=loaded\nActiveState=%s\nSubState=%s\nActiveEnterTimestamp=%s\nNRestarts=%s\nMainPID=%s\nMemoryCurrent=%s\n' \
-				"$u" "$u" "$active" "$sub" "$since" "$restarts" "$pid" "$((pid * 4096))"
-		else
-			printf 'Id=%s\nDescription=%s\nLoadState=not-found\nActiveState=inactive\nSubState=dead\nActiveEnterTimestamp=\nNRestarts=0\nMainPID=0\nMemoryCurrent=[not set]\n' "$u" "$u"
-		fi
-	done
-	;;
-start | stop | restart | reload)
-	[ "$1" = --no-ask-password ] && [ "$2" = -- ] || { echo "fake systemctl: unexpected arguments $*" >&2; exit 2; }
-	u=$3
-	echo "$verb $u" >>"$STATE/calls.log"
-	load "$u" || { echo "Failed to $verb $u: Unit $u not found." >&2; exit 5; }
-	case $verb in
-	stop) active=inactive sub=dead pid=0 ;;
-	reload) ;;
-	*) active=active sub=running since=$(stamp) pid=$$ ;;
-	esac
-	save "$u"
-	;;
-*)
-	echo "fake systemctl: unknown command $verb" >&2
-	exit 2
-	;;
-esac
-`
-
 // logDevice is a test device with systemd's "booted" mark and the fake systemctl, and a /var/log/syslog of its
 // own (its sshd runs in a private mount namespace with tmpfs over /run and /var/log, so the machine's own are
 // untouched and no journal files are visible: the system log search answers from the syslog file).
 type logDevice struct {
-	sshd  *testenv.SSHD
-	state string
+	sshd *testenv.SSHD
+	*testenv.FakeSystemd
 }
 
 func startLogDevice(t *testing.T, syslog string) *logDevice {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "fake-systemd-")
+	fake := testenv.NewFakeSystemd(t, testenv.FakeUnit{Name: "web.service", Active: "active"},
+		testenv.FakeUnit{Name: "backup.service", Active: "failed", Restarts: 3})
+	dir, err := os.MkdirTemp("", "fake-syslog-")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	bin, state := filepath.Join(dir, "bin"), filepath.Join(dir, "state")
-	require.NoError(t, os.MkdirAll(bin, 0o755))
-	require.NoError(t, os.MkdirAll(state, 0o777))
 	require.NoError(t, os.Chmod(dir, 0o755))
-	require.NoError(t, os.Chmod(state, 0o777))
-	require.NoError(t, os.WriteFile(filepath.Join(bin, "systemctl"), []byte(strings.Replace(fakeSystemctl, "@STATE@", state, 1)), 0o755))
-	since := time.Now().UTC().Add(-time.Hour).Format("Mon 2006-01-02 15:04:05.000000 UTC")
-	for unit, s := range map[string]string{
-		"web.service":    "active=active\nsub=running\nsince='" + since + "'\nrestarts=0\npid=4242\n",
-		"backup.service": "active=failed\nsub=failed\nsince=\nrestarts=3\npid=0\n",
-	} {
-		require.NoError(t, os.WriteFile(filepath.Join(state, unit), []byte(s), 0o666))
-	}
 	logFile := filepath.Join(dir, "syslog")
 	require.NoError(t, os.WriteFile(logFile, []byte(syslog), 0o644))
 	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{
 		Launcher: []string{"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
 			`mount -t tmpfs -o mode=0755 infra-test-run /run && mkdir -p /run/sshd /run/systemd/system && ` +
 				`mount -t tmpfs -o mode=0755 infra-test-log /var/log && cp "$0" /var/log/syslog && chmod 0644 /var/log/syslog && exec "$@"`, logFile},
-		ExtraConfig: []string{"SetEnv PATH=" + bin + ":/usr/local/bin:/usr/bin:/bin"},
+		ExtraConfig: []string{"SetEnv PATH=" + fake.Bin + ":/usr/local/bin:/usr/bin:/bin"},
 	})
-	return &logDevice{sshd: sshd, state: state}
-}
-
-func (d *logDevice) calls(t *testing.T) string {
-	b, err := os.ReadFile(filepath.Join(d.state, "calls.log"))
-	if os.IsNotExist(err) {
-		return ""
-	}
-	require.NoError(t, err)
-	return string(b)
+	return &logDevice{sshd: sshd, FakeSystemd: fake}
 }
 
 // syslogLines writes n lines in rsyslog's high-precision format ending now, each about 110 bytes, with one
@@ -191,7 +107,7 @@ func TestServicesAndLogs(t *testing.T) {
 		require.Contains(t, b.confirm(), "web.service")
 		b.waitFor(2*time.Minute, "the stop operation succeeded",
 			`[...document.querySelectorAll('#service-ops .op')].some((e) => e.dataset.state === 'succeeded' && e.textContent.includes('stop web.service'))`)
-		require.Contains(t, dev.calls(t), "stop web.service")
+		require.Contains(t, dev.Calls(t), "stop web.service")
 		b.shot("service-operation")
 		// The next collection sees the unit inactive, and the page shows it live.
 		require.Equal(t, 200, d.Do(t, "POST", "/api/v1/devices/"+id+"/poll", nil, nil))
@@ -202,7 +118,7 @@ func TestServicesAndLogs(t *testing.T) {
 		b.waitFor(2*time.Minute, "the start operation succeeded",
 			`[...document.querySelectorAll('#service-ops .op')].some((e) => e.dataset.state === 'succeeded' && e.textContent.includes('start web.service'))`)
 		require.False(t, eval[bool](b, `document.getElementById('confirm').open`))
-		require.Contains(t, dev.calls(t), "start web.service")
+		require.Contains(t, dev.Calls(t), "start web.service")
 
 		b.do(30*time.Second, chromedp.SetValue(chromedp.CSS("#proc-sort"), "memory"))
 		b.click(`#proc-form button[type="submit"]`)

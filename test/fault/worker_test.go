@@ -2,12 +2,7 @@ package fault
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,65 +38,11 @@ func installStepHold(t *testing.T, db *pgxpool.Pool) {
 	require.NoError(t, err)
 }
 
-var (
-	workerBinOnce sync.Once
-	workerBin     string
-	workerBinErr  error
-)
-
-// infrastructorBinary builds cmd/infrastructor once per test binary, so the worker can run, and be killed, as a
-// process of its own.
-func infrastructorBinary(t *testing.T) string {
+// workerProcesses runs `infrastructor worker` processes for the stack (started without a worker).
+func workerProcesses(t *testing.T, s *stack, keyPath string) *testenv.WorkerProcesses {
 	t.Helper()
-	workerBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fault-bin-")
-		if err != nil {
-			workerBinErr = err
-			return
-		}
-		// The first caller is the test whose subtests run the worker; its cleanup runs after theirs.
-		t.Cleanup(func() { _ = os.RemoveAll(dir) })
-		workerBin = filepath.Join(dir, "infrastructor")
-		build := exec.Command("go", "build", "-o", workerBin, "./cmd/infrastructor")
-		build.Dir = testenv.RepoRoot(t)
-		if out, err := build.CombinedOutput(); err != nil {
-			workerBinErr = err
-			t.Logf("go build: %s", out)
-		}
-	})
-	require.NoError(t, workerBinErr)
-	return workerBin
-}
-
-// workerProcess runs `infrastructor worker` for the stack and returns a function that kills it with SIGKILL.
-func workerProcess(t *testing.T, s *stack, keyPath, logPath string) (kill func()) {
-	t.Helper()
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	require.NoError(t, err)
-	defer logFile.Close()
-	cmd := exec.Command(infrastructorBinary(t), "worker")
-	cmd.Env = append(os.Environ(),
-		"INFRA_DATABASE_URL="+s.DBURL,
-		"INFRA_TEMPORAL_ADDRESS="+s.Temporal,
-		"INFRA_TASK_QUEUE="+s.Poller.TaskQueue,
-		"INFRA_SSH_KEY="+keyPath,
-		"INFRA_SSH_AGENT=false",
-		"INFRA_DATA_DIR="+t.TempDir(),
-		"INFRA_LOG_FORMAT=text",
-		"INFRA_LOG_LEVEL=warn",
-	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, cmd.Start())
-	var once sync.Once
-	kill = func() {
-		once.Do(func() {
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			_ = cmd.Wait()
-		})
-	}
-	t.Cleanup(kill)
-	return kill
+	return testenv.NewWorkerProcesses(t, testenv.WorkerProcessOptions{DatabaseURL: s.DBURL, TemporalAddress: s.Temporal,
+		TaskQueue: s.Poller.TaskQueue, SSHKeyPath: keyPath, LogLevel: "warn"})
 }
 
 // TestFaultWorkerKilledAtEachStep kills the worker process (SIGKILL) at each step of a container restart and
@@ -111,7 +52,7 @@ func TestFaultWorkerKilledAtEachStep(t *testing.T) {
 	t.Parallel()
 	engine := testenv.StartDocker(t)
 	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{ExtraConfig: []string{engine.SetEnv()}})
-	infrastructorBinary(t)
+	testenv.InfrastructorBinary(t)
 
 	tests := []struct {
 		name string
@@ -133,13 +74,7 @@ func TestFaultWorkerKilledAtEachStep(t *testing.T) {
 			t.Parallel()
 			s := startStack(t, stackOptions{NoWorker: true})
 			installStepHold(t, s.DB)
-			logPath := filepath.Join(t.TempDir(), "worker.log")
-			t.Cleanup(func() {
-				if t.Failed() {
-					b, _ := os.ReadFile(logPath)
-					t.Logf("worker log:\n%s", b)
-				}
-			})
+			workers := workerProcesses(t, s, sshd.ClientKeyPath)
 			dev := s.createDevice("docker", sshd.Host, sshd.Port, sshd.User)
 			// The window opens before docker run, whose start the count below includes.
 			since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
@@ -158,7 +93,7 @@ func TestFaultWorkerKilledAtEachStep(t *testing.T) {
 				require.NoError(t, err)
 			}
 
-			kill := workerProcess(t, s, sshd.ClientKeyPath, logPath)
+			first := workers.Start()
 			op := s.restart(dev.ID, name, 3)
 			if tc.step != "" {
 				// Wait until the worker's write stands at the hold, then kill the worker and end its database
@@ -170,7 +105,7 @@ func TestFaultWorkerKilledAtEachStep(t *testing.T) {
 						holdLock).Scan(&pid)
 					assert.NoError(c, err, "the %s step has not reached the hold", tc.step)
 				}, 60*time.Second, 20*time.Millisecond)
-				kill()
+				first.Kill()
 				_, err := s.DB.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid)
 				require.NoError(t, err)
 				_, err = s.DB.Exec(ctx, `DELETE FROM fault_hold`)
@@ -183,9 +118,9 @@ func TestFaultWorkerKilledAtEachStep(t *testing.T) {
 				require.EventuallyWithT(t, func(c *assert.CollectT) {
 					assert.NotEmpty(c, dockerEvents(t, engine, name, "kill", since))
 				}, 60*time.Second, 20*time.Millisecond)
-				kill()
+				first.Kill()
 			}
-			workerProcess(t, s, sshd.ClientKeyPath, logPath)
+			workers.Start()
 
 			// A step's attempt on a dead worker is retried after its start-to-close (precheck: a minute) or
 			// heartbeat timeout.

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -442,51 +441,14 @@ services:
 // TestContainerRestartSurvivesWorkerCrash kills the worker process (kill -9) while a restart's act step runs and
 // starts a new one: the operation completes and the container was restarted exactly once.
 func TestContainerRestartSurvivesWorkerCrash(t *testing.T) {
-	s, d, dbURL := newDockerDevice(t, false)
-	bin := filepath.Join(t.TempDir(), "infrastructor")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/infrastructor")
-	build.Dir = testenv.RepoRoot(t)
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-
-	dataDir := t.TempDir()
-	logPath := filepath.Join(dataDir, "worker.log")
-	startWorker := func() *exec.Cmd {
-		logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		require.NoError(t, err)
-		defer logFile.Close()
-		cmd := exec.Command(bin, "worker")
-		cmd.Env = append(os.Environ(),
-			"INFRA_DATABASE_URL="+dbURL,
-			"INFRA_TEMPORAL_ADDRESS="+testenv.TemporalAddress(t),
-			"INFRA_TASK_QUEUE="+s.Poller.TaskQueue,
-			"INFRA_SSH_KEY="+d.sshd.ClientKeyPath,
-			"INFRA_SSH_AGENT=false",
-			"INFRA_DATA_DIR="+dataDir,
-			"INFRA_LOG_FORMAT=text",
-			"INFRA_LOG_LEVEL=info",
-		)
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
-		return cmd
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("worker log:\n%s", b)
-		}
-	})
+	s, d, _ := newDockerDevice(t, false)
+	workers := s.WorkerProcesses(t, d.sshd.ClientKeyPath)
 
 	sinceUnix := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
 	name := d.container(t, "durable", true, loop)
 	before := d.inspect(t, name)
 
-	first := startWorker()
+	first := workers.Start()
 	code, op, msg := s.act(d.id, name, map[string]any{"action": "restart", "timeout": 3}, "")
 	require.Equal(t, 202, code, msg)
 
@@ -504,10 +466,9 @@ func TestContainerRestartSurvivesWorkerCrash(t *testing.T) {
 		require.NoError(c, err)
 		require.NotEmpty(c, kills, "the restart has not reached the engine yet")
 	}, 60*time.Second, 20*time.Millisecond)
-	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
-	_, _ = first.Process.Wait()
+	first.Kill()
 
-	startWorker()
+	workers.Start()
 	done := s.waitOp(op.ID, 90*time.Second)
 	require.Equal(t, store.OpSucceeded, done.State, "error: %s", done.Error)
 	act := done.step("act")

@@ -25,140 +25,30 @@ import (
 	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
-// fakeSystemctl stands in for systemctl on a test device. systemd is not PID 1 on the build machines, so there
-// are no live units to act on: this script keeps each unit's state in a file under its state directory and answers
-// the commands Infrastructor sends (list-units --failed --output=json, show -p ..., start, stop, restart, reload)
-// in systemctl's formats. Everything around it is real: sshd, the device wrapper, sh -s, the worker, Temporal.
-// Units: web.service (active), broken.service (inactive; start fails), backup.service (failed); every other name
-// is not-found. A restart takes 2 s, so a second request overlaps it. Each action is appended to calls.log.
-const fakeSystemctl = `#!/bin/sh
-STATE=@STATE@
-stamp() { date -u '+%a %Y-%m-%d %H:%M:%S.%6N UTC'; }
-load() { # unit -> active sub since restarts pid
-	active=; sub=; since=; restarts=0; pid=0
-	[ -f "$STATE/$1" ] || return 1
-	. "$STATE/$1"
-}
-save() {
-	printf "active=%s\nsub=%s\nsince='%s'\nrestarts=%s\npid=%s\n" "$active" "$sub" "$since" "$restarts" "$pid" >"$STATE/$1.tmp"
-	mv "$STATE/$1.tmp" "$STATE/$1"
-}
-verb=$1
-shift
-case $verb in
-list-units)
-	sep=
-	printf '['
-	for f in "$STATE"/*.service; do
-		u=${f##*/}
-		load "$u" || continue
-		[ "$active" = failed ] || continue
-		printf '%s{"unit":"%s","load":"loaded","active":"failed","sub":"%s","description":"Test unit %s"}' "$sep" "$u" "$sub" "$u"
-		sep=,
-	done
-	printf ']\n'
-	;;
-show)
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do shift; done
-	shift
-	first=1
-	for u in "$@"; do
-		[ $first = 1 ] || echo
-		first=0
-		if load "$u"; then
-			echo "Id=$u"
-			echo "Description=Test unit $u"
-			echo "LoadState=loaded"
-			echo "ActiveState=$active"
-			echo "SubState=$sub"
-			echo "ActiveEnterTimestamp=$since"
-			echo "NRestarts=$restarts"
-			echo "MainPID=$pid"
-			echo "MemoryCurrent=$((pid * 4096))"
-		else
-			printf 'Id=%s\nDescription=%s\nLoadState=not-found\nActiveState=inactive\nSubState=dead\nActiveEnterTimestamp=\nNRestarts=0\nMainPID=0\nMemoryCurrent=[not set]\n' "$u" "$u"
-		fi
-	done
-	;;
-start | stop | restart | reload)
-	[ "$1" = --no-ask-password ] && [ "$2" = -- ] || { echo "fake systemctl: unexpected arguments $*" >&2; exit 2; }
-	u=$3
-	echo "$verb $u" >>"$STATE/calls.log"
-	load "$u" || { echo "Failed to $verb $u: Unit $u not found." >&2; exit 5; }
-	case $verb.$u in
-	start.broken.service | restart.broken.service)
-		active=failed sub=failed pid=0
-		save "$u"
-		echo "Job for $u failed because the control process exited with error code." >&2
-		exit 1
-		;;
-	stop.*) active=inactive sub=dead pid=0 ;;
-	reload.*) ;;
-	restart.*)
-		sleep 2
-		active=active sub=running since=$(stamp) pid=$$
-		;;
-	*) active=active sub=running since=$(stamp) pid=$$ ;;
-	esac
-	save "$u"
-	;;
-*)
-	echo "fake systemctl: unknown command $verb" >&2
-	exit 2
-	;;
-esac
-`
-
 // systemdDevice is a test device whose sshd runs in a mount namespace of its own with /run/systemd/system present
 // (systemd's "booted" mark, which the product checks before trusting systemctl) and the fake systemctl first on
-// the login user's PATH.
+// the login user's PATH. Units: web.service (active), broken.service (inactive; start fails), backup.service
+// (failed); every other name is not-found.
 type systemdDevice struct {
-	sshd  *testenv.SSHD
-	state string
+	sshd *testenv.SSHD
+	*testenv.FakeSystemd
 }
 
 func startSystemdDevice(t *testing.T) *systemdDevice {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "fake-systemd-")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	bin, state := filepath.Join(dir, "bin"), filepath.Join(dir, "state")
-	require.NoError(t, os.MkdirAll(bin, 0o755))
-	require.NoError(t, os.MkdirAll(state, 0o777))
-	require.NoError(t, os.Chmod(dir, 0o755))
-	require.NoError(t, os.Chmod(state, 0o777))
-	require.NoError(t, os.WriteFile(filepath.Join(bin, "systemctl"), []byte(strings.Replace(fakeSystemctl, "@STATE@", state, 1)), 0o755))
-	// A stand-in for sudo (the test user has no sudo rights here): it notes the call and runs the command, so a
-	// device with use_sudo shows its actions went through `sudo -n`.
-	fakeSudo := "#!/bin/sh\n[ \"$1\" = -n ] || exit 1\nshift\necho \"sudo_$2\" >>" + state + "/calls.log\nexec \"$@\"\n"
-	require.NoError(t, os.WriteFile(filepath.Join(bin, "sudo"), []byte(fakeSudo), 0o755))
-	since := time.Now().UTC().Add(-time.Hour).Format("Mon 2006-01-02 15:04:05.000000 UTC")
-	for unit, s := range map[string]string{
-		"web.service":    "active=active\nsub=running\nsince='" + since + "'\nrestarts=0\npid=4242\n",
-		"broken.service": "active=inactive\nsub=dead\nsince=\nrestarts=0\npid=0\n",
-		"backup.service": "active=failed\nsub=failed\nsince=\nrestarts=3\npid=0\n",
-	} {
-		require.NoError(t, os.WriteFile(filepath.Join(state, unit), []byte(s), 0o666))
-	}
+	fake := testenv.NewFakeSystemd(t, testenv.FakeUnit{Name: "web.service", Active: "active"},
+		testenv.FakeUnit{Name: "broken.service", Active: "inactive"},
+		testenv.FakeUnit{Name: "backup.service", Active: "failed", Restarts: 3})
 	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{
 		// A private /run (tmpfs) in a private mount namespace: /run/systemd/system exists for this sshd and its
 		// sessions only, never for the rest of the machine.
 		Launcher: []string{"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
 			`mount -t tmpfs -o mode=0755 infra-test-run /run && mkdir -p /run/sshd /run/systemd/system && exec "$@"`, "sh"},
-		ExtraConfig: []string{"SetEnv PATH=" + bin + ":/usr/local/bin:/usr/bin:/bin"},
+		ExtraConfig: []string{"SetEnv PATH=" + fake.Bin + ":/usr/local/bin:/usr/bin:/bin"},
 		// Through the device wrapper, as setup-device.sh installs it: it must let every command through.
 		Wrapper: true,
 	})
-	return &systemdDevice{sshd: sshd, state: state}
-}
-
-func (d *systemdDevice) calls(t *testing.T) []string {
-	b, err := os.ReadFile(filepath.Join(d.state, "calls.log"))
-	if os.IsNotExist(err) {
-		return nil
-	}
-	require.NoError(t, err)
-	return strings.Fields(strings.ReplaceAll(string(b), " ", "_"))
+	return &systemdDevice{sshd: sshd, FakeSystemd: fake}
 }
 
 type serviceView struct {
@@ -373,7 +263,7 @@ func TestServicesEndToEnd(t *testing.T) {
 	})
 
 	t.Run("restart through REST; a second one at the same time gets 409", func(t *testing.T) {
-		before := len(dev.calls(t))
+		before := len(dev.Calls(t))
 		code, op, msg := s.serviceAct(d.ID, "web", "restart", "")
 		require.Equal(t, 202, code, msg)
 		require.Equal(t, "service", op.Kind)
@@ -386,7 +276,7 @@ func TestServicesEndToEnd(t *testing.T) {
 		require.Contains(t, done.Result.Before, "active/running")
 		require.Contains(t, done.Result.After, "active/running")
 		require.NotEqual(t, done.Result.Before, done.Result.After, "a new active-since after the restart")
-		require.Equal(t, []string{"restart_web.service"}, dev.calls(t)[before:], "restarted exactly once")
+		require.Equal(t, []string{"restart web.service"}, dev.Calls(t)[before:], "restarted exactly once")
 	})
 
 	t.Run("start of an active unit does nothing; an unknown unit fails precheck; a bad action names the field", func(t *testing.T) {
@@ -422,12 +312,12 @@ func TestServicesEndToEnd(t *testing.T) {
 		text := mcpText(res)
 		require.Less(t, strings.Index(text, "broken.service"), strings.Index(text, "web.service"), "failed first: %s", text)
 
-		before := len(dev.calls(t))
+		before := len(dev.Calls(t))
 		s.waitUnitIdle(d.ID, "web.service")
 		res = mcpCall(t, c, "service_action", map[string]any{"device": d.Name, "unit": "web", "action": "restart", "wait_seconds": 90})
 		require.False(t, res.IsError, mcpText(res))
 		require.Contains(t, mcpText(res), "succeeded")
-		require.Equal(t, []string{"restart_web.service"}, dev.calls(t)[before:])
+		require.Equal(t, []string{"restart web.service"}, dev.Calls(t)[before:])
 
 		// Two at once on one unit: one runs, the other is told an operation is already running.
 		s.waitUnitIdle(d.ID, "web.service")
@@ -454,11 +344,11 @@ func TestServicesEndToEnd(t *testing.T) {
 		// With use_sudo the action goes through sudo -n.
 		require.Equal(t, 200, s.do("PATCH", base, map[string]any{"use_sudo": true}, nil))
 		s.waitUnitIdle(d.ID, "web.service")
-		before = len(dev.calls(t))
+		before = len(dev.Calls(t))
 		code, op, msg := s.serviceAct(d.ID, "web", "stop", "60s")
 		require.Equal(t, 200, code, msg)
 		require.Equal(t, "succeeded", op.State, op.Error)
-		require.Equal(t, []string{"sudo_stop", "stop_web.service"}, dev.calls(t)[before:])
+		require.Equal(t, []string{"sudo_stop", "stop web.service"}, dev.Calls(t)[before:])
 
 		// A read token does not see the tool.
 		rc := mcpConnect(t, s.URL+mcpapi.MCPPath, s.ReadToken)

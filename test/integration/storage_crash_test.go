@@ -3,10 +3,7 @@ package integration
 import (
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,45 +30,14 @@ func TestScrubSurvivesWorkerCrash(t *testing.T) {
 	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{ExtraConfig: []string{"SetEnv PATH=" + fake.Bin + ":/usr/local/bin:/usr/bin:/bin"}})
 	s := startStack(t, []ssh.Signer{sshd.ClientSigner}, teststack.WithoutWorker())
 
-	bin := filepath.Join(t.TempDir(), "infrastructor")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/infrastructor")
-	build.Dir = testenv.RepoRoot(t)
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	dataDir := t.TempDir()
-	logPath := filepath.Join(dataDir, "worker.log")
-	startWorker := func() *exec.Cmd {
-		logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		require.NoError(t, err)
-		defer logFile.Close()
-		cmd := exec.Command(bin, "worker")
-		cmd.Env = append(os.Environ(),
-			"INFRA_DATABASE_URL="+s.DBURL,
-			"INFRA_TEMPORAL_ADDRESS="+testenv.TemporalAddress(t),
-			"INFRA_TASK_QUEUE="+s.Poller.TaskQueue,
-			"INFRA_SSH_KEY="+sshd.ClientKeyPath,
-			"INFRA_SSH_AGENT=false",
-			"INFRA_DATA_DIR="+dataDir,
-			"INFRA_LOG_FORMAT=text",
-			"INFRA_LOG_LEVEL=info",
-		)
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
-		return cmd
-	}
+	workers := s.WorkerProcesses(t, sshd.ClientKeyPath)
 	t.Cleanup(func() {
 		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("worker log:\n%s\ncalls:\n%s", b, fake.Calls())
+			t.Logf("calls:\n%s", fake.Calls())
 		}
 	})
 
-	first := startWorker()
+	first := workers.Start()
 	dev := s.createDevice("nas", sshd.Host, sshd.Port, sshd.User, "trust_first_use")
 	s.waitStatus(dev.ID, "online", "", 90*time.Second)
 	// The first collection has read the pool, so no collection runs while the scrub is followed.
@@ -94,10 +60,9 @@ func TestScrubSurvivesWorkerCrash(t *testing.T) {
 		require.Equal(c, "verify", last.Name)
 		require.Contains(c, last.Detail, "scrub 0.0% done")
 	}, 60*time.Second, 50*time.Millisecond)
-	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
-	_, _ = first.Process.Wait()
+	first.Kill()
 
-	startWorker()
+	workers.Start()
 	o := waitStorageOpWithin(t, s, fake, op.ID, 3*time.Minute)
 	require.Equal(t, store.OpSucceeded, o.State, o.Error)
 	require.Contains(t, o.Result.Summary, "scrub of neptune finished")

@@ -1,11 +1,7 @@
 package integration
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,40 +20,11 @@ import (
 func TestVMShutdownSurvivesWorkerCrash(t *testing.T) {
 	bin, state := testenv.PersistentVirsh(t, testenv.FakeVM{Name: "web01", Running: true, Stubborn: true})
 	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{ExtraConfig: []string{"SetEnv PATH=" + bin + ":/usr/bin:/bin"}})
-	s, dbURL := opStack(t, []ssh.Signer{sshd.ClientSigner}, false)
+	s, _ := opStack(t, []ssh.Signer{sshd.ClientSigner}, false)
 
-	exe := filepath.Join(t.TempDir(), "infrastructor")
-	build := exec.Command("go", "build", "-o", exe, "./cmd/infrastructor")
-	build.Dir = testenv.RepoRoot(t)
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	dataDir := t.TempDir()
-	logPath := filepath.Join(dataDir, "worker.log")
-	startWorker := func() *exec.Cmd {
-		logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		require.NoError(t, err)
-		defer logFile.Close()
-		cmd := exec.Command(exe, "worker")
-		cmd.Env = append(os.Environ(), "INFRA_DATABASE_URL="+dbURL, "INFRA_TEMPORAL_ADDRESS="+testenv.TemporalAddress(t),
-			"INFRA_TASK_QUEUE="+s.Poller.TaskQueue, "INFRA_SSH_KEY="+sshd.ClientKeyPath, "INFRA_SSH_AGENT=false",
-			"INFRA_DATA_DIR="+dataDir, "INFRA_LOG_FORMAT=text", "INFRA_LOG_LEVEL=info")
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
-		return cmd
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("worker log:\n%s", b)
-		}
-	})
+	workers := s.WorkerProcesses(t, sshd.ClientKeyPath)
 
-	first := startWorker()
+	first := workers.Start()
 	dev := s.createDevice("kvm", sshd.Host, sshd.Port, sshd.User, "trust_first_use")
 	s.waitStatus(dev.ID, "online", "", 90*time.Second)
 	var raw map[string]any
@@ -74,10 +41,9 @@ func TestVMShutdownSurvivesWorkerCrash(t *testing.T) {
 		require.NotNil(c, st, "verify has not started: %v", o.stepNames())
 		require.Contains(c, st.Detail, "waiting up to")
 	}, 60*time.Second, 50*time.Millisecond)
-	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
-	_, _ = first.Process.Wait()
+	first.Kill()
 
-	startWorker()
+	workers.Start()
 	var o deviceOpView
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		o = deviceOpView{}
