@@ -340,7 +340,7 @@ func (h *Hub) broadcast(msg []byte) {
 type Client struct {
 	hub      *Hub
 	key      string
-	session  string // the dashboard session that opened the connection, if one did
+	session  string                    // the dashboard session that opened the connection, if one did
 	patterns atomic.Pointer[[]Pattern] // copy-on-write, so Publish reads without locks
 	subMu    sync.Mutex                // serialises writers of patterns
 	send     chan []byte
