@@ -8,6 +8,7 @@ package testdb
 import (
 	"context"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -19,8 +20,20 @@ import (
 
 // URL returns the URL of a new database for this test alone, dropped when the test ends, with every migration
 // applied. The package using it declares TestMain with testenv.Main, which drops the template at the end.
+//
+// With TESTDB_FRESH=1 each test's database is migrated from empty instead, as before the template existed: only
+// for measuring what the template saves (see the README's Development section).
 func URL(t testing.TB) string {
 	t.Helper()
+	if os.Getenv("TESTDB_FRESH") == "1" {
+		u := testenv.PostgresURL(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := migrate(ctx, u); err != nil {
+			t.Fatalf("testdb: migrate: %v", err)
+		}
+		return u
+	}
 	return testenv.PostgresURLFromTemplate(t, "migrated", migrate)
 }
 
