@@ -80,8 +80,8 @@ const deviceName = (ctx, id) => (ctx.extra?.devices || []).find((d) => d.id === 
 
 // ----------------------------------------------------------------------------------------------------- alert rules
 
-const KINDS = [['metric', 'metric (a figure above a threshold)'], ['offline', 'offline (not reachable for a while)'], ['container', 'container'],
-  ['host_key', 'host key changed'], ['check', 'check (drives, pools, units…)']];
+const KINDS = [['metric', 'metric threshold'], ['offline', 'device offline'], ['container', 'container state'],
+  ['host_key', 'host key changed'], ['check', 'collection check']];
 const METRICS = ['cpu', 'memory', 'swap', 'load_per_core', 'filesystem', 'inodes', 'temperature'];
 const CONDITIONS = ['exited_nonzero', 'unhealthy', 'restarting', 'missing'];
 const thresholds = (v) => ['metric', 'offline', 'check'].includes(v.kind);

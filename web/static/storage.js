@@ -52,8 +52,8 @@ function driveTable(list, withDevice, onTest) {
       h('td', {}, h('span', { class: 'mono' }, d.device_path), d.model ? h('div', { class: 'muted' }, d.model) : null),
       h('td', { class: 'mono' }, d.serial),
       h('td', { class: 'num' }, d.capacity_bytes ? bytes(d.capacity_bytes) : '–'),
-      h('td', { class: 'num' }, d.temperature_c === null || d.temperature_c === undefined ? '–' : `${d.temperature_c} °C`),
-      h('td', { class: 'num' }, hours(d.power_on_hours)),
+      h('td', { class: 'num nowrap' }, d.temperature_c === null || d.temperature_c === undefined ? '–' : `${d.temperature_c} °C`),
+      h('td', { class: 'num nowrap' }, hours(d.power_on_hours)),
       h('td', { 'data-verdict': d.health }, badge(d.health), d.state && d.state !== 'ok' ? h('span', { class: 'muted' }, ` ${d.state}`) : null, reasons(d.reasons)),
       h('td', {}, d.read_at ? ago(d.read_at) : h('span', { class: 'muted' }, 'never read')),
       onTest ? h('td', { class: 'row' }, d.read_at ? ['short', 'long'].map((t) => h('button', { type: 'button', class: t === 'long' ? 'secondary' : null,
@@ -73,7 +73,7 @@ function poolTable(list, withDevice, onScrub) {
       h('td', { class: 'mono' }, p.name),
       h('td', {}, h('span', { class: 'badge ' + (p.state === 'ONLINE' ? 's-ok' : p.state === 'DEGRADED' ? 's-warning' : 's-failed') }, p.state || 'unknown')),
       h('td', { 'data-verdict': p.health }, badge(p.health), reasons(p.reasons)),
-      h('td', { class: 'num' }, bytes(p.size_bytes)),
+      h('td', { class: 'num nowrap' }, bytes(p.size_bytes)),
       h('td', { class: 'num' }, bytes(p.alloc_bytes), p.capacity_percent !== null && p.capacity_percent !== undefined ? h('div', { class: 'muted' }, pct(p.capacity_percent)) : null),
       h('td', { class: 'num' }, pct(p.fragmentation_percent)),
       h('td', {}, `${p.read_errors} / ${p.write_errors} / ${p.checksum_errors}`, p.data_errors ? h('div', { class: 'error' }, `${p.data_errors} data errors`) : null),
@@ -195,12 +195,13 @@ export function deviceStorage(id) {
       const [dr, po] = await Promise.all([api('GET', `devices/${id}/drives`), api('GET', `devices/${id}/zfs/pools`)]);
       const drives = dr.drives || [], pools = po.pools || [];
       const op = can('operate');
-      el.replaceChildren(h('h2', { id: 'storage-h' }, 'Drives and pools'), msg,
-        drives.length ? h('div', { class: 'table-wrap', tabindex: '0' }, driveTable(drives, false, op ? actions.selfTest : null))
+      // h() flattens nested children, replaceChildren does not: the parts are built as one list.
+      el.replaceChildren(...[h('h2', { id: 'storage-h' }, 'Drives and pools'), msg,
+        drives.length ? [h('h3', {}, 'Drives'), h('div', { class: 'table-wrap', tabindex: '0' }, driveTable(drives, false, op ? actions.selfTest : null))]
           : h('p', { class: 'muted', id: 'drives-note' }, note(dr.collection, 'Drives')),
-        pools.length ? h('div', { class: 'table-wrap', tabindex: '0' }, poolTable(pools, false, op ? actions.scrub : null))
+        pools.length ? [h('h3', {}, 'ZFS pools'), h('div', { class: 'table-wrap', tabindex: '0' }, poolTable(pools, false, op ? actions.scrub : null))]
           : h('p', { class: 'muted', id: 'pools-note' }, note(po.collection, 'ZFS pools')),
-        ops);
+        ops].flat());
     } catch (err) { el.replaceChildren(h('h2', { id: 'storage-h' }, 'Drives and pools'), errorBox(err, 'drives and pools')); }
   }
   const later = trailing(load, 1500);
