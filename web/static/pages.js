@@ -18,6 +18,16 @@ function throttle(fn, ms) {
   return t;
 }
 
+/**
+ * newest numbers the calls of a loader so that each can tell, once its answer is in, whether a newer call started
+ * meanwhile: an older, slower answer drawn after a newer one would put a stale state back on the page (a blocked
+ * device shown online, its pending host key missing) until the next change, which for a blocked device never comes.
+ */
+function newest() {
+  let n = 0;
+  return () => { const mine = ++n; return () => mine !== n; };
+}
+
 function deviceOf(topic) { return topic?.startsWith('device.') ? topic.split('.')[1] : null; }
 
 function note(root, text, cls = 'muted') { const p = h('p', { class: cls, role: cls === 'error' ? 'alert' : null }, text); root.append(p); return p; }
@@ -265,16 +275,22 @@ async function device(root, id) {
 
   const say = (text, cls = 'muted') => { msg.className = cls; msg.textContent = text; };
 
+  const headCall = newest(), keysCall = newest(), eventsCall = newest();
   async function loadHead() {
     // The poll loop's state comes from a query to its workflow, which can take a while when the worker is busy:
     // the stored status is shown at once, the Temporal UI link when the query answers.
+    const stale = headCall();
     const statusP = api('GET', `devices/${id}/status`).catch(() => null); // no poll loop: no link
+    let got;
     try {
-      dev = await api('GET', `devices/${id}`);
+      got = await api('GET', `devices/${id}`);
     } catch (err) {
+      if (stale()) return true;
       head.replaceChildren(errorBox(err, 'this device'));
       return false;
     }
+    if (stale()) return true;
+    dev = got;
     const link = h('p', {});
     head.replaceChildren(h('h1', {}, dev.name), deviceLinks(id, ''),
       h('p', { id: 'device-status' }, badge(dev.status), ' ', dev.status_reason || '', ' · last seen ', ago(dev.last_seen),
@@ -298,8 +314,10 @@ async function device(root, id) {
   }
 
   async function loadKeys() {
+    const stale = keysCall();
     try {
       const list = (await api('GET', `devices/${id}/host-keys`)).items;
+      if (stale()) return;
       if (!list.length) { keys.replaceChildren(h('p', { class: 'muted' }, 'No host key seen yet; the first poll records it.')); return; }
       keys.replaceChildren(h('table', {}, h('thead', {}, h('tr', {}, ['Role', 'Type', 'Fingerprint', 'State', 'First seen', ''].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, list.map((k) => h('tr', { 'data-state': k.state },
@@ -310,7 +328,7 @@ async function device(root, id) {
               if (!await confirmAction('Approve this host key?', `Compare it with the device's own key first (ssh-keygen -lf on the device). ${k.fingerprint}`, 'Approve')) return;
               try { await api('POST', `devices/${id}/host-key/approve`, { fingerprint: k.fingerprint }); say('Host key approved; polling resumes.'); loadKeys(); loadHead(); } catch (err) { say(err.message, 'error'); }
             } }, 'Approve') : null))))));
-    } catch (err) { keys.replaceChildren(errorBox(err, 'host keys')); }
+    } catch (err) { if (!stale()) keys.replaceChildren(errorBox(err, 'host keys')); }
   }
 
   function drawRanges() {
@@ -415,10 +433,12 @@ async function device(root, id) {
   }
 
   async function loadEvents() {
+    const stale = eventsCall();
     try {
       const list = (await api('GET', `events?device_id=${id}&limit=20`)).items;
+      if (stale()) return;
       events.replaceChildren(list.length ? eventTable(list) : h('p', { class: 'muted' }, 'No events yet.'));
-    } catch (err) { events.replaceChildren(errorBox(err, 'events')); }
+    } catch (err) { if (!stale()) events.replaceChildren(errorBox(err, 'events')); }
   }
 
   drawRanges();

@@ -190,9 +190,12 @@ export function deviceStorage(id) {
     if (!coll.ok) return `${noun}: the last collection failed ${coll.error ? '— ' + coll.error : ''}.`;
     return `${noun}: ${coll.summary || 'none'}.`;
   };
+  let calls = 0;
   async function load() {
+    const mine = ++calls; // an older, slower answer must not replace a newer one
     try {
       const [dr, po] = await Promise.all([api('GET', `devices/${id}/drives`), api('GET', `devices/${id}/zfs/pools`)]);
+      if (mine !== calls) return;
       const drives = dr.drives || [], pools = po.pools || [];
       const op = can('operate');
       // h() flattens nested children, replaceChildren does not: the parts are built as one list.
@@ -202,7 +205,7 @@ export function deviceStorage(id) {
         pools.length ? [h('h3', {}, 'ZFS pools'), h('div', { class: 'table-wrap', tabindex: '0' }, poolTable(pools, false, op ? actions.scrub : null))]
           : h('p', { class: 'muted', id: 'pools-note' }, note(po.collection, 'ZFS pools')),
         ops].flat());
-    } catch (err) { el.replaceChildren(h('h2', { id: 'storage-h' }, 'Drives and pools'), errorBox(err, 'drives and pools')); }
+    } catch (err) { if (mine === calls) el.replaceChildren(h('h2', { id: 'storage-h' }, 'Drives and pools'), errorBox(err, 'drives and pools')); }
   }
   const later = trailing(load, 1500);
   return {
