@@ -74,7 +74,7 @@ function poolTable(list, withDevice, onScrub) {
       h('td', {}, h('span', { class: 'badge ' + (p.state === 'ONLINE' ? 's-ok' : p.state === 'DEGRADED' ? 's-warning' : 's-failed') }, p.state || 'unknown')),
       h('td', { 'data-verdict': p.health }, badge(p.health), reasons(p.reasons)),
       h('td', { class: 'num nowrap' }, bytes(p.size_bytes)),
-      h('td', { class: 'num' }, bytes(p.alloc_bytes), p.capacity_percent !== null && p.capacity_percent !== undefined ? h('div', { class: 'muted' }, pct(p.capacity_percent)) : null),
+      h('td', { class: 'num nowrap' }, bytes(p.alloc_bytes), p.capacity_percent !== null && p.capacity_percent !== undefined ? h('div', { class: 'muted' }, pct(p.capacity_percent)) : null),
       h('td', { class: 'num' }, pct(p.fragmentation_percent)),
       h('td', {}, `${p.read_errors} / ${p.write_errors} / ${p.checksum_errors}`, p.data_errors ? h('div', { class: 'error' }, `${p.data_errors} data errors`) : null),
       h('td', {}, p.last_scrub_end ? ago(p.last_scrub_end) : h('span', { class: 'muted' }, 'none recorded')),
@@ -131,7 +131,10 @@ function fleetPage(title, load, draw, emptyText) {
     const msg = h('p', { role: 'status', class: 'muted', id: 'storage-message' });
     const ops = h('div', { id: 'storage-ops', 'aria-live': 'polite' });
     root.append(h('h1', {}, title), summary, filters, msg, body);
-    if (can('operate')) root.append(h('h2', {}, 'Operations'), ops);
+    if (can('operate')) {
+      ops.append(h('p', { class: 'muted' }, `None started from this page yet: ${title === 'Drives' ? 'a self-test' : 'a scrub'} started here shows its progress here.`));
+      root.append(h('h2', {}, 'Operations'), ops);
+    }
     const say = (text, cls = 'muted') => { msg.className = cls; msg.textContent = text; };
     const state = { q: '', health: '' };
     const actions = storageActions(ops, say, () => refresh());
