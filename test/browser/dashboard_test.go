@@ -285,7 +285,7 @@ func TestDashboard(t *testing.T) {
 		for _, p := range []struct{ route, heading, shot string }{
 			{"#/admin/rules", "Alert rules", "rules"}, {"#/admin/channels", "Notification channels", "channels"},
 			{"#/admin/windows", "Maintenance windows", "windows"}, {"#/admin/schedules", "Schedules", "schedules"},
-			{"#/admin/tokens", "Tokens", "tokens"}, {"#/admin/audit", "Audit log", "audit"}, {"#/drives", "Drives", "drives"},
+			{"#/admin/tokens", "Tokens", "tokens"}, {"#/admin/audit", "Audit log", "audit"}, {"#/drives", "Drives", "drives-empty"},
 			{"#/updates", "Updates", "updates"},
 		} {
 			b.open(d.Base, p.route, p.heading)

@@ -28,7 +28,7 @@ class Live {
       try { msg = JSON.parse(ev.data); } catch { return; }
       if (msg.type === 'welcome') {
         ws.send(JSON.stringify({ type: 'subscribe', id: 'dashboard',
-          topics: ['device.*.status', 'device.*.metrics', 'device.*.containers', 'device.*.services', 'operations', 'events'] }));
+          topics: ['device.*.status', 'device.*.metrics', 'device.*.containers', 'device.*.services', 'device.*.storage', 'operations', 'events'] }));
       } else if (msg.type === 'subscribed' && msg.id === 'dashboard') {
         tails.send = (m) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m)); };
         for (const [topic, id] of tails.watched) tails.send({ type: 'subscribe', id, topics: [topic] });

@@ -3,6 +3,8 @@
 import { h, api, all, can, bytes, bits, pct, num, unit, ago, badge, sparkline, chart, confirmAction, errorBox } from './lib.js';
 import { deviceServices, fleetServices, deviceLinks } from './services.js';
 import { logsIndex, deviceLogs, tailView } from './logs.js';
+import { drivesPage, poolsPage, deviceStorage } from './storage.js';
+import { rulesPage, channelsPage, windowsPage, schedulesPage } from './admin.js';
 
 /** throttle runs fn at most once per ms, trailing, so a burst of live updates costs one refetch. */
 function throttle(fn, ms) {
@@ -14,6 +16,16 @@ function throttle(fn, ms) {
   };
   t.cancel = () => { clearTimeout(timer); timer = null; };
   return t;
+}
+
+/**
+ * newest numbers the calls of a loader so that each can tell, once its answer is in, whether a newer call started
+ * meanwhile: an older, slower answer drawn after a newer one would put a stale state back on the page (a blocked
+ * device shown online, its pending host key missing) until the next change, which for a blocked device never comes.
+ */
+function newest() {
+  let n = 0;
+  return () => { const mine = ++n; return () => mine !== n; };
 }
 
 function deviceOf(topic) { return topic?.startsWith('device.') ? topic.split('.')[1] : null; }
@@ -252,9 +264,10 @@ async function device(root, id) {
   const ops = h('div', { id: 'operations', 'aria-live': 'polite' });
   const events = h('div', { class: 'table-wrap', tabindex: '0', id: 'events' });
   const msg = h('p', { role: 'status', id: 'device-message', class: 'muted' });
+  const storage = deviceStorage(id);
   root.append(head, actions, msg, h('h2', {}, 'Host keys'), keys,
     h('div', { class: 'row' }, h('h2', {}, 'Charts'), ranges), charts,
-    h('h2', {}, 'Filesystems'), fs, h('h2', {}, 'Containers'), ctrs, h('h2', {}, 'Operations'), ops,
+    h('h2', {}, 'Filesystems'), fs, storage.el, h('h2', {}, 'Containers'), ctrs, h('h2', {}, 'Operations'), ops,
     h('h2', {}, 'Events'), events);
   const tracked = new Map(); // operation id -> element
   let timers = [];
@@ -262,16 +275,22 @@ async function device(root, id) {
 
   const say = (text, cls = 'muted') => { msg.className = cls; msg.textContent = text; };
 
+  const headCall = newest(), keysCall = newest(), eventsCall = newest();
   async function loadHead() {
     // The poll loop's state comes from a query to its workflow, which can take a while when the worker is busy:
     // the stored status is shown at once, the Temporal UI link when the query answers.
+    const stale = headCall();
     const statusP = api('GET', `devices/${id}/status`).catch(() => null); // no poll loop: no link
+    let got;
     try {
-      dev = await api('GET', `devices/${id}`);
+      got = await api('GET', `devices/${id}`);
     } catch (err) {
+      if (stale()) return true;
       head.replaceChildren(errorBox(err, 'this device'));
       return false;
     }
+    if (stale()) return true;
+    dev = got;
     const link = h('p', {});
     head.replaceChildren(h('h1', {}, dev.name), deviceLinks(id, ''),
       h('p', { id: 'device-status' }, badge(dev.status), ' ', dev.status_reason || '', ' · last seen ', ago(dev.last_seen),
@@ -295,8 +314,10 @@ async function device(root, id) {
   }
 
   async function loadKeys() {
+    const stale = keysCall();
     try {
       const list = (await api('GET', `devices/${id}/host-keys`)).items;
+      if (stale()) return;
       if (!list.length) { keys.replaceChildren(h('p', { class: 'muted' }, 'No host key seen yet; the first poll records it.')); return; }
       keys.replaceChildren(h('table', {}, h('thead', {}, h('tr', {}, ['Role', 'Type', 'Fingerprint', 'State', 'First seen', ''].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, list.map((k) => h('tr', { 'data-state': k.state },
@@ -307,7 +328,7 @@ async function device(root, id) {
               if (!await confirmAction('Approve this host key?', `Compare it with the device's own key first (ssh-keygen -lf on the device). ${k.fingerprint}`, 'Approve')) return;
               try { await api('POST', `devices/${id}/host-key/approve`, { fingerprint: k.fingerprint }); say('Host key approved; polling resumes.'); loadKeys(); loadHead(); } catch (err) { say(err.message, 'error'); }
             } }, 'Approve') : null))))));
-    } catch (err) { keys.replaceChildren(errorBox(err, 'host keys')); }
+    } catch (err) { if (!stale()) keys.replaceChildren(errorBox(err, 'host keys')); }
   }
 
   function drawRanges() {
@@ -412,16 +433,18 @@ async function device(root, id) {
   }
 
   async function loadEvents() {
+    const stale = eventsCall();
     try {
       const list = (await api('GET', `events?device_id=${id}&limit=20`)).items;
+      if (stale()) return;
       events.replaceChildren(list.length ? eventTable(list) : h('p', { class: 'muted' }, 'No events yet.'));
-    } catch (err) { events.replaceChildren(errorBox(err, 'events')); }
+    } catch (err) { if (!stale()) events.replaceChildren(errorBox(err, 'events')); }
   }
 
   drawRanges();
   if (!await loadHead()) return {};
-  const everything = () => Promise.all([loadHead(), loadKeys(), loadCharts(), loadContainers(), loadOps(), loadEvents()]);
-  await Promise.all([loadKeys(), loadCharts(), loadContainers(), loadOps(), loadEvents()]);
+  const everything = () => Promise.all([loadHead(), loadKeys(), loadCharts(), loadContainers(), loadOps(), loadEvents(), storage.load()]);
+  await Promise.all([loadKeys(), loadCharts(), loadContainers(), loadOps(), loadEvents(), storage.load()]);
   const charts5 = throttle(loadCharts, 5000), head2 = throttle(() => { loadHead(); loadKeys(); loadEvents(); }, 1000);
   const ctr2 = throttle(loadContainers, 1000);
   return {
@@ -429,13 +452,15 @@ async function device(root, id) {
     onUpdate(m) {
       if (tail?.onMessage(m)) return;
       if (m.type !== 'update' || m.topic.endsWith('.logs')) return;
+      storage.onUpdate(m);
+      if (m.topic.endsWith('.storage')) return;
       if (m.topic === 'operations') { const op = m.data; if (op?.id && tracked.has(op.id)) api('GET', `operations/${op.id}`).then(track, () => {}); return; }
       if (deviceOf(m.topic) !== id && m.topic !== 'events') return;
       if (m.topic.endsWith('.metrics')) charts5();
       else if (m.topic.endsWith('.containers')) ctr2();
       else head2();
     },
-    dispose() { tail?.stop(); charts5.cancel(); head2.cancel(); ctr2.cancel(); timers.forEach(clearTimeout); timers = []; },
+    dispose() { tail?.stop(); storage.dispose(); charts5.cancel(); head2.cancel(); ctr2.cancel(); timers.forEach(clearTimeout); timers = []; },
   };
 }
 
@@ -575,7 +600,6 @@ function listPage(title, path, columns, empty, rowActions) {
   };
 }
 
-const yes = (b) => (b ? 'yes' : 'no');
 const when = (t) => (t ? ago(t) : '');
 
 /** packageUpdates lists the devices' pending package updates, security first (GET /updates). */
@@ -674,28 +698,17 @@ export const routes = [
   { pattern: /^\/containers$/, render: containers },
   { pattern: /^\/operations$/, render: operations },
   { pattern: /^\/alerts$/, render: alerts },
-  { pattern: /^\/drives$/, ...later('Drives') },
-  { pattern: /^\/pools$/, ...later('Pools') },
+  { pattern: /^\/drives$/, render: drivesPage },
+  { pattern: /^\/pools$/, render: poolsPage },
   { pattern: /^\/logs$/, render: logsIndex },
   { pattern: /^\/services$/, render: fleetServices },
   { pattern: /^\/updates$/, render: imageUpdates },
   { pattern: /^\/vms$/, ...later('VMs') },
   { pattern: /^\/networks$/, ...later('Networks') },
-  { pattern: /^\/admin\/rules$/, render: listPage('Alert rules', 'alert-rules', [['Name', (r) => r.name], ['Kind', (r) => r.kind], ['Metric', (r) => r.metric || ''],
-    ['Warning', (r) => r.warning ?? ''], ['Critical', (r) => r.critical ?? ''], ['Scope', (r) => r.scope + (r.scope_tag ? ' ' + r.scope_tag : '')], ['Enabled', (r) => yes(r.enabled)]],
-  'No alert rules.') },
-  { pattern: /^\/admin\/channels$/, render: listPage('Notification channels', 'notification-channels', [['Name', (c) => c.name], ['Type', (c) => c.type], ['URL', (c) => c.url],
-    ['Min severity', (c) => c.min_severity], ['Enabled', (c) => yes(c.enabled)]], 'No notification channels. Create one with POST /api/v1/notification-channels.',
-  [{ label: 'Send test', scope: 'admin', path: (c) => `notification-channels/${c.id}/test` }]) },
-  { pattern: /^\/admin\/windows$/, render: listPage('Maintenance windows', 'maintenance-windows', [['Name', (w) => w.name], ['Device/tag', (w) => w.tag || w.device_id || 'all'],
-    ['Starts', (w) => when(w.starts_at)], ['Ends', (w) => when(w.ends_at)], ['Weekly', (w) => (w.weekdays || []).join(',') + ' ' + (w.start_time || '')], ['Zone', (w) => w.time_zone]],
-  'No maintenance windows.') },
-  { pattern: /^\/admin\/schedules$/, render: listPage('Schedules', 'schedules', [['Name', (s) => s.name], ['Kind', (s) => s.kind || s.action || ''], ['Spec', (s) => s.cron || s.spec || ''],
-    ['Paused', (s) => yes(s.paused)], ['Temporal', (s) => (s.temporal_ui ? h('a', { href: s.temporal_ui, target: '_blank', rel: 'noopener noreferrer' }, 'schedule') : '')]],
-  'No schedules.', [
-    { label: 'Trigger', scope: 'operate', path: (s) => `schedules/${s.id}/trigger` },
-    { label: 'Pause', scope: 'operate', path: (s) => `schedules/${s.id}/pause`, when: (s) => !s.paused },
-    { label: 'Resume', scope: 'operate', path: (s) => `schedules/${s.id}/resume`, when: (s) => s.paused }]) },
+  { pattern: /^\/admin\/rules$/, render: rulesPage },
+  { pattern: /^\/admin\/channels$/, render: channelsPage },
+  { pattern: /^\/admin\/windows$/, render: windowsPage },
+  { pattern: /^\/admin\/schedules$/, render: schedulesPage },
   { pattern: /^\/admin\/tokens$/, render: withForm(tokenForm, listPage('Tokens', 'tokens', [['Name', (t) => t.name], ['Scopes', (t) => t.scopes.join(', ')], ['Prefix', (t) => t.prefix],
     ['Created', (t) => when(t.created_at)], ['Expires', (t) => (t.expires_at ? ago(t.expires_at) : 'never')], ['Last used', (t) => when(t.last_used_at)], ['Revoked', (t) => when(t.revoked_at)]],
   'No tokens.')) },
