@@ -47,7 +47,7 @@ func TestAptRealRepository(t *testing.T) {
 	require.Equal(t, ManagerApt, rep.Manager)
 	require.False(t, rep.Failed, "messages: %v", rep.Messages)
 	require.Equal(t, 3, rep.Total)
-	require.Equal(t, 2, rep.Security)
+	require.Equal(t, 2, rep.Security, "%s", out)
 	require.Equal(t, []Update{
 		{Name: "infra-both", Arch: "all", Current: "3.0-1", Candidate: "3.1-1", Security: true, Origin: "Infra:12.4/stable, Infra:12.4/stable-security"},
 		{Name: "libinfra1", Arch: "all", Current: "2.0-1", Candidate: "2.0-2", Security: true, Origin: "Infra:12.4/stable-security"},

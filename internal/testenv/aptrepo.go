@@ -43,7 +43,11 @@ func BuildAptRepo(t testing.TB, dir string, repo []DebPackage, installed map[str
 			control := fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: all\nMaintainer: Infrastructor <test@example.org>\nDescription: test package %s\n", p.Name, p.Version, p.Name)
 			require.NoError(t, os.WriteFile(filepath.Join(build, "DEBIAN", "control"), []byte(control), 0o644))
 			file := fmt.Sprintf("%s_%s_all.deb", p.Name, p.Version)
-			out, err := exec.Command("dpkg-deb", "--root-owner-group", "-Zgzip", "--build", build, filepath.Join(sd, file)).CombinedOutput()
+			// A fixed build time makes one package built for two suites the same file, as a real archive serves it;
+			// otherwise two builds a second apart differ, and apt shows the version from one suite only.
+			cmd := exec.Command("dpkg-deb", "--root-owner-group", "-Zgzip", "--build", build, filepath.Join(sd, file))
+			cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1767225600")
+			out, err := cmd.CombinedOutput()
 			require.NoError(t, err, "%s", out)
 			deb, err := os.ReadFile(filepath.Join(sd, file))
 			require.NoError(t, err)
