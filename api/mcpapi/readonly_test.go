@@ -2,21 +2,15 @@ package mcpapi
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	must "github.com/stretchr/testify/require"
 
-	"github.com/infrastructor/infrastructor/api/httpx"
-	"github.com/infrastructor/infrastructor/api/service"
-	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/store"
-	"github.com/infrastructor/infrastructor/internal/testdb"
 )
 
 // TestMCPContainerActionOnReadOnlyDevice: the container_action tool answers an operation on a read-only device
@@ -24,22 +18,12 @@ import (
 func TestMCPContainerActionOnReadOnlyDevice(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := testdb.Pool(t)
-	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
-	must.NoError(t, err)
-	secret, err := store.NewSecret()
-	must.NoError(t, err)
-	_, err = store.CreateToken(ctx, db, "operator", []string{store.ScopeOperate}, nil, secret)
-	must.NoError(t, err)
+	s, db, _, secret := withToken(t, "operator", store.ScopeOperate)
 	dev, err := store.CreateDevice(ctx, db, &store.Device{Name: "monitor-only", Host: "192.0.2.10", Port: 22, User: "monitor",
 		DeviceType: "linux", PollInterval: 30 * time.Second, HostKeyPolicy: store.PolicyRequireApproval, ReadOnly: true})
 	must.NoError(t, err)
 
-	s := testServer(service.Deps{Config: cfg, Pool: db, Log: slog.New(slog.DiscardHandler)})
-	app := fiber.New(fiber.Config{DisableStartupMessage: true, ErrorHandler: httpx.ErrorHandler(s.Log)})
-	app.All(MCPPath, s.newMCP().handle)
-	url := serveApp(t, app)
-	c, err := client.NewStreamableHttpClient(url+MCPPath, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + secret}))
+	c, err := client.NewStreamableHttpClient(serveMCP(t, s, s.newMCP()), transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + secret}))
 	must.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	must.NoError(t, c.Start(ctx))

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -17,11 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	must "github.com/stretchr/testify/require"
 
-	"github.com/infrastructor/infrastructor/api/httpx"
-	"github.com/infrastructor/infrastructor/api/service"
-	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/store"
-	"github.com/infrastructor/infrastructor/internal/testdb"
 )
 
 // serveApp serves app on a real loopback listener and returns its base URL.
@@ -150,15 +145,8 @@ func TestServeStreamingPlainAndHangUp(t *testing.T) {
 func TestMCPProgressStreamsThroughFiber(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := testdb.Pool(t)
-	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
-	must.NoError(t, err)
-	secret, err := store.NewSecret()
-	must.NoError(t, err)
-	_, err = store.CreateToken(ctx, db, "stream", []string{store.ScopeRead}, nil, secret)
-	must.NoError(t, err)
+	s, _, _, secret := withToken(t, "stream", store.ScopeRead)
 
-	s := testServer(service.Deps{Config: cfg, Pool: db, Log: slog.New(slog.DiscardHandler)})
 	e := s.newMCP()
 	seen := make(chan struct{})
 	e.srv.AddTool(mcp.NewTool("gated", annotations("gated", true, false, true, false)),
@@ -171,11 +159,9 @@ func TestMCPProgressStreamsThroughFiber(t *testing.T) {
 				return mcp.NewToolResultError("the progress notification did not reach the client before the result"), nil
 			}
 		})
-	app := fiber.New(fiber.Config{DisableStartupMessage: true, ErrorHandler: httpx.ErrorHandler(s.Log)})
-	app.All(MCPPath, e.handle)
-	url := serveApp(t, app)
+	url := serveMCP(t, s, e)
 
-	c, err := client.NewStreamableHttpClient(url+MCPPath, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + secret}))
+	c, err := client.NewStreamableHttpClient(url, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + secret}))
 	must.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	var progress []string

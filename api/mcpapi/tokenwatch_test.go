@@ -2,21 +2,15 @@ package mcpapi
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	must "github.com/stretchr/testify/require"
 
-	"github.com/infrastructor/infrastructor/api/httpx"
-	"github.com/infrastructor/infrastructor/api/service"
-	"github.com/infrastructor/infrastructor/internal/config"
 	"github.com/infrastructor/infrastructor/internal/store"
-	"github.com/infrastructor/infrastructor/internal/testdb"
 )
 
 // TestMCPStreamEndsWhenItsTokenIsRevoked: a tool call still streaming progress (as container_action does while an
@@ -24,15 +18,8 @@ import (
 func TestMCPStreamEndsWhenItsTokenIsRevoked(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := testdb.Pool(t)
-	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
-	must.NoError(t, err)
-	secret, err := store.NewSecret()
-	must.NoError(t, err)
-	tok, err := store.CreateToken(ctx, db, "agent", []string{store.ScopeRead}, nil, secret)
-	must.NoError(t, err)
+	s, db, tok, secret := withToken(t, "agent", store.ScopeRead)
 
-	s := testServer(service.Deps{Config: cfg, Pool: db, Log: slog.New(slog.DiscardHandler)})
 	t.Cleanup(s.Close)
 	e := s.newMCP()
 	e.tool(mcp.NewTool("waits", annotations("waits", true, false, true, false)),
@@ -45,11 +32,9 @@ func TestMCPStreamEndsWhenItsTokenIsRevoked(t *testing.T) {
 				return mcp.NewToolResultText("the stream was never ended"), nil
 			}
 		})
-	app := fiber.New(fiber.Config{DisableStartupMessage: true, ErrorHandler: httpx.ErrorHandler(s.Log)})
-	app.All(MCPPath, e.handle)
-	url := serveApp(t, app)
+	url := serveMCP(t, s, e)
 
-	c, err := client.NewStreamableHttpClient(url+MCPPath, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + secret}))
+	c, err := client.NewStreamableHttpClient(url, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + secret}))
 	must.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	streaming := make(chan struct{}, 1)

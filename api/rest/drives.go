@@ -29,25 +29,36 @@ func (s *Server) storageRoutes(v1 fiber.Router) {
 	s.storageActionRoutes(v1)
 }
 
-// driveHistoryWindow is how far back a drive's details reach.
-const driveHistoryWindow = 7 * 24 * time.Hour
-
-func (s *Server) listFleetDrives(c *fiber.Ctx) error {
-	f := store.DriveFilter{Health: c.Query("health")}
+// fleetFilter reads the query of a fleet-wide storage list: device_id, and the enum field name, which must be one
+// of allowed (msg says which otherwise); every bad field is named at once.
+func fleetFilter(c *fiber.Ctx, name string, allowed []string, msg string) (dev *uuid.UUID, value string, err error) {
 	fields := map[string]string{}
 	if v := c.Query("device_id"); v != "" {
 		id, err := uuid.Parse(v)
 		if err != nil {
 			fields["device_id"] = "must be a device id (UUID)"
 		}
-		f.DeviceID = &id
+		dev = &id
 	}
-	if f.Health != "" && !slices.Contains(service.DriveHealths, f.Health) {
-		fields["health"] = "must be ok, warning, failing or unknown"
+	value = c.Query(name)
+	if value != "" && !slices.Contains(allowed, value) {
+		fields[name] = msg
 	}
 	if len(fields) > 0 {
-		return service.Invalid(fields)
+		return nil, "", service.Invalid(fields)
 	}
+	return dev, value, nil
+}
+
+// driveHistoryWindow is how far back a drive's details reach.
+const driveHistoryWindow = 7 * 24 * time.Hour
+
+func (s *Server) listFleetDrives(c *fiber.Ctx) error {
+	dev, health, err := fleetFilter(c, "health", service.DriveHealths, "must be ok, warning, failing or unknown")
+	if err != nil {
+		return err
+	}
+	f := store.DriveFilter{DeviceID: dev, Health: health}
 	drives, err := store.ListDrives(c.UserContext(), s.Pool, f)
 	if err != nil {
 		return err

@@ -64,42 +64,42 @@ func decodeAction(c *fiber.Ctx) (service.ContainerActionRequest, error) {
 }
 
 func (s *Server) containerAction(c *fiber.Ctx) error {
-	d, err := s.loadDevice(c)
-	if err != nil {
-		return err
-	}
 	ref := strings.Clone(c.Params("ref"))
-	if err := docker.ValidRef(ref); err != nil {
-		return service.Invalid(map[string]string{"ref": "must be a container name or ID: " + err.(*docker.ArgError).Reason})
-	}
-	req, err := decodeAction(c)
-	if err != nil {
-		return err
-	}
-	wait, err := parseWait(c)
-	if err != nil {
-		return err
-	}
-	setAudit(c, "container."+req.Action, "device/"+d.ID.String()+"/container/"+ref, map[string]any{"action": req.Action,
-		"timeout": req.Timeout, "signal": req.Signal, "force": req.Force, "volumes": req.Volumes})
-	op, err := s.StartContainerAction(c.UserContext(), tokenOf(c), d.ID, ref, req)
-	if op != nil {
-		setAuditWorkflow(c, op.WorkflowID)
-	}
-	if err != nil {
-		return err
-	}
-	return s.answerOperation(c, op, wait)
+	return s.dockerAction(c, func() error {
+		if err := docker.ValidRef(ref); err != nil {
+			return service.Invalid(map[string]string{"ref": "must be a container name or ID: " + err.(*docker.ArgError).Reason})
+		}
+		return nil
+	}, func(d *store.Device, req service.ContainerActionRequest) (*store.Operation, error) {
+		setAudit(c, "container."+req.Action, "device/"+d.ID.String()+"/container/"+ref, map[string]any{"action": req.Action,
+			"timeout": req.Timeout, "signal": req.Signal, "force": req.Force, "volumes": req.Volumes})
+		return s.StartContainerAction(c.UserContext(), tokenOf(c), d.ID, ref, req)
+	})
 }
 
 func (s *Server) composeAction(c *fiber.Ctx) error {
+	project := strings.Clone(c.Params("project"))
+	return s.dockerAction(c, func() error {
+		if err := docker.ValidProject(project); err != nil {
+			return service.Invalid(map[string]string{"project": "must be a compose project name: " + err.(*docker.ArgError).Reason})
+		}
+		return nil
+	}, func(d *store.Device, req service.ContainerActionRequest) (*store.Operation, error) {
+		setAudit(c, "compose."+req.Action, "device/"+d.ID.String()+"/compose/"+project, map[string]any{"action": req.Action})
+		return s.StartComposeAction(c.UserContext(), tokenOf(c), d.ID, project, req)
+	})
+}
+
+// dockerAction reads the device, checks the target (check), reads the action body and ?wait=, starts the operation
+// with start (which audits it) and answers it.
+func (s *Server) dockerAction(c *fiber.Ctx, check func() error,
+	start func(*store.Device, service.ContainerActionRequest) (*store.Operation, error)) error {
 	d, err := s.loadDevice(c)
 	if err != nil {
 		return err
 	}
-	project := strings.Clone(c.Params("project"))
-	if err := docker.ValidProject(project); err != nil {
-		return service.Invalid(map[string]string{"project": "must be a compose project name: " + err.(*docker.ArgError).Reason})
+	if err := check(); err != nil {
+		return err
 	}
 	req, err := decodeAction(c)
 	if err != nil {
@@ -109,8 +109,7 @@ func (s *Server) composeAction(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	setAudit(c, "compose."+req.Action, "device/"+d.ID.String()+"/compose/"+project, map[string]any{"action": req.Action})
-	op, err := s.StartComposeAction(c.UserContext(), tokenOf(c), d.ID, project, req)
+	op, err := start(d, req)
 	if op != nil {
 		setAuditWorkflow(c, op.WorkflowID)
 	}

@@ -2,8 +2,8 @@ package rest
 
 import (
 	"errors"
-	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
@@ -21,21 +21,11 @@ var poolStates = []string{"ONLINE", "DEGRADED", "FAULTED", "OFFLINE", "UNAVAIL",
 const auditReadSnapshots = "read.zfs_snapshots"
 
 func (s *Server) listFleetPools(c *fiber.Ctx) error {
-	f := store.PoolFilter{State: c.Query("state")}
-	fields := map[string]string{}
-	if v := c.Query("device_id"); v != "" {
-		id, err := uuid.Parse(v)
-		if err != nil {
-			fields["device_id"] = "must be a device id (UUID)"
-		}
-		f.DeviceID = &id
+	dev, state, err := fleetFilter(c, "state", poolStates, "must be "+strings.Join(poolStates[:len(poolStates)-1], ", ")+" or "+poolStates[len(poolStates)-1])
+	if err != nil {
+		return err
 	}
-	if f.State != "" && !slices.Contains(poolStates, f.State) {
-		fields["state"] = "must be ONLINE, DEGRADED, FAULTED, OFFLINE, UNAVAIL, REMOVED or SUSPENDED"
-	}
-	if len(fields) > 0 {
-		return service.Invalid(fields)
-	}
+	f := store.PoolFilter{DeviceID: dev, State: state}
 	pools, err := store.ListPools(c.UserContext(), s.Pool, f)
 	if err != nil {
 		return err
