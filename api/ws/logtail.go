@@ -57,38 +57,69 @@ func (s *Server) tailOf(p hub.Pattern) (activities.LogTailInput, uuid.UUID, bool
 		Topic: topic, Container: src.Container, Query: src.Query, IdleAfter: s.Config.LogTailIdle}, dev, true
 }
 
-// watchTails makes client a watcher of the tails of the log patterns among ps, starting tails that do not run,
-// within the limits per token and per device; it audits each new watch as a read of sensitive data. On an error
-// no watch of this call is kept.
-func (s *Server) watchTails(client *hub.Client, tok *store.Token, addr string, ps []hub.Pattern) error {
-	var added []hub.Pattern
+// pendingTail is a watch reserved for a client whose tail is still to be ensured.
+type pendingTail struct {
+	pattern hub.Pattern
+	in      activities.LogTailInput
+}
+
+// reserveTails makes client a watcher of the tails of the log patterns among ps, within the limits per token and
+// per device, without starting them yet: the client subscribes and hears its confirmation first, then startTails
+// starts them, so nothing a tail publishes as it starts (its "started" marker) comes before the confirmation or is
+// missed. On an error no watch of this call is kept.
+func (s *Server) reserveTails(client *hub.Client, tok *store.Token, ps []hub.Pattern) ([]pendingTail, error) {
+	var pending []pendingTail
 	for _, p := range ps {
 		in, dev, ok := s.tailOf(p)
 		if !ok {
 			continue
 		}
-		fresh, err := s.watchTail(client, tok, in, dev)
+		fresh, err := s.reserveTail(client, tok, in, dev)
 		if err != nil {
-			s.unwatchTails(client, added)
-			return err
+			for _, pt := range pending {
+				s.dropWatch(client, pt.in.SourceID)
+			}
+			return nil, err
 		}
-		if !fresh {
+		if fresh {
+			pending = append(pending, pendingTail{pattern: p, in: in})
+		}
+	}
+	return pending, nil
+}
+
+// startTails starts (or joins) the reserved tails and audits each watch as a read of sensitive data. A tail that
+// cannot be started loses its watch; failed lists their patterns, err says why.
+func (s *Server) startTails(client *hub.Client, tok *store.Token, addr string, pending []pendingTail) (failed []hub.Pattern, err error) {
+	tailer, ok := s.Workflows.(LogTailer)
+	for _, pt := range pending {
+		var startErr error = errTailUnavailable
+		if ok {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			startErr = tailer.EnsureLogTail(ctx, pt.in)
+			cancel()
+		}
+		if startErr != nil {
+			s.dropWatch(client, pt.in.SourceID)
+			failed, err = append(failed, pt.pattern), startErr
 			continue
 		}
-		added = append(added, p)
+		in := pt.in
 		action, target := service.AuditReadSystemLogs, "device/"+in.DeviceID+"/logs"
 		if in.Container != "" {
 			action, target = service.AuditReadContainerLogs, "device/"+in.DeviceID+"/containers/"+in.Container
 		}
 		s.AuditRead(tok, addr, action, target, map[string]any{"interface": "websocket", "topic": in.Topic, "tail": in.SourceID})
 	}
-	return nil
+	if len(pending) > len(failed) {
+		s.startTailKeepAlive()
+	}
+	return failed, err
 }
 
-// watchTail adds one watcher; fresh is false when client already watched the tail.
-func (s *Server) watchTail(client *hub.Client, tok *store.Token, in activities.LogTailInput, dev uuid.UUID) (fresh bool, err error) {
-	tailer, ok := s.Workflows.(LogTailer)
-	if !ok {
+// reserveTail adds one watcher; fresh is false when client already watched the tail.
+func (s *Server) reserveTail(client *hub.Client, tok *store.Token, in activities.LogTailInput, dev uuid.UUID) (fresh bool, err error) {
+	if _, ok := s.Workflows.(LogTailer); !ok {
 		return false, errTailUnavailable
 	}
 	r := &s.tails
@@ -148,11 +179,6 @@ func (s *Server) watchTail(client *hub.Client, tok *store.Token, in activities.L
 		s.dropWatch(client, in.SourceID)
 		return false, err
 	}
-	if err := tailer.EnsureLogTail(ctx, in); err != nil {
-		s.dropWatch(client, in.SourceID)
-		return false, err
-	}
-	s.startTailKeepAlive()
 	return true, nil
 }
 

@@ -421,22 +421,19 @@ func (s *Server) wsHandle(client *hub.Client, tok *store.Token, addr string, raw
 			client.Send(wsErrorMessage(req.ID, wsError{wsTooManyTopics, fmt.Sprintf("at most %d subscriptions per connection", wsMaxPatterns)}))
 			return
 		}
-		// Log topics start (or join) live tails (#12), within the limits per token and per device. The client
-		// subscribes first, so what a tail publishes as it starts (its "started" marker) cannot be missed; a refused
-		// tail takes back the subscriptions this request added.
-		var added []hub.Pattern
-		for _, p := range req.Patterns {
-			if !slices.Contains(client.Patterns(), p) && !slices.Contains(added, p) {
-				added = append(added, p)
-			}
-		}
-		client.Subscribe(req.Patterns...)
-		if err := s.watchTails(client, tok, addr, req.Patterns); err != nil {
-			client.Unsubscribe(added...)
+		// Log topics start (or join) live tails (#12), within the limits per token and per device: reserved first
+		// (a refusal subscribes nothing), started after the confirmation (see reserveTails).
+		pending, err := s.reserveTails(client, tok, req.Patterns)
+		if err != nil {
 			client.Send(wsErrorMessage(req.ID, s.wsTailError(err)))
 			return
 		}
+		client.Subscribe(req.Patterns...)
 		client.Send(wsTopicsMessage("subscribed", req.ID, req.Topics, client.Patterns()))
+		if failed, err := s.startTails(client, tok, addr, pending); err != nil {
+			client.Unsubscribe(failed...)
+			client.Send(wsErrorMessage(req.ID, s.wsTailError(err)))
+		}
 	case wsUnsubscribe:
 		client.Unsubscribe(req.Patterns...)
 		s.unwatchTails(client, req.Patterns)

@@ -189,9 +189,10 @@ func TestServicesEndToEnd(t *testing.T) {
 		ws := startWSAPI(t, s.DB, hub.Options{}, nil).connect(t, s.Token)
 		ws.subscribe("device." + d.ID.String() + ".services")
 		require.Equal(t, 200, s.do("POST", base+"/poll", nil, nil)) // a poll-now also collects the inventory
-		// The live update names the counts; details come from REST.
+		// The live update names the counts; details come from REST. The collection runs after the poll, over SSH:
+		// allow for a loaded machine.
 		for {
-			m := ws.read()
+			m := ws.readWithin(time.Minute)
 			require.Equal(t, "update", m.Type)
 			var data struct {
 				Systemd   bool `json:"systemd"`

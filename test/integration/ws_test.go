@@ -136,8 +136,11 @@ func (w *wsConn) send(msg string) {
 }
 
 // next reads the next message within 10s.
-func (w *wsConn) next() (hub.Message, error) {
-	_ = w.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+func (w *wsConn) next() (hub.Message, error) { return w.nextWithin(10 * time.Second) }
+
+// nextWithin reads the next message within d.
+func (w *wsConn) nextWithin(d time.Duration) (hub.Message, error) {
+	_ = w.c.SetReadDeadline(time.Now().Add(d))
 	_, raw, err := w.c.ReadMessage()
 	if err != nil {
 		return hub.Message{}, err
@@ -152,6 +155,14 @@ func (w *wsConn) next() (hub.Message, error) {
 func (w *wsConn) read() hub.Message {
 	w.t.Helper()
 	m, err := w.next()
+	require.NoError(w.t, err)
+	return m
+}
+
+// readWithin reads the next message within d: for updates that follow slow work on a loaded machine.
+func (w *wsConn) readWithin(d time.Duration) hub.Message {
+	w.t.Helper()
+	m, err := w.nextWithin(d)
 	require.NoError(w.t, err)
 	return m
 }
