@@ -373,16 +373,40 @@ func TestAdminFormsAndStorage(t *testing.T) {
 		require.Equal(t, "0 3 1 * *", sv.Spec.Cron, "a refused edit changed nothing")
 		b.choose("#schedule-form-when", "every")
 		b.choose("#schedule-form-spec-every", "45m")
+		b.choose("#schedule-form-action-type", "image_prune")
 		b.click(`#schedule-form button[type="submit"]`)
 		b.waitFor(30*time.Second, "the saved schedule", fmt.Sprintf(`document.querySelector('%s')?.textContent.includes('every 45m')`, row))
 		sv = schedView{}
 		require.Equal(t, 200, d.Do(t, "GET", "/api/v1/schedules/"+schID, nil, &sv))
 		require.Equal(t, "45m", sv.Spec.Every)
 		require.Empty(t, sv.Spec.Cron)
-		require.Equal(t, "zfs_scrub", sv.Action.Type)
-		require.Equal(t, "neptune", sv.Action.Pool)
+		require.Equal(t, "image_prune", sv.Action.Type)
+		require.Empty(t, sv.Action.Pool)
 		require.GreaterOrEqual(t, len(sv.Temporal.NextRuns), 2)
 		require.Equal(t, 45*time.Minute, sv.Temporal.NextRuns[1].Sub(sv.Temporal.NextRuns[0]))
+
+		// The next run does the edited action: an image prune (an activity, no operation), not another scrub.
+		scrubs := strings.Count(fake.Calls(), "zpool scrub neptune")
+		b.click(row + ` button[data-action="trigger"]`)
+		type outcome struct{ OperationID, State, Summary, Error string }
+		var second []outcome
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			var runs struct {
+				Items []struct {
+					FinishedAt *time.Time `json:"finished_at"`
+					Result     []outcome  `json:"result"`
+				} `json:"items"`
+			}
+			assert.Equal(c, 200, d.Do(t, "GET", "/api/v1/schedules/"+schID+"/runs", nil, &runs))
+			if assert.Len(c, runs.Items, 2) && assert.NotNil(c, runs.Items[0].FinishedAt) {
+				second = runs.Items[0].Result
+			}
+		}, 2*time.Minute, 500*time.Millisecond, "the second run finished")
+		t.Logf("the run after the edit: %+v", second)
+		require.Len(t, second, 1)
+		require.Empty(t, second[0].OperationID, "an image prune, not a scrub operation: %+v", second[0])
+		require.NotEmpty(t, second[0].Summary+second[0].Error)
+		require.Equal(t, scrubs, strings.Count(fake.Calls(), "zpool scrub neptune"), "no scrub ran")
 		b.shot("admin-schedules")
 		b.accessible("schedules")
 		b.clean()
