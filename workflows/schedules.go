@@ -214,12 +214,7 @@ func overlapPolicy(name string) enumspb.ScheduleOverlapPolicy {
 // CreateUserSchedule creates the Temporal schedule of a user schedule. Temporal validates the cron expression
 // and the time zone; its error is returned as is.
 func (p *Client) CreateUserSchedule(ctx context.Context, o UserScheduleOptions) error {
-	spec := client.ScheduleSpec{TimeZoneName: o.TimeZone}
-	if o.Cron != "" {
-		spec.CronExpressions = []string{o.Cron}
-	} else {
-		spec.Intervals = []client.ScheduleIntervalSpec{{Every: o.Every, Offset: o.Offset}}
-	}
+	spec := userScheduleSpec(o)
 	_, err := p.Client.ScheduleClient().Create(ctx, client.ScheduleOptions{
 		ID:      UserScheduleID(o.ID),
 		Spec:    spec,

@@ -34,6 +34,7 @@ func (s *Server) alertRoutes(v1 fiber.Router) {
 
 	v1.Get("/maintenance-windows", read, s.listWindows)
 	v1.Post("/maintenance-windows", admin, s.createWindow)
+	v1.Patch("/maintenance-windows/:id", admin, s.updateWindow)
 	v1.Delete("/maintenance-windows/:id", admin, s.deleteWindow)
 }
 
@@ -411,35 +412,8 @@ func (s *Server) createWindow(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	d := newFieldDecoder(raw)
 	w := &store.MaintenanceWindow{TimeZone: "UTC"}
-	d.get("name", &w.Name, "a string")
-	var dev uuid.UUID
-	if d.get("device_id", &dev, "a device id (UUID)") {
-		w.DeviceID = &dev
-		if _, err := store.GetDevice(c.UserContext(), s.Pool, dev); err != nil {
-			d.fail("device_id", "no such device")
-		}
-	}
-	d.get("tag", &w.Tag, "a string")
-	d.get("starts_at", &w.StartsAt, "an RFC 3339 time")
-	d.get("ends_at", &w.EndsAt, "an RFC 3339 time")
-	d.get("weekdays", &w.Weekdays, "an array of weekday numbers (0 = Sunday)")
-	d.get("start_time", &w.StartTime, `a time of day such as "02:00"`)
-	d.get("time_zone", &w.TimeZone, "an IANA time zone")
-	var dur string
-	if d.get("duration", &dur, `a duration such as "2h"`) {
-		if w.Duration, err = time.ParseDuration(dur); err != nil {
-			d.fail("duration", `must be a duration such as "2h"`)
-		}
-	}
-	if msg := service.ValidateName(w.Name); msg != "" {
-		d.fail("name", msg)
-	}
-	for k, v := range w.Window().Validate() {
-		d.fail(k, v)
-	}
-	if err := d.finish(); err != nil {
+	if err := s.decodeWindow(c, raw, w); err != nil {
 		return err
 	}
 	out, err := store.CreateMaintenanceWindow(c.UserContext(), s.Pool, w)

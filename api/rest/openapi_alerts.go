@@ -32,6 +32,8 @@ var alertAPIRoutes = []route{
 	{method: "get", path: "/maintenance-windows", summary: "List maintenance windows", scope: "read", status: "200", resp: listOf("MaintenanceWindow")},
 	{method: "post", path: "/maintenance-windows", summary: "Create a maintenance window (alerts inside are recorded, not sent)",
 		scope: "admin", body: ref("MaintenanceWindow"), status: "201", resp: ref("MaintenanceWindow")},
+	{method: "patch", path: "/maintenance-windows/{id}", summary: "Change some fields of a maintenance window (device_id replaces tag and one-off times replace recurring ones, and the other way round; null clears a field); applies from the next poll on",
+		scope: "admin", body: ref("MaintenanceWindow"), status: "200", resp: ref("MaintenanceWindow")},
 	{method: "delete", path: "/maintenance-windows/{id}", summary: "Delete a maintenance window", scope: "admin", status: "204"},
 
 	{method: "get", path: "/notification-channels", summary: "List notification channels (never their token or secret)", scope: "admin",
@@ -52,6 +54,8 @@ var alertAPIRoutes = []route{
 	{method: "post", path: "/schedules", summary: "Create a user schedule (a Temporal Schedule)", scope: "admin",
 		body: ref("ScheduleInput"), status: "201", resp: ref("Schedule")},
 	{method: "get", path: "/schedules/{id}", summary: "Get a schedule with its latest runs", scope: "read", status: "200", resp: ref("Schedule")},
+	{method: "patch", path: "/schedules/{id}", summary: "Change some of name, spec, action and overlap of a schedule (spec and action are replaced as a whole; paused is changed by pause and resume); a spec Temporal refuses changes nothing (422 on spec)",
+		scope: "admin", body: ref("ScheduleInput"), status: "200", resp: ref("Schedule")},
 	{method: "delete", path: "/schedules/{id}", summary: "Delete a schedule", scope: "admin", status: "204"},
 	{method: "post", path: "/schedules/{id}/pause", summary: "Pause a schedule", scope: "operate", status: "200", resp: ref("Schedule")},
 	{method: "post", path: "/schedules/{id}/resume", summary: "Resume a paused schedule", scope: "operate", status: "200", resp: ref("Schedule")},

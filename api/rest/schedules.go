@@ -13,12 +13,13 @@ import (
 	"github.com/infrastructor/infrastructor/workflows"
 )
 
-// scheduleRoutes registers user schedules: admin creates and deletes, operate pauses, resumes and triggers.
+// scheduleRoutes registers user schedules: admin creates, edits and deletes, operate pauses, resumes and triggers.
 func (s *Server) scheduleRoutes(v1 fiber.Router) {
 	read, operate, admin := require(store.ScopeRead), require(store.ScopeOperate), require(store.ScopeAdmin)
 	v1.Get("/schedules", read, s.listSchedules)
 	v1.Post("/schedules", admin, s.createSchedule)
 	v1.Get("/schedules/:id", read, s.getSchedule)
+	v1.Patch("/schedules/:id", admin, s.updateSchedule)
 	v1.Delete("/schedules/:id", admin, s.deleteSchedule)
 	v1.Post("/schedules/:id/pause", operate, s.pauseSchedule)
 	v1.Post("/schedules/:id/resume", operate, s.resumeSchedule)

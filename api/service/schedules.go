@@ -25,6 +25,7 @@ type Scheduler interface {
 	DescribeUserSchedule(ctx context.Context, id string) (*workflows.ScheduleInfo, error)
 	PauseUserSchedule(ctx context.Context, id string, pause bool, note string) error
 	TriggerUserSchedule(ctx context.Context, id string) error
+	UpdateUserSchedule(ctx context.Context, o workflows.UserScheduleOptions) error
 	DeleteUserSchedule(ctx context.Context, id string) error
 }
 

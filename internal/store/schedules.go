@@ -108,6 +108,22 @@ func SetUserSchedulePaused(ctx context.Context, db DBTX, id uuid.UUID, paused bo
 	return execOne(db.Exec(ctx, `UPDATE user_schedules SET paused = $2, updated_at = now() WHERE id = $1`, id, paused))
 }
 
+// UpdateUserSchedule replaces the name, spec, action and overlap policy of schedule s.ID (not its paused state,
+// which follows Temporal through SetUserSchedulePaused). ErrConflict when the name is taken, ErrNotFound when
+// the schedule is gone.
+func UpdateUserSchedule(ctx context.Context, db DBTX, s *UserSchedule) (*UserSchedule, error) {
+	spec, err := json.Marshal(s.Spec)
+	if err != nil {
+		return nil, err
+	}
+	action, err := json.Marshal(s.Action)
+	if err != nil {
+		return nil, err
+	}
+	return scanSchedule(db.QueryRow(ctx, `UPDATE user_schedules SET name = $2, spec = $3, action = $4, overlap = $5,
+		updated_at = now() WHERE id = $1 RETURNING `+scheduleColumns, s.ID, s.Name, spec, action, s.Overlap))
+}
+
 // DeleteUserSchedule removes a schedule and its runs.
 func DeleteUserSchedule(ctx context.Context, db DBTX, id uuid.UUID) error {
 	return execOne(db.Exec(ctx, `DELETE FROM user_schedules WHERE id = $1`, id))

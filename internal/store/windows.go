@@ -93,3 +93,20 @@ func ListMaintenanceWindows(ctx context.Context, db DBTX) ([]*MaintenanceWindow,
 func DeleteMaintenanceWindow(ctx context.Context, db DBTX, id uuid.UUID) error {
 	return execOne(db.Exec(ctx, `DELETE FROM maintenance_windows WHERE id = $1`, id))
 }
+
+// GetMaintenanceWindow returns one window.
+func GetMaintenanceWindow(ctx context.Context, db DBTX, id uuid.UUID) (*MaintenanceWindow, error) {
+	return scanWindow(db.QueryRow(ctx, `SELECT `+windowColumns+` FROM maintenance_windows WHERE id = $1`, id))
+}
+
+// UpdateMaintenanceWindow replaces every field of window w.ID but its creation time. Alert evaluation reads the
+// windows at every run, so the change applies from the next poll on.
+func UpdateMaintenanceWindow(ctx context.Context, db DBTX, w *MaintenanceWindow) (*MaintenanceWindow, error) {
+	days := make([]int32, 0, len(w.Weekdays))
+	for _, d := range w.Weekdays {
+		days = append(days, int32(d))
+	}
+	return scanWindow(db.QueryRow(ctx, `UPDATE maintenance_windows SET name = $2, device_id = $3, tag = $4, starts_at = $5,
+		ends_at = $6, weekdays = $7, start_time = $8, duration_ms = $9, time_zone = $10 WHERE id = $1 RETURNING `+windowColumns,
+		w.ID, w.Name, w.DeviceID, w.Tag, w.StartsAt, w.EndsAt, days, w.StartTime, w.Duration.Milliseconds(), w.TimeZone))
+}

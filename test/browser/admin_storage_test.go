@@ -123,8 +123,8 @@ func (b *browser) fieldError(form, field string) string {
 }
 
 // TestAdminFormsAndStorage: an admin creates and edits an alert rule through its form (a bad field is named beside
-// it), creates a notification channel and sends a test that reaches a real webhook receiver, creates a maintenance
-// window and a schedule and pauses, resumes and triggers it; the Drives and Pools pages and the device page show
+// it), creates a notification channel and sends a test that reaches a real webhook receiver, creates and edits a
+// maintenance window and a schedule and pauses, resumes and triggers it; the Drives and Pools pages and the device page show
 // the verdicts of a device's recorded drives and pools with their reasons, and a self-test and a scrub run from the
 // page after a confirmation and are followed to their end; a read token sees none of the forms or actions.
 func TestAdminFormsAndStorage(t *testing.T) {
@@ -245,7 +245,7 @@ func TestAdminFormsAndStorage(t *testing.T) {
 		b.clean()
 	})
 
-	t.Run("a maintenance window and a schedule: created, paused, resumed, triggered", func(t *testing.T) {
+	t.Run("a maintenance window and a schedule: created, edited, paused, resumed, triggered", func(t *testing.T) {
 		b := b.with(t)
 		b.open(d.Base, "#/admin/windows", "Maintenance windows")
 		b.waitFor(30*time.Second, "the window form", `document.querySelector('#window-form-name') !== null`)
@@ -258,7 +258,45 @@ func TestAdminFormsAndStorage(t *testing.T) {
 		b.do(30*time.Second, chromedp.SendKeys(chromedp.CSS("#window-form-duration"), "2h"))
 		b.click(`#window-form fieldset input[value="6"]`)
 		b.click(`#window-form button[type="submit"]`)
-		b.waitFor(30*time.Second, "the new window listed", fmt.Sprintf(`document.querySelector('#windows-table tr[data-name="%s"]')?.textContent.includes('Sat at 02:00')`, win))
+		winRow := fmt.Sprintf(`#windows-table tr[data-name="%s"]`, win)
+		b.waitFor(30*time.Second, "the new window listed", fmt.Sprintf(`document.querySelector('%s')?.textContent.includes('Sat at 02:00')`, winRow))
+
+		// Edit (#14): the form fills with the window; a bad duration is named beside it; the change is saved in place.
+		b.click(winRow + ` button[data-action="edit"]`)
+		b.waitFor(10*time.Second, "the window's edit form", fmt.Sprintf(`document.getElementById('window-form-name')?.value === %q`, win))
+		require.Equal(t, "02:00", eval[string](b, `document.getElementById('window-form-start_time').value`))
+		require.Equal(t, id, eval[string](b, `document.getElementById('window-form-device_id').value`))
+		require.True(t, eval[bool](b, `document.querySelector('#window-form fieldset input[value="6"]').checked`))
+		b.choose("#window-form-duration", "two hours")
+		b.click(`#window-form button[type="submit"]`)
+		b.waitFor(30*time.Second, "the duration's error beside it", `document.querySelector('#window-form [data-error-for="duration"]').textContent.includes('must be a duration')`)
+		require.Equal(t, "true", eval[string](b, `document.getElementById('window-form-duration').getAttribute('aria-invalid')`))
+		b.choose("#window-form-duration", "3h")
+		b.choose("#window-form-start_time", "04:30")
+		b.click(`#window-form button[type="submit"]`)
+		b.waitFor(30*time.Second, "the saved window", fmt.Sprintf(`document.querySelector('%s')?.textContent.includes('Sat at 04:30 for 3h0m0s')`, winRow))
+		var windows struct {
+			Items []struct {
+				Name      string `json:"name"`
+				StartTime string `json:"start_time"`
+				Duration  string `json:"duration"`
+				Weekdays  []int  `json:"weekdays"`
+				DeviceID  string `json:"device_id"`
+			}
+		}
+		require.Equal(t, 200, d.Do(t, "GET", "/api/v1/maintenance-windows", nil, &windows))
+		var named []int
+		for i, w := range windows.Items {
+			if w.Name == win {
+				named = append(named, i)
+			}
+		}
+		require.Len(t, named, 1, "edited in place")
+		saved := windows.Items[named[0]]
+		require.Equal(t, "04:30", saved.StartTime)
+		require.Equal(t, "3h0m0s", saved.Duration)
+		require.Equal(t, []int{6}, saved.Weekdays)
+		require.Equal(t, id, saved.DeviceID)
 		b.shot("admin-windows")
 		b.accessible("maintenance windows")
 
@@ -308,6 +346,67 @@ func TestAdminFormsAndStorage(t *testing.T) {
 				assert.NotNil(c, runs.Items[0].FinishedAt)
 			}
 		}, 2*time.Minute, 500*time.Millisecond, "the triggered run finished")
+
+		// Edit (#14): a cron expression Temporal refuses is named beside its field and changes nothing; an interval
+		// is saved in place and Temporal's next runs follow it.
+		b.click(row + ` button[data-action="edit"]`)
+		b.waitFor(10*time.Second, "the schedule's edit form", fmt.Sprintf(`document.getElementById('schedule-form-name')?.value === %q`, sch))
+		require.Equal(t, "0 3 1 * *", eval[string](b, `document.getElementById('schedule-form-spec-cron').value`))
+		require.Equal(t, "neptune", eval[string](b, `document.getElementById('schedule-form-action-pool').value`))
+		require.Equal(t, "zfs_scrub", eval[string](b, `document.getElementById('schedule-form-action-type').value`))
+		b.choose("#schedule-form-spec-cron", "99 99 * * *")
+		b.click(`#schedule-form button[type="submit"]`)
+		b.waitFor(30*time.Second, "Temporal's refusal beside the cron field", `document.querySelector('#schedule-form [data-error-for="spec.cron"]').textContent.includes('Temporal rejected')`)
+		type schedView struct {
+			Spec struct {
+				Cron, Every string
+			}
+			Action struct {
+				Type, Pool string
+			}
+			Temporal struct {
+				NextRuns []time.Time `json:"next_runs"`
+			}
+		}
+		var sv schedView
+		require.Equal(t, 200, d.Do(t, "GET", "/api/v1/schedules/"+schID, nil, &sv))
+		require.Equal(t, "0 3 1 * *", sv.Spec.Cron, "a refused edit changed nothing")
+		b.choose("#schedule-form-when", "every")
+		b.choose("#schedule-form-spec-every", "45m")
+		b.choose("#schedule-form-action-type", "image_prune")
+		b.click(`#schedule-form button[type="submit"]`)
+		b.waitFor(30*time.Second, "the saved schedule", fmt.Sprintf(`document.querySelector('%s')?.textContent.includes('every 45m')`, row))
+		sv = schedView{}
+		require.Equal(t, 200, d.Do(t, "GET", "/api/v1/schedules/"+schID, nil, &sv))
+		require.Equal(t, "45m", sv.Spec.Every)
+		require.Empty(t, sv.Spec.Cron)
+		require.Equal(t, "image_prune", sv.Action.Type)
+		require.Empty(t, sv.Action.Pool)
+		require.GreaterOrEqual(t, len(sv.Temporal.NextRuns), 2)
+		require.Equal(t, 45*time.Minute, sv.Temporal.NextRuns[1].Sub(sv.Temporal.NextRuns[0]))
+
+		// The next run does the edited action: an image prune (an activity, no operation), not another scrub.
+		scrubs := strings.Count(fake.Calls(), "zpool scrub neptune")
+		b.click(row + ` button[data-action="trigger"]`)
+		type outcome struct{ OperationID, State, Summary, Error string }
+		var second []outcome
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			var runs struct {
+				Items []struct {
+					FinishedAt *time.Time `json:"finished_at"`
+					Result     []outcome  `json:"result"`
+				} `json:"items"`
+			}
+			assert.Equal(c, 200, d.Do(t, "GET", "/api/v1/schedules/"+schID+"/runs", nil, &runs))
+			if assert.Len(c, runs.Items, 2) && assert.NotNil(c, runs.Items[0].FinishedAt) {
+				second = runs.Items[0].Result
+			}
+		}, 2*time.Minute, 500*time.Millisecond, "the second run finished")
+		t.Logf("the run after the edit: %+v", second)
+		require.Len(t, second, 1)
+		require.Empty(t, second[0].OperationID, "an image prune, not a scrub operation: %+v", second[0])
+		require.NotEmpty(t, second[0].Summary+second[0].Error)
+		require.Equal(t, scrubs, strings.Count(fake.Calls(), "zpool scrub neptune"), "no scrub ran")
 		b.shot("admin-schedules")
 		b.accessible("schedules")
 		b.clean()

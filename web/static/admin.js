@@ -1,9 +1,9 @@
 // Admin pages (#14): alert rules, notification channels (with a test send), maintenance windows and schedules, each a
-// list with a form to create (and, where the API can change one in place, edit) an entry. Forms and change buttons
+// list with a form to create and edit an entry. Forms and change buttons
 // are shown to admin tokens only (pause, resume and trigger of a schedule to operate tokens); the server enforces
 // the scopes regardless.
 import { h, api, all, can, ago, badge, confirmAction, errorBox } from './lib.js';
-import { makeForm, numOrNull } from './forms.js';
+import { makeForm, numOrNull, localInput } from './forms.js';
 
 const yes = (b) => (b ? 'yes' : 'no');
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
@@ -216,22 +216,23 @@ export const windowsPage = adminPage({
     ['When', (w) => (w.starts_at ? [ago(w.starts_at), ' → ', ago(w.ends_at)]
       : `${(w.weekdays?.length ? w.weekdays.map((d) => WEEKDAYS[d]).join(', ') : 'daily')} at ${w.start_time} for ${w.duration}`)],
     ['Zone', (w) => w.time_zone]],
-  actions: (w, ctx) => (can('admin') ? [remove(ctx, `maintenance-windows/${w.id}`, w, 'maintenance window')] : []),
-  // The API creates and deletes windows; it has no change of one in place (no PATCH), so there is no edit here.
-  form: (_w, ctx) => ({
-    id: 'window-form', title: 'New maintenance window', submitLabel: 'Create window',
+  actions: (w, ctx) => (can('admin') ? [button('Edit', w, () => ctx.edit(w)), remove(ctx, `maintenance-windows/${w.id}`, w, 'maintenance window')] : []),
+  // An edit sends the whole form: the API clears the fields of the other target (device or tag) and of the other
+  // kind (once or recurring) itself, so switching kinds needs nothing more here.
+  form: (w, ctx) => ({
+    id: 'window-form', title: w ? `Edit maintenance window ${w.name}` : 'New maintenance window', submitLabel: w ? 'Save window' : 'Create window',
     fields: [
-      { name: 'name', label: 'Name' },
-      { name: 'target', label: 'Applies to', type: 'select', options: [['device_id', 'one device'], ['tag', 'devices with a tag']] },
-      { name: 'device_id', label: 'Device', type: 'select', options: deviceOptions(ctx), show: (v) => v.target === 'device_id' },
-      { name: 'tag', label: 'Tag', show: (v) => v.target === 'tag' },
-      { name: 'mode', label: 'Kind', type: 'select', options: [['recurring', 'recurring'], ['once', 'once']] },
-      { name: 'starts_at', label: 'Starts', type: 'datetime-local', show: (v) => v.mode === 'once' },
-      { name: 'ends_at', label: 'Ends', type: 'datetime-local', show: (v) => v.mode === 'once' },
-      { name: 'start_time', label: 'Starts at (HH:MM)', type: 'time', show: (v) => v.mode === 'recurring' },
-      { name: 'duration', label: 'Lasts', hint: 'e.g. 2h', show: (v) => v.mode === 'recurring' },
-      { name: 'weekdays', label: 'On (none: every day)', type: 'checks', options: WEEKDAYS.map((d, i) => [i, d]), show: (v) => v.mode === 'recurring' },
-      { name: 'time_zone', label: 'Time zone', value: localZone() },
+      { name: 'name', label: 'Name', value: w?.name },
+      { name: 'target', label: 'Applies to', type: 'select', options: [['device_id', 'one device'], ['tag', 'devices with a tag']], value: w?.tag ? 'tag' : 'device_id' },
+      { name: 'device_id', label: 'Device', type: 'select', options: deviceOptions(ctx), value: w?.device_id || '', show: (v) => v.target === 'device_id' },
+      { name: 'tag', label: 'Tag', value: w?.tag || '', show: (v) => v.target === 'tag' },
+      { name: 'mode', label: 'Kind', type: 'select', options: [['recurring', 'recurring'], ['once', 'once']], value: w?.starts_at ? 'once' : 'recurring' },
+      { name: 'starts_at', label: 'Starts', type: 'datetime-local', value: localInput(w?.starts_at), show: (v) => v.mode === 'once' },
+      { name: 'ends_at', label: 'Ends', type: 'datetime-local', value: localInput(w?.ends_at), show: (v) => v.mode === 'once' },
+      { name: 'start_time', label: 'Starts at (HH:MM)', type: 'time', value: w?.start_time || '', show: (v) => v.mode === 'recurring' },
+      { name: 'duration', label: 'Lasts', hint: 'e.g. 2h', value: w?.duration || '', show: (v) => v.mode === 'recurring' },
+      { name: 'weekdays', label: 'On (none: every day)', type: 'checks', options: WEEKDAYS.map((d, i) => [i, d]), value: w?.weekdays || [], show: (v) => v.mode === 'recurring' },
+      { name: 'time_zone', label: 'Time zone', value: w ? w.time_zone : localZone() },
     ],
     onSubmit: (v) => {
       const b = { name: v.name, time_zone: v.time_zone };
@@ -242,9 +243,10 @@ export const windowsPage = adminPage({
       } else {
         b.start_time = v.start_time;
         if (v.duration) b.duration = v.duration;
-        if (v.weekdays.length) b.weekdays = v.weekdays.map(Number);
+        // On an edit no day ticked means every day, so the empty list is sent to clear the stored days.
+        if (v.weekdays.length || w) b.weekdays = v.weekdays.map(Number);
       }
-      return save(ctx, 'maintenance-windows', null, b, 'maintenance window');
+      return save(ctx, 'maintenance-windows', w, b, 'maintenance window');
     },
   }),
 });
@@ -277,32 +279,33 @@ export const schedulesPage = adminPage({
     return [
       can('operate') ? post('Trigger', 'trigger', 'triggered; its run is recorded in Temporal and on the device\'s operations') : null,
       can('operate') ? (s.paused ? post('Resume', 'resume', 'resumed') : post('Pause', 'pause', 'paused')) : null,
+      can('admin') ? button('Edit', s, () => ctx.edit(s)) : null,
       can('admin') ? remove(ctx, `schedules/${s.id}`, s, 'schedule') : null,
     ].filter(Boolean);
   },
-  // The API creates, pauses, resumes, triggers and deletes schedules; it has no change of one in place (no PATCH).
-  form: (_s, ctx) => ({
-    id: 'schedule-form', title: 'New schedule', submitLabel: 'Create schedule',
+  // An edit changes name, spec, action and overlap (PATCH); pausing stays with the Pause and Resume buttons.
+  form: (s, ctx) => ({
+    id: 'schedule-form', title: s ? `Edit schedule ${s.name}` : 'New schedule', submitLabel: s ? 'Save schedule' : 'Create schedule',
     fields: [
-      { name: 'name', label: 'Name' },
-      { name: 'when', label: 'Runs', type: 'select', options: [['cron', 'by cron expression'], ['every', 'at an interval']] },
-      { name: 'spec.cron', label: 'Cron', hint: 'e.g. 0 3 * * * (03:00 daily)', show: (v) => v.when === 'cron' },
-      { name: 'spec.every', label: 'Every', hint: 'e.g. 6h', show: (v) => v.when === 'every' },
-      { name: 'spec.offset', label: 'Offset', hint: 'optional, e.g. 30m', show: (v) => v.when === 'every' },
-      { name: 'spec.time_zone', label: 'Time zone', value: localZone() },
-      { name: 'action.type', label: 'Action', type: 'select', options: ACTION_TYPES },
-      { name: 'target', label: 'On', type: 'select', options: [['device_id', 'one device'], ['tag', 'devices with a tag']] },
-      { name: 'action.device_id', label: 'Device', type: 'select', options: deviceOptions(ctx), show: (v) => v.target === 'device_id' },
-      { name: 'action.tag', label: 'Tag', show: (v) => v.target === 'tag' },
-      { name: 'action.container', label: 'Container', show: (v) => v['action.type'] === 'container' },
-      { name: 'action.action', label: 'Container action', type: 'select', options: CONTAINER_ACTIONS.map((a) => [a, a]), show: (v) => v['action.type'] === 'container' },
-      { name: 'action.project', label: 'Compose project', hint: 'empty with "only with updates": every project with image updates', show: (v) => v['action.type'] === 'compose_update' },
-      { name: 'action.only_with_updates', label: 'Only with image updates', type: 'checkbox', show: (v) => v['action.type'] === 'compose_update' },
-      { name: 'action.pool', label: 'Pool', value: '*', hint: '* scrubs every pool of the device', show: (v) => v['action.type'] === 'zfs_scrub' },
-      { name: 'action.concurrency', label: 'Devices at a time', type: 'number', value: 1, show: (v) => v.target === 'tag' },
-      { name: 'action.stop_on_failure', label: 'Stop at the first failure', type: 'checkbox', value: true, show: (v) => v.target === 'tag' },
-      { name: 'overlap', label: 'When the last run is still going', type: 'select', options: [['skip', 'skip'], ['buffer_one', 'run once after it'], ['allow_all', 'run anyway'], ['cancel_other', 'cancel it']] },
-      { name: 'paused', label: 'Create paused', type: 'checkbox' },
+      { name: 'name', label: 'Name', value: s?.name },
+      { name: 'when', label: 'Runs', type: 'select', options: [['cron', 'by cron expression'], ['every', 'at an interval']], value: s?.spec?.every ? 'every' : 'cron' },
+      { name: 'spec.cron', label: 'Cron', hint: 'e.g. 0 3 * * * (03:00 daily)', value: s?.spec?.cron || '', show: (v) => v.when === 'cron' },
+      { name: 'spec.every', label: 'Every', hint: 'e.g. 6h', value: s?.spec?.every || '', show: (v) => v.when === 'every' },
+      { name: 'spec.offset', label: 'Offset', hint: 'optional, e.g. 30m', value: s?.spec?.offset || '', show: (v) => v.when === 'every' },
+      { name: 'spec.time_zone', label: 'Time zone', value: s ? s.spec?.time_zone || '' : localZone() },
+      { name: 'action.type', label: 'Action', type: 'select', options: ACTION_TYPES, value: s?.action?.type },
+      { name: 'target', label: 'On', type: 'select', options: [['device_id', 'one device'], ['tag', 'devices with a tag']], value: s?.action?.tag ? 'tag' : 'device_id' },
+      { name: 'action.device_id', label: 'Device', type: 'select', options: deviceOptions(ctx), value: s?.action?.device_id || '', show: (v) => v.target === 'device_id' },
+      { name: 'action.tag', label: 'Tag', value: s?.action?.tag || '', show: (v) => v.target === 'tag' },
+      { name: 'action.container', label: 'Container', value: s?.action?.container || '', show: (v) => v['action.type'] === 'container' },
+      { name: 'action.action', label: 'Container action', type: 'select', options: CONTAINER_ACTIONS.map((a) => [a, a]), value: s?.action?.action || undefined, show: (v) => v['action.type'] === 'container' },
+      { name: 'action.project', label: 'Compose project', hint: 'empty with "only with updates": every project with image updates', value: s?.action?.project || '', show: (v) => v['action.type'] === 'compose_update' },
+      { name: 'action.only_with_updates', label: 'Only with image updates', type: 'checkbox', value: s?.action?.only_with_updates, show: (v) => v['action.type'] === 'compose_update' },
+      { name: 'action.pool', label: 'Pool', value: s?.action?.pool || '*', hint: '* scrubs every pool of the device', show: (v) => v['action.type'] === 'zfs_scrub' },
+      { name: 'action.concurrency', label: 'Devices at a time', type: 'number', value: s?.action?.concurrency || 1, show: (v) => v.target === 'tag' },
+      { name: 'action.stop_on_failure', label: 'Stop at the first failure', type: 'checkbox', value: s ? s.action?.stop_on_failure : true, show: (v) => v.target === 'tag' },
+      { name: 'overlap', label: 'When the last run is still going', type: 'select', options: [['skip', 'skip'], ['buffer_one', 'run once after it'], ['allow_all', 'run anyway'], ['cancel_other', 'cancel it']], value: s?.overlap },
+      { name: 'paused', label: 'Create paused', type: 'checkbox', show: () => !s },
     ],
     onSubmit: (v) => {
       const spec = { time_zone: v['spec.time_zone'] || undefined };
@@ -319,7 +322,9 @@ export const schedulesPage = adminPage({
         if (v['action.only_with_updates']) action.only_with_updates = true;
       }
       if (action.type === 'zfs_scrub') action.pool = v['action.pool'];
-      return save(ctx, 'schedules', null, { name: v.name, spec, action, overlap: v.overlap, paused: v.paused }, 'schedule');
+      const body = { name: v.name, spec, action, overlap: v.overlap };
+      if (!s) body.paused = v.paused;
+      return save(ctx, 'schedules', s, body, 'schedule');
     },
   }),
 });

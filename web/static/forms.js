@@ -111,3 +111,11 @@ export function makeForm({ id, title, fields, submitLabel, onSubmit, onCancel })
 
 /** num turns a form value into a number, or null when left empty. */
 export const numOrNull = (v) => (v === '' || v === undefined ? null : Number(v));
+
+/** localInput turns an RFC 3339 time into the value of a datetime-local input, in the viewer's zone. */
+export function localInput(t) {
+  if (!t) return '';
+  const d = new Date(t);
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
