@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 	"github.com/infrastructor/infrastructor/internal/teststack"
 )
@@ -235,6 +236,29 @@ func TestDashboard(t *testing.T) {
 		require.NoError(t, conn.ReadJSON(&welcome))
 		require.Equal(t, "welcome", welcome.Type)
 		require.Equal(t, "test-admin", welcome.Data.Token)
+	})
+
+	t.Run("an update while a page loads is not lost", func(t *testing.T) {
+		b := b.with(t)
+		// A device without a poll loop, so only the test changes its status.
+		name := "quiet-" + strings.ToLower(uuid.NewString()[:6])
+		var quiet struct {
+			ID uuid.UUID `json:"id"`
+		}
+		require.Equal(t, 201, d.Do(t, "POST", "/api/v1/devices", map[string]any{"name": name, "host": "127.0.0.1", "port": 1,
+			"user": "nobody", "enabled": false}, &quiet))
+		// The page draws its heading first, then fetches its charts: held, they keep it loading while the status
+		// changes and the change is published.
+		release := b.holdRequests("*/metrics?metric=*")
+		b.do(60*time.Second, chromedp.Navigate(d.Base+"/#/devices/"+quiet.ID.String()))
+		b.waitFor(60*time.Second, "the device's heading", fmt.Sprintf(`document.querySelector('#page h1')?.textContent === %q`, name))
+		_, err := store.SetDeviceStatus(context.Background(), d.DB, quiet.ID, store.StatusOffline, "changed while the page loaded", nil)
+		require.NoError(t, err)
+		time.Sleep(3 * time.Second) // for the update to reach the page while it still loads
+		release()
+		b.waitFor(60*time.Second, "the status changed while the page loaded",
+			`document.getElementById('device-status').textContent.includes('changed while the page loaded')`)
+		b.clean()
 	})
 
 	t.Run("approve a changed host key", func(t *testing.T) {

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
@@ -242,6 +244,54 @@ func (b *browser) waitFor(within time.Duration, what, predicate string) {
 	defer tcancel()
 	text, _ := chromedp.Run(tctx, chromedp.Evaluate[string](`location.href + '\n' + document.body.innerText.slice(0, 3000) + '\n' + JSON.stringify({csp: window.__csp, errors: window.__errors})`))
 	b.t.Fatalf("waiting for %s (%s) for %s: last error %v\npage text:\n%s", what, predicate, within, last, text)
+}
+
+// holdRequests makes the tab hold every request whose URL matches pattern (a wildcard pattern, e.g. "*/metrics?*")
+// until release is called: a page can be kept in the middle of loading.
+func (b *browser) holdRequests(pattern string) (release func()) {
+	b.t.Helper()
+	var mu sync.Mutex
+	var held []fetch.RequestID
+	released := false
+	cont := func(id fetch.RequestID) error {
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		defer cancel()
+		_, err := chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: id})
+		return err
+	}
+	// The listener must not run commands itself (see chromedp.Listen).
+	require.NoError(b.t, chromedp.Listen(b.ctx, func(ev any) {
+		e, ok := ev.(*fetch.EventRequestPaused)
+		if !ok {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if released { // paused after the release, before interception ended
+			go func() { _ = cont(e.RequestID) }()
+			return
+		}
+		held = append(held, e.RequestID)
+	}))
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	_, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: pattern}}})
+	require.NoError(b.t, err)
+	return func() {
+		mu.Lock()
+		released = true
+		ids := held
+		held = nil
+		mu.Unlock()
+		require.NotEmpty(b.t, ids, "no request matching %s was held", pattern)
+		for _, id := range ids {
+			require.NoError(b.t, cont(id))
+		}
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		defer cancel()
+		_, err := chromedp.Call(ctx, fetch.Disable, cdp.Empty{})
+		require.NoError(b.t, err)
+	}
 }
 
 // open navigates to the dashboard path (a hash route such as "#/alerts") and waits for its heading.

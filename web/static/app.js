@@ -13,6 +13,16 @@ const NAV = [
 
 const $ = (id) => document.getElementById(id);
 let current = null; // the rendered page: {refresh, onUpdate, dispose}
+// The page being rendered: a page fetches its parts one after another, and an update that arrives before it is up
+// has no page to go to, so it marks the page to be refetched once it is (a device blocked while its page loaded
+// stayed shown online).
+let rendering = null;
+
+/** toPage hands an update (or, with refresh, a resynchronisation) to the page, or marks the page being rendered. */
+function toPage(msg) {
+  if (current) { if (msg) current.onUpdate?.(msg); else current.refresh?.(); }
+  else if (rendering) rendering.missed = true;
+}
 
 /** Live keeps one WebSocket to /ws (authenticated by the session cookie), resubscribing and resynchronising the
  * page after every reconnect, and shows when the stream is lost. */
@@ -37,9 +47,9 @@ class Live {
         setStream('live');
         // The page fetched its data before this subscription took effect (or while the stream was down): what
         // changed in between was published to nobody, so it is refetched now that updates flow.
-        current?.refresh?.();
+        toPage(null);
       } else if (msg.type === 'update') {
-        current?.onUpdate?.(msg);
+        toPage(msg);
       } else if ((msg.type === 'error' || msg.type === 'subscribed') && String(msg.id || '').startsWith('tail:')) {
         current?.onUpdate?.({ ...msg, topic: '' }); // a live tail accepted or refused: the page that asked for it says so
       }
@@ -102,8 +112,14 @@ async function route() {
   const r = routeFor(location.hash);
   const root = h('div', {});
   $('page').replaceChildren(root);
+  const mine = { missed: false };
+  rendering = mine;
   const page = await r.render(root, ...r.params);
-  if ($('page').firstChild === root) current = page || null;
+  if (rendering === mine) rendering = null;
+  if ($('page').firstChild === root) {
+    current = page || null;
+    if (mine.missed) current?.refresh?.();
+  }
   document.title = (root.querySelector('h1')?.textContent || 'Dashboard') + ' · Infrastructor';
 }
 
