@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -27,9 +26,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/infrastructor/infrastructor/api"
 	"github.com/infrastructor/infrastructor/internal/config"
-	"github.com/infrastructor/infrastructor/internal/hub"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 	"github.com/infrastructor/infrastructor/internal/teststack"
 )
@@ -69,29 +66,11 @@ type dashboard struct {
 func startDashboard(t *testing.T, opts ...teststack.Option) *dashboard {
 	t.Helper()
 	s := teststack.Start(t, opts...)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	cfg.DataDir = t.TempDir()
-	cfg.NotifyAllowLoopback = true
-	cfg.TemporalUIURL = "http://127.0.0.1:8233"
-	h := hub.New(hub.Options{Log: log})
-	ctx, cancel := context.WithCancel(context.Background())
-	listened := make(chan struct{})
-	go func() { defer close(listened); _ = h.Listen(ctx, hub.PoolConnector(s.DB)) }()
-	srv := api.New(api.Deps{Config: cfg, Pool: s.DB, Workflows: s.Poller, Temporal: api.TemporalHealth{Client: s.TC},
-		Log: log, Hub: h, Secrets: s.Secrets})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = srv.App().Listener(ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-listened
-		h.Close()
-		_ = srv.Shutdown(context.Background())
+	live := s.LiveAPI(t, func(cfg *config.Config) {
+		cfg.NotifyAllowLoopback = true
+		cfg.TemporalUIURL = "http://127.0.0.1:8233"
 	})
-	require.Eventually(t, func() bool { return h.Stats().Listening }, 30*time.Second, 20*time.Millisecond, "hub never LISTENed")
-	p := newCutProxy(t, ln.Addr().String())
+	p := newCutProxy(t, live.Addr)
 	return &dashboard{Stack: s, t: t, proxy: p, Base: "http://" + p.Addr()}
 }
 

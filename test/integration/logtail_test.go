@@ -3,9 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,29 +28,8 @@ import (
 // production API process is: its WebSocket clients can watch live log tails, which the stack's worker runs.
 func startTailAPI(t *testing.T, s *teststack.Stack, edit func(*config.Config)) *wsAPI {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	cfg.DataDir = t.TempDir()
-	if edit != nil {
-		edit(cfg)
-	}
-	h := hub.New(hub.Options{Log: log})
-	ctx, cancel := context.WithCancel(context.Background())
-	listened := make(chan struct{})
-	go func() { defer close(listened); _ = h.Listen(ctx, hub.PoolConnector(s.DB)) }()
-	srv := api.New(api.Deps{Config: cfg, Pool: s.DB, Log: log, Hub: h, Workflows: s.Poller})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = srv.App().Listener(ln) }()
-	t.Cleanup(func() {
-		_ = srv.Shutdown(context.Background())
-		cancel()
-		<-listened
-		h.Close()
-	})
-	require.Eventually(t, func() bool { return h.Stats().Listening }, 15*time.Second, 10*time.Millisecond, "hub never LISTENed")
-	return &wsAPI{URL: "ws://" + ln.Addr().String() + "/ws", Hub: h}
+	live := teststack.ServeLiveAPI(t, api.Deps{Pool: s.DB, Workflows: s.Poller}, hub.Options{}, edit)
+	return &wsAPI{URL: live.WSURL(), Hub: live.Hub}
 }
 
 // tailWatcher collects what one WebSocket client receives on a log topic.

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +27,7 @@ import (
 	"github.com/infrastructor/infrastructor/internal/store"
 	"github.com/infrastructor/infrastructor/internal/testdb"
 	"github.com/infrastructor/infrastructor/internal/testenv"
+	"github.com/infrastructor/infrastructor/internal/teststack"
 )
 
 // wsAPI is one API process with its own hub and LISTEN connection, as one replica behind a load balancer is.
@@ -40,34 +39,8 @@ type wsAPI struct {
 // startWSAPI runs an API server with a hub on db. Servers started on the same database are independent replicas.
 func startWSAPI(t *testing.T, db *pgxpool.Pool, opts hub.Options, edit func(*config.Config)) *wsAPI {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	cfg.DataDir = t.TempDir()
-	if edit != nil {
-		edit(cfg)
-	}
-	if opts.Log == nil {
-		opts.Log = log
-	}
-	log = opts.Log
-	h := hub.New(opts)
-	ctx, cancel := context.WithCancel(context.Background())
-	listened := make(chan struct{})
-	go func() { defer close(listened); _ = h.Listen(ctx, hub.PoolConnector(db)) }()
-
-	srv := api.New(api.Deps{Config: cfg, Pool: db, Log: log, Hub: h})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = srv.App().Listener(ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-listened
-		h.Close()
-		_ = srv.Shutdown(context.Background())
-	})
-	require.Eventually(t, func() bool { return h.Stats().Listening }, 15*time.Second, 10*time.Millisecond, "hub never LISTENed")
-	return &wsAPI{URL: "ws://" + ln.Addr().String() + "/ws", Hub: h}
+	live := teststack.ServeLiveAPI(t, api.Deps{Pool: db}, opts, edit)
+	return &wsAPI{URL: live.WSURL(), Hub: live.Hub}
 }
 
 // wsDatabase is a migrated test database with a token of each scope.
