@@ -75,7 +75,7 @@ func (a *Activities) collectContainers(ctx context.Context, dev *store.Device, t
 		full.Status = c.Status
 		merged = append(merged, full)
 	}
-	w := &store.ContainerWrite{Docker: docker.Availability{State: docker.Available}, List: merged}
+	w := &store.ContainerWrite{Docker: docker.Availability{State: docker.Available}, List: merged, Stored: stored}
 	if !firstInventory {
 		w.Changes = docker.Diff(stored, merged)
 	}

@@ -87,6 +87,7 @@ func TestStoragePerDeviceDay(t *testing.T) {
 	require.NoError(t, plain.QueryRow(ctx, `SELECT sum(pg_total_relation_size(c.oid)) FROM pg_inherits i
 		JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
 		WHERE p.relname LIKE '%\_metrics' AND c.relname LIKE '%\_p' || to_char($1::date, 'YYYYMMDD')`, day).Scan(&plainBytes))
+	logTableBytes(t, plain, day)
 
 	ts := openPool(t, ownerDatabase(t, startCluster(t, true), "timescale"))
 	fill(ts)
@@ -110,4 +111,26 @@ func TestStoragePerDeviceDay(t *testing.T) {
 		perDay(compressed), float64(plainBytes)/float64(compressed))
 	require.NotZero(t, plainBytes)
 	require.Less(t, compressed*2, plainBytes, "compression saves less than half")
+}
+
+// logTableBytes logs, per time-series table, the day's heap and index bytes per poll (docs/performance.md quotes
+// them), so a change of layout shows where the bytes went.
+func logTableBytes(t *testing.T, db *pgxpool.Pool, day time.Time) {
+	t.Helper()
+	rows, err := db.Query(context.Background(), `SELECT p.relname, sum(pg_table_size(c.oid)), sum(pg_indexes_size(c.oid))
+		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+		WHERE p.relname LIKE '%\_metrics' AND c.relname LIKE '%\_p' || to_char($1::date, 'YYYYMMDD')
+		GROUP BY 1 ORDER BY 1`, day)
+	require.NoError(t, err)
+	defer rows.Close()
+	polls := float64(storageDevices * 2880)
+	for rows.Next() {
+		var name string
+		var heap, index int64
+		require.NoError(t, rows.Scan(&name, &heap, &index))
+		if heap+index > 0 {
+			t.Logf("%-24s heap %6.0f B/poll, indexes %6.0f B/poll", name, float64(heap)/polls, float64(index)/polls)
+		}
+	}
+	require.NoError(t, rows.Err())
 }
