@@ -234,3 +234,44 @@ func TestUnchangedContainersAreNotRewritten(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]time.Time{"web": t5}, asOf())
 }
+
+// TestLoadPollCounters checks that the one read of a poll's counters returns what the two separate reads return, and
+// that a poll without a container part keeps the container counters and listing time of the one before.
+func TestLoadPollCounters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := newDB(t)
+	d := makeDevice(t, db, "counters")
+	c, cs, err := store.LoadPollCounters(ctx, db, d.ID)
+	require.NoError(t, err)
+	require.Nil(t, c)
+	require.Nil(t, cs)
+
+	at := time.Now().UTC().Truncate(time.Millisecond).Add(-time.Minute)
+	w := compactPoll(d, "k1", at)
+	w.Counters = &collector.Counters{UptimeSeconds: 100}
+	w.Containers.Counters = &docker.CgroupSnapshot{Uptime: 5 * time.Second,
+		Containers: []docker.CgroupContainerStats{{ID: "b2", CPUNanos: 7}}}
+	_, err = store.WritePoll(ctx, db, w)
+	require.NoError(t, err)
+	w = compactPoll(d, "k2", at.Add(30*time.Second))
+	w.Counters = &collector.Counters{UptimeSeconds: 130}
+	w.Containers = nil
+	_, err = store.WritePoll(ctx, db, w)
+	require.NoError(t, err)
+
+	c, cs, err = store.LoadPollCounters(ctx, db, d.ID)
+	require.NoError(t, err)
+	one, err := store.LoadCounters(ctx, db, d.ID)
+	require.NoError(t, err)
+	two, err := store.LoadContainerCounters(ctx, db, d.ID)
+	require.NoError(t, err)
+	require.Equal(t, one, c)
+	require.Equal(t, two, cs)
+	require.EqualValues(t, 130, c.UptimeSeconds)
+	require.Equal(t, uint64(7), cs.Containers[0].CPUNanos)
+	list, _, err := store.ListContainers(ctx, db, store.ContainerFilter{DeviceID: &d.ID})
+	require.NoError(t, err)
+	require.NotEmpty(t, list)
+	require.Equal(t, at, list[0].UpdatedAt.UTC(), "a poll without a listing does not move the inventory's time")
+}

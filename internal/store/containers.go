@@ -80,8 +80,9 @@ func LoadContainerCounters(ctx context.Context, db DBTX, id uuid.UUID) (*docker.
 
 // writeContainers stores the container part of a poll inside the poll's transaction. Only the containers that are
 // new or differ from w.Stored are written (#17: rewriting every row every poll was most of a poll's WAL); the time
-// of the listing goes to device_poll_state.containers_listed_at, which readers show as the containers' "as of".
-// The samples are written with the poll's other samples (copySamples).
+// of the listing (device_poll_state.containers_listed_at, which readers show as the containers' "as of") and the
+// cgroup counters are written with the poll's state in WritePoll, the samples with the poll's other samples
+// (copySamples).
 func writeContainers(ctx context.Context, tx pgx.Tx, id uuid.UUID, t time.Time, w *ContainerWrite) error {
 	avail, err := json.Marshal(w.Docker)
 	if err != nil {
@@ -89,22 +90,6 @@ func writeContainers(ctx context.Context, tx pgx.Tx, id uuid.UUID, t time.Time, 
 	}
 	if _, err := tx.Exec(ctx, `UPDATE devices SET docker = $2 WHERE id = $1 AND docker IS DISTINCT FROM $2::jsonb`, id, avail); err != nil {
 		return err
-	}
-	var counters []byte
-	if w.Counters != nil {
-		if counters, err = json.Marshal(w.Counters); err != nil {
-			return err
-		}
-	}
-	var listed *time.Time
-	if w.List != nil {
-		listed = &t
-	}
-	if counters != nil || listed != nil {
-		if _, err := tx.Exec(ctx, `UPDATE device_poll_state SET container_counters = coalesce($2, container_counters),
-			containers_listed_at = coalesce($3, containers_listed_at) WHERE device_id = $1`, id, counters, listed); err != nil {
-			return err
-		}
 	}
 	if w.List == nil {
 		return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/infrastructor/infrastructor/internal/collector"
+	"github.com/infrastructor/infrastructor/internal/docker"
 )
 
 // PollWrite is everything one poll stores, in one transaction.
@@ -42,6 +43,36 @@ type PollOutcome struct {
 	PreviousStatus string
 	// Rows is the number of sample rows written.
 	Rows int64
+}
+
+// LoadPollCounters returns the counters of the device's last committed poll and its containers' cgroup counters
+// (each nil when there are none), in one read: what LoadCounters and LoadContainerCounters return.
+func LoadPollCounters(ctx context.Context, db DBTX, id uuid.UUID) (*collector.Counters, *docker.CgroupSnapshot, error) {
+	var raw, rawContainers []byte
+	err := db.QueryRow(ctx, `SELECT counters, container_counters FROM device_poll_state WHERE device_id = $1`, id).
+		Scan(&raw, &rawContainers)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	// Counters in an old shape only cost one poll's rates.
+	var c *collector.Counters
+	if len(raw) > 0 {
+		c = &collector.Counters{}
+		if json.Unmarshal(raw, c) != nil {
+			c = nil
+		}
+	}
+	var cs *docker.CgroupSnapshot
+	if len(rawContainers) > 0 {
+		cs = &docker.CgroupSnapshot{}
+		if json.Unmarshal(rawContainers, cs) != nil {
+			cs = nil
+		}
+	}
+	return c, cs, nil
 }
 
 // LoadCounters returns the counters of the device's last committed poll, or nil.
@@ -93,10 +124,27 @@ func WritePoll(ctx context.Context, db TxStarter, w *PollWrite) (*PollOutcome, e
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO device_poll_state (device_id, last_poll_key, counters, summary, updated_at)
-			VALUES ($1,$2,$3,$4,$5) ON CONFLICT (device_id) DO UPDATE SET last_poll_key = excluded.last_poll_key,
-			counters = excluded.counters, summary = excluded.summary, updated_at = excluded.updated_at`,
-			w.DeviceID, w.PollKey, counters, w.Summary, w.Time); err != nil {
+		// The container part's counters and listing time go into the same row in the same statement: one row
+		// version per poll, not two.
+		var containerCounters []byte
+		var listed *time.Time
+		if c := w.Containers; c != nil {
+			if c.Counters != nil {
+				if containerCounters, err = json.Marshal(c.Counters); err != nil {
+					return err
+				}
+			}
+			if c.List != nil {
+				listed = &w.Time
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO device_poll_state (device_id, last_poll_key, counters, summary, updated_at,
+			container_counters, containers_listed_at) VALUES ($1,$2,$3,$4,$5,$6,$7)
+			ON CONFLICT (device_id) DO UPDATE SET last_poll_key = excluded.last_poll_key,
+			counters = excluded.counters, summary = excluded.summary, updated_at = excluded.updated_at,
+			container_counters = coalesce(excluded.container_counters, device_poll_state.container_counters),
+			containers_listed_at = coalesce(excluded.containers_listed_at, device_poll_state.containers_listed_at)`,
+			w.DeviceID, w.PollKey, counters, w.Summary, w.Time, containerCounters, listed); err != nil {
 			return err
 		}
 		if w.Containers != nil {
