@@ -81,16 +81,9 @@ func LoadContainerCounters(ctx context.Context, db DBTX, id uuid.UUID) (*docker.
 // writeContainers stores the container part of a poll inside the poll's transaction. Only the containers that are
 // new or differ from w.Stored are written (#17: rewriting every row every poll was most of a poll's WAL); the time
 // of the listing (device_poll_state.containers_listed_at, which readers show as the containers' "as of") and the
-// cgroup counters are written with the poll's state in WritePoll, the samples with the poll's other samples
-// (copySamples).
+// cgroup counters are written with the poll's state in WritePoll, docker's availability with the device's status,
+// the samples with the poll's other samples (copySamples).
 func writeContainers(ctx context.Context, tx pgx.Tx, id uuid.UUID, t time.Time, w *ContainerWrite) error {
-	avail, err := json.Marshal(w.Docker)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE devices SET docker = $2 WHERE id = $1 AND docker IS DISTINCT FROM $2::jsonb`, id, avail); err != nil {
-		return err
-	}
 	if w.List == nil {
 		return nil
 	}

@@ -161,12 +161,20 @@ func WritePoll(ctx context.Context, db TxStarter, w *PollWrite) (*PollOutcome, e
 		// A host-key block stays until an administrator approves a key (which sets the status back to unknown):
 		// a poll whose session ran on the connection from before the key changed, and commits after another
 		// session's handshake found the new key, must not set the device online again.
+		// Docker's availability goes with the status: the row is updated anyway.
+		var avail []byte
+		if w.Containers != nil {
+			if avail, err = json.Marshal(w.Containers.Docker); err != nil {
+				return err
+			}
+		}
 		var status string
 		if err = tx.QueryRow(ctx, `UPDATE devices SET
 			status = CASE WHEN status = 'blocked' AND status_reason LIKE '%host key%' THEN status ELSE 'online' END,
 			status_reason = CASE WHEN status = 'blocked' AND status_reason LIKE '%host key%' THEN status_reason ELSE '' END,
-			last_seen = greatest(last_seen, $2), capabilities = coalesce($3, capabilities) WHERE id = $1
-			RETURNING status`, w.DeviceID, w.Time, caps).Scan(&status); err != nil {
+			last_seen = greatest(last_seen, $2), capabilities = coalesce($3, capabilities),
+			docker = coalesce($4::jsonb, docker) WHERE id = $1
+			RETURNING status`, w.DeviceID, w.Time, caps, avail).Scan(&status); err != nil {
 			return err
 		}
 		if err := Publish(ctx, tx, TopicDeviceMetrics(w.DeviceID.String()), keyFigures(w)); err != nil {
