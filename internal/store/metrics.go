@@ -41,7 +41,8 @@ type PollOutcome struct {
 	Duplicate bool
 	// PreviousStatus is the device status before this poll set it online.
 	PreviousStatus string
-	// Rows is the number of sample rows written.
+	// Rows is the number of samples written: the system sample and one per filesystem, disk, interface, sensor and
+	// container (one row each before migration 0020; now two rows hold them all).
 	Rows int64
 }
 
