@@ -6,7 +6,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+
+	"github.com/infrastructor/infrastructor/internal/testenv"
 )
 
 // TestCompactSamplesKeepOlderSamples upgrades a database that holds samples in the per-entity tables of 0002 to
@@ -15,8 +18,25 @@ import (
 // partitions are made for them), and the tables a new installation never wrote to are dropped.
 func TestCompactSamplesKeepOlderSamples(t *testing.T) {
 	t.Parallel()
+	upgradeToCompact(t, newPool(t), false)
+}
+
+// TestCompactSamplesKeepOlderSamplesOnTimescaleDB is the same upgrade on TimescaleDB, where the old tables are
+// hypertables: they keep their chunks under the _v1 names and retention drops those chunks.
+func TestCompactSamplesKeepOlderSamplesOnTimescaleDB(t *testing.T) {
+	ok, err := testenv.PostgresExtensionInstalled("timescaledb")
+	require.NoError(t, err)
+	if !ok {
+		t.Skip("TimescaleDB is not installed in the local PostgreSQL (test/timescale covers it in CI)")
+	}
+	t.Parallel()
+	pg := testenv.StartPGCluster(t, testenv.PGClusterOptions{Settings: []string{"shared_preload_libraries=timescaledb",
+		"timescaledb.telemetry_level=off"}})
+	upgradeToCompact(t, newPoolFor(t, pg.CreateDatabase("compact")), true)
+}
+
+func upgradeToCompact(t *testing.T, pool *pgxpool.Pool, timescale bool) {
 	ctx := context.Background()
-	pool := newPool(t)
 	list, err := All()
 	require.NoError(t, err)
 	var before []Migration
@@ -90,8 +110,23 @@ func TestCompactSamplesKeepOlderSamples(t *testing.T) {
 	for _, v := range []string{"filesystem_metrics", "diskio_metrics", "network_metrics", "temperature_metrics", "container_metrics"} {
 		require.Equal(t, "v", kind(v), v)
 	}
-	require.Equal(t, "p", kind("filesystem_metrics_v1"))
 	require.Equal(t, "", kind("temperature_metrics_v1"), "an empty table is dropped")
+	if timescale {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM timescaledb_information.hypertables
+			WHERE hypertable_name IN ('filesystem_metrics_v1', 'container_poll_metrics', 'system_metrics')`).Scan(&n))
+		require.Equal(t, 3, n)
+		// Retention (store.ApplyRetention) drops the old hypertable's chunks by its new name.
+		rows, err := pool.Query(ctx, `SELECT drop_chunks('filesystem_metrics_v1'::regclass, older_than => $1::timestamptz)`,
+			day.AddDate(0, 0, 1))
+		require.NoError(t, err)
+		dropped, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.NotEmpty(t, dropped)
+		require.Equal(t, []int64{70}, used("filesystem_metrics", "used_bytes"))
+		return
+	}
+	require.Equal(t, "p", kind("filesystem_metrics_v1"))
 	part := "filesystem_metrics_v1_p" + day.Format("20060102")
 	require.Equal(t, "r", kind(part))
 	require.NotContains(t, metricTables(t, pool), "filesystem_metrics_v1", "no new partitions for the old tables")
