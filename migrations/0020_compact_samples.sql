@@ -29,7 +29,9 @@ CREATE TABLE sample_labels (
     sensors         text[] NOT NULL DEFAULT '{}',
     container_ids   text[] NOT NULL DEFAULT '{}',
     container_names text[] NOT NULL DEFAULT '{}',
-    created_at      timestamptz NOT NULL DEFAULT now(),
+    -- used_on is the last UTC day a poll used the names (set at most once a day): retention deletes names no
+    -- sample kept can refer to.
+    used_on         date NOT NULL,
     PRIMARY KEY (device_id, key)
 );
 

@@ -75,8 +75,8 @@ func upgradeToCompact(t *testing.T, pool *pgxpool.Pool, timescale bool) {
 	// The compact shape, written as store.WritePoll writes it, an hour later.
 	now := old.Add(time.Hour)
 	_, err = pool.Exec(ctx, `INSERT INTO sample_labels (device_id, key, mountpoints, fs_sources, fs_types, disks, ifaces,
-		sensors, container_ids, container_names) VALUES ($1, 7, '{/}', '{/dev/sda1}', '{ext4}', '{sda}', '{eth0}',
-		'{cpu}', '{c1}', '{web}')`, dev)
+		sensors, container_ids, container_names, used_on) VALUES ($1, 7, '{/}', '{/dev/sda1}', '{ext4}', '{sda}', '{eth0}',
+		'{cpu}', '{c1}', '{web}', current_date)`, dev)
 	require.NoError(t, err)
 	_, err = pool.Exec(ctx, `INSERT INTO system_metrics (device_id, time, cpu_pct, labels, fs, diskio, net, temps)
 		VALUES ($1, $2, 20, 7, '{{100,70,30,10,6}}', '{{1,2,3,4,5}}', '{{300,400,1,2,0,0,0,0}}', '{55}')`, dev, now)

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -36,14 +39,29 @@ func (l *sampleLabels) key() int64 {
 	return int64(binary.BigEndian.Uint64(h.Sum(nil)[:8]))
 }
 
-// queueLabels adds the statement that stores the poll's names, unless the device has them already, to the poll's
-// batch. It is sent every poll, in the same round trip as the sample rows: when the names are stored it finds the
-// key in the primary key and writes nothing.
-func queueLabels(b *pgx.Batch, device uuid.UUID, l *sampleLabels, key int64) {
+// queueLabels adds the statements that store the poll's names, unless the device has them already, and mark them
+// used on the poll's UTC day to the poll's batch. They are sent every poll, in the same round trip as the sample
+// rows: when the names are stored the insert finds the key in the primary key and writes nothing, and the update
+// writes only on a poll's first use of them in a day (a separate UPDATE, not ON CONFLICT DO UPDATE, which would
+// lock the row every poll).
+func queueLabels(b *pgx.Batch, device uuid.UUID, l *sampleLabels, key int64, at time.Time) {
+	day := at.UTC().Format(time.DateOnly)
 	b.Queue(`INSERT INTO sample_labels (device_id, key, mountpoints, fs_sources, fs_types, disks, ifaces, sensors,
-		container_ids, container_names) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING`,
+		container_ids, container_names, used_on) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11::date) ON CONFLICT DO NOTHING`,
 		device, key, nonNil(l.Mountpoints), nonNil(l.FSSources), nonNil(l.FSTypes), nonNil(l.Disks), nonNil(l.Ifaces),
-		nonNil(l.Sensors), nonNil(l.ContainerIDs), nonNil(l.ContainerNames))
+		nonNil(l.Sensors), nonNil(l.ContainerIDs), nonNil(l.ContainerNames), day)
+	b.Queue(`UPDATE sample_labels SET used_on = $3::date WHERE device_id = $1 AND key = $2 AND used_on < $3::date`,
+		device, key, day)
+}
+
+// pruneLabels deletes the names no poll has used since before the day `before`: every sample that could refer to
+// them is past retention.
+func pruneLabels(ctx context.Context, db DBTX, before time.Time) (int64, error) {
+	tag, err := db.Exec(ctx, `DELETE FROM sample_labels WHERE used_on < $1::date`, before.UTC().Format(time.DateOnly))
+	if err != nil {
+		return 0, fmt.Errorf("prune sample labels: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 func nonNil(s []string) []string {

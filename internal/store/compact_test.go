@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -274,4 +275,36 @@ func TestLoadPollCounters(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, list)
 	require.Equal(t, at, list[0].UpdatedAt.UTC(), "a poll without a listing does not move the inventory's time")
+}
+
+// TestRetentionPrunesUnusedLabels checks that retention deletes the names no kept sample can refer to, and keeps
+// names a recent poll used again, however long ago they were first stored.
+func TestRetentionPrunesUnusedLabels(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := newDB(t)
+	d := makeDevice(t, db, "labels")
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	old := now.AddDate(0, 0, -40)
+	_, err := store.WritePoll(ctx, db, compactPoll(d, "k1", old))
+	require.NoError(t, err)
+	w := compactPoll(d, "k2", old.Add(30*time.Second))
+	w.Metrics.Disks = nil // another set of names, used only 40 days ago
+	_, err = store.WritePoll(ctx, db, w)
+	require.NoError(t, err)
+	_, err = store.WritePoll(ctx, db, compactPoll(d, "k3", now)) // the first set again, today
+	require.NoError(t, err)
+	days := func() []string {
+		rows, err := db.Query(ctx, `SELECT used_on::text FROM sample_labels WHERE device_id = $1 ORDER BY used_on`, d.ID)
+		require.NoError(t, err)
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return out
+	}
+	require.Equal(t, []string{old.Format(time.DateOnly), now.Format(time.DateOnly)}, days())
+
+	_, err = store.ApplyRetention(ctx, db, now, store.DefaultRetention)
+	require.NoError(t, err)
+	require.Equal(t, []string{now.Format(time.DateOnly)}, days())
+	require.Len(t, view(t, db, d.ID, now, "diskio_metrics", "disk", "util_pct"), 2, "today's poll reads its names")
 }

@@ -130,6 +130,12 @@ func ApplyRetention(ctx context.Context, db DBTX, now time.Time, r Retention) (*
 			return out, err
 		}
 	}
+	// The names samples refer to (migration 0020) go a day after the last partition that could hold such a sample.
+	n, err := pruneLabels(ctx, db, now.Add(-max(r.Metrics, r.ContainerMetrics)).AddDate(0, 0, -1))
+	if err != nil {
+		return out, err
+	}
+	out.DeletedRows += n
 	for _, d := range []struct {
 		sql string
 		age time.Duration

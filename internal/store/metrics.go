@@ -211,7 +211,7 @@ func copySamples(ctx context.Context, tx pgx.Tx, w *PollWrite) (int64, error) {
 	c := compact(w)
 	key := c.labels.key()
 	b := &pgx.Batch{}
-	queueLabels(b, id, &c.labels, key)
+	queueLabels(b, id, &c.labels, key, t)
 
 	sys := []any{id, t, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil,
 		key, orNil(c.fs), orNil(c.diskio), orNil(c.net), orNil(c.temps)}

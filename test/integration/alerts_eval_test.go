@@ -206,8 +206,9 @@ func TestEvaluateAlertsAgainstPostgres(t *testing.T) {
 		write := func(t0 time.Time, dataUsed, inodesUsed int64, celsius float64) {
 			// As store.WritePoll stores them (migration 0020): the names once, the values as arrays in the system row
 			// (the poll below finds its row there already).
-			_, err := e.db.Exec(ctx, `INSERT INTO sample_labels (device_id, key, mountpoints, fs_sources, fs_types, sensors)
-				VALUES ($1, 1, '{/data,/}', '{/dev/sdb1,/dev/sda1}', '{ext4,ext4}', '{coretemp/Package id 0}') ON CONFLICT DO NOTHING`,
+			_, err := e.db.Exec(ctx, `INSERT INTO sample_labels (device_id, key, mountpoints, fs_sources, fs_types, sensors, used_on)
+				VALUES ($1, 1, '{/data,/}', '{/dev/sdb1,/dev/sda1}', '{ext4,ext4}', '{coretemp/Package id 0}', current_date)
+				ON CONFLICT DO NOTHING`,
 				e.dev.ID)
 			require.NoError(t, err)
 			_, err = e.db.Exec(ctx, `INSERT INTO system_metrics (device_id, time, cpu_pct, mem_total, mem_used, labels, fs, temps)

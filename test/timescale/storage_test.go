@@ -31,12 +31,12 @@ CREATE TEMP TABLE polls AS
 INSERT INTO devices (id, name, host, port, ssh_user)
 	SELECT DISTINCT device_id, 'storage-' || d, '127.0.0.1', 22, 'infra' FROM polls;
 INSERT INTO sample_labels (device_id, key, mountpoints, fs_sources, fs_types, disks, ifaces, sensors, container_ids,
-	container_names)
+	container_names, used_on)
 	SELECT DISTINCT device_id, 1, ARRAY['/', '/boot', '/srv'], ARRAY['/dev/sda2', '/dev/sda1', '/dev/sdb1'],
 		ARRAY['ext4', 'ext4', 'ext4'], ARRAY['sda', 'sdb'], ARRAY['eth0', 'docker0'],
 		ARRAY['coretemp/Package id 0', 'coretemp/Core 0', 'coretemp/Core 1', 'coretemp/Core 2', 'coretemp/Core 3'],
 		ARRAY(SELECT md5(d::text || c) || md5(c || d::text) FROM generate_series(1, 4) c),
-		ARRAY(SELECT 'app-' || c FROM generate_series(1, 4) c)
+		ARRAY(SELECT 'app-' || c FROM generate_series(1, 4) c), current_date
 	FROM polls;
 INSERT INTO system_metrics (device_id, time, cpu_pct, cpu_iowait_pct, cpu_steal_pct, cpu_cores, mem_total, mem_used,
 	mem_available, swap_total, swap_used, load1, load5, load15, uptime_s, procs, labels, fs, diskio, net, temps)
