@@ -48,8 +48,8 @@ func queueLabels(b *pgx.Batch, device uuid.UUID, l *sampleLabels, key int64, at 
 	day := at.UTC().Format(time.DateOnly)
 	b.Queue(`INSERT INTO sample_labels (device_id, key, mountpoints, fs_sources, fs_types, disks, ifaces, sensors,
 		container_ids, container_names, used_on) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11::date) ON CONFLICT DO NOTHING`,
-		device, key, nonNil(l.Mountpoints), nonNil(l.FSSources), nonNil(l.FSTypes), nonNil(l.Disks), nonNil(l.Ifaces),
-		nonNil(l.Sensors), nonNil(l.ContainerIDs), nonNil(l.ContainerNames), day)
+		device, key, orEmpty(l.Mountpoints), orEmpty(l.FSSources), orEmpty(l.FSTypes), orEmpty(l.Disks), orEmpty(l.Ifaces),
+		orEmpty(l.Sensors), orEmpty(l.ContainerIDs), orEmpty(l.ContainerNames), day)
 	b.Queue(`UPDATE sample_labels SET used_on = $3::date WHERE device_id = $1 AND key = $2 AND used_on < $3::date`,
 		device, key, day)
 }
@@ -64,7 +64,7 @@ func pruneLabels(ctx context.Context, db DBTX, before time.Time) (int64, error) 
 	return tag.RowsAffected(), nil
 }
 
-func nonNil(s []string) []string {
+func orEmpty(s []string) []string {
 	if s == nil {
 		return []string{}
 	}
