@@ -15,7 +15,7 @@ import (
 	"github.com/infrastructor/infrastructor/internal/store"
 )
 
-func ptr[T any](v T) *T { return &v }
+func someOf[T any](v T) *T { return &v }
 
 // compactPoll is a poll with every kind of per-entity sample, including a container without rates yet.
 func compactPoll(d *store.Device, key string, at time.Time) *store.PollWrite {
@@ -26,10 +26,10 @@ func compactPoll(d *store.Device, key string, at time.Time) *store.PollWrite {
 	w.Metrics.Interfaces = []collector.InterfaceMetrics{
 		{Name: "eth0", RxBytesPerSec: 1.5e6, TxBytesPerSec: 250000, RxPacketsPerSec: 1000, TxPacketsPerSec: 800,
 			RxErrorsPerSec: 0.25, TxErrorsPerSec: 0, RxDropsPerSec: 1, TxDropsPerSec: 2}}
-	w.Metrics.UptimeSeconds, w.Metrics.Processes = ptr(12345.5), ptr(321)
+	w.Metrics.UptimeSeconds, w.Metrics.Processes = someOf(12345.5), someOf(321)
 	w.Containers.Samples = []store.ContainerSample{
-		{ContainerID: "b2", Name: "web", CPUPercent: ptr(12.5), MemUsed: 1 << 20, MemLimit: 1 << 30, NetRxBps: ptr(100.0),
-			NetTxBps: ptr(200.0), BlockReadBps: ptr(4096.0), BlockWriteBps: ptr(8192.0), PIDs: 9},
+		{ContainerID: "b2", Name: "web", CPUPercent: someOf(12.5), MemUsed: 1 << 20, MemLimit: 1 << 30, NetRxBps: someOf(100.0),
+			NetTxBps: someOf(200.0), BlockReadBps: someOf(4096.0), BlockWriteBps: someOf(8192.0), PIDs: 9},
 		{ContainerID: "c3", Name: "worker", MemUsed: 5 << 20, PIDs: 2}}
 	return w
 }
@@ -120,10 +120,10 @@ func TestCompactSamplesReadBack(t *testing.T) {
 	sample, err := store.LatestContainerSample(ctx, db, d.ID, "b2")
 	require.NoError(t, err)
 	require.NotNil(t, sample)
-	require.Equal(t, ptr(float32(12.5)), sample["cpu_percent"])
-	require.Equal(t, ptr(int64(1<<20)), sample["memory_used_bytes"])
-	require.Equal(t, ptr(4096.0), sample["block_read_bytes_per_sec"])
-	require.Equal(t, ptr(int32(9)), sample["pids"])
+	require.Equal(t, someOf(float32(12.5)), sample["cpu_percent"])
+	require.Equal(t, someOf(int64(1<<20)), sample["memory_used_bytes"])
+	require.Equal(t, someOf(4096.0), sample["block_read_bytes_per_sec"])
+	require.Equal(t, someOf(int32(9)), sample["pids"])
 
 	// A retried poll writes nothing; a poll with the same names stores no new names; different names are a new set,
 	// and the earlier poll still reads with its own.
