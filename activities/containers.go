@@ -15,7 +15,10 @@ import (
 // every running container (docker stats --no-stream would sample for ~1.5 s per call). Docker being absent, its
 // daemon down or its socket forbidden is reported as the device's docker availability, not as a failed poll;
 // only a broken SSH connection fails it.
-func (a *Activities) collectContainers(ctx context.Context, dev *store.Device, target sshpool.Target, firstInventory bool) (*store.ContainerWrite, error) {
+//
+// prevCounters are the cgroup counters of the device's last poll (store.LoadPollCounters), for the rates.
+func (a *Activities) collectContainers(ctx context.Context, dev *store.Device, target sshpool.Target, firstInventory bool,
+	prevCounters *docker.CgroupSnapshot) (*store.ContainerWrite, error) {
 	res, err := a.runDockerCommand(ctx, dev, target, docker.Inventory())
 	if err != nil {
 		if sshpool.KindOf(err) != sshpool.CommandFailed {
@@ -75,11 +78,11 @@ func (a *Activities) collectContainers(ctx context.Context, dev *store.Device, t
 		full.Status = c.Status
 		merged = append(merged, full)
 	}
-	w := &store.ContainerWrite{Docker: docker.Availability{State: docker.Available}, List: merged}
+	w := &store.ContainerWrite{Docker: docker.Availability{State: docker.Available}, List: merged, Stored: stored}
 	if !firstInventory {
 		w.Changes = docker.Diff(stored, merged)
 	}
-	if err := a.containerStats(ctx, dev, target, merged, w); err != nil {
+	if err := a.containerStats(ctx, dev, target, merged, w, prevCounters); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -115,7 +118,8 @@ func (a *Activities) inspect(ctx context.Context, dev *store.Device, target sshp
 
 // containerStats reads the cgroup counters of the running containers and turns them into rates against the
 // previous poll's counters.
-func (a *Activities) containerStats(ctx context.Context, dev *store.Device, target sshpool.Target, list []docker.Container, w *store.ContainerWrite) error {
+func (a *Activities) containerStats(ctx context.Context, dev *store.Device, target sshpool.Target, list []docker.Container,
+	w *store.ContainerWrite, prev *docker.CgroupSnapshot) error {
 	names := map[string]string{}
 	for _, c := range list {
 		if c.State == docker.StateRunning {
@@ -137,10 +141,6 @@ func (a *Activities) containerStats(ctx context.Context, dev *store.Device, targ
 	if err != nil {
 		a.Log.Warn("container stats unparseable", "device", dev.Name, "err", err)
 		return nil
-	}
-	prev, err := store.LoadContainerCounters(ctx, a.DB, dev.ID)
-	if err != nil {
-		return err
 	}
 	w.Counters = cur
 	w.Samples = ContainerSamples(prev, cur, names)

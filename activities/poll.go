@@ -88,7 +88,7 @@ func (a *Activities) pollDevice(ctx context.Context, in PollDeviceInput) (*PollD
 		// More interfaces, disks or text than any real machine has (#15): what fits is stored.
 		a.logWarn(ctx, "collector output cut to the parsers' limits", "device", dev.Name, "sections", snap.Truncated)
 	}
-	prev, err := store.LoadCounters(ctx, a.DB, id)
+	prev, prevContainers, err := store.LoadPollCounters(ctx, a.DB, id)
 	if err != nil {
 		return nil, fmt.Errorf("poll %s: load counters: %w", dev.Name, err)
 	}
@@ -101,7 +101,7 @@ func (a *Activities) pollDevice(ctx context.Context, in PollDeviceInput) (*PollD
 	}
 	switch {
 	case snap.Capabilities != nil && snap.Capabilities.HasDocker:
-		if w.Containers, err = a.collectContainers(ctx, dev, target, dev.Docker == nil); err != nil {
+		if w.Containers, err = a.collectContainers(ctx, dev, target, dev.Docker == nil, prevContainers); err != nil {
 			return nil, a.sshFailure(ctx, dev, err)
 		}
 		w.Summary += containerSummary(w.Containers)

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -14,6 +15,8 @@ type dbBytes struct {
 	Relations int64
 	// WAL is the current WAL position in bytes; differences are the WAL generated in between.
 	WAL int64
+	// Tables is Relations per table, a partition counted under its partitioned parent.
+	Tables map[string]int64
 }
 
 // readDBBytes reads the product's relation sizes and the WAL position in one statement, so both describe the same
@@ -28,7 +31,55 @@ func readDBBytes(ctx context.Context, db *pgxpool.Pool) (dbBytes, error) {
 	if err != nil {
 		return b, fmt.Errorf("database size: %w", err)
 	}
-	return b, nil
+	rows, err := db.Query(ctx, `SELECT coalesce(p.relname, c.relname)::text, sum(pg_total_relation_size(c.oid))::bigint
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		LEFT JOIN pg_inherits i ON i.inhrelid = c.oid LEFT JOIN pg_class p ON p.oid = i.inhparent
+		WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind IN ('r', 'm')
+		GROUP BY 1`)
+	if err != nil {
+		return b, fmt.Errorf("table sizes: %w", err)
+	}
+	defer rows.Close()
+	b.Tables = map[string]int64{}
+	for rows.Next() {
+		var name string
+		var n int64
+		if err := rows.Scan(&name, &n); err != nil {
+			return b, err
+		}
+		b.Tables[name] = n
+	}
+	return b, rows.Err()
+}
+
+// TableGrowth is one table's growth over the window, per poll.
+type TableGrowth struct {
+	Table        string  `json:"table"`
+	BytesPerPoll float64 `json:"bytes_per_poll"`
+}
+
+// tableGrowth lists the tables that grew over the window, most first, at most n, in bytes per poll: where the
+// table bytes per poll went.
+func tableGrowth(before, after dbBytes, polls int64, n int) []TableGrowth {
+	if polls <= 0 {
+		return nil
+	}
+	var out []TableGrowth
+	for name, size := range after.Tables {
+		if d := size - before.Tables[name]; d > 0 {
+			out = append(out, TableGrowth{Table: name, BytesPerPoll: float64(d) / float64(polls)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].BytesPerPoll != out[j].BytesPerPoll {
+			return out[i].BytesPerPoll > out[j].BytesPerPoll
+		}
+		return out[i].Table < out[j].Table
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
 }
 
 // storageFigures turns the growth over a window into bytes per poll and MB per device-day at the given interval:

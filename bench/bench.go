@@ -130,14 +130,16 @@ type Report struct {
 	// Bytes written to PostgreSQL per poll: growth of the product's tables with their indexes
 	// (pg_total_relation_size summed) and WAL generated (pg_current_wal_lsn differences), over the product's window
 	// and over the baseline's; per device-day at the run's interval in MB.
-	TableBytesPerPoll         float64 `json:"table_bytes_per_poll"`
-	WALBytesPerPoll           float64 `json:"wal_bytes_per_poll"`
-	TableMBPerDeviceDay       float64 `json:"table_mb_per_device_day"`
-	WALMBPerDeviceDay         float64 `json:"wal_mb_per_device_day"`
-	BaselineTableBytesPerPoll float64 `json:"baseline_table_bytes_per_poll"`
-	BaselineWALBytesPerPoll   float64 `json:"baseline_wal_bytes_per_poll"`
-	TableBytesRatio           float64 `json:"table_bytes_vs_baseline"`
-	WALBytesRatio             float64 `json:"wal_bytes_vs_baseline"`
+	TableBytesPerPoll float64 `json:"table_bytes_per_poll"`
+	// TableGrowth is where TableBytesPerPoll went: the tables that grew most over the window.
+	TableGrowth               []TableGrowth `json:"table_growth,omitempty"`
+	WALBytesPerPoll           float64       `json:"wal_bytes_per_poll"`
+	TableMBPerDeviceDay       float64       `json:"table_mb_per_device_day"`
+	WALMBPerDeviceDay         float64       `json:"wal_mb_per_device_day"`
+	BaselineTableBytesPerPoll float64       `json:"baseline_table_bytes_per_poll"`
+	BaselineWALBytesPerPoll   float64       `json:"baseline_wal_bytes_per_poll"`
+	TableBytesRatio           float64       `json:"table_bytes_vs_baseline"`
+	WALBytesRatio             float64       `json:"wal_bytes_vs_baseline"`
 
 	RESTRequests int64   `json:"rest_requests"`
 	RESTErrors   int64   `json:"rest_errors"`
@@ -381,6 +383,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	rep.TableBytesPerPoll, rep.WALBytesPerPoll, rep.TableMBPerDeviceDay, rep.WALMBPerDeviceDay =
 		storageFigures(bytes0, bytes1, rep.Polls, o.Interval.Seconds())
+	rep.TableGrowth = tableGrowth(bytes0, bytes1, rep.Polls, 6)
 	rep.RESTRequests, rep.RESTErrors = int64(len(rs.latencies)), rs.errors
 	rep.RESTP50Ms, rep.RESTP99Ms = percentile(rs.latencies, 50)*1000, percentile(rs.latencies, 99)*1000
 

@@ -114,8 +114,9 @@ func measureDB(ctx context.Context, db *pgxpool.Pool, rep *Report, t0, t1 time.T
 		return fmt.Errorf("count polls: %w", err)
 	}
 	var total int64
-	for _, t := range []string{"system_metrics", "filesystem_metrics", "diskio_metrics", "network_metrics",
-		"temperature_metrics", "container_metrics"} {
+	// The tables rows are written to (migration 0020: a poll is one system row and one container row; the
+	// per-filesystem, disk, interface and sensor samples are arrays in the system row).
+	for _, t := range []string{"system_metrics", "container_poll_metrics"} {
 		var n int64
 		if err := db.QueryRow(ctx, `SELECT count(*) FROM `+t+` WHERE time >= $1 AND time < $2`, t0, t1).Scan(&n); err != nil {
 			return fmt.Errorf("count %s: %w", t, err)

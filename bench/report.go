@@ -36,6 +36,7 @@ func (r *Report) Rows() []Row {
 		{"all-in / baseline all-in CPU", f("%.2fx", r.AllInRatio), "target ≤ 2.5x (#17)"},
 		{"API CPU per poll", f("%.2f ms", r.APICPUPerPollMs), "the API process, serving the REST readers; not in the all-in sum"},
 		{"table+index bytes per poll", f("%.0f B (baseline %.0f B, %.2fx)", r.TableBytesPerPoll, r.BaselineTableBytesPerPoll, r.TableBytesRatio), f("%.1f MB per device-day at %gs", r.TableMBPerDeviceDay, r.IntervalSec)},
+		{"table growth by table", tableGrowthText(r.TableGrowth), "bytes per poll over the window, largest first"},
 		{"WAL bytes per poll", f("%.0f B (baseline %.0f B, %.2fx)", r.WALBytesPerPoll, r.BaselineWALBytesPerPoll, r.WALBytesRatio), f("%.1f MB per device-day at %gs", r.WALMBPerDeviceDay, r.IntervalSec)},
 		{"REST read p50 / p99", f("%.1f ms / %.1f ms", r.RESTP50Ms, r.RESTP99Ms), f("%d requests, %d errors, under polling", r.RESTRequests, r.RESTErrors)},
 	}
@@ -100,4 +101,15 @@ func (r *Report) Text() string {
 // Write stores the report as <dir>/<stamp>-<devices>dev.md and .json and returns the two paths.
 func (r *Report) Write(dir string) (string, string, error) {
 	return writeReport(dir, filepath.Join(dir, fmt.Sprintf("%s-%ddev-%gs", r.Started.Format("20060102-150405"), r.Devices, r.IntervalSec)), r, r.Markdown())
+}
+
+func tableGrowthText(g []TableGrowth) string {
+	if len(g) == 0 {
+		return "—"
+	}
+	parts := make([]string, 0, len(g))
+	for _, t := range g {
+		parts = append(parts, fmt.Sprintf("%s %.0f B", t.Table, t.BytesPerPoll))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -274,8 +274,7 @@ func TestEnsurePartitions(t *testing.T) {
 	_, err := Up(ctx, pool, quiet)
 	require.NoError(t, err)
 	tables := metricTables(t, pool)
-	require.Subset(t, tables, []string{"container_metrics", "diskio_metrics", "filesystem_metrics", "network_metrics",
-		"system_metrics", "temperature_metrics"})
+	require.Subset(t, tables, []string{"container_poll_metrics", "system_metrics"})
 
 	// A range far from the one the migration prepared: the first day plus 3 = 4 partitions per table.
 	from := time.Now().UTC().AddDate(0, 0, 40).Truncate(24 * time.Hour)
@@ -300,15 +299,15 @@ func TestEnsurePartitions(t *testing.T) {
 	}
 	// The last microsecond of a UTC day lands in that day's partition, midnight UTC in the next one.
 	last := from.Add(24*time.Hour - time.Microsecond)
-	_, err = pool.Exec(ctx, `INSERT INTO temperature_metrics (device_id, time, sensor, celsius)
-		VALUES (gen_random_uuid(), $1, 'cpu', 40), (gen_random_uuid(), $2, 'cpu', 41)`, last, last.Add(time.Microsecond))
+	_, err = pool.Exec(ctx, `INSERT INTO system_metrics (device_id, time, cpu_pct)
+		VALUES (gen_random_uuid(), $1, 40), (gen_random_uuid(), $2, 41)`, last, last.Add(time.Microsecond))
 	require.NoError(t, err)
-	rows, err := pool.Query(ctx, `SELECT tableoid::regclass::text FROM temperature_metrics ORDER BY time`)
+	rows, err := pool.Query(ctx, `SELECT tableoid::regclass::text FROM system_metrics ORDER BY time`)
 	require.NoError(t, err)
 	parts, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
-	require.Equal(t, []string{"temperature_metrics_p" + from.Format("20060102"),
-		"temperature_metrics_p" + from.AddDate(0, 0, 1).Format("20060102")}, parts)
+	require.Equal(t, []string{"system_metrics_p" + from.Format("20060102"),
+		"system_metrics_p" + from.AddDate(0, 0, 1).Format("20060102")}, parts)
 }
 
 func TestConcurrentEnsurePartitions(t *testing.T) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -38,6 +39,10 @@ type ContainerWrite struct {
 	Samples []ContainerSample
 	// Counters are the raw cgroup counters kept for the next poll's rates.
 	Counters *docker.CgroupSnapshot
+	// Stored is the inventory as stored before this poll (LoadContainers), when the caller has it: containers
+	// equal to their stored row are not written again. Nil writes every container of List, and reconciles
+	// removed ones.
+	Stored []docker.Container
 }
 
 // LoadContainers returns the stored inventory of a device.
@@ -73,59 +78,87 @@ func LoadContainerCounters(ctx context.Context, db DBTX, id uuid.UUID) (*docker.
 	return &s, nil
 }
 
-// writeContainers stores the container part of a poll inside the poll's transaction.
-func writeContainers(ctx context.Context, tx pgx.Tx, id uuid.UUID, t time.Time, w *ContainerWrite) (int64, error) {
-	avail, err := json.Marshal(w.Docker)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE devices SET docker = $2 WHERE id = $1`, id, avail); err != nil {
-		return 0, err
-	}
-	if w.Counters != nil {
-		counters, err := json.Marshal(w.Counters)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE device_poll_state SET container_counters = $2 WHERE device_id = $1`, id, counters); err != nil {
-			return 0, err
-		}
-	}
+// writeContainers stores the container part of a poll inside the poll's transaction. Only the containers that are
+// new or differ from w.Stored are written (#17: rewriting every row every poll was most of a poll's WAL); the time
+// of the listing (device_poll_state.containers_listed_at, which readers show as the containers' "as of") and the
+// cgroup counters are written with the poll's state in WritePoll, docker's availability with the device's status,
+// the samples with the poll's other samples (copySamples).
+func writeContainers(ctx context.Context, tx pgx.Tx, id uuid.UUID, t time.Time, w *ContainerWrite) error {
 	if w.List == nil {
-		return 0, nil
+		return nil
+	}
+	stored := make(map[string][]byte, len(w.Stored))
+	for _, c := range w.Stored {
+		if b, err := json.Marshal(c); err == nil {
+			stored[c.ID] = b
+		}
 	}
 	ids := make([]string, 0, len(w.List))
+	var up struct {
+		ids, names, images, states, healths, projects, services []string
+		exits, restarts                                         []int32
+		started                                                 []*time.Time
+		details                                                 []string
+	}
 	for _, c := range w.List {
+		ids = append(ids, c.ID)
 		detail, err := json.Marshal(c)
 		if err != nil {
-			return 0, err
+			return err
+		}
+		if prev, ok := stored[c.ID]; ok && bytes.Equal(prev, detail) {
+			continue
 		}
 		var started *time.Time
 		if !c.Started.IsZero() {
 			started = &c.Started
 		}
+		up.ids, up.names, up.images = append(up.ids, c.ID), append(up.names, c.Name), append(up.images, c.Image)
+		up.states, up.healths = append(up.states, string(c.State)), append(up.healths, string(c.Health))
+		up.projects, up.services = append(up.projects, c.ComposeProject), append(up.services, c.ComposeService)
+		up.exits, up.restarts = append(up.exits, int32(c.ExitCode)), append(up.restarts, int32(c.RestartCount))
+		up.started, up.details = append(up.started, started), append(up.details, string(detail))
+	}
+	if len(up.ids) > 0 {
+		// One statement for every changed container, instead of one per container.
 		if _, err := tx.Exec(ctx, `INSERT INTO containers (device_id, container_id, name, image, state, health,
 			exit_code, restart_count, started_at, compose_project, compose_service, detail, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
+			SELECT $1, u.* , $12 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
+				$8::int[], $9::timestamptz[], $10::text[], $11::text[], $13::jsonb[]) AS u
 			ON CONFLICT (device_id, container_id) DO UPDATE SET name = excluded.name, image = excluded.image,
 			state = excluded.state, health = excluded.health, exit_code = excluded.exit_code,
 			restart_count = excluded.restart_count, started_at = excluded.started_at,
 			compose_project = excluded.compose_project, compose_service = excluded.compose_service,
 			detail = excluded.detail, updated_at = excluded.updated_at`,
-			id, c.ID, c.Name, c.Image, string(c.State), string(c.Health), c.ExitCode, c.RestartCount, started,
-			c.ComposeProject, c.ComposeService, detail, t); err != nil {
-			return 0, fmt.Errorf("store container %s: %w", c.Name, err)
+			id, up.ids, up.names, up.images, up.states, up.healths, up.exits, up.restarts, up.started, up.projects,
+			up.services, t, up.details); err != nil {
+			return fmt.Errorf("store containers: %w", err)
 		}
-		ids = append(ids, c.ID)
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM containers WHERE device_id = $1 AND NOT (container_id = ANY($2))`, id, ids); err != nil {
-		return 0, err
+	// Only when a stored container is gone: the common poll changes nothing here and sends nothing.
+	gone := len(w.Stored) != len(w.List) || w.Stored == nil
+	if !gone {
+		listed := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			listed[id] = true
+		}
+		for _, c := range w.Stored {
+			if !listed[c.ID] {
+				gone = true
+				break
+			}
+		}
+	}
+	if gone {
+		if _, err := tx.Exec(ctx, `DELETE FROM containers WHERE device_id = $1 AND NOT (container_id = ANY($2))`, id, ids); err != nil {
+			return err
+		}
 	}
 	for _, ch := range w.Changes {
 		data, _ := json.Marshal(ch)
 		if err := InsertEvent(ctx, tx, &Event{DeviceID: &id, Kind: "container." + string(ch.Kind), Severity: ch.Severity(),
 			Message: changeMessage(ch), Data: data}); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	if len(w.Changes) > 0 {
@@ -135,29 +168,10 @@ func writeContainers(ctx context.Context, tx pgx.Tx, id uuid.UUID, t time.Time, 
 				"change": string(ch.Kind), "state": string(ch.State)})
 		}
 		if err := Publish(ctx, tx, TopicDeviceContainers(id.String()), map[string]any{"device_id": id, "changes": summary}); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	rows := make([][]any, 0, len(w.Samples))
-	for _, s := range w.Samples {
-		var cpu *float32
-		if s.CPUPercent != nil {
-			v := float32(*s.CPUPercent)
-			cpu = &v
-		}
-		rows = append(rows, []any{id, t, s.ContainerID, s.Name, cpu, int64(s.MemUsed), int64(s.MemLimit),
-			s.NetRxBps, s.NetTxBps, s.BlockReadBps, s.BlockWriteBps, int32(s.PIDs)})
-	}
-	if len(rows) == 0 {
-		return 0, nil
-	}
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{"container_metrics"}, []string{"device_id", "time", "container_id", "name",
-		"cpu_pct", "mem_used", "mem_limit", "net_rx_bps", "net_tx_bps", "blk_read_bps", "blk_write_bps", "pids"},
-		pgx.CopyFromRows(rows))
-	if err != nil {
-		return 0, fmt.Errorf("copy container_metrics: %w", err)
-	}
-	return n, nil
+	return nil
 }
 
 func changeMessage(ch docker.Change) string {
@@ -172,11 +186,17 @@ func changeMessage(ch docker.Change) string {
 	return fmt.Sprintf("container %s %s", ch.Name, strings.ReplaceAll(string(ch.Kind), "_", " "))
 }
 
+// containerAsOf is the time of the last listing that saw the container as stored: an unchanged container's row is
+// not rewritten (writeContainers), so its updated_at is when it last changed, and the device's last listing says
+// it was still so then.
+const containerAsOf = `greatest(c.updated_at, p.containers_listed_at)`
+
 // ContainerRow is a stored container with its device.
 type ContainerRow struct {
 	DeviceID   uuid.UUID `json:"device_id"`
 	DeviceName string    `json:"device_name"`
 	docker.Container
+	// UpdatedAt is the time of the poll this state is as of: the latest listing that saw the container.
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
@@ -195,8 +215,8 @@ func ListContainers(ctx context.Context, db DBTX, f ContainerFilter) ([]*Contain
 	if f.Limit <= 0 {
 		f.Limit = 1 << 30
 	}
-	rows, err := db.Query(ctx, `SELECT c.device_id, d.name, c.detail, c.updated_at FROM containers c
-		JOIN devices d ON d.id = c.device_id
+	rows, err := db.Query(ctx, `SELECT c.device_id, d.name, c.detail, `+containerAsOf+` FROM containers c
+		JOIN devices d ON d.id = c.device_id LEFT JOIN device_poll_state p ON p.device_id = c.device_id
 		WHERE ($1::uuid IS NULL OR c.device_id = $1) AND ($2 = '' OR c.state = $2)
 		AND ($3 = '' OR c.compose_project = $3) AND ($4 = '' OR c.name ILIKE '%' || $4 || '%')
 		AND ($5 = '' OR lower(d.name) || '/' || c.name > $5)
@@ -228,8 +248,8 @@ func scanContainerRow(row pgx.Row) (*ContainerRow, error) {
 
 // GetContainer finds a device's container by name, full ID or an ID prefix of at least 12 characters.
 func GetContainer(ctx context.Context, db DBTX, deviceID uuid.UUID, ref string) (*ContainerRow, error) {
-	return scanContainerRow(db.QueryRow(ctx, `SELECT c.device_id, d.name, c.detail, c.updated_at FROM containers c
-		JOIN devices d ON d.id = c.device_id WHERE c.device_id = $1
+	return scanContainerRow(db.QueryRow(ctx, `SELECT c.device_id, d.name, c.detail, `+containerAsOf+` FROM containers c
+		JOIN devices d ON d.id = c.device_id LEFT JOIN device_poll_state p ON p.device_id = c.device_id WHERE c.device_id = $1
 		AND (c.name = $2 OR c.container_id = $2 OR (length($2) >= 12 AND c.container_id LIKE $3 || '%'))
 		ORDER BY (c.name = $2) DESC LIMIT 1`, deviceID, ref, escapeLike(ref)))
 }

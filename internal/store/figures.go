@@ -11,43 +11,22 @@ import (
 // latestFiguresSQL reads the key figures of every device (or only device $2) from its latest poll within $1.
 //
 // The latest poll's time is device_poll_state.updated_at (WritePoll sets it to the samples' time in the same
-// transaction), so the system row is one primary-key lookup. The filesystem and temperature tables are keyed by
-// (device, mountpoint or sensor, time), so "this device's rows at time T" used to walk every row of the device in
-// the day's partition, a cost that grew with every poll of the day (#17). Instead the device's mountpoints (and
-// sensors) of that day are skipped through one index probe each and the poll's row of each is looked up by its
-// full key: the cost is per mountpoint, not per row.
+// transaction), so the poll is one primary-key lookup of its system row, which carries the filesystems' and
+// sensors' values as arrays (migration 0020); the fullest filesystem's name comes from the device's sample_labels.
+// A device whose latest poll predates 0020 shows its disk and temperature figures again from its next poll.
 const latestFiguresSQL = `SELECT d.id, d.name, d.status, d.status_reason, d.last_seen,
 	s.cpu_pct::float8, (100.0 * s.mem_used / nullif(s.mem_total, 0))::float8, s.load1::float8,
 	f.pct, f.mountpoint, t.celsius
 	FROM devices d
 	LEFT JOIN device_poll_state p ON p.device_id = d.id AND p.updated_at > now() - $1::interval
-	LEFT JOIN LATERAL (SELECT cpu_pct, mem_used, mem_total, load1 FROM system_metrics m
+	LEFT JOIN LATERAL (SELECT m.cpu_pct, m.mem_used, m.mem_total, m.load1, m.fs, m.temps, m.labels FROM system_metrics m
 		WHERE m.device_id = p.device_id AND m.time = p.updated_at LIMIT 1) s ON true
 	LEFT JOIN LATERAL (
-		WITH RECURSIVE mounts (mountpoint) AS (
-			(SELECT m.mountpoint FROM filesystem_metrics m WHERE m.device_id = p.device_id
-				AND m.time >= date_trunc('day', p.updated_at, 'UTC') AND m.time <= p.updated_at ORDER BY m.mountpoint LIMIT 1)
-			UNION ALL
-			SELECT (SELECT m.mountpoint FROM filesystem_metrics m WHERE m.device_id = p.device_id AND m.mountpoint > mounts.mountpoint
-				AND m.time >= date_trunc('day', p.updated_at, 'UTC') AND m.time <= p.updated_at ORDER BY m.mountpoint LIMIT 1)
-			FROM mounts WHERE mounts.mountpoint IS NOT NULL
-		)
-		SELECT (100.0 * x.used_bytes / nullif(x.used_bytes + x.avail_bytes, 0))::float8 AS pct, x.mountpoint
-		FROM mounts, LATERAL (SELECT used_bytes, avail_bytes, mountpoint FROM filesystem_metrics m WHERE m.device_id = p.device_id
-			AND m.mountpoint = mounts.mountpoint AND m.time = p.updated_at LIMIT 1) x
+		SELECT (100.0 * s.fs[i][2] / nullif(s.fs[i][2] + s.fs[i][3], 0))::float8 AS pct, l.mountpoints[i] AS mountpoint
+		FROM sample_labels l, generate_subscripts(s.fs, 1) i
+		WHERE l.device_id = p.device_id AND l.key = s.labels
 		ORDER BY 1 DESC NULLS LAST LIMIT 1) f ON true
-	LEFT JOIN LATERAL (
-		WITH RECURSIVE sensors (sensor) AS (
-			(SELECT m.sensor FROM temperature_metrics m WHERE m.device_id = p.device_id
-				AND m.time >= date_trunc('day', p.updated_at, 'UTC') AND m.time <= p.updated_at ORDER BY m.sensor LIMIT 1)
-			UNION ALL
-			SELECT (SELECT m.sensor FROM temperature_metrics m WHERE m.device_id = p.device_id AND m.sensor > sensors.sensor
-				AND m.time >= date_trunc('day', p.updated_at, 'UTC') AND m.time <= p.updated_at ORDER BY m.sensor LIMIT 1)
-			FROM sensors WHERE sensors.sensor IS NOT NULL
-		)
-		SELECT max(x.celsius)::float8 AS celsius
-		FROM sensors, LATERAL (SELECT celsius FROM temperature_metrics m WHERE m.device_id = p.device_id
-			AND m.sensor = sensors.sensor AND m.time = p.updated_at LIMIT 1) x) t ON true
+	LEFT JOIN LATERAL (SELECT max(x)::float8 AS celsius FROM unnest(s.temps) x) t ON true
 	WHERE $2::uuid IS NULL OR d.id = $2
 	ORDER BY lower(d.name)`
 

@@ -91,15 +91,18 @@ type PruneResult struct {
 // go together and no table is rewritten.
 func ApplyRetention(ctx context.Context, db DBTX, now time.Time, r Retention) (*PruneResult, error) {
 	out := &PruneResult{DroppedPartitions: []string{}}
-	tables := map[string]time.Duration{"system_metrics": r.Metrics, "filesystem_metrics": r.Metrics,
-		"diskio_metrics": r.Metrics, "network_metrics": r.Metrics, "temperature_metrics": r.Metrics,
-		"container_metrics": r.ContainerMetrics, "drive_metrics": r.Metrics, "pool_metrics": r.Metrics}
+	// The _v1 tables hold the samples written before migration 0020 and are emptied by this retention.
+	tables := map[string]time.Duration{"system_metrics": r.Metrics, "container_poll_metrics": r.ContainerMetrics,
+		"drive_metrics": r.Metrics, "pool_metrics": r.Metrics, "filesystem_metrics_v1": r.Metrics,
+		"diskio_metrics_v1": r.Metrics, "network_metrics_v1": r.Metrics, "temperature_metrics_v1": r.Metrics,
+		"container_metrics_v1": r.ContainerMetrics}
 	hyper, err := Hypertables(ctx, db)
 	if err != nil {
 		return out, err
 	}
-	for _, table := range []string{"system_metrics", "filesystem_metrics", "diskio_metrics", "network_metrics",
-		"temperature_metrics", "container_metrics", "drive_metrics", "pool_metrics"} {
+	for _, table := range []string{"system_metrics", "container_poll_metrics", "drive_metrics", "pool_metrics",
+		"filesystem_metrics_v1", "diskio_metrics_v1", "network_metrics_v1", "temperature_metrics_v1",
+		"container_metrics_v1"} {
 		before := now.Add(-tables[table]).UTC().Format("2006-01-02")
 		if hyper[table] {
 			day, _ := time.Parse("2006-01-02", before)
@@ -127,6 +130,12 @@ func ApplyRetention(ctx context.Context, db DBTX, now time.Time, r Retention) (*
 			return out, err
 		}
 	}
+	// The names samples refer to (migration 0020) go a day after the last partition that could hold such a sample.
+	n, err := pruneLabels(ctx, db, now.Add(-max(r.Metrics, r.ContainerMetrics)).AddDate(0, 0, -1))
+	if err != nil {
+		return out, err
+	}
+	out.DeletedRows += n
 	for _, d := range []struct {
 		sql string
 		age time.Duration

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/infrastructor/infrastructor/internal/collector"
+	"github.com/infrastructor/infrastructor/internal/docker"
 )
 
 // PollWrite is everything one poll stores, in one transaction.
@@ -40,8 +41,39 @@ type PollOutcome struct {
 	Duplicate bool
 	// PreviousStatus is the device status before this poll set it online.
 	PreviousStatus string
-	// Rows is the number of sample rows written.
+	// Rows is the number of samples written: the system sample and one per filesystem, disk, interface, sensor and
+	// container (one row each before migration 0020; now two rows hold them all).
 	Rows int64
+}
+
+// LoadPollCounters returns the counters of the device's last committed poll and its containers' cgroup counters
+// (each nil when there are none), in one read: what LoadCounters and LoadContainerCounters return.
+func LoadPollCounters(ctx context.Context, db DBTX, id uuid.UUID) (*collector.Counters, *docker.CgroupSnapshot, error) {
+	var raw, rawContainers []byte
+	err := db.QueryRow(ctx, `SELECT counters, container_counters FROM device_poll_state WHERE device_id = $1`, id).
+		Scan(&raw, &rawContainers)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	// Counters in an old shape only cost one poll's rates.
+	var c *collector.Counters
+	if len(raw) > 0 {
+		c = &collector.Counters{}
+		if json.Unmarshal(raw, c) != nil {
+			c = nil
+		}
+	}
+	var cs *docker.CgroupSnapshot
+	if len(rawContainers) > 0 {
+		cs = &docker.CgroupSnapshot{}
+		if json.Unmarshal(rawContainers, cs) != nil {
+			cs = nil
+		}
+	}
+	return c, cs, nil
 }
 
 // LoadCounters returns the counters of the device's last committed poll, or nil.
@@ -62,7 +94,7 @@ func LoadCounters(ctx context.Context, db DBTX, id uuid.UUID) (*collector.Counte
 	return &c, nil
 }
 
-// WritePoll commits one poll: its samples (COPY), the counters for the next poll, the device's last_seen and
+// WritePoll commits one poll: its samples (copySamples), the counters for the next poll, the device's last_seen and
 // online status, and the capabilities. A poll whose key was already committed writes nothing (idempotent
 // under activity retries). The device row is locked for the transaction so two writers of one device queue.
 func WritePoll(ctx context.Context, db TxStarter, w *PollWrite) (*PollOutcome, error) {
@@ -93,18 +125,33 @@ func WritePoll(ctx context.Context, db TxStarter, w *PollWrite) (*PollOutcome, e
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO device_poll_state (device_id, last_poll_key, counters, summary, updated_at)
-			VALUES ($1,$2,$3,$4,$5) ON CONFLICT (device_id) DO UPDATE SET last_poll_key = excluded.last_poll_key,
-			counters = excluded.counters, summary = excluded.summary, updated_at = excluded.updated_at`,
-			w.DeviceID, w.PollKey, counters, w.Summary, w.Time); err != nil {
+		// The container part's counters and listing time go into the same row in the same statement: one row
+		// version per poll, not two.
+		var containerCounters []byte
+		var listed *time.Time
+		if c := w.Containers; c != nil {
+			if c.Counters != nil {
+				if containerCounters, err = json.Marshal(c.Counters); err != nil {
+					return err
+				}
+			}
+			if c.List != nil {
+				listed = &w.Time
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO device_poll_state (device_id, last_poll_key, counters, summary, updated_at,
+			container_counters, containers_listed_at) VALUES ($1,$2,$3,$4,$5,$6,$7)
+			ON CONFLICT (device_id) DO UPDATE SET last_poll_key = excluded.last_poll_key,
+			counters = excluded.counters, summary = excluded.summary, updated_at = excluded.updated_at,
+			container_counters = coalesce(excluded.container_counters, device_poll_state.container_counters),
+			containers_listed_at = coalesce(excluded.containers_listed_at, device_poll_state.containers_listed_at)`,
+			w.DeviceID, w.PollKey, counters, w.Summary, w.Time, containerCounters, listed); err != nil {
 			return err
 		}
 		if w.Containers != nil {
-			n, err := writeContainers(ctx, tx, w.DeviceID, w.Time, w.Containers)
-			if err != nil {
+			if err := writeContainers(ctx, tx, w.DeviceID, w.Time, w.Containers); err != nil {
 				return err
 			}
-			out.Rows += n
 		}
 		var caps []byte
 		if w.Capabilities != nil {
@@ -115,12 +162,20 @@ func WritePoll(ctx context.Context, db TxStarter, w *PollWrite) (*PollOutcome, e
 		// A host-key block stays until an administrator approves a key (which sets the status back to unknown):
 		// a poll whose session ran on the connection from before the key changed, and commits after another
 		// session's handshake found the new key, must not set the device online again.
+		// Docker's availability goes with the status: the row is updated anyway.
+		var avail []byte
+		if w.Containers != nil {
+			if avail, err = json.Marshal(w.Containers.Docker); err != nil {
+				return err
+			}
+		}
 		var status string
 		if err = tx.QueryRow(ctx, `UPDATE devices SET
 			status = CASE WHEN status = 'blocked' AND status_reason LIKE '%host key%' THEN status ELSE 'online' END,
 			status_reason = CASE WHEN status = 'blocked' AND status_reason LIKE '%host key%' THEN status_reason ELSE '' END,
-			last_seen = greatest(last_seen, $2), capabilities = coalesce($3, capabilities) WHERE id = $1
-			RETURNING status`, w.DeviceID, w.Time, caps).Scan(&status); err != nil {
+			last_seen = greatest(last_seen, $2), capabilities = coalesce($3, capabilities),
+			docker = coalesce($4::jsonb, docker) WHERE id = $1
+			RETURNING status`, w.DeviceID, w.Time, caps, avail).Scan(&status); err != nil {
 			return err
 		}
 		if err := Publish(ctx, tx, TopicDeviceMetrics(w.DeviceID.String()), keyFigures(w)); err != nil {
@@ -147,22 +202,19 @@ func WritePoll(ctx context.Context, db TxStarter, w *PollWrite) (*PollOutcome, e
 	return out, nil
 }
 
+// copySamples writes the poll's samples in the compact shape of migration 0020: one system_metrics row carrying
+// the per-filesystem, per-disk, per-interface and per-sensor values as arrays, one container_poll_metrics row for
+// the running containers, and the names those arrays are in the order of (sample_labels, only when new), all in
+// one round trip. It returns the number of samples (the system sample and one per entity).
 func copySamples(ctx context.Context, tx pgx.Tx, w *PollWrite) (int64, error) {
 	m, id, t := &w.Metrics, w.DeviceID, w.Time
-	var total int64
-	do := func(table string, cols []string, rows [][]any) error {
-		if len(rows) == 0 {
-			return nil
-		}
-		n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
-		if err != nil {
-			return fmt.Errorf("copy %s: %w", table, err)
-		}
-		total += n
-		return nil
-	}
+	c := compact(w)
+	key := c.labels.key()
+	b := &pgx.Batch{}
+	queueLabels(b, id, &c.labels, key, t)
 
-	sys := []any{id, t, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil}
+	sys := []any{id, t, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil,
+		key, orNil(c.fs), orNil(c.diskio), orNil(c.net), orNil(c.temps)}
 	if c := m.CPU; c != nil {
 		cores := make([]float32, len(c.Cores))
 		for i, core := range c.Cores {
@@ -183,50 +235,18 @@ func copySamples(ctx context.Context, tx pgx.Tx, w *PollWrite) (int64, error) {
 	if m.Processes != nil {
 		sys[15] = int32(*m.Processes)
 	}
-	if err := do("system_metrics", []string{"device_id", "time", "cpu_pct", "cpu_iowait_pct", "cpu_steal_pct",
-		"cpu_cores", "mem_total", "mem_used", "mem_available", "swap_total", "swap_used", "load1", "load5", "load15",
-		"uptime_s", "procs"}, [][]any{sys}); err != nil {
-		return 0, err
+	b.Queue(`INSERT INTO system_metrics (device_id, time, cpu_pct, cpu_iowait_pct, cpu_steal_pct,
+		cpu_cores, mem_total, mem_used, mem_available, swap_total, swap_used, load1, load5, load15, uptime_s, procs,
+		labels, fs, diskio, net, temps) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)`,
+		sys...)
+	if len(c.pids) > 0 {
+		b.Queue(`INSERT INTO container_poll_metrics (device_id, time, labels, stats, mem, pids)
+			VALUES ($1,$2,$3,$4,$5,$6)`, id, t, key, c.stats, c.mem, c.pids)
 	}
-
-	var rows [][]any
-	for _, f := range m.Filesystems {
-		rows = append(rows, []any{id, t, f.Mount, f.Source, f.FSType, int64(f.SizeBytes), int64(f.UsedBytes),
-			int64(f.AvailBytes), int64(f.InodesTotal), int64(f.InodesUsed)})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, fmt.Errorf("write samples: %w", err)
 	}
-	if err := do("filesystem_metrics", []string{"device_id", "time", "mountpoint", "source", "fstype", "size_bytes",
-		"used_bytes", "avail_bytes", "inodes_total", "inodes_used"}, rows); err != nil {
-		return 0, err
-	}
-
-	rows = rows[:0]
-	for _, d := range m.Disks {
-		rows = append(rows, []any{id, t, d.Name, d.ReadBytesPerSec, d.WriteBytesPerSec, d.ReadIOPS, d.WriteIOPS,
-			float32(d.UtilPercent)})
-	}
-	if err := do("diskio_metrics", []string{"device_id", "time", "disk", "read_bps", "write_bps", "read_iops",
-		"write_iops", "util_pct"}, rows); err != nil {
-		return 0, err
-	}
-
-	rows = rows[:0]
-	for _, n := range m.Interfaces {
-		rows = append(rows, []any{id, t, n.Name, n.RxBytesPerSec, n.TxBytesPerSec, n.RxPacketsPerSec,
-			n.TxPacketsPerSec, n.RxErrorsPerSec, n.TxErrorsPerSec, n.RxDropsPerSec, n.TxDropsPerSec})
-	}
-	if err := do("network_metrics", []string{"device_id", "time", "iface", "rx_bps", "tx_bps", "rx_pps", "tx_pps",
-		"rx_errs_ps", "tx_errs_ps", "rx_drop_ps", "tx_drop_ps"}, rows); err != nil {
-		return 0, err
-	}
-
-	rows = rows[:0]
-	for _, s := range m.Temperatures {
-		rows = append(rows, []any{id, t, s.Sensor, float32(s.Celsius)})
-	}
-	if err := do("temperature_metrics", []string{"device_id", "time", "sensor", "celsius"}, rows); err != nil {
-		return 0, err
-	}
-	return total, nil
+	return 1 + c.entities, nil
 }
 
 // knownPartitions remembers, per database handle, the days whose partitions this process has ensured, so the

@@ -18,7 +18,8 @@ func Hypertables(ctx context.Context, db DBTX) (map[string]bool, error) {
 		return out, nil
 	}
 	rows, err := db.Query(ctx, `SELECT hypertable_name FROM timescaledb_information.hypertables
-		WHERE hypertable_schema = current_schema() AND hypertable_name LIKE '%\_metrics'`)
+		WHERE hypertable_schema = current_schema()
+		AND (hypertable_name LIKE '%\_metrics' OR hypertable_name LIKE '%\_metrics\_v1')`)
 	if err != nil {
 		return nil, fmt.Errorf("list hypertables: %w", err)
 	}

@@ -204,12 +204,16 @@ func TestEvaluateAlertsAgainstPostgres(t *testing.T) {
 			Critical: ptrTo(90.0), Severity: "critical", Scope: "all", Enabled: true})
 		require.NoError(t, err)
 		write := func(t0 time.Time, dataUsed, inodesUsed int64, celsius float64) {
-			_, err := e.db.Exec(ctx, `INSERT INTO filesystem_metrics (device_id, time, mountpoint, source, fstype, size_bytes,
-				used_bytes, avail_bytes, inodes_total, inodes_used) VALUES ($1,$2,'/data','/dev/sdb1','ext4',100,$3::bigint,100-$3::bigint,1000,$4),
-				($1,$2,'/','/dev/sda1','ext4',100,10,90,1000,10)`, e.dev.ID, t0, dataUsed, inodesUsed)
+			// As store.WritePoll stores them (migration 0020): the names once, the values as arrays in the system row
+			// (the poll below finds its row there already).
+			_, err := e.db.Exec(ctx, `INSERT INTO sample_labels (device_id, key, mountpoints, fs_sources, fs_types, sensors, used_on)
+				VALUES ($1, 1, '{/data,/}', '{/dev/sdb1,/dev/sda1}', '{ext4,ext4}', '{coretemp/Package id 0}', current_date)
+				ON CONFLICT DO NOTHING`,
+				e.dev.ID)
 			require.NoError(t, err)
-			_, err = e.db.Exec(ctx, `INSERT INTO temperature_metrics (device_id, time, sensor, celsius) VALUES ($1,$2,'coretemp/Package id 0',$3)`,
-				e.dev.ID, t0, celsius)
+			_, err = e.db.Exec(ctx, `INSERT INTO system_metrics (device_id, time, cpu_pct, mem_total, mem_used, labels, fs, temps)
+				VALUES ($1,$2,1,100,10,1,ARRAY[ARRAY[100,$3::bigint,100-$3::bigint,1000,$4::bigint],ARRAY[100,10,90,1000,10]],
+				ARRAY[$5::real])`, e.dev.ID, t0, dataUsed, inodesUsed, celsius)
 			require.NoError(t, err)
 		}
 		write(e.at(0), 95, 950, 75)

@@ -32,13 +32,13 @@ func TestFleetOnTimescaleDB(t *testing.T) {
 	// Two polls per device, so rates (CPU, network) have values.
 	first := f.waitPolled(nil, 3*time.Minute)
 	f.waitPolled(first, 2*time.Minute)
-	for _, table := range []string{"system_metrics", "filesystem_metrics", "network_metrics", "container_metrics"} {
+	for _, table := range []string{"system_metrics", "container_poll_metrics"} {
 		var chunks int
 		require.NoError(t, f.DB.QueryRow(ctx, `SELECT count(*) FROM show_chunks($1::regclass)`, table).Scan(&chunks))
 		require.NotZero(t, chunks, "%s has no chunks: the samples are not in the hypertable", table)
 	}
 	dev := f.Devices[0]
-	for _, metric := range []string{"cpu", "memory", "disk", "network", "containers"} {
+	for _, metric := range []string{"cpu", "memory", "disk", "network", "diskio", "temperature", "containers"} {
 		a := f.query(dev, metric, "from=10m")
 		require.Equal(t, "raw", a.Source)
 		require.NotEmpty(t, a.values(), "%s: no values", metric)
@@ -46,7 +46,7 @@ func TestFleetOnTimescaleDB(t *testing.T) {
 
 	// Samples 40 days old: a day past the 30-day retention, in chunks of their own.
 	old := 40 * 24 * time.Hour
-	for _, table := range []string{"system_metrics", "container_metrics"} {
+	for _, table := range []string{"system_metrics", "container_poll_metrics"} {
 		_, err := f.DB.Exec(ctx, fmt.Sprintf(`INSERT INTO %s SELECT %s FROM %[1]s WHERE device_id = $1`,
 			pgx.Identifier{table}.Sanitize(), columnsShifted(t, f.DB, table, old)), dev)
 		require.NoError(t, err)
@@ -87,11 +87,11 @@ func TestFleetOnTimescaleDB(t *testing.T) {
 
 	// Retention dropped the old chunks (of both tables), and nothing recent.
 	require.NotNil(t, res.Pruned)
-	require.GreaterOrEqual(t, len(res.Pruned.DroppedPartitions), 2, "want the 40-day-old chunks of system_metrics and container_metrics")
+	require.GreaterOrEqual(t, len(res.Pruned.DroppedPartitions), 2, "want the 40-day-old chunks of system_metrics and container_poll_metrics")
 	for _, name := range res.Pruned.DroppedPartitions {
 		require.Contains(t, name, "_chunk")
 	}
-	for _, table := range []string{"system_metrics", "container_metrics"} {
+	for _, table := range []string{"system_metrics", "container_poll_metrics", "container_metrics"} {
 		var stale int
 		require.NoError(t, f.DB.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s WHERE time < now() - interval '30 days'`,
 			pgx.Identifier{table}.Sanitize())).Scan(&stale))

@@ -37,9 +37,14 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// metricTables are the time-series tables, which become hypertables on TimescaleDB.
-var metricTables = []string{"system_metrics", "filesystem_metrics", "diskio_metrics", "network_metrics",
-	"temperature_metrics", "container_metrics", "drive_metrics", "pool_metrics"}
+// metricTables are the time-series tables, which become hypertables on TimescaleDB. Since migration 0020 the
+// per-filesystem, disk, interface, sensor and container samples are arrays in system_metrics and
+// container_poll_metrics; filesystem_metrics and the others are views over them (sampleViews).
+var metricTables = []string{"system_metrics", "container_poll_metrics", "drive_metrics", "pool_metrics"}
+
+// sampleViews are the per-entity views every reader reads (migration 0020).
+var sampleViews = []string{"filesystem_metrics", "diskio_metrics", "network_metrics", "temperature_metrics",
+	"container_metrics"}
 
 // pollInterval is the shortest the API accepts.
 const pollInterval = 5 * time.Second
