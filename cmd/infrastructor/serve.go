@@ -170,10 +170,15 @@ func migrateStatus(ctx context.Context, stdout, stderr io.Writer) error {
 }
 
 func dialTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) (client.Client, error) {
+	conn, err := workflows.ConnectionOptions(cfg.TemporalCompression)
+	if err != nil {
+		return nil, fmt.Errorf("INFRA_TEMPORAL_COMPRESSION: %w", err)
+	}
 	opts := client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    tlog.NewStructuredLogger(log.With("component", "temporal")),
+		HostPort:          cfg.TemporalAddress,
+		Namespace:         cfg.TemporalNamespace,
+		Logger:            tlog.NewStructuredLogger(log.With("component", "temporal")),
+		ConnectionOptions: conn,
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
