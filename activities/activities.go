@@ -45,6 +45,9 @@ type Activities struct {
 	// ImageCheckInterval is how long a registry's answer for an image reference is trusted
 	// (DefaultImageCheckInterval when zero).
 	ImageCheckInterval time.Duration
+	// AlertConfig caches the alert rules, overrides, maintenance windows and channels between evaluations while
+	// their version is unchanged (#17); nil reads them at every evaluation.
+	AlertConfig *store.AlertConfigCache
 }
 
 func (a *Activities) now() time.Time {

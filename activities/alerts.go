@@ -87,7 +87,7 @@ func (a *Activities) evaluate(ctx context.Context, tx pgx.Tx, id uuid.UUID, in E
 func (a *Activities) evaluateWith(ctx context.Context, tx pgx.Tx, id uuid.UUID, in EvaluateAlertsInput, now time.Time, samples pollSamples) (*EvaluateAlertsResult, error) {
 	// Every evaluation reads its inputs in one round trip and its samples in a second one; unchanged states
 	// are not written back, so a quiet poll costs two round trips besides the transaction's own.
-	inputs, err := store.LoadAlertInputs(ctx, tx, id, now.Add(-NotifyScheduleToClose), now.Add(-orphanAfter))
+	inputs, err := store.LoadAlertInputsCached(ctx, tx, a.AlertConfig, id, now.Add(-NotifyScheduleToClose), now.Add(-orphanAfter))
 	if err != nil {
 		return nil, err
 	}

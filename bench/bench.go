@@ -127,6 +127,17 @@ type Report struct {
 	BaselineWindowPostgresCPUPerPollMs float64 `json:"baseline_window_postgres_cpu_per_poll_ms"`
 	AllInRatio                         float64 `json:"all_in_cpu_vs_baseline"`
 
+	// PostgreSQL's CPU over the window split by client (#17), per poll: each backend's CPU by its connection's
+	// application_name (infrastructor-worker, infrastructor-api, the bench's own queries) or, for PostgreSQL's own
+	// processes, its backend type; "unattributed" is the rest of the total (the postmaster, backends that exited
+	// in the window).
+	PostgresCPUPerPollMsByClient map[string]float64 `json:"postgres_cpu_per_poll_ms_by_client,omitempty"`
+	// PostgresAPICPUPerPollMs is what the API's connections cost PostgreSQL: the REST readers' queries, which the
+	// baseline does not have. It is part of AllInCPUPerPollMs; the figures below leave it out.
+	PostgresAPICPUPerPollMs             float64 `json:"postgres_api_cpu_per_poll_ms"`
+	AllInWithoutAPIPostgresCPUPerPollMs float64 `json:"all_in_without_api_postgres_cpu_per_poll_ms"`
+	AllInWithoutAPIPostgresRatio        float64 `json:"all_in_without_api_postgres_cpu_vs_baseline"`
+
 	// Bytes written to PostgreSQL per poll: growth of the product's tables with their indexes
 	// (pg_total_relation_size summed) and WAL generated (pg_current_wal_lsn differences), over the product's window
 	// and over the baseline's; per device-day at the run's interval in MB.
@@ -319,7 +330,12 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	rep = &Report{Started: time.Now().UTC(), ProductVersion: strings.TrimSpace(string(ver)), Devices: o.Devices, IntervalSec: o.Interval.Seconds(),
 		WarmupSec: o.Warmup.Seconds(), ContainersEach: o.Containers, MachineCPUs: numCPU(),
 		NotMeasured: map[string]string{}}
-	db, err := pgxpool.New(ctx, dbURL)
+	dbcfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, err
+	}
+	dbcfg.ConnConfig.RuntimeParams["application_name"] = pgAppBench
+	db, err := pgxpool.NewWithConfig(ctx, dbcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -329,6 +345,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		return nil, err
 	}
 	snap0 := snapshot(worker, tsrv, pg, sim, apiProc)
+	backends0, backendsErr := readPGBackends(ctx, db)
 	t0 := time.Now()
 	rctx, stopReaders := context.WithCancel(ctx)
 	readDone := make(chan restStats, 1)
@@ -347,6 +364,10 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	t1 := time.Now()
 	snap1 := snapshot(worker, tsrv, pg, sim, apiProc)
+	backends1, err := readPGBackends(ctx, db)
+	if backendsErr == nil {
+		backendsErr = err
+	}
 	bytes1, bytesErr := readDBBytes(ctx, db)
 	stopReaders()
 	if bytesErr != nil {
@@ -380,6 +401,19 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		rep.SimulatorCPUPerPollMs = (snap1.sim - snap0.sim) / p * 1000
 		rep.APICPUPerPollMs = (snap1.api - snap0.api) / p * 1000
 		rep.AllInCPUPerPollMs = rep.WorkerCPUPerPollMs + rep.TemporalCPUPerPollMs + rep.PostgresCPUPerPollMs
+		if backendsErr != nil {
+			rep.NotMeasured["postgres_cpu_by_client"] = backendsErr.Error()
+		} else {
+			rep.PostgresCPUPerPollMsByClient = map[string]float64{}
+			attributed := 0.0
+			for c, sec := range pgCPUByClient(backends0, backends1) {
+				rep.PostgresCPUPerPollMsByClient[c] = sec / p * 1000
+				attributed += sec
+			}
+			rep.PostgresCPUPerPollMsByClient["unattributed"] = max(0, rep.PostgresCPUSec-attributed) / p * 1000
+			rep.PostgresAPICPUPerPollMs = rep.PostgresCPUPerPollMsByClient[pgAppAPI]
+		}
+		rep.AllInWithoutAPIPostgresCPUPerPollMs = rep.AllInCPUPerPollMs - rep.PostgresAPICPUPerPollMs
 	}
 	rep.TableBytesPerPoll, rep.WALBytesPerPoll, rep.TableMBPerDeviceDay, rep.WALMBPerDeviceDay =
 		storageFigures(bytes0, bytes1, rep.Polls, o.Interval.Seconds())
@@ -444,6 +478,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		rep.BaselineWALBytesPerPoll = float64(br.WALBytes) / p
 	}
 	rep.AllInRatio = ratio(rep.AllInCPUPerPollMs, rep.BaselineAllInCPUPerPollMs)
+	rep.AllInWithoutAPIPostgresRatio = ratio(rep.AllInWithoutAPIPostgresCPUPerPollMs, rep.BaselineAllInCPUPerPollMs)
 	rep.TableBytesRatio = ratio(rep.TableBytesPerPoll, rep.BaselineTableBytesPerPoll)
 	rep.WALBytesRatio = ratio(rep.WALBytesPerPoll, rep.BaselineWALBytesPerPoll)
 	if br.FirstError != "" {

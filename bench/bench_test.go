@@ -89,6 +89,19 @@ func TestBenchSmoke(t *testing.T) {
 	require.Positive(t, rep.BaselineWindowPostgresCPUPerPollMs)
 	require.Greater(t, rep.BaselineAllInCPUPerPollMs, rep.BaselineCPUPerPollMs)
 	require.Positive(t, rep.AllInRatio)
+	// PostgreSQL's CPU split by client: the worker's and the API's connections are told apart, and the all-in sum
+	// without the API's share is smaller by exactly that share.
+	require.Positive(t, rep.PostgresCPUPerPollMsByClient[pgAppWorker], "by client: %v", rep.PostgresCPUPerPollMsByClient)
+	require.Positive(t, rep.PostgresAPICPUPerPollMs, "the REST readers' queries run on the API's connections")
+	require.InDelta(t, rep.AllInCPUPerPollMs-rep.PostgresAPICPUPerPollMs, rep.AllInWithoutAPIPostgresCPUPerPollMs, 1e-9)
+	require.Positive(t, rep.AllInWithoutAPIPostgresRatio)
+	require.Less(t, rep.AllInWithoutAPIPostgresRatio, rep.AllInRatio)
+	sum := 0.0
+	for _, ms := range rep.PostgresCPUPerPollMsByClient {
+		sum += ms
+	}
+	// The backends are read just after the process tree at each end of the window: allow a few percent of drift.
+	require.InDelta(t, rep.PostgresCPUPerPollMs, sum, 0.05*rep.PostgresCPUPerPollMs, "the clients and the unattributed rest add up to the total")
 	require.Positive(t, rep.WALBytesPerPoll, "every poll commits samples")
 	require.Positive(t, rep.BaselineWALBytesPerPoll)
 	require.Positive(t, rep.WALMBPerDeviceDay)
@@ -125,6 +138,8 @@ func TestBenchSmoke(t *testing.T) {
 	require.Contains(t, string(md), "| WebSocket fan-out p50 / p99 |")
 	require.Contains(t, string(md), "| MCP read tool p50 / p99 |")
 	require.Contains(t, string(md), "| all-in / baseline all-in CPU |")
+	require.Contains(t, string(md), "| all-in without the API's PostgreSQL |")
+	require.Contains(t, string(md), "| API's PostgreSQL CPU per poll |")
 	require.Contains(t, string(md), "| WAL bytes per poll |")
 	require.Contains(t, string(md), "| container restart p50 / p99 |")
 }

@@ -31,10 +31,13 @@ func (r *Report) Rows() []Row {
 		{"history events per poll", f("%.1f", r.HistoryEventsPerPoll), "DevicePoll histories of 5 devices"},
 		{"worker RSS", f("%.0f MB (%.0f KB/device)", r.WorkerRSSMB, r.WorkerRSSPerDeviceKB), ""},
 		{"simulator RSS / CPU per poll", f("%.0f MB / %.2f ms", r.SimulatorRSSMB, r.SimulatorCPUPerPollMs), ""},
-		{"all-in CPU per poll", f("%.2f ms", r.AllInCPUPerPollMs), "worker + Temporal + PostgreSQL over the window"},
+		{"all-in CPU per poll", f("%.2f ms", r.AllInCPUPerPollMs), "worker + Temporal + PostgreSQL (every client, the API's included) over the window"},
 		{"baseline all-in CPU per poll", f("%.2f ms", r.BaselineAllInCPUPerPollMs), f("direct loop + PostgreSQL over its window (PostgreSQL %.2f ms)", r.BaselineWindowPostgresCPUPerPollMs)},
 		{"all-in / baseline all-in CPU", f("%.2fx", r.AllInRatio), "target ≤ 2.5x (#17)"},
 		{"API CPU per poll", f("%.2f ms", r.APICPUPerPollMs), "the API process, serving the REST readers; not in the all-in sum"},
+		{"API's PostgreSQL CPU per poll", f("%.2f ms", r.PostgresAPICPUPerPollMs), f("backends of %s (the REST readers' queries); API process + these: %.2f ms", pgAppAPI, r.APICPUPerPollMs+r.PostgresAPICPUPerPollMs)},
+		{"all-in without the API's PostgreSQL", f("%.2f ms (%.2fx baseline all-in)", r.AllInWithoutAPIPostgresCPUPerPollMs, r.AllInWithoutAPIPostgresRatio), "worker + Temporal + PostgreSQL for everything but the API; target ≤ 2.5x (#17)"},
+		{"PostgreSQL CPU per poll by client", byClient(r.PostgresCPUPerPollMsByClient), "backend CPU by application_name (or backend type) over the window"},
 		{"table+index bytes per poll", f("%.0f B (baseline %.0f B, %.2fx)", r.TableBytesPerPoll, r.BaselineTableBytesPerPoll, r.TableBytesRatio), f("%.1f MB per device-day at %gs", r.TableMBPerDeviceDay, r.IntervalSec)},
 		{"table growth by table", tableGrowthText(r.TableGrowth), "bytes per poll over the window, largest first"},
 		{"WAL bytes per poll", f("%.0f B (baseline %.0f B, %.2fx)", r.WALBytesPerPoll, r.BaselineWALBytesPerPoll, r.WALBytesRatio), f("%.1f MB per device-day at %gs", r.WALMBPerDeviceDay, r.IntervalSec)},
@@ -103,6 +106,7 @@ func (r *Report) Write(dir string) (string, string, error) {
 	return writeReport(dir, filepath.Join(dir, fmt.Sprintf("%s-%ddev-%gs", r.Started.Format("20060102-150405"), r.Devices, r.IntervalSec)), r, r.Markdown())
 }
 
+// tableGrowthText lists the bytes per poll each table grew by.
 func tableGrowthText(g []TableGrowth) string {
 	if len(g) == 0 {
 		return "—"
@@ -110,6 +114,23 @@ func tableGrowthText(g []TableGrowth) string {
 	parts := make([]string, 0, len(g))
 	for _, t := range g {
 		parts = append(parts, fmt.Sprintf("%s %.0f B", t.Table, t.BytesPerPoll))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// byClient lists PostgreSQL's CPU per poll by client, largest first.
+func byClient(m map[string]float64) string {
+	if len(m) == 0 {
+		return "—"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || m[keys[i]] == m[keys[j]] && keys[i] < keys[j] })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %.2f ms", k, m[k])
 	}
 	return strings.Join(parts, ", ")
 }

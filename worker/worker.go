@@ -65,7 +65,9 @@ func New(d Deps) (*Worker, error) {
 		return nil, err
 	}
 	acts := &activities.Activities{DB: d.DB, SSH: ssh, Log: d.Log, Secrets: d.Secrets, Notify: d.Notify,
-		Collectors: d.Collectors, OpKinds: d.OpKinds, ImageCheckInterval: d.ImageCheckInterval}
+		Collectors: d.Collectors, OpKinds: d.OpKinds, ImageCheckInterval: d.ImageCheckInterval,
+		// One copy of the alert configuration per worker process, checked against its version at every evaluation.
+		AlertConfig: &store.AlertConfigCache{}}
 	return &Worker{w: register(d.Temporal, d.TaskQueue, acts), ssh: ssh}, nil
 }
 

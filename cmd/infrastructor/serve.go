@@ -79,12 +79,27 @@ func poolSize(cfg *config.Config, roles role) int32 {
 	return n
 }
 
+// applicationName is the PostgreSQL application_name of this process's connections: distinct for the worker and
+// the API, so pg_stat_activity, the server log and the bench can tell whose backend spends what.
+func applicationName(roles role) string {
+	switch {
+	case roles&roleAPI != 0 && roles&roleWorker != 0:
+		return "infrastructor" // up: one pool serves both roles
+	case roles&roleWorker != 0:
+		return "infrastructor-worker"
+	case roles&roleAPI != 0:
+		return "infrastructor-api"
+	default:
+		return "infrastructor-migrate"
+	}
+}
+
 func openDB(ctx context.Context, cfg *config.Config, roles role) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("INFRA_DATABASE_URL: %w", err)
 	}
-	pcfg.ConnConfig.RuntimeParams["application_name"] = "infrastructor"
+	pcfg.ConnConfig.RuntimeParams["application_name"] = applicationName(roles)
 	pcfg.MaxConns = poolSize(cfg, roles)
 	if pcfg.ConnConfig.ConnectTimeout == 0 { // connect_timeout in the URL wins
 		pcfg.ConnConfig.ConnectTimeout = dbConnectTimeout
@@ -155,10 +170,15 @@ func migrateStatus(ctx context.Context, stdout, stderr io.Writer) error {
 }
 
 func dialTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) (client.Client, error) {
+	conn, err := workflows.ConnectionOptions(cfg.TemporalCompression)
+	if err != nil {
+		return nil, fmt.Errorf("INFRA_TEMPORAL_COMPRESSION: %w", err)
+	}
 	opts := client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    tlog.NewStructuredLogger(log.With("component", "temporal")),
+		HostPort:          cfg.TemporalAddress,
+		Namespace:         cfg.TemporalNamespace,
+		Logger:            tlog.NewStructuredLogger(log.With("component", "temporal")),
+		ConnectionOptions: conn,
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {

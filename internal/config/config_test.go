@@ -50,6 +50,7 @@ func TestLoadDefaults(t *testing.T) {
 		TokenRecheck:           30 * time.Second,
 		AuthFailuresPerMinute:  10,
 		TokenRequestsPerMinute: 6000,
+		TemporalCompression:    "none",
 		ImageCheckInterval:     6 * time.Hour,
 	}, cfg)
 }
@@ -65,6 +66,7 @@ func TestSettingsDefaultsMatchLoad(t *testing.T) {
 		"INFRA_TEMPORAL_ADDRESS":      cfg.TemporalAddress,
 		"INFRA_TEMPORAL_NAMESPACE":    cfg.TemporalNamespace,
 		"INFRA_TEMPORAL_UI_URL":       cfg.TemporalUIURL,
+		"INFRA_TEMPORAL_COMPRESSION":  cfg.TemporalCompression,
 		"INFRA_TASK_QUEUE":            cfg.TaskQueue,
 		"INFRA_LISTEN":                cfg.Listen,
 		"INFRA_DATA_DIR":              cfg.DataDir,
@@ -155,6 +157,8 @@ func TestLoadAcceptsValues(t *testing.T) {
 			func(t *testing.T, c *Config) { require.True(t, c.SSHAgent) }},
 		{"agent off despite SSH_AUTH_SOCK", map[string]string{"SSH_AUTH_SOCK": "/tmp/agent", "INFRA_SSH_AGENT": "false"},
 			func(t *testing.T, c *Config) { require.False(t, c.SSHAgent) }},
+		{"Temporal compression gzip, any case", map[string]string{"INFRA_TEMPORAL_COMPRESSION": "GZip"},
+			func(t *testing.T, c *Config) { require.Equal(t, "gzip", c.TemporalCompression) }},
 		{"log settings case-insensitive", map[string]string{"INFRA_LOG_LEVEL": "DEBUG", "INFRA_LOG_FORMAT": "JSON"},
 			func(t *testing.T, c *Config) {
 				require.Equal(t, slog.LevelDebug, c.LogLevel)
@@ -252,6 +256,7 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"INFRA_SSH_AGENT", "maybe"},
 		{"INFRA_LOG_LEVEL", "verbose"},
 		{"INFRA_LOG_FORMAT", "xml"},
+		{"INFRA_TEMPORAL_COMPRESSION", "zstd"},
 		{"INFRA_MAX_BODY_BYTES", "lots"},
 		{"INFRA_MAX_BODY_BYTES", "100"},
 		{"INFRA_MAX_BODY_BYTES", "1000000000"},

@@ -193,7 +193,10 @@ func Start(tb testing.TB, opts ...Option) *Stack {
 	if s.Temporal == "" {
 		s.Temporal = testenv.TemporalAddress(tb)
 	}
-	tc, err := client.Dial(client.Options{HostPort: s.Temporal, Logger: tlog.NewStructuredLogger(log)})
+	// The product's default connection (INFRA_TEMPORAL_COMPRESSION=none), as cmd/infrastructor dials it.
+	conn, err := workflows.ConnectionOptions("none")
+	must(err)
+	tc, err := client.Dial(client.Options{HostPort: s.Temporal, Logger: tlog.NewStructuredLogger(log), ConnectionOptions: conn})
 	must(err)
 	tb.Cleanup(tc.Close)
 	s.TC = tc
