@@ -65,7 +65,7 @@ var apiRoutes = []route{
 		scope: "read", status: "200", resp: ref("DeviceStatus")},
 	{method: "get", path: "/devices/{id}/metrics", summary: "A metric's time series, aggregated per step (avg/min/max)",
 		scope: "read", status: "200", resp: ref("MetricSeries"), params: []obj{
-			query("metric", "cpu, memory, load, disk, network, diskio, temperature, containers, drive_temperature, drive_counters or pool_capacity", "string"),
+			query("metric", "cpu, cpu_cores (one series per core), memory, load, disk, network, diskio, temperature, containers, drive_temperature, drive_counters or pool_capacity", "string"),
 			query("from", "RFC 3339, unix seconds, or a duration ago such as 6h (default 1h ago)", "string"),
 			query("to", "same forms as from (default now)", "string"),
 			query("step", "bucket size such as 1m (default: about 300 buckets, never more than 1000)", "string")}},

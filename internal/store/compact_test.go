@@ -117,6 +117,8 @@ func TestCompactSamplesReadBack(t *testing.T) {
 	require.Equal(t, 2.0, q("containers")["worker/pids"])
 	require.Equal(t, 321.0, q("load")["/processes"])
 	require.Equal(t, 12345.5, q("load")["/uptime_seconds"])
+	require.Equal(t, map[string]float64{"cpu0/usage_percent": float64(float32(79.99999)), "cpu1/usage_percent": float64(float32(80.1234567))},
+		q("cpu_cores"), "one series per core, named by position")
 	sample, err := store.LatestContainerSample(ctx, db, d.ID, "b2")
 	require.NoError(t, err)
 	require.NotNil(t, sample)

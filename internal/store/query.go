@@ -26,6 +26,10 @@ var metricDefs = map[string]metricDef{
 	"cpu": {table: "system_metrics", series: []seriesDef{
 		{"usage_percent", "cpu_pct", "percent"}, {"iowait_percent", "cpu_iowait_pct", "percent"},
 		{"steal_percent", "cpu_steal_pct", "percent"}}},
+	// Per core: the system row's array, one series per core named by its position (cpu0, cpu1, ...).
+	"cpu_cores": {table: `(SELECT s.device_id, s.time, 'cpu' || (c.i - 1) AS core, c.pct FROM system_metrics s,
+		unnest(s.cpu_cores) WITH ORDINALITY AS c(pct, i)) AS cores`, label: "core", series: []seriesDef{
+		{"usage_percent", "pct", "percent"}}},
 	"memory": {table: "system_metrics", series: []seriesDef{
 		{"used_percent", "100.0 * mem_used / nullif(mem_total, 0)", "percent"}, {"used_bytes", "mem_used", "bytes"},
 		{"available_bytes", "mem_available", "bytes"}, {"total_bytes", "mem_total", "bytes"},
@@ -69,7 +73,7 @@ var metricDefs = map[string]metricDef{
 
 // MetricNames lists the metric names QueryMetrics accepts.
 func MetricNames() []string {
-	return []string{"cpu", "memory", "load", "disk", "network", "diskio", "temperature", "containers",
+	return []string{"cpu", "cpu_cores", "memory", "load", "disk", "network", "diskio", "temperature", "containers",
 		"drive_temperature", "drive_counters", "pool_capacity"}
 }
 

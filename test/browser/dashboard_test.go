@@ -94,6 +94,9 @@ func TestDashboard(t *testing.T) {
 		b.waitFor(30*time.Second, "the 1 h range", cpuPoints+` >= 2`)
 		require.Contains(t, eval[string](b, `document.getElementById('temporal-link')?.href || ''`), "/workflows/device-poll/"+id)
 		b.waitFor(30*time.Second, "the filesystems table", `document.querySelector('#filesystems table') !== null`)
+		// One series per core: the test host's cores, by name.
+		b.waitFor(90*time.Second, "the per-core CPU chart", `document.querySelector('[data-metric="cpu_cores"] .chart') !== null &&
+			document.querySelector('[data-metric="cpu_cores"]').textContent.includes('cpu0 usage percent')`)
 		b.shot("device")
 		b.accessible("device")
 		b.open(d.Base, "#/", "Fleet")

@@ -243,6 +243,7 @@ function addDeviceForm() {
 const RANGES = [['1h', '1 h', '15s'], ['24h', '24 h', '5m'], ['168h', '7 d', '30m'], ['720h', '30 d', '2h'], ['8760h', '1 y', '24h']];
 const CHARTS = [
   ['cpu', 'CPU', ['usage_percent', 'iowait_percent', 'steal_percent']],
+  ['cpu_cores', 'CPU per core', ['usage_percent']],
   ['memory', 'Memory and swap', ['used_percent', 'swap_used_percent']],
   ['load', 'Load', ['load1', 'load5', 'load15']],
   ['network', 'Network', ['rx_bytes_per_sec', 'tx_bytes_per_sec']],
