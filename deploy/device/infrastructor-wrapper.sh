@@ -322,6 +322,49 @@ command -v zfs >/dev/null 2>&1 || exit 0
 echo '\''@@datasets'\''; zfs list -Hp -o name,used,avail,refer,compressratio,mountpoint -t filesystem,volume 2>&1
 echo '\''@@snapshots'\''; zfs list -Hp -t snapshot -o name,used,creation 2>/dev/null | awk -F '\''\t'\'' '\''{i=index($1,"@"); if (i<2) next; d=substr($1,1,i-1); s=substr($1,i+1); c[d]++; u[d]+=$2; if (!(d in on) || $3+0<ot[d]+0) {on[d]=s; ot[d]=$3} if (!(d in nn) || $3+0>=nt[d]+0) {nn[d]=s; nt[d]=$3}} END {for (d in c) printf "%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\n", d, c[d], u[d], on[d], ot[d], nn[d], nt[d]}'\''
 '
+# System logs (#12): the search script (journal.Script) as its fixed parts around the journalctl arguments, the
+# journald grep, the fallbacks' line count and grep; the frame of a live tail (journal.FollowCommand) around its
+# follower, which it names twice.
+LOG_P0='export LC_ALL=C
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin
+_h() { printf '\''@@infra:source:%s %s %s@@\n'\'' "$1" "$(date +%s)" "$(date +%z)"; }
+_j() { for f in /run/log/journal/*/*.journal /var/log/journal/*/*.journal; do [ -e "$f" ] && return 0; done; return 1; }
+if command -v journalctl >/dev/null 2>&1 && _j; then
+  _h journald
+  journalctl '
+LOG_P1=' 2>/dev/null'
+LOG_P2=' | head -c 4194304
+elif [ -r /var/log/syslog ] && [ -s /var/log/syslog ]; then
+  _h syslog
+  tail -n '
+LOG_P3=' /var/log/syslog'
+LOG_P4=' | head -c 4194304
+elif [ -r /var/log/messages ] && [ -s /var/log/messages ]; then
+  _h messages
+  tail -n '
+LOG_P5=' /var/log/messages'
+LOG_P6=' | head -c 4194304
+elif command -v logread >/dev/null 2>&1; then
+  _h logread
+  logread 2>/dev/null | tail -n '
+LOG_P7=''
+LOG_P8=' | head -c 4194304
+else
+  _h none
+fi
+echo
+echo '\''@@infra:end@@'\''
+'
+TAIL_HEAD='export LC_ALL=C
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin
+if command -v timeout >/dev/null 2>&1; then exec timeout 3600 '
+TAIL_MID='; else exec '
+TAIL_END='; fi'
+TAIL_CONTEXT=10
+SCAN_LINES=50000
+MAX_LIMIT=5000
+MAX_GREP=256
+MAX_CURSOR=1024
 # The exec request of current workers, and the frame they put around a command on standard input (sshpool).
 EXEC_COMMAND='sh -s'
 SCRIPT_HEAD='{
@@ -693,6 +736,214 @@ check_systemctl() {
 	esac
 }
 
+# System log arguments, as internal/journal validates them.
+valid_limit() { # 1..MAX_LIMIT, no leading zero
+	case $1 in
+	'' | 0* | *[!$DIGIT]*) return 1 ;;
+	esac
+	[ ${#1} -le 5 ] && [ "$1" -le "$MAX_LIMIT" ]
+}
+valid_epoch() { # @ and Unix seconds
+	case $1 in
+	@ | @0?* | @*[!$DIGIT]* | [!@]*) return 1 ;;
+	esac
+	[ ${#1} -le 13 ]
+}
+valid_boot() { # 0, -1..-999 or a 32-hex-digit boot ID
+	case $1 in
+	0 | -[1-9] | -[1-9][0-9] | -[1-9][0-9][0-9]) return 0 ;;
+	*[!0123456789abcdef]*) return 1 ;;
+	esac
+	[ ${#1} -eq 32 ]
+}
+valid_cursor() { # journald cursor: letters, digits, = ; _ -
+	case $1 in
+	'' | *[!${ALNUM}=\;_-]*) return 1 ;;
+	esac
+	[ ${#1} -le "$MAX_CURSOR" ]
+}
+
+# check_journalctl MODE WORD...: journalctl's arguments in a log search (MODE search: sets jl_n to the -n count
+# and jl_filtered to 1 when a unit, priority or time narrows it) or a live tail (MODE tail), in the builders'
+# order (journal.JournalctlArgs, journal.TailArgs).
+check_journalctl() {
+	mode=$1
+	shift
+	why="journalctl: arguments not allowed"
+	[ "${1-}" = journalctl ] || return 1
+	shift
+	if [ "$mode" = tail ]; then
+		[ "${1-}" = -f ] || return 1
+		shift
+	fi
+	[ $# -ge 6 ] && [ "$1 $2 $3 $4 $5" = "-o json --all --no-pager -q" ] || return 1
+	shift 5
+	jl_filtered=0
+	if [ "${1-}" = -u ]; then
+		[ $# -ge 2 ] && valid_unit "$2" || return 1
+		shift 2
+		jl_filtered=1
+	fi
+	if [ "${1-}" = -p ]; then
+		[ $# -ge 2 ] || return 1
+		case $2 in
+		[0-7]) ;;
+		*) return 1 ;;
+		esac
+		shift 2
+		jl_filtered=1
+	fi
+	if [ "$mode" = tail ]; then
+		case $# in
+		1)
+			case $1 in
+			--after-cursor=*) valid_cursor "${1#--after-cursor=}" ;;
+			*) return 1 ;;
+			esac
+			;;
+		2) [ "$1 $2" = "-n $TAIL_CONTEXT" ] ;;
+		*) return 1 ;;
+		esac
+		return
+	fi
+	for opt in --since --until; do
+		if [ "${1-}" = $opt ]; then
+			[ $# -ge 2 ] && valid_epoch "$2" || return 1
+			shift 2
+			jl_filtered=1
+		fi
+	done
+	case ${1-} in
+	--boot=*)
+		valid_boot "${1#--boot=}" || return 1
+		shift
+		;;
+	esac
+	[ $# -eq 2 ] && [ "$1" = -n ] || return 1
+	jl_n=$2
+	[ "$jl_n" = "$SCAN_LINES" ] || valid_limit "$jl_n"
+}
+
+# grep_word TEXT: the search text at the start of TEXT in the form docker.ShellQuote gives it: one plain word, or
+# single-quoted with every ' as '\'' (q is the word as written, g its value). The value must be what
+# journal.Query.Normalize accepts: no control characters, '"' or '\', at most MAX_GREP bytes. Quoted or not, it
+# is one word that nothing expands.
+grep_word() {
+	r=$1
+	case $r in
+	"'"*)
+		q="'"
+		g=
+		r=${r#"'"}
+		while :; do
+			seg=${r%%"'"*}
+			[ "$seg" != "$r" ] || return 1
+			q=$q$seg"'"
+			g=$g$seg
+			r=${r#*"'"}
+			case $r in
+			"\\''"*)
+				q=$q"\\''"
+				g=$g"'"
+				r=${r#"\\''"}
+				;;
+			*) break ;;
+			esac
+		done
+		# The builder quotes only what needs it.
+		case $g in
+		'' | *[!${ALNUM}._/:,@+-]*) ;;
+		*) return 1 ;;
+		esac
+		;;
+	*)
+		q=${r%%" "*}
+		g=$q
+		case $q in
+		'' | *[!${ALNUM}._/:,@+-]*) return 1 ;;
+		esac
+		;;
+	esac
+	case $g in
+	*"$NL"* | *'"'* | *\\*) return 1 ;;
+	esac
+	[ "$(printf '%s.' "$g" | tr -d '\000-\037\177')" = "$g." ] && [ ${#g} -le "$MAX_GREP" ]
+}
+
+# check_search SCRIPT: false when SCRIPT is not shaped like a system log search (journal.Script); refuses one
+# with arguments the product does not send. The script is rebuilt from its checked parts and must be identical.
+check_search() {
+	s_script=$1
+	case $s_script in
+	"$LOG_P0"*"$LOG_P8") ;;
+	*) return 1 ;;
+	esac
+	s_rest=${s_script#"$LOG_P0"}
+	args=${s_rest%%"$LOG_P1"*}
+	[ "$args" != "$s_rest" ] || return 1
+	s_rest=${s_rest#*"$LOG_P1"}
+	words_safe "$args" || refuse "log search: characters not allowed" "$orig"
+	eval "set -- journalctl $args"
+	check_journalctl search "$@" || refuse "log search: $why" "$orig"
+	jgrep=
+	fgrep=
+	n=$jl_n
+	case $s_rest in
+	" | grep -F -i -e "*)
+		grep_word "${s_rest#" | grep -F -i -e "}" || refuse "log search: search text not allowed" "$orig"
+		fgrep=" | grep -F -i -e $q"
+		s_rest=${s_rest#" | grep -F -i -e $q | tail -n "}
+		limit=${s_rest%%"$LOG_P2"*}
+		[ "$jl_n" = "$SCAN_LINES" ] && valid_limit "$limit" || refuse "log search: line count not allowed" "$orig"
+		jgrep="$fgrep | tail -n $limit"
+		n=$SCAN_LINES
+		;;
+	*)
+		valid_limit "$jl_n" || refuse "log search: line count not allowed" "$orig"
+		[ "$jl_filtered" = 0 ] || n=$SCAN_LINES
+		;;
+	esac
+	[ "$s_script" = "$LOG_P0$args$LOG_P1$jgrep$LOG_P2$n$LOG_P3$fgrep$LOG_P4$n$LOG_P5$fgrep$LOG_P6$n$LOG_P7$fgrep$LOG_P8" ] ||
+		refuse "log search: script changed" "$orig"
+}
+
+# check_tail SCRIPT: false when SCRIPT is not shaped like a live tail (journal.FollowCommand); refuses one whose
+# follower is not a journalctl or docker logs follower with the product's arguments.
+check_tail() {
+	case $1 in
+	"$TAIL_HEAD"*"$TAIL_END") ;;
+	*) return 1 ;;
+	esac
+	body=${1#"$TAIL_HEAD"}
+	body=${body%"$TAIL_END"}
+	f=${body%%"$TAIL_MID"*}
+	[ "$body" = "$f$TAIL_MID$f" ] || refuse "log tail: script changed" "$orig"
+	host=
+	case $f in
+	"env 'DOCKER_HOST="*)
+		s_rest=${f#"env 'DOCKER_HOST="}
+		host=${s_rest%%"' "*}
+		[ "$host" != "$s_rest" ] && valid_docker_host "$host" || refuse "DOCKER_HOST not allowed" "$orig"
+		f=${s_rest#*"' "}
+		;;
+	esac
+	words_safe "$f" || refuse "log tail: characters not allowed" "$orig"
+	eval "set -- $f"
+	case ${1-} in
+	journalctl)
+		[ -z "$host" ] || refuse "log tail: DOCKER_HOST on journalctl" "$orig"
+		check_journalctl tail "$@" || refuse "log tail: $why" "$orig"
+		;;
+	docker)
+		# docker logs --follow --timestamps, then the newest TAIL_CONTEXT lines or a resume time, and the container.
+		[ $# -eq 8 ] && [ "$2 $3 $4" = "logs --follow --timestamps" ] && [ "$7" = -- ] && valid_ref "$8" &&
+			{ [ "$5 $6" = "--tail $TAIL_CONTEXT" ] || { [ "$5" = --since ] && valid_time "$6"; }; } ||
+			refuse "log tail: docker logs: arguments not allowed" "$orig"
+		;;
+	*) refuse "log tail: not an allowed follower" "$orig" ;;
+	esac
+}
+
 # check COMMAND: return when COMMAND is one the product sends, refuse otherwise.
 check() {
 	orig=$1
@@ -705,6 +956,8 @@ check() {
 		c=${rest#*"' "}
 		;;
 	esac
+	check_search "$c" && return 0
+	check_tail "$c" && return 0
 	case $c in
 	"$LIT_COLLECTOR" | "$LIT_PROBE" | "$LIT_CGROUP" | "$LIT_IMAGES") return 0 ;;
 	"$LIT_PKGUPDATE" | "$LIT_VIRSH_INVENTORY" | "$LIT_NETINFO" | "$LIT_DOCKER_NETWORKS") return 0 ;;
