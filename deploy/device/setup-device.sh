@@ -19,6 +19,14 @@
 #   --systemctl LIST allow start, stop, restart and reload of exactly these systemd units (comma-separated, e.g.
 #                    nginx.service,smbd.service) as root through sudo, for service actions (set "use_sudo": true
 #                    on the device in Infrastructor)
+#   --zfs-scrub      allow starting and stopping scrubs of any pool (zpool scrub [-s] POOL) as root through sudo,
+#                    for pool scrubs (set "use_sudo": true on the device in Infrastructor)
+#   --smart-selftest allow starting (smartctl -t short|long) and aborting (smartctl -X) drive self-tests on /dev
+#                    paths as root through sudo
+#   --package-refresh allow refreshing the package lists (exactly apt-get -q update, dnf -q makecache,
+#                    yum -q makecache or apk -q update, for the managers installed) as root through sudo
+#   --virsh          allow start, shutdown, destroy, reboot, suspend and resume of any VM on qemu:///system
+#                    (virsh -c qemu:///system ACTION --domain NAME) as root through sudo, for VM actions
 #   --jump-host LIST this device is the jump host for others: allow TCP forwarding to exactly these
 #                    host:port targets (comma-separated, e.g. 192.168.1.20:22,192.168.1.21:22)
 #   --wrapper FILE   the forced-command wrapper to install (default: infrastructor-wrapper.sh next to this
@@ -42,6 +50,10 @@ READ_ONLY=0
 DOCKER=0
 SMARTCTL=0
 SYSTEMCTL_UNITS=""
+ZFS_SCRUB=0
+SMART_SELFTEST=0
+PACKAGE_REFRESH=0
+VIRSH=0
 JUMP=""
 WRAPPER_SRC="$(dirname "$0")/infrastructor-wrapper.sh"
 WRAPPER_LOG=""
@@ -108,6 +120,22 @@ while [ $# -gt 0 ]; do
 		[ $# -ge 2 ] || die "--systemctl needs the units to allow, e.g. nginx.service,smbd.service"
 		SYSTEMCTL_UNITS=$2
 		shift 2
+		;;
+	--zfs-scrub)
+		ZFS_SCRUB=1
+		shift
+		;;
+	--smart-selftest)
+		SMART_SELFTEST=1
+		shift
+		;;
+	--package-refresh)
+		PACKAGE_REFRESH=1
+		shift
+		;;
+	--virsh)
+		VIRSH=1
+		shift
 		;;
 	--jump-host)
 		[ $# -ge 2 ] || die "--jump-host needs the host:port targets the worker reaches through this device"
@@ -361,6 +389,81 @@ if [ -n "$SYSTEMCTL_UNITS" ]; then
 	fi
 	mv "$tmp" "$SUDOERS_UNITS"
 	say "allowed systemctl start/stop/restart/reload of $SYSTEMCTL_UNITS through sudo ($SUDOERS_UNITS)"
+fi
+
+# sudo_rule SUFFIX WHAT LINE...: writes the rule LINEs (with a comment naming WHAT) to
+# /etc/sudoers.d/infrastructor-NAME-SUFFIX after visudo accepts them. The ^...$ argument patterns need sudo 1.9.10
+# or newer; in them '\:' and '\,' are sudoers' escapes for ':' and ','.
+sudo_rule() {
+	suffix=$1
+	what=$2
+	shift 2
+	mkdir -p "$ROOT/etc/sudoers.d"
+	rule_file="$ROOT/etc/sudoers.d/infrastructor-$NAME-$suffix"
+	tmp="$ROOT/etc/sudoers.d/.infrastructor-$NAME-$suffix.tmp"
+	{
+		echo "# Infrastructor (deploy/device/setup-device.sh): $what as root."
+		for line in "$@"; do
+			printf '%s ALL=(root) NOPASSWD: %s\n' "$NAME" "$line"
+		done
+	} >"$tmp"
+	chmod 440 "$tmp"
+	if command -v visudo >/dev/null 2>&1 && ! visudo -cqf "$tmp" >/dev/null 2>&1; then
+		rm -f "$tmp"
+		die "visudo rejects the $suffix rule (sudo older than 1.9.10?)"
+	fi
+	mv "$tmp" "$rule_file"
+	say "allowed $what through sudo ($rule_file)"
+}
+
+# tool_path NAME DEFAULT: the full path of NAME under ROOT in the usual directories, DEFAULT when it is in none.
+tool_path() {
+	for d in /usr/sbin /usr/bin /sbin /bin; do
+		if [ -x "$ROOT$d/$1" ]; then
+			echo "$d/$1"
+			return
+		fi
+	done
+	echo "$2"
+}
+
+if [ "$ZFS_SCRUB" = 1 ]; then
+	ZPOOL_PATH=$(tool_path zpool /usr/sbin/zpool)
+	[ -x "$ROOT$ZPOOL_PATH" ] || say "note: zpool not found; install the ZFS utilities"
+	# Exactly what the worker sends (internal/zfs.ScrubCommand, ScrubStopCommand): scrub [-s] POOL, with pool
+	# names as the product validates them.
+	sudo_rule zfs-scrub "pool scrubs (zpool scrub [-s] POOL)" \
+		"$ZPOOL_PATH ^scrub( -s)? [A-Za-z][A-Za-z0-9_.\\:-]*\$"
+fi
+
+if [ "$SMART_SELFTEST" = 1 ]; then
+	SMARTCTL_PATH=$(tool_path smartctl /usr/sbin/smartctl)
+	[ -x "$ROOT$SMARTCTL_PATH" ] || say "note: smartctl not found; install smartmontools"
+	# Exactly what the worker sends (internal/smart.SelfTestCommand, AbortSelfTestCommand): -t short|long or -X,
+	# an optional device type, one /dev path.
+	sudo_rule smart-selftest "drive self-tests (smartctl -t short|long, -X)" \
+		"$SMARTCTL_PATH ^(-t (short|long)|-X)( -d [a-z0-9_+\\,]+)? /dev/[A-Za-z0-9_/-]+\$"
+fi
+
+if [ "$PACKAGE_REFRESH" = 1 ]; then
+	# Exactly the refresh the worker sends (internal/pkgupdate.RefreshScript) for each manager installed: no other
+	# arguments, so nothing is installed or upgraded.
+	set --
+	for m in "apt-get -q update" "dnf -q makecache" "yum -q makecache" "apk -q update"; do
+		p=$(tool_path "${m%% *}" "")
+		[ -z "$p" ] || set -- "$@" "$p ${m#* }"
+	done
+	[ $# -gt 0 ] || die "--package-refresh: none of apt-get, dnf, yum or apk is installed"
+	sudo_rule package-refresh "package list refresh" "$@"
+fi
+
+if [ "$VIRSH" = 1 ]; then
+	VIRSH_PATH=$(tool_path virsh /usr/bin/virsh)
+	[ -x "$ROOT$VIRSH_PATH" ] || say "note: virsh not found; install the libvirt clients"
+	# Exactly what the worker sends (internal/virsh.ActionCommand): the system connection, one action, one domain
+	# named as the product validates it.
+	sudo_rule virsh "VM actions (virsh -c qemu:///system ACTION --domain NAME)" \
+		"$VIRSH_PATH ^-c qemu\\:///system (start|shutdown|destroy|reboot|suspend|resume) --domain [A-Za-z0-9][A-Za-z0-9_.+\\:@-]*\$"
 fi
 
 say "done. Add the device with \"user\": \"$NAME\"; approve its host key on first contact."

@@ -168,6 +168,9 @@ func productCommands(t *testing.T) map[string]bool {
 	for c, w := range inventory {
 		cmds[c] = w
 	}
+	for c, w := range logCommands(t) {
+		cmds[c] = w
+	}
 	return cmds
 }
 

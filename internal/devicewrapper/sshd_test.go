@@ -3,6 +3,7 @@ package devicewrapper_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/infrastructor/infrastructor/internal/collector"
 	"github.com/infrastructor/infrastructor/internal/docker"
+	"github.com/infrastructor/infrastructor/internal/journal"
 	"github.com/infrastructor/infrastructor/internal/sshpool"
 	"github.com/infrastructor/infrastructor/internal/testenv"
 )
@@ -96,6 +98,30 @@ func TestProductThroughWrapper(t *testing.T) {
 	logs, err := docker.Logs(name, docker.LogOptions{Tail: "5"})
 	require.NoError(t, err)
 	require.Contains(t, string(run(logs, nil).Stdout), "hello")
+
+	// A live container log tail as activities/logtail.go builds it: the newest lines arrive. sshd does not pass
+	// signals to a forced command ("refusing to send signal"), so after the session is closed docker logs --follow
+	// ends with its next write or with the container; restarting the container ends it here.
+	follower := journal.FollowCommand(docker.Join("docker", "logs", "--follow", "--timestamps", "--tail",
+		fmt.Sprint(journal.TailContext), "--", name))
+	var tailOut, tailErr lockedBuffer
+	tailCtx, stopTail := context.WithCancel(ctx)
+	tailDone := make(chan error, 1)
+	go func() {
+		_, err := pool.Stream(tailCtx, target, follower, &tailOut, &tailErr)
+		tailDone <- err
+	}()
+	for deadline := time.Now().Add(90 * time.Second); !strings.Contains(tailOut.String(), "hello") && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopTail()
+	engine.Docker(t, "restart", "-t", "1", name)
+	select {
+	case <-tailDone:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the container tail did not end with its session")
+	}
+	require.Contains(t, tailOut.String(), "hello", "stderr: %s", tailErr.String())
 
 	// Through a Docker socket proxy address: the login environment's DOCKER_HOST is overridden.
 	proxied, err := docker.WithDockerHost(docker.Inventory(), engine.Host)

@@ -73,7 +73,6 @@ func JournalctlArgs(f Filter) []string {
 // the header line names the source, the device's clock (unix seconds) and UTC offset, for the year-less
 // timestamps of syslog files. Output is bounded to MaxOutputBytes of log lines.
 func Script(f Filter) string {
-	head := " | head -c " + strconv.Itoa(MaxOutputBytes)
 	grep := ""
 	if f.Grep != "" {
 		grep = " | grep -F -i -e " + docker.ShellQuote(f.Grep)
@@ -84,11 +83,16 @@ func Script(f Filter) string {
 	if f.Unit != "" || f.Priority >= 0 || !f.Since.IsZero() || !f.Until.IsZero() || f.Grep != "" {
 		n = ScanLines
 	}
-	tail := " | tail -n " + strconv.Itoa(n)
-	fallbackTail := ""
-	if f.Grep != "" {
-		fallbackTail = grep
-	}
+	return SearchTemplate(docker.Join(JournalctlArgs(f)...), journaldGrep(f), strconv.Itoa(n), grep)
+}
+
+// SearchTemplate is Script with its variable parts given as text: args are the quoted journalctl arguments,
+// journaldGrep what follows journalctl's output before the byte bound ("" or the grep and its tail), lines the
+// line count of the plain-text sources and grep their filter ("" or " | grep -F -i -e 'TEXT'"). Script is the
+// only caller that builds a search; the device wrapper (internal/devicewrapper) splits a template made with
+// markers to recognise a search by its fixed parts.
+func SearchTemplate(args, journaldGrep, lines, grep string) string {
+	head := " | head -c " + strconv.Itoa(MaxOutputBytes)
 	var b strings.Builder
 	b.WriteString("export LC_ALL=C\nPATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin\n")
 	b.WriteString("_h() { printf '" + headerPrefix + "%s %s %s@@\\n' \"$1\" \"$(date +%s)\" \"$(date +%z)\"; }\n")
@@ -96,13 +100,13 @@ func Script(f Filter) string {
 	// journald (containers, chroots) leaves an empty /var/log/journal behind.
 	b.WriteString("_j() { for f in /run/log/journal/*/*.journal /var/log/journal/*/*.journal; do [ -e \"$f\" ] && return 0; done; return 1; }\n")
 	b.WriteString("if command -v journalctl >/dev/null 2>&1 && _j; then\n")
-	b.WriteString("  _h " + SourceJournald + "\n  " + journaldPipeline(f) + "\n")
+	b.WriteString("  _h " + SourceJournald + "\n  " + journaldLine(args, journaldGrep) + "\n")
 	for _, src := range [][2]string{{SourceSyslog, "/var/log/syslog"}, {SourceMessages, "/var/log/messages"}} {
 		b.WriteString("elif [ -r " + src[1] + " ] && [ -s " + src[1] + " ]; then\n")
-		b.WriteString("  _h " + src[0] + "\n  tail -n " + strconv.Itoa(n) + " " + src[1] + fallbackTail + head + "\n")
+		b.WriteString("  _h " + src[0] + "\n  tail -n " + lines + " " + src[1] + grep + head + "\n")
 	}
 	b.WriteString("elif command -v logread >/dev/null 2>&1; then\n")
-	b.WriteString("  _h " + SourceLogread + "\n  logread 2>/dev/null" + tail + fallbackTail + head + "\n")
+	b.WriteString("  _h " + SourceLogread + "\n  logread 2>/dev/null | tail -n " + lines + grep + head + "\n")
 	b.WriteString("else\n  _h " + SourceNone + "\nfi\necho\necho '" + endMarker + "'\n")
 	return b.String()
 }
@@ -110,9 +114,18 @@ func Script(f Filter) string {
 // journaldPipeline is the journald branch of Script: journalctl, the fixed-string grep and its line limit when
 // grep is set, and the byte bound.
 func journaldPipeline(f Filter) string {
-	p := "journalctl " + docker.Join(JournalctlArgs(f)...) + " 2>/dev/null"
-	if f.Grep != "" {
-		p += " | grep -F -i -e " + docker.ShellQuote(f.Grep) + " | tail -n " + strconv.Itoa(f.Limit)
+	return journaldLine(docker.Join(JournalctlArgs(f)...), journaldGrep(f))
+}
+
+// journaldGrep is what narrows journalctl's output when f has grep: journalctl reads ScanLines entries
+// (JournalctlArgs), grep keeps the matching ones and tail the newest Limit of those.
+func journaldGrep(f Filter) string {
+	if f.Grep == "" {
+		return ""
 	}
-	return p + " | head -c " + strconv.Itoa(MaxOutputBytes)
+	return " | grep -F -i -e " + docker.ShellQuote(f.Grep) + " | tail -n " + strconv.Itoa(f.Limit)
+}
+
+func journaldLine(args, grep string) string {
+	return "journalctl " + args + " 2>/dev/null" + grep + " | head -c " + strconv.Itoa(MaxOutputBytes)
 }

@@ -16,12 +16,15 @@ const (
 	TailSessionSeconds = 3600
 )
 
+// MaxCursor bounds a journald cursor in bytes.
+const MaxCursor = 1024
+
 // cursorPattern is what journald's cursors are made of ("s=…;i=…;b=…;m=…;t=…;x=…").
 var cursorPattern = regexp.MustCompile(`^[A-Za-z0-9=;_-]+$`)
 
 // ValidCursor reports whether c looks like a journald cursor, so a resume point read back from anywhere can only
 // ever be one.
-func ValidCursor(c string) bool { return len(c) <= 1024 && cursorPattern.MatchString(c) }
+func ValidCursor(c string) bool { return len(c) <= MaxCursor && cursorPattern.MatchString(c) }
 
 // TailArgs returns the journalctl arguments of a live tail with f's unit and priority (grep is applied by the
 // reader, since a pipe through grep would buffer), resuming after cursor or, without one, starting with the
