@@ -123,7 +123,7 @@ func TestMCPToolHandlers(t *testing.T) {
 			{"list_containers", map[string]any{"state": "gone"}, "state must be created, running, paused, restarting, removing, exited or dead"},
 			{"list_events", map[string]any{"severity": "dire"}, "severity must be info, warning or critical"},
 			{"list_operations", map[string]any{"state": "done"}, "state must be pending, running, succeeded, failed or cancelled"},
-			{"get_metrics", map[string]any{"device": "web-1", "metric": "mood"}, "metric must be one of cpu, memory, load, disk"},
+			{"get_metrics", map[string]any{"device": "web-1", "metric": "mood"}, "metric must be one of cpu, cpu_cores, memory, load, disk"},
 			{"get_metrics", map[string]any{"device": "web-1"}, "metric must be one of"},
 		} {
 			res, text := h.call(t, tt.tool, tt.args)
