@@ -778,3 +778,27 @@ func TestAgentAuth(t *testing.T) {
 	_, err = p.Run(context.Background(), targetOf("dev", s), "true", nil)
 	requireKind(t, err, AuthFailed)
 }
+
+// TestCancelledStreamOfASilentForcedCommandEnds: sshd sends no signal to a forced command, and a follower that
+// prints nothing never notices its closed channel, so a cancelled stream of one would wait for the command to
+// exit (a quiet container's log tail behind the device wrapper: up to an hour). It ends within the grace period
+// instead, and the device's next command works.
+func TestCancelledStreamOfASilentForcedCommandEnds(t *testing.T) {
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{ExtraConfig: []string{"ForceCommand exec sleep 120"}})
+	p, _, _ := testPool(t, nil, map[string]*testenv.SSHD{"dev": s})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Stream(ctx, targetOf("dev", s), "tail -f /dev/null", io.Discard, io.Discard)
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return p.Connected("dev") }, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // the session is open and its command running
+	cancel()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(streamCloseGrace + 20*time.Second):
+		t.Fatal("the cancelled stream kept waiting for its silent command")
+	}
+}
