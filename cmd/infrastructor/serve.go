@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
@@ -194,6 +195,27 @@ func dialTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) (cl
 	}
 }
 
+// whileTemporalStarts runs f until it succeeds, retrying for up to limit while Temporal answers that it does not
+// know the namespace yet or is unavailable: a server that just registered its namespace serves it only once its
+// namespace cache refreshes (about 10 s), and a worker started with it must not exit for that.
+func whileTemporalStarts(ctx context.Context, log *slog.Logger, limit time.Duration, f func() error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := f()
+		var notFound *serviceerror.NamespaceNotFound
+		var unavailable *serviceerror.Unavailable
+		if err == nil || !errors.As(err, &notFound) && !errors.As(err, &unavailable) || time.Now().After(deadline) {
+			return err
+		}
+		log.Warn("Temporal is not ready for this yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
 // loadSecrets loads the key that encrypts channel credentials (INFRA_SECRET_KEY, or the key file in the data
 // directory, generated on first start), encrypts credentials still stored in the clear, and says loudly when the
 // key does not open the stored ones. A sweep that cannot run (a database not migrated yet) is only a warning: it
@@ -279,11 +301,11 @@ func serve(ctx context.Context, stderr io.Writer, roles role) error {
 		if err := worker.StartPollingAll(ctx, pool, poller, log); err != nil {
 			return err
 		}
-		if err := workflows.EnsureHousekeepingSchedule(ctx, tc, cfg.TaskQueue); err != nil {
-			return err
-		}
-		if err := workflows.EnsureImageUpdatesSchedule(ctx, tc, cfg.TaskQueue); err != nil {
-			return err
+		for _, ensure := range []func(context.Context, client.Client, string) error{
+			workflows.EnsureHousekeepingSchedule, workflows.EnsureImageUpdatesSchedule} {
+			if err := whileTemporalStarts(ctx, log, time.Minute, func() error { return ensure(ctx, tc, cfg.TaskQueue) }); err != nil {
+				return err
+			}
 		}
 		log.Info("worker running", "task_queue", cfg.TaskQueue)
 		// A worker without the API would record its poll counters and never expose them (#15); with the API (up)
