@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Row is one line of the results table.
@@ -133,4 +134,135 @@ func byClient(m map[string]float64) string {
 		parts[i] = fmt.Sprintf("%s %.2f ms", k, m[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Report is one run's results. Rates are over the measured window; CPU is user+system seconds from
+// /proc/<pid>/stat of each process (PostgreSQL: the postmaster and its backends).
+type Report struct {
+	Started        time.Time `json:"started"`
+	ProductVersion string    `json:"product_version"` // `infrastructor version` of the binary measured
+	Devices        int       `json:"devices"`
+	IntervalSec    float64   `json:"interval_seconds"`
+	WarmupSec      float64   `json:"warmup_seconds"`
+	WindowSec      float64   `json:"window_seconds"`
+	ContainersEach int       `json:"containers_per_device"`
+	MachineCPUs    int       `json:"machine_cpus"`
+	// MachineBusyPct is the whole machine's CPU use during the window (other tenants included).
+	MachineBusyPct float64 `json:"machine_busy_percent"`
+
+	ScheduledPollsPerSec float64 `json:"scheduled_polls_per_second"`
+	AchievedPollsPerSec  float64 `json:"achieved_polls_per_second"`
+	Adherence            float64 `json:"adherence"`
+	Polls                int64   `json:"polls"`
+	// Lateness of poll n: commit time of its samples minus (commit time of poll n-1 + interval), the moment the
+	// loop's timer was due at the earliest.
+	LatenessP50Sec float64 `json:"lateness_p50_seconds"`
+	LatenessP99Sec float64 `json:"lateness_p99_seconds"`
+	LatenessMaxSec float64 `json:"lateness_max_seconds"`
+	DevicesOnline  int     `json:"devices_online"`
+
+	WorkerCPUSec          float64 `json:"worker_cpu_seconds"`
+	WorkerCPUPerPollMs    float64 `json:"worker_cpu_per_poll_ms"`
+	WorkerRSSMB           float64 `json:"worker_rss_mb"`
+	WorkerRSSPerDeviceKB  float64 `json:"worker_rss_per_device_kb"`
+	TemporalCPUSec        float64 `json:"temporal_cpu_seconds"`
+	TemporalCPUPerPollMs  float64 `json:"temporal_cpu_per_poll_ms"`
+	PostgresCPUSec        float64 `json:"postgres_cpu_seconds"`
+	PostgresCPUPerPollMs  float64 `json:"postgres_cpu_per_poll_ms"`
+	PostgresRowsPerSec    float64 `json:"postgres_rows_per_second"`
+	HistoryEventsPerPoll  float64 `json:"history_events_per_poll"`
+	SimulatorRSSMB        float64 `json:"simulator_rss_mb"`
+	SimulatorCPUPerPollMs float64 `json:"simulator_cpu_per_poll_ms"`
+
+	BaselinePolls        int64   `json:"baseline_polls"`
+	BaselineErrors       int64   `json:"baseline_errors"`
+	BaselinePollsPerSec  float64 `json:"baseline_polls_per_second"`
+	BaselineCPUPerPollMs float64 `json:"baseline_cpu_per_poll_ms"`
+	// BaselinePostgresCPUPerPollMs is PostgreSQL's CPU over the whole baseline run (warm-up included) per poll.
+	BaselinePostgresCPUPerPollMs float64 `json:"baseline_postgres_cpu_per_poll_ms"`
+	BaselineLatenessP50          float64 `json:"baseline_lateness_p50_seconds"`
+	BaselineLatenessP99          float64 `json:"baseline_lateness_p99_seconds"`
+	WorkerVsBaselineRatio        float64 `json:"worker_cpu_vs_baseline"`
+
+	// All-in CPU per poll (#17): worker + Temporal server + PostgreSQL (its whole process tree) over the product's
+	// window, against the direct loop's process + PostgreSQL over the baseline's window of the same run. The API
+	// process is reported apart: its CPU serves the REST readers, not the polls.
+	AllInCPUPerPollMs         float64 `json:"all_in_cpu_per_poll_ms"`
+	APICPUPerPollMs           float64 `json:"api_cpu_per_poll_ms"`
+	BaselineAllInCPUPerPollMs float64 `json:"baseline_all_in_cpu_per_poll_ms"`
+	// BaselineWindowPostgresCPUPerPollMs is PostgreSQL's CPU over the baseline's window only, per poll in it.
+	BaselineWindowPostgresCPUPerPollMs float64 `json:"baseline_window_postgres_cpu_per_poll_ms"`
+	AllInRatio                         float64 `json:"all_in_cpu_vs_baseline"`
+
+	// PostgreSQL's CPU over the window split by client (#17), per poll: each backend's CPU by its connection's
+	// application_name (infrastructor-worker, infrastructor-api, the bench's own queries) or, for PostgreSQL's own
+	// processes, its backend type; "unattributed" is the rest of the total (the postmaster, backends that exited
+	// in the window).
+	PostgresCPUPerPollMsByClient map[string]float64 `json:"postgres_cpu_per_poll_ms_by_client,omitempty"`
+	// PostgresAPICPUPerPollMs is what the API's connections cost PostgreSQL: the REST readers' queries, which the
+	// baseline does not have. It is part of AllInCPUPerPollMs; the figures below leave it out.
+	PostgresAPICPUPerPollMs             float64 `json:"postgres_api_cpu_per_poll_ms"`
+	AllInWithoutAPIPostgresCPUPerPollMs float64 `json:"all_in_without_api_postgres_cpu_per_poll_ms"`
+	AllInWithoutAPIPostgresRatio        float64 `json:"all_in_without_api_postgres_cpu_vs_baseline"`
+
+	// Bytes written to PostgreSQL per poll: growth of the product's tables with their indexes
+	// (pg_total_relation_size summed) and WAL generated (pg_current_wal_lsn differences), over the product's window
+	// and over the baseline's; per device-day at the run's interval in MB.
+	TableBytesPerPoll float64 `json:"table_bytes_per_poll"`
+	// TableGrowth is where TableBytesPerPoll went: the tables that grew most over the window.
+	TableGrowth               []TableGrowth `json:"table_growth,omitempty"`
+	WALBytesPerPoll           float64       `json:"wal_bytes_per_poll"`
+	TableMBPerDeviceDay       float64       `json:"table_mb_per_device_day"`
+	WALMBPerDeviceDay         float64       `json:"wal_mb_per_device_day"`
+	BaselineTableBytesPerPoll float64       `json:"baseline_table_bytes_per_poll"`
+	BaselineWALBytesPerPoll   float64       `json:"baseline_wal_bytes_per_poll"`
+	TableBytesRatio           float64       `json:"table_bytes_vs_baseline"`
+	WALBytesRatio             float64       `json:"wal_bytes_vs_baseline"`
+
+	RESTRequests int64   `json:"rest_requests"`
+	RESTErrors   int64   `json:"rest_errors"`
+	RESTP50Ms    float64 `json:"rest_p50_ms"`
+	RESTP99Ms    float64 `json:"rest_p99_ms"`
+
+	// The latency phase runs after the window, while the devices keep being polled (see Run).
+	//
+	// MCP: get_device calls through mcp-go's streamable HTTP client, one at a time.
+	MCPCalls  int64   `json:"mcp_calls"`
+	MCPErrors int64   `json:"mcp_errors"`
+	MCPP50Ms  float64 `json:"mcp_read_p50_ms"`
+	MCPP99Ms  float64 `json:"mcp_read_p99_ms"`
+	// The equivalent REST read, GET /api/v1/devices/{id}, as many calls right after the MCP ones, one at a time.
+	RESTDeviceCalls int64   `json:"rest_device_calls"`
+	RESTDeviceP50Ms float64 `json:"rest_device_p50_ms"`
+	RESTDeviceP99Ms float64 `json:"rest_device_p99_ms"`
+	MCPvsRESTP50    float64 `json:"mcp_vs_rest_p50"`
+	// The poll loop's status query (what get_device asks Temporal, through the server to the worker running the
+	// loop), as many calls one at a time from the bench's own client: the part of get_device no database read has.
+	StatusQueryP50Ms float64 `json:"status_query_p50_ms"`
+	StatusQueryP99Ms float64 `json:"status_query_p99_ms"`
+	// WebSocket fan-out: WSClients clients subscribed to device.*.metrics for WSWindowSec; latency of an update is
+	// its receipt by the last client minus its write time (the writer's clock, in the poll's transaction).
+	WSClients    int     `json:"ws_clients"`
+	WSWindowSec  float64 `json:"ws_window_seconds"`
+	WSUpdates    int64   `json:"ws_updates"`    // updates every client received
+	WSIncomplete int64   `json:"ws_incomplete"` // updates some client did not receive
+	WSP50Ms      float64 `json:"ws_fanout_p50_ms"`
+	WSP99Ms      float64 `json:"ws_fanout_p99_ms"`
+	// Container actions: restarts through REST with ?wait=60s; the command is the same docker restart timed over
+	// the product's SSH pool, and the overhead is the difference per action.
+	ActionCount         int64   `json:"container_actions"`
+	ActionErrors        int64   `json:"container_action_errors"`
+	ActionP50Ms         float64 `json:"container_action_p50_ms"`
+	ActionP99Ms         float64 `json:"container_action_p99_ms"`
+	ActionCommandP50Ms  float64 `json:"container_action_command_p50_ms"`
+	ActionCommandP99Ms  float64 `json:"container_action_command_p99_ms"`
+	ActionOverheadP50Ms float64 `json:"container_action_overhead_p50_ms"`
+	ActionOverheadP99Ms float64 `json:"container_action_overhead_p99_ms"`
+	ActionVerifyP50Ms   float64 `json:"container_action_verify_p50_ms"` // the verify step, settle period included
+	// ActionSettleSec is how long verify requires a restarted container to stay up (workflows.DefaultSettle): a
+	// deliberate part of the overhead.
+	ActionSettleSec float64 `json:"container_action_settle_seconds"`
+
+	// NotMeasured names the figures this run did not measure, with the reason.
+	NotMeasured map[string]string `json:"not_measured,omitempty"`
 }
