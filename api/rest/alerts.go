@@ -101,15 +101,7 @@ func (s *Server) listAlerts(c *fiber.Ctx) error {
 }
 
 func (s *Server) loadAlert(c *fiber.Ctx) (*store.Alert, error) {
-	id, err := parseID(c, "alert")
-	if err != nil {
-		return nil, err
-	}
-	a, err := store.GetAlert(c.UserContext(), s.Pool, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, service.NotFound("alert")
-	}
-	return a, err
+	return load(c, s, "alert", store.GetAlert)
 }
 
 func (s *Server) getAlert(c *fiber.Ctx) error {
@@ -176,15 +168,7 @@ func (s *Server) listAlertRules(c *fiber.Ctx) error {
 }
 
 func (s *Server) loadRule(c *fiber.Ctx) (*store.AlertRule, error) {
-	id, err := parseID(c, "alert rule")
-	if err != nil {
-		return nil, err
-	}
-	r, err := store.GetAlertRule(c.UserContext(), s.Pool, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, service.NotFound("alert rule")
-	}
-	return r, err
+	return load(c, s, "alert rule", store.GetAlertRule)
 }
 
 func (s *Server) getAlertRule(c *fiber.Ctx) error {

@@ -3,6 +3,7 @@ package rest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
@@ -115,6 +116,21 @@ func setAudit(c *fiber.Ctx, action, target string, detail map[string]any) {
 }
 
 func setAuditWorkflow(c *fiber.Ctx, workflowID string) { c.Locals(service.LocalWorkflow, workflowID) }
+
+// load resolves the :id of a route to the stored thing get reads, answering 404 naming what for an ID that is not
+// one or names nothing.
+func load[T any](c *fiber.Ctx, s *Server, what string, get func(context.Context, store.DBTX, uuid.UUID) (T, error)) (T, error) {
+	var zero T
+	id, err := parseID(c, what)
+	if err != nil {
+		return zero, err
+	}
+	v, err := get(c.UserContext(), s.Pool, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return zero, service.NotFound(what)
+	}
+	return v, err
+}
 
 func parseID(c *fiber.Ctx, what string) (uuid.UUID, error) {
 	id, err := uuid.Parse(c.Params("id"))

@@ -41,15 +41,7 @@ func (s *Server) listChannels(c *fiber.Ctx) error {
 }
 
 func (s *Server) loadChannel(c *fiber.Ctx) (*store.Channel, error) {
-	id, err := parseID(c, "notification channel")
-	if err != nil {
-		return nil, err
-	}
-	ch, err := store.GetChannel(c.UserContext(), s.Pool, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, service.NotFound("notification channel")
-	}
-	return ch, err
+	return load(c, s, "notification channel", store.GetChannel)
 }
 
 func (s *Server) getChannel(c *fiber.Ctx) error {

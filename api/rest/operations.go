@@ -198,15 +198,7 @@ func (s *Server) confirmComposeWorkdir(c *fiber.Ctx) error {
 }
 
 func (s *Server) loadOperation(c *fiber.Ctx) (*store.Operation, error) {
-	id, err := parseID(c, "operation")
-	if err != nil {
-		return nil, err
-	}
-	op, err := store.GetOperation(c.UserContext(), s.Pool, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, service.NotFound("operation")
-	}
-	return op, err
+	return load(c, s, "operation", store.GetOperation)
 }
 
 func (s *Server) getOperation(c *fiber.Ctx) error {

@@ -19,15 +19,7 @@ import (
 
 // loadDevice resolves :id to a stored device or a 404.
 func (s *Server) loadDevice(c *fiber.Ctx) (*store.Device, error) {
-	id, err := parseID(c, "device")
-	if err != nil {
-		return nil, err
-	}
-	d, err := store.GetDevice(c.UserContext(), s.Pool, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, service.NotFound("device")
-	}
-	return d, err
+	return load(c, s, "device", store.GetDevice)
 }
 
 func (s *Server) deviceStatus(c *fiber.Ctx) error {

@@ -3,7 +3,6 @@ package rest
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
@@ -68,15 +67,7 @@ func (s *Server) createSchedule(c *fiber.Ctx) error {
 }
 
 func (s *Server) loadSchedule(c *fiber.Ctx) (*store.UserSchedule, error) {
-	id, err := parseID(c, "schedule")
-	if err != nil {
-		return nil, err
-	}
-	us, err := store.GetUserSchedule(c.UserContext(), s.Pool, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, service.NotFound("schedule")
-	}
-	return us, err
+	return load(c, s, "schedule", store.GetUserSchedule)
 }
 
 func (s *Server) getSchedule(c *fiber.Ctx) error {

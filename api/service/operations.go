@@ -69,6 +69,23 @@ func argField(err error) map[string]string {
 	return map[string]string{"body": err.Error()}
 }
 
+// checkContainerOp validates a container or compose operation and its device: known, and not read-only.
+func (s *Service) checkContainerOp(ctx context.Context, in activities.ContainerOpInput, deviceID uuid.UUID) error {
+	if err := in.Validate(); err != nil {
+		return Invalid(argField(err))
+	}
+	dev, err := store.GetDevice(ctx, s.Pool, deviceID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return NotFound("device")
+	case err != nil:
+		return err
+	case dev.ReadOnly:
+		return ReadOnlyDevice(dev)
+	}
+	return nil
+}
+
 // StartContainerAction validates an action on a device's container, records the operation (pending, with the
 // token) and starts its workflow. The MCP layer shares it with REST. Errors are *Error values ready for the
 // envelope (404 device, 422 invalid input, 409 another operation running or a read-only device, 503 no Temporal); the returned
@@ -76,15 +93,8 @@ func argField(err error) map[string]string {
 func (s *Service) StartContainerAction(ctx context.Context, tok *store.Token, deviceID uuid.UUID, ref string, req ContainerActionRequest) (*store.Operation, error) {
 	in := activities.ContainerOpInput{DeviceID: deviceID.String(), Ref: ref, Action: req.Action, Timeout: req.Timeout,
 		Signal: req.Signal, Force: req.Force, Volumes: req.Volumes}
-	if err := in.Validate(); err != nil {
-		return nil, Invalid(argField(err))
-	}
-	if dev, err := store.GetDevice(ctx, s.Pool, deviceID); errors.Is(err, store.ErrNotFound) {
-		return nil, NotFound("device")
-	} else if err != nil {
+	if err := s.checkContainerOp(ctx, in, deviceID); err != nil {
 		return nil, err
-	} else if dev.ReadOnly {
-		return nil, ReadOnlyDevice(dev)
 	}
 	// One spelling per container, so an operation by ID and one by name collide as they should.
 	if row, err := store.GetContainer(ctx, s.Pool, deviceID, ref); err == nil {
@@ -101,15 +111,8 @@ func (s *Service) StartContainerAction(ctx context.Context, tok *store.Token, de
 func (s *Service) StartComposeAction(ctx context.Context, tok *store.Token, deviceID uuid.UUID, project string, req ContainerActionRequest) (*store.Operation, error) {
 	in := activities.ContainerOpInput{DeviceID: deviceID.String(), Project: project, Action: req.Action, Timeout: req.Timeout,
 		Signal: req.Signal, Force: req.Force, Volumes: req.Volumes}
-	if err := in.Validate(); err != nil {
-		return nil, Invalid(argField(err))
-	}
-	if dev, err := store.GetDevice(ctx, s.Pool, deviceID); errors.Is(err, store.ErrNotFound) {
-		return nil, NotFound("device")
-	} else if err != nil {
+	if err := s.checkContainerOp(ctx, in, deviceID); err != nil {
 		return nil, err
-	} else if dev.ReadOnly {
-		return nil, ReadOnlyDevice(dev)
 	}
 	dir, err := activities.ComposeWorkdir(ctx, s.Pool, deviceID, project)
 	var ue *activities.UnconfirmedWorkdirError
