@@ -15,7 +15,7 @@ import (
 )
 
 // mcpAdminTools need the admin scope, like their REST routes; other write tools need operate.
-var mcpAdminTools = map[string]bool{"create_schedule": true}
+var mcpAdminTools = map[string]bool{"create_schedule": true, "update_schedule": true}
 
 // addScheduleTools registers the user-schedule tools: list (read), trigger (operate), create (admin).
 func (e *mcpEndpoint) addScheduleTools() {
@@ -41,6 +41,16 @@ func (e *mcpEndpoint) addScheduleTools() {
 		mcp.WithObject("action", mcp.Required(), mcp.Description("What: type, device_id or tag, container/action or project, only_with_updates, concurrency, stop_on_failure.")),
 		mcp.WithString("overlap", mcp.Description("What to do when a run is still going at the next time: skip (default), buffer_one, allow_all, cancel_other, terminate_other.")),
 	), typedTool(e.createSchedule))
+	e.tool(mcp.NewTool("update_schedule",
+		mcp.WithDescription("Edit a user schedule (admin scope): give only what changes. spec and action are each replaced whole, "+
+			"in the shapes create_schedule takes; a spec Temporal refuses changes nothing. Pausing is done in the dashboard or REST."),
+		annotations("Update schedule", false, false, true, true),
+		mcp.WithString("schedule", mcp.Required(), mcp.Description("Schedule name or id (list_schedules shows both).")),
+		mcp.WithString("name", mcp.Description("New unique name.")),
+		mcp.WithObject("spec", mcp.Description("New when: cron or every, optional time_zone and offset.")),
+		mcp.WithObject("action", mcp.Description("New what, as for create_schedule.")),
+		mcp.WithString("overlap", mcp.Description("skip, buffer_one, allow_all, cancel_other or terminate_other.")),
+	), typedTool(e.updateSchedule))
 }
 
 func (e *mcpEndpoint) listSchedules(ctx context.Context, _ *toolCall) (*mcp.CallToolResult, error) {
@@ -135,4 +145,41 @@ func (e *mcpEndpoint) createSchedule(ctx context.Context, call *toolCall, req *s
 	}
 	call.audit.target = "schedule/" + view.ID.String()
 	return textResult(view, fmt.Sprintf("Created schedule %s (id %s); the Temporal UI shows it at %s.", view.Name, view.ID, view.TemporalUI)), nil
+}
+
+type updateScheduleArgs struct {
+	Schedule string                `json:"schedule"`
+	Name     *string               `json:"name"`
+	Spec     *store.ScheduleSpec   `json:"spec"`
+	Action   *store.ScheduleAction `json:"action"`
+	Overlap  *string               `json:"overlap"`
+}
+
+func (e *mcpEndpoint) updateSchedule(ctx context.Context, call *toolCall, args *updateScheduleArgs) (*mcp.CallToolResult, error) {
+	sc, err := e.resolveSchedule(ctx, args.Schedule)
+	if err != nil {
+		return nil, err
+	}
+	call.audit.target = "schedule/" + sc.ID.String()
+	if a := args.Action; a != nil {
+		// As on create: a fleet run stops at the first failure unless told otherwise, and models name devices.
+		if action, ok := call.req.GetArguments()["action"].(map[string]any); ok {
+			if _, given := action["stop_on_failure"]; !given {
+				a.StopOnFailure = true
+			}
+		}
+		if a.Tag == "" && a.DeviceID != "" {
+			d, err := e.resolveDevice(ctx, a.DeviceID)
+			if err != nil {
+				return nil, err
+			}
+			a.DeviceID = d.ID.String()
+		}
+	}
+	view, err := e.s.UpdateSchedule(ctx, sc.ID, service.ScheduleUpdate{Name: args.Name, Spec: args.Spec, Action: args.Action,
+		Overlap: args.Overlap})
+	if err != nil {
+		return nil, err
+	}
+	return textResult(view, fmt.Sprintf("Updated schedule %s (id %s).", view.Name, view.ID)), nil
 }

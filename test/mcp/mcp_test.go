@@ -47,7 +47,7 @@ var (
 	writeTools = []string{"acknowledge_alert", "container_action", "pause_polling", "poll_device_now",
 		"refresh_package_lists", "resume_polling", "run_smart_selftest", "service_action", "silence_alert",
 		"start_zfs_scrub", "trigger_schedule", "vm_action"}
-	adminTools = []string{"create_schedule"}
+	adminTools = []string{"create_schedule", "update_schedule"}
 )
 
 // system is one running Infrastructor plus a read-only API replica on the same database.
@@ -626,7 +626,7 @@ func TestMCP(t *testing.T) {
 		dev.engine.Docker(t, "start", dev.Container)
 	})
 
-	t.Run("schedule tools: list, create (admin only), trigger", func(t *testing.T) {
+	t.Run("schedule tools: list, create and update (admin only), trigger", func(t *testing.T) {
 		admin, _ := connect(t, sys.mcpURL(), sys.Admin)
 		res := call(t, c, "list_schedules", nil, nil)
 		require.False(t, res.IsError, textOf(res))
@@ -650,6 +650,16 @@ func TestMCP(t *testing.T) {
 
 		res = call(t, c, "list_schedules", nil, nil)
 		require.Contains(t, textOf(res), "nightly-prune [active]")
+		// Edited by name: the spec changes, Temporal's next runs follow; a spec Temporal refuses changes nothing.
+		res = call(t, admin, "update_schedule", map[string]any{"schedule": "nightly-prune", "spec": map[string]any{"every": "7m"}}, nil)
+		require.False(t, res.IsError, textOf(res))
+		require.Contains(t, textOf(res), "Updated schedule nightly-prune")
+		res = call(t, c, "list_schedules", nil, nil)
+		require.Contains(t, textOf(res), "every 7m")
+		bad = call(t, admin, "update_schedule", map[string]any{"schedule": "nightly-prune", "spec": map[string]any{"cron": "99 99 * * *"}}, nil)
+		require.True(t, bad.IsError, "a spec Temporal refuses is a tool error")
+		res = call(t, c, "list_schedules", nil, nil)
+		require.Contains(t, textOf(res), "every 7m", "the refused edit changed nothing")
 		res = call(t, c, "trigger_schedule", map[string]any{"schedule": "nightly-prune"}, nil)
 		require.False(t, res.IsError, textOf(res))
 		res = call(t, c, "trigger_schedule", map[string]any{"schedule": "no-such-schedule"}, nil)
@@ -658,7 +668,7 @@ func TestMCP(t *testing.T) {
 
 		var actions []string
 		rows, err := sys.DB.Query(context.Background(), `SELECT action || ' ' || outcome || ' ' || token_name FROM audit_log
-			WHERE action IN ('mcp.create_schedule', 'mcp.trigger_schedule') ORDER BY id`)
+			WHERE action IN ('mcp.create_schedule', 'mcp.update_schedule', 'mcp.trigger_schedule') ORDER BY id`)
 		require.NoError(t, err)
 		for rows.Next() {
 			var a string
@@ -667,6 +677,7 @@ func TestMCP(t *testing.T) {
 		}
 		require.NoError(t, rows.Err())
 		require.Equal(t, []string{"mcp.create_schedule success mcp-admin", "mcp.create_schedule failure mcp-admin",
+			"mcp.update_schedule success mcp-admin", "mcp.update_schedule failure mcp-admin",
 			"mcp.trigger_schedule success mcp-operate", "mcp.trigger_schedule failure mcp-operate"}, actions)
 	})
 
