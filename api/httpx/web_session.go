@@ -81,6 +81,7 @@ func (s *Gate) AuthSession(c *fiber.Ctx, iface string) (*store.Token, error) {
 	return tok, nil
 }
 
+// ClearSessionCookie makes the browser forget the session cookie.
 func ClearSessionCookie(c *fiber.Ctx) {
 	c.Cookie(&fiber.Cookie{Name: service.SessionCookie, Value: "", Path: "/", Expires: time.Unix(1, 0), MaxAge: -1,
 		HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode, Secure: c.Protocol() == "https"})

@@ -12,8 +12,10 @@ type Error struct {
 	Fields  map[string]string `json:"fields,omitempty"`
 }
 
+// Error is the message.
 func (e *Error) Error() string { return e.Message }
 
+// Errorf is an error with an HTTP status, a machine-readable code and a message for the client.
 func Errorf(status int, code, msg string) *Error {
 	return &Error{Status: status, Code: code, Message: msg}
 }
@@ -23,10 +25,13 @@ func Invalid(fields map[string]string) *Error {
 	return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid_input", Message: "the request has invalid fields", Fields: fields}
 }
 
+// NotFound is a 404 naming what was not found.
 func NotFound(what string) *Error {
 	return Errorf(http.StatusNotFound, "not_found", what+" not found")
 }
 
+// FiberCode is the envelope code of an HTTP status answered without one of our errors (a route not found, a
+// body too large, a bad request).
 func FiberCode(status int) string {
 	switch status {
 	case http.StatusNotFound:

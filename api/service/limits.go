@@ -123,6 +123,7 @@ func (l *authLimits) TokenWait(id uuid.UUID, now time.Time, perMin int) time.Dur
 	return 0
 }
 
+// RetryAfterSeconds is a Retry-After value for wait: whole seconds, at least 1.
 func RetryAfterSeconds(wait time.Duration) int {
 	return max(1, int(math.Ceil(wait.Seconds())))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/infrastructor/infrastructor/internal/store"
 )
 
+// NetworkOf reads a device's stored network description (#13), or a 404 when none was collected yet.
 func (s *Service) NetworkOf(ctx context.Context, d *store.Device) (*store.DeviceNetwork, error) {
 	n, err := store.GetNetwork(ctx, s.Pool, d.ID)
 	if errors.Is(err, store.ErrNotFound) {

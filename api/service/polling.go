@@ -40,6 +40,7 @@ func PollError(d *store.Device, err error) error {
 	return err
 }
 
+// NullTime is nil for the zero time, else a pointer to t: a JSON null instead of year 1.
 func NullTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil

@@ -47,6 +47,7 @@ type ScheduleView struct {
 	Runs       []*store.ScheduleRun    `json:"runs,omitempty"`
 }
 
+// Scheduler is the client of user schedules, or a 503 when this server has no Temporal client.
 func (s *Service) Scheduler() (Scheduler, error) {
 	if s.Workflows == nil {
 		return nil, Errorf(http.StatusServiceUnavailable, "unavailable", "schedules are not available on this server")
@@ -67,6 +68,8 @@ func (s *Service) ListSchedules(ctx context.Context) ([]ScheduleView, error) {
 	return out, nil
 }
 
+// ScheduleView is us with a link to its schedule in the Temporal UI and Temporal's view of it, which is left out
+// (and logged) when Temporal does not answer.
 func (s *Service) ScheduleView(ctx context.Context, us *store.UserSchedule) ScheduleView {
 	v := ScheduleView{UserSchedule: us, TemporalUI: s.Config.TemporalUIURL + "/namespaces/" + s.Config.TemporalNamespace +
 		"/schedules/" + url.PathEscape(workflows.UserScheduleID(us.ID.String()))}

@@ -26,8 +26,8 @@ type ProcessFetcher interface {
 	FetchTopProcesses(ctx context.Context, in activities.TopProcessesInput) (*activities.TopProcessesResult, error)
 }
 
-// servicesView is the answer of GET .../services, shared with MCP.
-type servicesView struct {
+// ServicesView is the answer of GET .../services, shared with MCP.
+type ServicesView struct {
 	DeviceID uuid.UUID `json:"device_id"`
 	// Systemd is null before the first services collection; available=false on a device without systemd.
 	Systemd      *store.SystemdState `json:"systemd"`
@@ -35,7 +35,8 @@ type servicesView struct {
 	Items        []*store.Service    `json:"items"`
 }
 
-func (s *Service) ServicesOf(ctx context.Context, d *store.Device) (*servicesView, error) {
+// ServicesOf reads a device's collected systemd units (#12): failed and watched ones, with the watch list in effect.
+func (s *Service) ServicesOf(ctx context.Context, d *store.Device) (*ServicesView, error) {
 	list, sd, err := store.ListServices(ctx, s.Pool, d.ID)
 	if err != nil {
 		return nil, err
@@ -47,7 +48,7 @@ func (s *Service) ServicesOf(ctx context.Context, d *store.Device) (*servicesVie
 	if list == nil {
 		list = []*store.Service{}
 	}
-	return &servicesView{DeviceID: d.ID, Systemd: sd, WatchedUnits: watched, Items: list}, nil
+	return &ServicesView{DeviceID: d.ID, Systemd: sd, WatchedUnits: watched, Items: list}, nil
 }
 
 // FetchProcesses lists the device's top processes through a TopProcesses workflow (the API never talks SSH) and

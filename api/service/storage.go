@@ -63,6 +63,7 @@ func SnapshotError(err error) error {
 // DriveHealths are the verdicts a drive can have.
 var DriveHealths = []string{"ok", "warning", "failing", "unknown"}
 
+// CountBy counts items by key.
 func CountBy[T any](items []T, key func(T) string) map[string]int {
 	out := map[string]int{}
 	for _, it := range items {

@@ -87,6 +87,7 @@ func argReason(err error) string {
 	return err.Error()
 }
 
+// SystemLogAuditDetail is the audit detail of a system-log search: the interface, the query and how much it returned.
 func SystemLogAuditDetail(iface string, q journal.Query, res *journal.Result) map[string]any {
 	return map[string]any{"interface": iface, "unit": q.Unit, "priority": q.Priority, "since": q.Since, "until": q.Until,
 		"grep": q.Grep != "", "boot": q.Boot, "limit": q.Limit, "source": res.Source, "entries": len(res.Entries)}

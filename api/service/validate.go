@@ -24,6 +24,7 @@ const (
 	MaxDescription      = 1000
 )
 
+// ValidateName checks a device or schedule name and says what is wrong with it ("" when nothing is).
 func ValidateName(s string) string {
 	if !reName.MatchString(s) {
 		return "must be 1-63 characters: letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -31,6 +32,7 @@ func ValidateName(s string) string {
 	return ""
 }
 
+// ValidateTags checks tags and drops repeats; the message says what is wrong ("" when nothing is).
 func ValidateTags(tags []string) ([]string, string) {
 	if len(tags) > maxTags {
 		return nil, fmt.Sprintf("must have at most %d tags", maxTags)

@@ -7,8 +7,8 @@ import (
 	"github.com/infrastructor/infrastructor/internal/store"
 )
 
-// vmView is a device's VMs as of the last collection.
-type vmView struct {
+// VMView is a device's VMs as of the last collection.
+type VMView struct {
 	DeviceID    string      `json:"device_id"`
 	DeviceName  string      `json:"device_name"`
 	Collected   bool        `json:"collected"`
@@ -18,8 +18,9 @@ type vmView struct {
 	Items       []*store.VM `json:"items"`
 }
 
-func (s *Service) VMsOf(ctx context.Context, d *store.Device) (*vmView, error) {
-	v := &vmView{DeviceID: d.ID.String(), DeviceName: d.Name, Items: []*store.VM{}}
+// VMsOf reads a device's collected virtual machines (#13).
+func (s *Service) VMsOf(ctx context.Context, d *store.Device) (*VMView, error) {
+	v := &VMView{DeviceID: d.ID.String(), DeviceName: d.Name, Items: []*store.VM{}}
 	h, err := store.GetVMHost(ctx, s.Pool, d.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
