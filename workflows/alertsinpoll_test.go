@@ -89,7 +89,9 @@ func TestDevicePollEvaluatesAlertsInPoll(t *testing.T) {
 		})
 	env.OnActivity(a.EvaluateAlerts, mock.Anything, mock.Anything).Return(sep.evaluate).Maybe()
 	env.OnActivity(a.DeliverNotification, mock.Anything, mock.Anything).Return(r.deliver).Maybe()
-	env.RegisterDelayedCallback(env.CancelWorkflow, time.Hour)
+	// Cancelled between two polls: a cancel landing on a poll's own instant could catch it in flight, and a poll
+	// ended by the cancel is evaluated separately, as a failed one is.
+	env.RegisterDelayedCallback(env.CancelWorkflow, time.Hour+15*time.Second)
 	env.ExecuteWorkflow(workflows.DevicePollWorkflowName, workflows.DevicePollInput{DeviceID: deviceID, Interval: 30 * time.Second})
 	require.True(t, env.IsWorkflowCompleted())
 	require.True(t, errors.Is(env.GetWorkflowError(), workflow.ErrCanceled) || temporal.IsCanceledError(env.GetWorkflowError()),
