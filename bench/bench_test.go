@@ -28,14 +28,7 @@ func TestBenchSmoke(t *testing.T) {
 	if _, err := os.Stat(temporal); err != nil {
 		t.Skipf("the Temporal dev server is not built (make bin/temporal): %v", err)
 	}
-	bin := t.TempDir()
-	for pkg, out := range map[string]string{"./cmd/infrastructor": "infrastructor", "./cmd/devicesim": "devicesim",
-		"./bench/cmd/bench": "bench"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, out), pkg)
-		cmd.Dir = root
-		raw, err := cmd.CombinedOutput()
-		require.NoError(t, err, "build %s: %s", pkg, raw)
-	}
+	bin := buildBinaries(t, root, "./bench/cmd/bench", "bench")
 	results := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -142,4 +135,18 @@ func TestBenchSmoke(t *testing.T) {
 	require.Contains(t, string(md), "| API's PostgreSQL CPU per poll |")
 	require.Contains(t, string(md), "| WAL bytes per poll |")
 	require.Contains(t, string(md), "| container restart p50 / p99 |")
+}
+
+// buildBinaries builds the product and the device simulator, and the command cmd as name, into a temporary
+// directory it returns.
+func buildBinaries(t *testing.T, root, cmd, name string) string {
+	t.Helper()
+	bin := t.TempDir()
+	for pkg, out := range map[string]string{"./cmd/infrastructor": "infrastructor", "./cmd/devicesim": "devicesim", cmd: name} {
+		c := exec.Command("go", "build", "-o", filepath.Join(bin, out), pkg)
+		c.Dir = root
+		raw, err := c.CombinedOutput()
+		require.NoError(t, err, "build %s: %s", pkg, raw)
+	}
+	return bin
 }

@@ -36,14 +36,7 @@ func TestScaleOutSmoke(t *testing.T) {
 			break
 		}
 	}
-	bin := t.TempDir()
-	for pkg, out := range map[string]string{"./cmd/infrastructor": "infrastructor", "./cmd/devicesim": "devicesim",
-		"./bench/cmd/scaleout": "scaleout"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, out), pkg)
-		cmd.Dir = root
-		raw, err := cmd.CombinedOutput()
-		require.NoError(t, err, "build %s: %s", pkg, raw)
-	}
+	bin := buildBinaries(t, root, "./bench/cmd/scaleout", "scaleout")
 	results := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

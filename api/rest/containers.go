@@ -2,7 +2,6 @@ package rest
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -60,13 +59,7 @@ func (s *Server) listContainers(c *fiber.Ctx, dev *uuid.UUID) error {
 	default:
 		fields["state"] = "must be created, running, paused, restarting, removing, exited or dead"
 	}
-	if cursor != "" {
-		after, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || len(after) == 0 {
-			fields["cursor"] = "is not a cursor this API returned"
-		}
-		f.After = string(after)
-	}
+	f.After = nameAfter(cursor, fields)
 	if len(fields) > 0 {
 		return service.Invalid(fields)
 	}

@@ -237,13 +237,7 @@ func (s *Server) listDevices(c *fiber.Ctx) error {
 		}
 		f.Enabled = &b
 	}
-	if cursor != "" {
-		after, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || len(after) == 0 {
-			fields["cursor"] = "is not a cursor this API returned"
-		}
-		f.After = string(after)
-	}
+	f.After = nameAfter(cursor, fields)
 	if len(fields) > 0 {
 		return service.Invalid(fields)
 	}
@@ -254,6 +248,19 @@ func (s *Server) listDevices(c *fiber.Ctx) error {
 	return c.JSON(page(items, cursorOf(next)))
 }
 
+// nameAfter decodes a cursor cursorOf made ("" for none), naming the cursor in fields when it is not one.
+func nameAfter(cursor string, fields map[string]string) string {
+	if cursor == "" {
+		return ""
+	}
+	after, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(after) == 0 {
+		fields["cursor"] = "is not a cursor this API returned"
+	}
+	return string(after)
+}
+
+// cursorOf is the cursor of a list that continues after name (nil: the list is complete).
 func cursorOf(name string) *string {
 	if name == "" {
 		return nil
