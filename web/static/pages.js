@@ -465,8 +465,9 @@ function tokenForm(done) {
 export function placeholder(title, text) {
   return async (root) => { root.append(h('h1', {}, title), h('div', { class: 'empty' }, text)); return {}; };
 }
-const later = (title) => ({ later: true, render: placeholder(title, `${title}: not collected yet. This server's API has no ${title.toLowerCase()} route; ` +
-  'the page fills in once a release collects them.') });
+// Collected per device and served by the API (and MCP), without a page of their own in the dashboard yet.
+const later = (title, route) => ({ later: true, render: placeholder(title, `${title} are collected per device: ` +
+  `GET /api/v1/devices/{id}/${route} and the MCP tools serve them. The dashboard has no page for them yet.`) });
 
 export const routes = [
   { pattern: /^\/$/, render: fleet },
@@ -481,8 +482,8 @@ export const routes = [
   { pattern: /^\/logs$/, render: logsIndex },
   { pattern: /^\/services$/, render: fleetServices },
   { pattern: /^\/updates$/, render: imageUpdates },
-  { pattern: /^\/vms$/, ...later('VMs') },
-  { pattern: /^\/networks$/, ...later('Networks') },
+  { pattern: /^\/vms$/, ...later('VMs', 'vms') },
+  { pattern: /^\/networks$/, ...later('Networks', 'network') },
   { pattern: /^\/admin\/rules$/, render: rulesPage },
   { pattern: /^\/admin\/channels$/, render: channelsPage },
   { pattern: /^\/admin\/windows$/, render: windowsPage },
